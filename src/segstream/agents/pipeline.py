@@ -1,0 +1,156 @@
+"""The I/O shell around the pure step: decode → load → step → emit → save, per batch.
+
+A batch is only returned to Faust (which then acknowledges its offsets for commit) after
+its state is saved, so offsets are committed only after the state is written. Redis or
+Kafka outages hold the batch and retry; they never drop it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from kafka.errors import KafkaError as SyncKafkaError
+
+from segstream.agents.step import Positioned, apply_purchases, positioned
+from segstream.config import Settings
+from segstream.models.rfm import FixedRFMScorer
+from segstream.state.keys import source_field
+from segstream.state.store import Store, retry_forever
+from segstream.streams.codec import EventCodec, Rejection, encode
+from segstream.streams.dead_letters import dead_letter
+
+log = logging.getLogger(__name__)
+
+try:  # aiokafka is what Faust produces with
+    from aiokafka.errors import KafkaError as AioKafkaError
+except ImportError:  # pragma: no cover
+    AioKafkaError = SyncKafkaError
+
+KAFKA_RETRYABLE = (AioKafkaError, SyncKafkaError, asyncio.TimeoutError)
+Rejected = tuple[Any, Rejection]  # (faust event, why)
+
+
+class Pipeline:
+    """Everything an agent needs: codecs, the store, output topics, the models."""
+
+    def __init__(self, app: faust.App, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.store = Store.from_url(settings.redis_url, settings.redis_prefix)
+        self.scorer = FixedRFMScorer()
+        self.codecs = {
+            kind: EventCodec(
+                kind,
+                max_bytes=settings.max_event_bytes,
+                min_time=settings.min_event_time,
+                max_future=settings.max_future_skew,
+                currency=settings.currency,
+            )
+            for kind in ("purchases", "usage", "feedback", "profiles")
+        }
+
+        def topic(name: str) -> faust.TopicT:
+            return app.topic(
+                settings.topic(name),
+                key_serializer="raw",
+                value_serializer="raw",
+                partitions=settings.partitions,
+                internal=False,
+            )
+
+        self.inputs = {k: topic(k) for k in ("purchases", "usage", "feedback", "profiles")}
+        self.segment_changes = topic("segment_changes")
+        self.churn_risk = topic("churn_risk")
+        self.dlq = topic("dlq")
+
+    # -- decode
+
+    def decode(self, kind: str, events: Sequence[Any]) -> tuple[list[Positioned], list[Rejected]]:
+        """Valid events with their positions, and the rejected ones with their reasons."""
+        codec = self.codecs[kind]
+        now = datetime.now(UTC)
+        valid: list[Positioned] = []
+        rejected: list[Rejected] = []
+        for ev in events:
+            msg = ev.message
+            result = codec.decode(ev.value, now)
+            if isinstance(result, Rejection):
+                rejected.append((ev, result))
+            else:
+                valid.append(positioned(result, source_field(kind, msg.partition), msg.offset))  # type: ignore[arg-type]
+        return valid, rejected
+
+    async def send_dead_letters(self, rejected: list[Rejected]) -> None:
+        if not rejected:
+            return
+        now = datetime.now(UTC)
+        payloads = []
+        for ev, rej in rejected:
+            m = ev.message
+            env = dead_letter(
+                rej,
+                topic=m.topic,
+                partition=m.partition,
+                offset=m.offset,
+                kafka_ts_ms=int(m.timestamp * 1000) if m.timestamp else None,
+                key=m.key,
+                value=ev.value,
+                now=now,
+            )
+            payloads.append((m.key, encode(env), [("reason", rej.reason.encode())]))
+        log.info("%d event(s) to the dead-letter topic", len(payloads))
+        await self._send_all(self.dlq, payloads)
+        reasons = [rej.reason for _, rej in rejected]
+        await retry_forever("dead-letter count", lambda: self.store.count_dead_letters(reasons))
+
+    # -- send with retries
+
+    async def _send_all(self, topic: faust.TopicT, payloads: list[tuple[bytes | None, bytes, Any]]) -> None:
+        """Send and wait until the broker has every message; retry while Kafka is away."""
+        delay = 0.1
+        while True:
+            try:
+                futs = [await topic.send(key=k, value=v, headers=h) for k, v, h in payloads]
+                await asyncio.gather(*futs)
+                return
+            except KAFKA_RETRYABLE as exc:
+                log.warning("Kafka send to %s failed (%s); retrying in %.1fs", topic.get_topic_name(), exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(5.0, delay * 2)
+
+    # -- the batch
+
+    async def process_purchases(self, events: Sequence[Any]) -> None:
+        pending, rejected = self.decode("purchases", events)
+        await self.send_dead_letters(rejected)
+        max_delay = self.settings.redis_retry_max_s
+        while pending:
+            cids = list(dict.fromkeys(p.event.customer_id for p in pending))
+            loaded, clock = await retry_forever(
+                "load", lambda cids=cids: self.store.load(cids), max_delay=max_delay
+            )
+            result = apply_purchases(
+                loaded, pending, clock, self.scorer, self.settings.language, self.settings.currency
+            )
+            if result.outputs:
+                await self._send_all(
+                    self.segment_changes,
+                    [(c.customer_id.encode(), encode(c), None) for c in result.outputs],
+                )
+            if not result.items:
+                return
+            conflicts = await retry_forever(
+                "save",
+                lambda r=result: self.store.save(r.items, r.clock, "purchases"),  # type: ignore[misc]
+                max_delay=max_delay,
+            )
+            if conflicts:
+                log.info("%d customer(s) changed concurrently; recomputing them", len(conflicts))
+            again = set(conflicts)
+            pending = [p for p in pending if p.event.customer_id in again]
+

@@ -1,0 +1,35 @@
+"""The Faust app: the only place that creates it, and its wiring."""
+
+from __future__ import annotations
+
+import faust
+
+from segstream.agents import purchases
+from segstream.agents.pipeline import Pipeline
+from segstream.api import views
+from segstream.config import Settings
+
+
+def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
+    """A configured Faust app with segstream's agents and HTTP views registered."""
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{hp.strip()}" for hp in settings.kafka_bootstrap.split(",")],
+        store="memory://",
+        autodiscover=False,
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        producer_linger_ms=2,
+        web_enabled=settings.web_enabled,
+        web_bind=settings.web_host,
+        web_port=settings.web_port,
+        web_in_thread=False,
+    )
+    pipeline = Pipeline(app, settings)
+    purchases.register(app, pipeline)
+    views.register(app, pipeline)
+    return app, pipeline

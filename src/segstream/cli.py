@@ -1,0 +1,242 @@
+"""The ``segstream`` command: worker, topics, simulate, replay, watch, customer, status.
+
+Bad settings or arguments and unreachable servers end with a one-line message and a
+non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from redis.exceptions import RedisError
+
+from segstream.config import ConfigError, Settings, load_settings
+from segstream.streams.topics import KafkaUnavailable, create_topics
+
+T = TypeVar("T")
+cli = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="segstream: real-time customer segmentation on Kafka and Redis.",
+)
+topics_cli = typer.Typer(no_args_is_help=True, help="Kafka topics.")
+cli.add_typer(topics_cli, name="topics")
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"segstream: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def settings_or_exit(**overrides: Any) -> Settings:
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as exc:
+        fail(str(exc), 2)
+
+
+def guarded(fn: Callable[[], T]) -> T:
+    """Run fn; turn unreachable Kafka/Redis into a one-line error."""
+    try:
+        return fn()
+    except KafkaUnavailable as exc:
+        fail(str(exc))
+    except (RedisError, OSError) as exc:
+        fail(f"Redis error: {exc}")
+
+
+def _aware(value: str) -> datetime:
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"not an ISO-8601 time: {value!r}") from None
+    if ts.tzinfo is None:
+        raise typer.BadParameter("needs a UTC offset, e.g. 2024-01-01T00:00:00+00:00")
+    return ts
+
+
+@cli.command()
+def worker(
+    web_port: Annotated[int | None, typer.Option(help="Port of the HTTP API and dashboard")] = None,
+) -> None:
+    """Run a segstream worker (Faust) until Ctrl-C / SIGTERM."""
+    settings = settings_or_exit(web_port=web_port)
+    guarded(lambda: create_topics(settings))
+    from faust.worker import Worker
+
+    from segstream.app import create_app
+
+    app, _ = create_app(settings)
+    Worker(app, loglevel=settings.log_level).execute_from_commandline()
+
+
+@topics_cli.command("create")
+def topics_create(
+    partitions: Annotated[int | None, typer.Option(min=1, max=1024, help="Partitions per topic")] = None,
+) -> None:
+    """Create segstream's topics (existing ones are left as they are)."""
+    settings = settings_or_exit(partitions=partitions)
+    for r in guarded(lambda: create_topics(settings)):
+        typer.echo(f"{r.name:32} {'created' if r.created else 'exists':8} {r.partitions} partitions")
+
+
+@cli.command()
+def simulate(
+    customers: Annotated[int, typer.Option(min=1, help="Population size")] = 5000,
+    rate: Annotated[float, typer.Option(min=0, help="Events per second (0 = as fast as possible)")] = 500.0,
+    events: Annotated[int | None, typer.Option(min=1, help="Stop after this many events")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed and start, same events")] = 42,
+    start: Annotated[str | None, typer.Option(help="Event time of the first signup (ISO-8601 with offset); default two years ago")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
+) -> None:
+    """Feed synthetic customers' purchases into Kafka, in event time, until the present."""
+    from segstream.feeders.producer import Pace, make_producer, send_events
+    from segstream.feeders.simulator import Simulator
+
+    settings = settings_or_exit()
+    now = datetime.now(UTC)
+    t0 = _aware(start) if start else (now - timedelta(days=730)).replace(hour=0, minute=0, second=0, microsecond=0)
+    sim = Simulator(customers, t0, seed)
+    stream: Iterator[Any] = _until_present(sim.purchases(), now)
+    if events:
+        stream = islice(stream, events)
+    producer = guarded(lambda: make_producer(settings))
+    typer.echo(f"simulating {customers} customers from {t0.isoformat()} (seed {seed}) into {settings.topic('purchases')}")
+    n = send_events(
+        producer, settings.topic("purchases"), stream, total=events,
+        pace=Pace(rate=rate or None), progress=progress, label="simulate",
+    )
+    producer.close()
+    typer.echo(f"sent {n} purchases")
+
+
+def _until_present(events: Iterator[Any], now: datetime) -> Iterator[Any]:
+    for e in events:
+        if e.ts > now:
+            return
+        yield e
+
+
+@cli.command()
+def replay(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CDNOW master or sample file")],
+    speedup: Annotated[float | None, typer.Option(min=1, help="Event time this many times faster than life (default: as fast as possible)")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Send only the first N events (in time order)")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
+) -> None:
+    """Replay CDNOW purchases into Kafka in event-time order (event time from the file)."""
+    from segstream.feeders.cdnow import cdnow_events, read_cdnow
+    from segstream.feeders.producer import Pace, make_producer, send_events
+
+    settings = settings_or_exit()
+    try:
+        df = read_cdnow(file)
+    except (ValueError, OSError) as exc:
+        fail(f"cannot read {file}: {exc}", 2)
+    total = min(len(df), limit) if limit else len(df)
+    producer = guarded(lambda: make_producer(settings))
+    n = send_events(
+        producer, settings.topic("purchases"), islice(cdnow_events(df), total), total=total,
+        pace=Pace(speedup=speedup), progress=progress, label="replay",
+    )
+    producer.close()
+    typer.echo(f"replayed {n} purchases of {df['customer_id'].nunique()} customers from {file}")
+
+
+@cli.command()
+def watch(
+    topic: Annotated[str, typer.Option(help="segment_changes, churn_risk or dlq")] = "segment_changes",
+    from_beginning: Annotated[bool, typer.Option(help="Start at the oldest message")] = False,
+    max_messages: Annotated[int | None, typer.Option("--max", min=1, help="Stop after N messages")] = None,
+) -> None:
+    """Print output events as they arrive (one JSON document per line)."""
+    from kafka import KafkaConsumer
+
+    settings = settings_or_exit()
+    if topic not in ("segment_changes", "churn_risk", "dlq"):
+        fail(f"unknown topic {topic!r}; choose segment_changes, churn_risk or dlq", 2)
+    try:
+        consumer = KafkaConsumer(
+            settings.topic(topic), bootstrap_servers=settings.kafka_bootstrap.split(","),
+            auto_offset_reset="earliest" if from_beginning else "latest", enable_auto_commit=False,
+        )
+    except Exception as exc:  # kafka-python raises several unrelated types here
+        fail(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}")
+    try:
+        for i, msg in enumerate(consumer, 1):
+            typer.echo(msg.value.decode("utf-8", "replace"))
+            if max_messages and i >= max_messages:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        consumer.close()
+
+
+def _with_store(fn: Callable[[Any], Any]) -> Any:
+    from segstream.state.store import Store
+
+    settings = settings_or_exit()
+
+    async def run() -> Any:
+        store = Store.from_url(settings.redis_url, settings.redis_prefix)
+        try:
+            return await fn(store)
+        finally:
+            await store.close()
+
+    return guarded(lambda: asyncio.run(run()))
+
+
+@cli.command()
+def customer(customer_id: Annotated[str, typer.Argument(help="The customer id")]) -> None:
+    """Print one customer's state and segments as JSON."""
+    from segstream.api.views import customer_document
+
+    settings = settings_or_exit()
+    state = _with_store(lambda s: s.get(customer_id))
+    if state is None:
+        fail(f"no customer {customer_id!r}")
+    typer.echo(json.dumps(customer_document(customer_id, state, settings.language), ensure_ascii=False, indent=2))
+
+
+@cli.command()
+def status() -> None:
+    """Segment populations and counters from Redis."""
+    from rich.console import Console
+    from rich.table import Table
+
+    async def read(store: Any) -> tuple[Any, Any]:
+        return await store.segment_counts(), await store.stats()
+
+    counts, stats = _with_store(read)
+    table = Table(title="segments")
+    for col in ("dimension", "segment", "customers"):
+        table.add_column(col)
+    for dim, segs in sorted(counts.items()):
+        for seg, n in sorted(segs.items(), key=lambda kv: -kv[1]):
+            table.add_row(dim, seg, str(n))
+    console = Console()
+    console.print(table)
+    for k, v in sorted(stats.items()):
+        console.print(f"{k:28} {v}")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # kafka-python logs every refused connection; the one-line error says it once.
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    try:
+        cli()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,118 @@
+"""The one Settings object. Every setting comes from a ``SEGSTREAM_*`` environment variable.
+
+Nothing else in segstream reads ``os.environ``: build a :class:`Settings` (or call
+:func:`load_settings`, which turns a validation error into a one-line
+:class:`ConfigError`) and pass it down.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+TOPIC_BASE_NAMES = {
+    "purchases": "purchases",
+    "usage": "usage",
+    "feedback": "feedback",
+    "profiles": "profiles",
+    "segment_changes": "segment-changes",
+    "churn_risk": "churn-risk",
+    "dlq": "dlq",
+}
+
+
+class ConfigError(Exception):
+    """A setting is invalid; the message is one line, fit for a terminal."""
+
+
+class Settings(BaseSettings):
+    """segstream settings, read from ``SEGSTREAM_<NAME>`` environment variables.
+
+    The table in README.md lists them with their defaults.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SEGSTREAM_", extra="ignore", frozen=True)
+
+    # -- connections
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,host:port]")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL (db number selects the database)")
+    redis_prefix: str = Field("ss", min_length=1, max_length=32, description="Prefix of every Redis key")
+
+    # -- Kafka topics and the consumer group
+    app_id: str = Field("segstream", min_length=1, description="Faust app id = Kafka consumer group")
+    topic_suffix: str = Field("", description="Appended to every topic name (isolates test runs)")
+    partitions: int = Field(8, ge=1, le=1024, description="Partitions of the topics segstream creates")
+    replication_factor: int = Field(1, ge=1, le=16, description="Replication factor of created topics")
+
+    # -- processing
+    batch_size: int = Field(1000, ge=1, le=100_000, description="Max events per agent batch (stream.take)")
+    batch_within: float = Field(0.2, gt=0, le=60, description="Seconds to wait to fill a batch")
+    max_event_bytes: int = Field(16_384, ge=256, le=1_048_576, description="Larger events go to the DLQ")
+    currency: str = Field("USD", min_length=3, max_length=3, description="The one currency amounts are kept in")
+    min_event_time: datetime = Field(
+        datetime(1990, 1, 1, tzinfo=UTC), description="Events stamped before this are rejected"
+    )
+    max_future_skew_s: float = Field(
+        86_400.0, ge=0, description="Events stamped this far past wall-clock time are rejected"
+    )
+    redis_retry_max_s: float = Field(5.0, gt=0, description="Longest back-off between Redis retries")
+
+    # -- segmentation
+    language: Literal["en", "zh-CN"] = Field("en", description="Language of segment names and reasons")
+
+    # -- HTTP
+    web_enabled: bool = Field(True, description="Serve the HTTP API and dashboard from the worker")
+    web_host: str = Field("127.0.0.1", description="Address the worker's web server binds")
+    web_port: int = Field(6066, ge=1, le=65535, description="Port of the worker's web server")
+
+    log_level: Literal["debug", "info", "warn", "error"] = Field("info", description="Worker log level")
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap_has_port(cls, v: str) -> str:
+        for part in v.split(","):
+            host, sep, port = part.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port], got {v!r}")
+        return v
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, v: str) -> str:
+        if not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"expected redis://host:port/db, got {v!r}")
+        return v
+
+    @field_validator("min_event_time")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            raise ValueError("needs a timezone offset, e.g. 1990-01-01T00:00:00+00:00")
+        return v
+
+    @field_validator("currency")
+    @classmethod
+    def _upper(cls, v: str) -> str:
+        return v.upper()
+
+    def topic(self, name: str) -> str:
+        """Full Kafka topic name of one of :data:`TOPIC_BASE_NAMES`' keys."""
+        return TOPIC_BASE_NAMES[name] + self.topic_suffix
+
+    @property
+    def max_future_skew(self) -> timedelta:
+        return timedelta(seconds=self.max_future_skew_s)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment (plus overrides), or a one-line :class:`ConfigError`."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "settings"
+        env = "SEGSTREAM_" + field.upper()
+        raise ConfigError(f"invalid setting {env}: {err['msg']}") from None

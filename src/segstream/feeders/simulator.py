@@ -1,0 +1,126 @@
+"""Synthetic customers drawn from a few personas, emitting purchases in event time.
+
+Deterministic for a given seed and start: the same arguments give the same events. Each
+customer knows its persona and (for churners) the time it churns, so segment and churn
+results can be scored against the truth.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from segstream.streams.schemas import Purchase
+
+DAY_S = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Persona:
+    name: str
+    share: float  # of the population
+    purchases_per_week: float
+    mean_amount: float
+    amount_sigma: float  # of the log-normal
+    discount_share: float  # purchases made with a discount
+    mean_lifetime_days: float | None  # None: never churns
+    channels: tuple[str, ...]
+
+
+PERSONAS: tuple[Persona, ...] = (
+    Persona("champion", 0.10, 2.0, 120.0, 0.4, 0.05, None, ("online", "sales_rep")),
+    Persona("loyal", 0.25, 0.8, 60.0, 0.4, 0.15, None, ("online", "offline")),
+    Persona("bargain_hunter", 0.25, 0.5, 20.0, 0.5, 0.70, None, ("online",)),
+    Persona("occasional", 0.20, 0.15, 45.0, 0.6, 0.20, None, ("offline", "partner")),
+    Persona("churner", 0.20, 1.0, 50.0, 0.5, 0.20, 60.0, ("online", "offline")),
+)
+CATEGORIES = ("music", "books", "electronics", "home", "sports", "software")
+
+
+@dataclass(frozen=True, slots=True)
+class SimCustomer:
+    customer_id: str
+    persona: str
+    signup: datetime
+    churn_at: datetime | None
+
+
+class Simulator:
+    """Customers and their purchases, generated lazily in event-time order.
+
+    Parameters
+    ----------
+    customers
+        Population size.
+    start
+        Event time of the first signup (aware datetime).
+    seed
+        Seed of the random generator.
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> sim = Simulator(customers=50, start=datetime(2024, 1, 1, tzinfo=UTC), seed=7)
+    >>> events = [e for _, e in zip(range(5), sim.purchases())]
+    >>> all(a.ts <= b.ts for a, b in zip(events, events[1:]))
+    True
+    >>> events == [e for _, e in zip(range(5), Simulator(50, datetime(2024, 1, 1, tzinfo=UTC), 7).purchases())]
+    True
+    """
+
+    def __init__(self, customers: int, start: datetime, seed: int = 42) -> None:
+        if customers < 1:
+            raise ValueError("customers must be >= 1")
+        if start.tzinfo is None:
+            raise ValueError("start must be timezone-aware")
+        self.customers = customers
+        self.start = start
+        self.seed = seed
+        rng = np.random.default_rng(seed)
+        shares = np.array([p.share for p in PERSONAS])
+        kinds = rng.choice(len(PERSONAS), size=customers, p=shares / shares.sum())
+        signup_s = rng.uniform(0, 30 * DAY_S, size=customers)
+        self.population: list[SimCustomer] = []
+        for i in range(customers):
+            persona = PERSONAS[kinds[i]]
+            signup = start + timedelta(seconds=float(signup_s[i]))
+            churn = (
+                signup + timedelta(days=float(rng.exponential(persona.mean_lifetime_days)))
+                if persona.mean_lifetime_days
+                else None
+            )
+            self.population.append(SimCustomer(f"c{i:07d}", persona.name, signup, churn))
+        self._rng = rng
+
+    def purchases(self) -> Iterator[Purchase]:
+        """Purchases of the whole population, in event-time order, without end."""
+        rng = self._rng
+        personas = {p.name: p for p in PERSONAS}
+        heap: list[tuple[datetime, int]] = [(c.signup, i) for i, c in enumerate(self.population)]
+        heapq.heapify(heap)
+        n = 0
+        while heap:
+            ts, i = heapq.heappop(heap)
+            cust = self.population[i]
+            p = personas[cust.persona]
+            amount = float(rng.lognormal(np.log(p.mean_amount), p.amount_sigma))
+            discounted = bool(rng.random() < p.discount_share)
+            yield Purchase(
+                event_id=f"sim-{self.seed}-{n}",
+                customer_id=cust.customer_id,
+                ts=ts,
+                amount=round(amount, 2),
+                items=int(rng.integers(1, 4)),
+                category=CATEGORIES[int(rng.integers(len(CATEGORIES)))],
+                channel=p.channels[int(rng.integers(len(p.channels)))],  # type: ignore[arg-type]
+                discount=round(amount * 0.15, 2) if discounted else 0.0,
+            )
+            n += 1
+            gap = timedelta(seconds=float(rng.exponential(7 * DAY_S / p.purchases_per_week)))
+            nxt = ts + gap
+            if cust.churn_at is None or nxt < cust.churn_at:
+                heapq.heappush(heap, (nxt, i))

@@ -1,0 +1,194 @@
+"""The Redis store: load a batch of customers in one round trip, save it atomically in one.
+
+Saving goes through one Lua script per batch. For each customer it compares the stored
+version header with the one loaded; on a match it writes the new state (which carries the
+applied offsets) and moves the segment counters, otherwise it reports a conflict so the
+caller reloads and recomputes that customer. The stream clock only moves forward.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Final, TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
+
+from segstream.state import keys as K
+from segstream.state.customer import CustomerState, header, pack, unpack
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+RETRYABLE: Final = (ConnectionError, TimeoutError, BusyLoadingError, OSError)
+
+# KEYS: clock, segcount, stats, customer...
+# ARGV: nclock, (field, value) * nclock, then per customer: header, blob, changes, events
+#   changes = "dim\told\tnew\n" lines (old empty for a first segment)
+SAVE_LUA: Final = """
+local nclock = tonumber(ARGV[1])
+local i = 2
+for _ = 1, nclock do
+  local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '-1')
+  if tonumber(ARGV[i + 1]) > cur then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+  i = i + 2
+end
+local conflicts = {}
+local events = 0
+local created = 0
+for k = 4, #KEYS do
+  local expect, blob, changes, n = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  i = i + 4
+  if redis.call('GETRANGE', KEYS[k], 0, 7) ~= expect then
+    conflicts[#conflicts + 1] = k - 3
+  else
+    redis.call('SET', KEYS[k], blob)
+    if expect == '' then created = created + 1 end
+    for dim, old, new in string.gmatch(changes, '([^\\t\\n]*)\\t([^\\t\\n]*)\\t([^\\t\\n]*)\\n') do
+      if old ~= '' then redis.call('HINCRBY', KEYS[2], dim .. ':' .. old, -1) end
+      redis.call('HINCRBY', KEYS[2], dim .. ':' .. new, 1)
+    end
+    events = events + tonumber(n)
+  end
+end
+if created > 0 then redis.call('HINCRBY', KEYS[3], 'customers', created) end
+if events > 0 then redis.call('HINCRBY', KEYS[3], ARGV[#ARGV], events) end
+return conflicts
+"""
+
+
+@dataclass(slots=True)
+class Loaded:
+    """A customer as loaded: the version to check on save, and the state to update."""
+
+    version: int
+    state: CustomerState
+
+
+@dataclass(slots=True)
+class SaveItem:
+    customer_id: str
+    version: int  # as loaded
+    state: CustomerState
+    changes: list[tuple[str, str | None, str]] = field(default_factory=list)
+    events: int = 0
+
+
+class Store:
+    """Customer state, clock and counters of one deployment (one key prefix)."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+        self.client = client
+        self.keys = K.Keys(prefix)
+        self._save = client.register_script(SAVE_LUA)
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str) -> Store:
+        client = aioredis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+        return cls(client, prefix)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def load(self, customer_ids: Sequence[str]) -> tuple[dict[str, Loaded], int]:
+        """The customers (missing ones empty, version 0) and the global stream clock (µs)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.mget([self.keys.customer(c) for c in customer_ids])
+        pipe.hget(self.keys.clock, K.CLOCK_GLOBAL)
+        blobs, clock = await pipe.execute()
+        loaded = {}
+        for cid, blob in zip(customer_ids, blobs, strict=True):
+            version, state = unpack(blob)
+            loaded[cid] = Loaded(version, state)
+        return loaded, int(clock or 0)
+
+    async def save(self, items: Sequence[SaveItem], clock: dict[str, int], topic_kind: str) -> list[str]:
+        """Write the items that nobody else changed since load; return the ids that conflicted."""
+        argv: list[bytes | str | int] = [len(clock)]
+        for f, v in clock.items():
+            argv += [f, v]
+        keys = [self.keys.clock, self.keys.segment_counts, self.keys.stats]
+        for it in items:
+            keys.append(self.keys.customer(it.customer_id))
+            changes = "".join(f"{d}\t{old or ''}\t{new}\n" for d, old, new in it.changes)
+            argv += [header(it.version), pack(it.version + 1, it.state), changes, it.events]
+        argv.append(f"events:{topic_kind}")
+        conflicts = await self._save(keys=keys, args=argv)
+        return [items[int(i) - 1].customer_id for i in conflicts]
+
+    async def get(self, customer_id: str) -> CustomerState | None:
+        blob = await self.client.get(self.keys.customer(customer_id))
+        return unpack(blob)[1] if blob else None
+
+    async def clock(self) -> dict[str, int]:
+        raw = await self.client.hgetall(self.keys.clock)
+        return {k.decode(): int(v) for k, v in raw.items()}
+
+    async def stats(self) -> dict[str, int]:
+        raw = await self.client.hgetall(self.keys.stats)
+        return {k.decode(): int(v) for k, v in raw.items()}
+
+    async def segment_counts(self) -> dict[str, dict[str, int]]:
+        raw = await self.client.hgetall(self.keys.segment_counts)
+        out: dict[str, dict[str, int]] = {}
+        for k, v in raw.items():
+            dim, _, seg = k.decode().partition(":")
+            out.setdefault(dim, {})[seg] = int(v)
+        return out
+
+    async def count_dead_letters(self, reasons: Iterable[str]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for r in reasons:
+            pipe.hincrby(self.keys.stats, f"dlq:{r}", 1)
+        await pipe.execute()
+
+    async def scan_customers(self, count: int = 1000) -> dict[str, CustomerState]:
+        """Every customer (for tests, replays and batch comparisons; not for the hot path)."""
+        out: dict[str, CustomerState] = {}
+        batch: list[bytes] = []
+        async for key in self.client.scan_iter(match=self.keys.customer_pattern, count=count):
+            batch.append(key)
+            if len(batch) >= count:
+                out.update(await self._get_many(batch))
+                batch = []
+        if batch:
+            out.update(await self._get_many(batch))
+        return out
+
+    async def _get_many(self, keys: list[bytes]) -> dict[str, CustomerState]:
+        blobs = await self.client.mget(keys)
+        return {self.keys.customer_id_of(k): unpack(b)[1] for k, b in zip(keys, blobs, strict=True) if b}
+
+
+async def retry_forever(
+    what: str,
+    fn: Callable[[], Awaitable[T]],
+    *,
+    max_delay: float = 5.0,
+    on_retry: Callable[[BaseException], None] | None = None,
+) -> T:
+    """Run ``fn`` until it succeeds, backing off on Redis connection errors.
+
+    The batch being processed is held (its Kafka offsets are not acknowledged) until
+    Redis answers again, so nothing is dropped and the worker does not crash-loop.
+    """
+    delay = 0.05
+    failures = 0
+    while True:
+        try:
+            result = await fn()
+        except RETRYABLE as exc:
+            failures += 1
+            if on_retry:
+                on_retry(exc)
+            if failures == 1 or failures % 20 == 0:
+                log.warning("Redis unavailable during %s (%s); retry %d in %.2fs", what, exc, failures, delay)
+            await asyncio.sleep(delay)
+            delay = min(max_delay, delay * 2)
+            continue
+        if failures:
+            log.warning("Redis back after %d failed attempts during %s", failures, what)
+        return result

@@ -1,0 +1,64 @@
+"""Creating segstream's Kafka topics (kafka-python admin client); idempotent."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from segstream.config import TOPIC_BASE_NAMES, Settings
+
+log = logging.getLogger(__name__)
+
+
+class KafkaUnavailable(Exception):
+    """Kafka could not be reached; the message is one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class TopicResult:
+    name: str
+    created: bool
+    partitions: int
+
+
+def topic_names(settings: Settings) -> list[str]:
+    return [settings.topic(k) for k in TOPIC_BASE_NAMES]
+
+
+def admin_client(settings: Settings, timeout_s: float = 10.0) -> KafkaAdminClient:
+    try:
+        return KafkaAdminClient(
+            bootstrap_servers=settings.kafka_bootstrap.split(","),
+            client_id=f"{settings.app_id}-admin",
+            request_timeout_ms=int(timeout_s * 1000),
+            bootstrap_timeout_ms=int(timeout_s * 1000),
+            reconnect_backoff_max_ms=1000,
+        )
+    except (KafkaError, OSError) as exc:
+        raise KafkaUnavailable(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from None
+
+
+def create_topics(settings: Settings, partitions: int | None = None) -> list[TopicResult]:
+    """Create every segstream topic that does not exist yet; existing ones are left alone."""
+    parts = partitions or settings.partitions
+    admin = admin_client(settings)
+    try:
+        existing = set(admin.list_topics())
+        results = []
+        for name in topic_names(settings):
+            if name in existing:
+                results.append(TopicResult(name, False, len(admin.describe_topics([name])[0]["partitions"])))
+                continue
+            try:
+                admin.create_topics([NewTopic(name, parts, settings.replication_factor)])
+                results.append(TopicResult(name, True, parts))
+            except TopicAlreadyExistsError:  # created concurrently by another worker
+                results.append(TopicResult(name, False, parts))
+        return results
+    except KafkaError as exc:
+        raise KafkaUnavailable(f"Kafka at {settings.kafka_bootstrap} failed: {exc}") from None
+    finally:
+        admin.close()

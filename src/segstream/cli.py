@@ -96,7 +96,9 @@ def simulate(
     rate: Annotated[float, typer.Option(min=0, help="Events per second (0 = as fast as possible)")] = 500.0,
     events: Annotated[int | None, typer.Option(min=1, help="Stop after this many events")] = None,
     seed: Annotated[int, typer.Option(help="Random seed; same seed and start, same events")] = 42,
-    start: Annotated[str | None, typer.Option(help="Event time of the first signup (ISO-8601 with offset); default two years ago")] = None,
+    start: Annotated[
+        str | None, typer.Option(help="Event time of the first signup (ISO-8601 with offset); default two years ago")
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
 ) -> None:
     """Feed synthetic customers' purchases into Kafka, in event time, until the present."""
@@ -111,10 +113,17 @@ def simulate(
     if events:
         stream = islice(stream, events)
     producer = guarded(lambda: make_producer(settings))
-    typer.echo(f"simulating {customers} customers from {t0.isoformat()} (seed {seed}) into {settings.topic('purchases')}")
+    typer.echo(
+        f"simulating {customers} customers from {t0.isoformat()} (seed {seed}) into {settings.topic('purchases')}"
+    )
     n = send_events(
-        producer, settings.topic("purchases"), stream, total=events,
-        pace=Pace(rate=rate or None), progress=progress, label="simulate",
+        producer,
+        settings.topic("purchases"),
+        stream,
+        total=events,
+        pace=Pace(rate=rate or None),
+        progress=progress,
+        label="simulate",
     )
     producer.close()
     typer.echo(f"sent {n} purchases")
@@ -130,7 +139,10 @@ def _until_present(events: Iterator[Any], now: datetime) -> Iterator[Any]:
 @cli.command()
 def replay(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CDNOW master or sample file")],
-    speedup: Annotated[float | None, typer.Option(min=1, help="Event time this many times faster than life (default: as fast as possible)")] = None,
+    speedup: Annotated[
+        float | None,
+        typer.Option(min=1, help="Event time this many times faster than life (default: as fast as possible)"),
+    ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Send only the first N events (in time order)")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
 ) -> None:
@@ -146,8 +158,13 @@ def replay(
     total = min(len(df), limit) if limit else len(df)
     producer = guarded(lambda: make_producer(settings))
     n = send_events(
-        producer, settings.topic("purchases"), islice(cdnow_events(df), total), total=total,
-        pace=Pace(speedup=speedup), progress=progress, label="replay",
+        producer,
+        settings.topic("purchases"),
+        islice(cdnow_events(df), total),
+        total=total,
+        pace=Pace(speedup=speedup),
+        progress=progress,
+        label="replay",
     )
     producer.close()
     typer.echo(f"replayed {n} purchases of {df['customer_id'].nunique()} customers from {file}")
@@ -167,8 +184,10 @@ def watch(
         fail(f"unknown topic {topic!r}; choose segment_changes, churn_risk or dlq", 2)
     try:
         consumer = KafkaConsumer(
-            settings.topic(topic), bootstrap_servers=settings.kafka_bootstrap.split(","),
-            auto_offset_reset="earliest" if from_beginning else "latest", enable_auto_commit=False,
+            settings.topic(topic),
+            bootstrap_servers=settings.kafka_bootstrap.split(","),
+            auto_offset_reset="earliest" if from_beginning else "latest",
+            enable_auto_commit=False,
         )
     except Exception as exc:  # kafka-python raises several unrelated types here
         fail(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}")

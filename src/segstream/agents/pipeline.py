@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import faust
@@ -128,15 +129,22 @@ class Pipeline:
     async def process_purchases(self, events: Sequence[Any]) -> None:
         pending, rejected = self.decode("purchases", events)
         await self.send_dead_letters(rejected)
+        by_position = {(source_field("purchases", e.message.partition), e.message.offset): e for e in events}
         max_delay = self.settings.redis_retry_max_s
         while pending:
             cids = list(dict.fromkeys(p.event.customer_id for p in pending))
-            loaded, clock = await retry_forever(
-                "load", lambda cids=cids: self.store.load(cids), max_delay=max_delay
-            )
+            loaded, clock = await retry_forever("load", partial(self.store.load, cids), max_delay=max_delay)
             result = apply_purchases(
                 loaded, pending, clock, self.scorer, self.settings.language, self.settings.currency
             )
+            if result.failed:
+                log.error("model step failed on %d event(s): %s", len(result.failed), result.failed[0][1])
+                await self.send_dead_letters(
+                    [
+                        (by_position[(p.source, p.offset)], Rejection("processing_error", why))
+                        for p, why in result.failed
+                    ]
+                )
             if result.outputs:
                 await self._send_all(
                     self.segment_changes,
@@ -146,11 +154,20 @@ class Pipeline:
                 return
             conflicts = await retry_forever(
                 "save",
-                lambda r=result: self.store.save(r.items, r.clock, "purchases"),  # type: ignore[misc]
+                partial(self.store.save, result.items, result.clock, "purchases"),
                 max_delay=max_delay,
             )
             if conflicts:
                 log.info("%d customer(s) changed concurrently; recomputing them", len(conflicts))
             again = set(conflicts)
-            pending = [p for p in pending if p.event.customer_id in again]
+            failed = {(p.source, p.offset) for p, _ in result.failed}
+            pending = [p for p in pending if p.event.customer_id in again and (p.source, p.offset) not in failed]
 
+    async def dead_letter_batch(self, events: Sequence[Any], exc: BaseException) -> None:
+        """Last resort after an unexpected error: the whole batch to the dead-letter topic.
+
+        Faust acknowledges a batch when the agent moves on, so a batch that raised would
+        otherwise be lost; in the dead-letter topic it keeps its bytes and can be replayed.
+        """
+        why = Rejection("processing_error", f"{type(exc).__name__}: {exc}")
+        await self.send_dead_letters([(e, why) for e in events])

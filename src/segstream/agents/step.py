@@ -33,6 +33,7 @@ class StepResult:
     outputs: list[SegmentChange] = field(default_factory=list)
     clock: dict[str, int] = field(default_factory=dict)
     skipped: int = 0
+    failed: list[tuple[Positioned, str]] = field(default_factory=list)  # event, why
 
 
 def positioned(event: Purchase, source: str, offset: int) -> Positioned:
@@ -58,7 +59,7 @@ def _reason(score: RFMScore, days: float, state: CustomerState, language: str, c
         )
     return (
         f"R={score.r} F={score.f} M={score.m}: last purchase {days:.0f} days ago, "
-        f"{state.p_count} purchases, {spend:.2f} {currency} in total"
+        f"{state.p_count} purchase(s), {spend:.2f} {currency} in total"
     )
 
 
@@ -72,10 +73,16 @@ def apply_purchases(
 ) -> StepResult:
     """Apply a batch of purchases to the loaded customers (mutating their states)."""
     out = StepResult(clock=advance_clock(events, clock_us))
-    now = out.clock[CLOCK_GLOBAL]
+    # Each customer is scored as of the stream clock at its last event in the batch (the
+    # running maximum in arrival order), not at the batch's end: a fast replay then gives
+    # the recency a live stream would have given.
     by_customer: dict[str, list[Positioned]] = {}
+    now_at: dict[str, int] = {}
+    running = clock_us
     for p in events:
+        running = max(running, p.ts_us)
         by_customer.setdefault(p.event.customer_id, []).append(p)
+        now_at[p.event.customer_id] = running
     names = SEGMENT_NAMES[language]
     for cid, evs in by_customer.items():
         entry = loaded[cid]
@@ -87,7 +94,11 @@ def apply_purchases(
             if st.offsets.get(p.source, -1) >= p.offset:
                 out.skipped += 1
                 continue
-            summary = summary.add(p.ts_us, round(p.event.amount * 100))
+            try:
+                summary = summary.add(p.ts_us, round(p.event.amount * 100))
+            except (ArithmeticError, ValueError) as exc:  # never let one event poison the batch
+                out.failed.append((p, f"{type(exc).__name__}: {exc}"))
+                continue
             st.offsets[p.source] = p.offset
             st.last_event_us = max(st.last_event_us, p.ts_us)
             last = p
@@ -96,6 +107,7 @@ def apply_purchases(
             continue
         st.set_purchases(summary)
         item = SaveItem(cid, entry.version, st, events=applied)
+        now = now_at[cid]
         score = scorer.score_one(summary, now)
         old = st.segments.get("rfm")
         if score.segment != old:

@@ -28,7 +28,10 @@ def read_cdnow(path: str | Path) -> pd.DataFrame:
         df = df.rename(columns={"number_of_cds": "cds", "dollar_value": "amount"})
     elif len(first) == 5:
         df = pd.read_csv(
-            path, sep=r"\s+", header=None, names=["customer_id", "sample_id", "date", "cds", "amount"],
+            path,
+            sep=r"\s+",
+            header=None,
+            names=["customer_id", "sample_id", "date", "cds", "amount"],
             dtype={"customer_id": str, "sample_id": str, "date": str},
         )
     else:

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Final, TypeVar
+from typing import Final, TypeVar, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
@@ -120,23 +120,24 @@ class Store:
         return [items[int(i) - 1].customer_id for i in conflicts]
 
     async def get(self, customer_id: str) -> CustomerState | None:
-        blob = await self.client.get(self.keys.customer(customer_id))
+        blob = cast(bytes | None, await self.client.get(self.keys.customer(customer_id)))
         return unpack(blob)[1] if blob else None
 
-    async def clock(self) -> dict[str, int]:
-        raw = await self.client.hgetall(self.keys.clock)
+    async def _int_hash(self, key: str) -> dict[str, int]:
+        raw = cast(dict[bytes, bytes], await self.client.hgetall(key))  # type: ignore[misc]
         return {k.decode(): int(v) for k, v in raw.items()}
+
+    async def clock(self) -> dict[str, int]:
+        return await self._int_hash(self.keys.clock)
 
     async def stats(self) -> dict[str, int]:
-        raw = await self.client.hgetall(self.keys.stats)
-        return {k.decode(): int(v) for k, v in raw.items()}
+        return await self._int_hash(self.keys.stats)
 
     async def segment_counts(self) -> dict[str, dict[str, int]]:
-        raw = await self.client.hgetall(self.keys.segment_counts)
         out: dict[str, dict[str, int]] = {}
-        for k, v in raw.items():
-            dim, _, seg = k.decode().partition(":")
-            out.setdefault(dim, {})[seg] = int(v)
+        for k, v in (await self._int_hash(self.keys.segment_counts)).items():
+            dim, _, seg = k.partition(":")
+            out.setdefault(dim, {})[seg] = v
         return out
 
     async def count_dead_letters(self, reasons: Iterable[str]) -> None:
@@ -159,7 +160,7 @@ class Store:
         return out
 
     async def _get_many(self, keys: list[bytes]) -> dict[str, CustomerState]:
-        blobs = await self.client.mget(keys)
+        blobs = cast(list[bytes | None], await self.client.mget(keys))
         return {self.keys.customer_id_of(k): unpack(b)[1] for k, b in zip(keys, blobs, strict=True) if b}
 
 

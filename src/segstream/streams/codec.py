@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -34,8 +35,12 @@ REASONS: Final = (
     "bad_amount",  # NaN, infinite or negative money or quantity
     "unsupported_currency",  # not the deployment's currency
     "bad_score",  # NPS outside 0-10, CSAT/review outside 1-5, missing score
-    "unknown_event_type",  # a topic segstream has no schema for
+    "processing_error",  # valid on the wire but the model step failed on it (a bug: see the log)
 )
+
+#: Amounts above this (in major units) are rejected as implausible; it also keeps
+#: minor-unit integer sums far from float and overflow trouble.
+MAX_AMOUNT: Final = 1e12
 
 _SCORE_RANGES: Final = {"nps": (0.0, 10.0), "csat": (1.0, 5.0), "review": (1.0, 5.0)}
 
@@ -57,12 +62,13 @@ def from_us(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=us)
 
 
+_CONSTRAINT = re.compile(r"^Expected `\w+` (of length )?[<>]=|^Invalid enum value|^Number out of range")
+
+
 def _classify_validation(msg: str) -> str:
     if msg.startswith("Object missing required field"):
         return "missing_field"
-    if msg.startswith(("Expected `str` of length", "Invalid enum value", "Number out of range")):
-        return "invalid_value"
-    if "must be" in msg and ("length" in msg or ">=" in msg or "<=" in msg):
+    if _CONSTRAINT.match(msg):
         return "invalid_value"
     return "wrong_type"
 
@@ -128,6 +134,8 @@ class EventCodec:
             return Rejection(_classify_validation(msg), msg)
         except msgspec.DecodeError as exc:
             return _diagnose_undecodable(raw, exc)
+        except UnicodeDecodeError as exc:  # invalid UTF-8 inside a JSON string
+            return Rejection("not_utf8", f"byte {exc.start} of a string is not UTF-8")
         return self._check(event, now) or event
 
     def _check(self, ev: Event, now: datetime) -> Rejection | None:
@@ -148,7 +156,7 @@ class EventCodec:
         bad = _check_amounts(amount=ev.amount, discount=ev.discount)
         if bad:
             return bad
-        if ev.currency.upper() != self.currency:
+        if ev.currency is not None and ev.currency.upper() != self.currency:
             return Rejection("unsupported_currency", f"currency {ev.currency!r}, expected {self.currency}")
         return None
 
@@ -165,8 +173,8 @@ def _check_time(ts: datetime, field: str, lo: datetime, hi: datetime) -> Rejecti
 
 def _check_amounts(**values: float) -> Rejection | None:
     for name, v in values.items():
-        if not math.isfinite(v) or v < 0:
-            return Rejection("bad_amount", f"`{name}` is {v!r}; must be finite and >= 0")
+        if not math.isfinite(v) or not 0 <= v <= MAX_AMOUNT:
+            return Rejection("bad_amount", f"`{name}` is {v!r}; must be finite and in 0..{MAX_AMOUNT:g}")
     return None
 
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-
 from typing import Final
 
 from segstream.streams.codec import Rejection
 from segstream.streams.schemas import DeadLetter
-
 
 #: Kafka's default message limit is 1 MiB and base64 grows bytes by 4/3: keep the
 #: envelope under it. Longer values keep their first MAX_KEPT_BYTES and say so.

@@ -33,10 +33,13 @@ class Event(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class Purchase(Event, frozen=True):
-    """A purchase (or a contract payment). ``amount`` is in major units of ``currency``."""
+    """A purchase (or a contract payment). ``amount`` is in major units of ``currency``.
+
+    ``currency`` may be left out: it is then the deployment's (``SEGSTREAM_CURRENCY``).
+    """
 
     amount: float
-    currency: Annotated[str, msgspec.Meta(min_length=3, max_length=3)] = "USD"
+    currency: Annotated[str, msgspec.Meta(min_length=3, max_length=3)] | None = None
     items: Count = 1
     category: ShortText | None = None
     channel: Channel | None = None

@@ -1,0 +1,44 @@
+# segstream — the two commands a newcomer needs: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: install demo test unit lint up down topics bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+## make demo: Kafka + Redis + a worker + the simulator, dashboard on :6066; Ctrl-C stops all it started
+demo: install
+	bash infra/demo.sh
+
+## make test: install, start Kafka + Redis (if not running), lint, run the whole suite, stop what it started
+test: install
+	bash infra/test.sh
+
+## make unit: the pure unit tests only (no servers)
+unit: install
+	$(PY) -m pytest -q tests/unit src/segstream
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy
+
+up: install
+	infra/kafka.sh up
+	infra/redis.sh up
+	$(VENV)/bin/segstream topics create
+
+down:
+	infra/kafka.sh down
+	infra/redis.sh down
+
+clean: down
+	rm -rf .cache/kafka-data .cache/redis-data-* .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,130 @@
+"""Helpers of the integration tests: worker processes, consumers, store reads."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaConsumer
+
+from segstream.config import Settings
+from segstream.state.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "artifacts"
+
+
+def reachable(host_port: str) -> bool:
+    host, _, port = host_port.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment a subprocess needs to see the same settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEGSTREAM_")}
+    for name, value in settings.model_dump().items():
+        env[f"SEGSTREAM_{name.upper()}"] = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return env
+
+
+class WorkerProcess:
+    """A real `segstream worker` subprocess, logging to artifacts/."""
+
+    def __init__(self, settings: Settings, name: str) -> None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.settings = settings
+        self.log_path = ARTIFACTS / f"worker-{name}-{settings.app_id}.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "segstream", "worker"],
+            env=settings_env(settings),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
+            if "Worker]: Ready" in self.log():
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"worker not ready in {timeout}s:\n{self.log()[-3000:]}")
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+
+
+def consume(settings: Settings, topic: str, n: int, timeout: float = 60.0) -> list[Any]:
+    """The first ``n`` records of a topic (all partitions, from the beginning)."""
+    consumer = KafkaConsumer(
+        settings.topic(topic),
+        bootstrap_servers=settings.kafka_bootstrap.split(","),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=1000,
+    )
+    out: list[Any] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(out) < n and time.monotonic() < deadline:
+            out.extend(consumer)
+    finally:
+        consumer.close()
+    return out
+
+
+def read_store(settings: Settings, fn: Callable[[Store], Any]) -> Any:
+    async def run() -> Any:
+        store = Store.from_url(settings.redis_url, settings.redis_prefix)
+        try:
+            return await fn(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def wait_for_events(settings: Settings, topic: str, expected: int, timeout: float = 120.0) -> dict[str, int]:
+    """Poll the store's counters until ``expected`` events of ``topic`` are applied."""
+    deadline = time.monotonic() + timeout
+    stats: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        stats = read_store(settings, lambda s: s.stats())
+        if stats.get(f"events:{topic}", 0) >= expected:
+            return stats
+        time.sleep(0.5)
+    raise AssertionError(f"only {stats.get(f'events:{topic}', 0)} of {expected} {topic} applied: {stats}")

@@ -16,6 +16,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
         settings.app_id,
         broker=[f"kafka://{hp.strip()}" for hp in settings.kafka_bootstrap.split(",")],
         store="memory://",
+        datadir=f"{settings.data_dir}/{settings.app_id}-data",
         autodiscover=False,
         key_serializer="raw",
         value_serializer="raw",

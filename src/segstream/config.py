@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     web_host: str = Field("127.0.0.1", description="Address the worker's web server binds")
     web_port: int = Field(6066, ge=1, le=65535, description="Port of the worker's web server")
 
+    data_dir: str = Field(".cache/faust", description="Faust's local data folder (one sub-folder per app id)")
+
     log_level: Literal["debug", "info", "warn", "error"] = Field("info", description="Worker log level")
 
     @field_validator("kafka_bootstrap")

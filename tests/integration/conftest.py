@@ -41,7 +41,9 @@ def base_settings() -> Settings:
 
 
 @pytest.fixture
-def make_settings(base_settings: Settings) -> Iterator[Callable[..., Settings]]:
+def make_settings(
+    base_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., Settings]]:
     """Factory of isolated deployments: own topics, consumer group, key prefix, web port."""
     made: list[Settings] = []
 
@@ -53,6 +55,7 @@ def make_settings(base_settings: Settings) -> Iterator[Callable[..., Settings]]:
             app_id=f"test-{tag}",
             redis_prefix=f"t{tag}",
             partitions=4,
+            data_dir=str(tmp_path_factory.mktemp("faust")),
             web_port=free_port(),
             batch_within=0.05,
         )

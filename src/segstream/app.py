@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import faust
 
-from segstream.agents import purchases
+from segstream.agents import ingest
 from segstream.agents.pipeline import Pipeline
 from segstream.api import views
 from segstream.config import Settings
@@ -31,6 +31,6 @@ def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
         web_in_thread=False,
     )
     pipeline = Pipeline(app, settings)
-    purchases.register(app, pipeline)
+    ingest.register(app, pipeline)
     views.register(app, pipeline)
     return app, pipeline

@@ -220,13 +220,19 @@ def _with_store(fn: Callable[[Any], Any]) -> Any:
 @cli.command()
 def customer(customer_id: Annotated[str, typer.Argument(help="The customer id")]) -> None:
     """Print one customer's state and segments as JSON."""
+    from segstream.agents.step import Models
     from segstream.api.views import customer_document
 
     settings = settings_or_exit()
-    state = _with_store(lambda s: s.get(customer_id))
+
+    async def read(store: Any) -> tuple[Any, int]:
+        return await store.get(customer_id), (await store.clock()).get("global", 0)
+
+    state, now = _with_store(read)
     if state is None:
         fail(f"no customer {customer_id!r}")
-    typer.echo(json.dumps(customer_document(customer_id, state, settings.language), ensure_ascii=False, indent=2))
+    doc = customer_document(customer_id, state, now, Models(), settings.language)
+    typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
 
 
 @cli.command()

@@ -55,7 +55,8 @@ def test_cdnow_sample_replayed_through_kafka_equals_pandas_groupby_exactly(
     mismatches = []
     for cid, row in truth.iterrows():
         st = customers[cid]
-        got = (st.p_last_us, st.p_first_us, st.p_count, st.p_spend_minor)
+        p = st.purchases
+        got = (p.last_us, p.first_us, p.count, p.spend_minor)
         want = (
             to_us(row["last"].to_pydatetime()),
             to_us(row["first"].to_pydatetime()),
@@ -136,10 +137,10 @@ def test_malformed_events_go_to_dead_letters_with_reason_and_valid_ones_apply(
     stats = read_store(s, lambda st: st.stats())
     assert {k: v for k, v in stats.items() if k.startswith("dlq:")} == {f"dlq:{r}": 1 for r in bad}
     c1 = read_store(s, lambda st: st.get("c1"))
-    assert (c1.p_count, c1.p_spend_minor) == (2, 2050 + 2250)
+    assert (c1.purchases.count, c1.purchases.spend_minor) == (2, 2050 + 2250)
     other = read_store(s, lambda st: st.get("客户-1"))
-    assert (other.p_count, other.p_spend_minor) == (1, 2150)
-    assert other.p_last_us == to_us(datetime(2024, 3, 3, 2, 0, tzinfo=UTC))
+    assert (other.purchases.count, other.purchases.spend_minor) == (1, 2150)
+    assert other.purchases.last_us == to_us(datetime(2024, 3, 3, 2, 0, tzinfo=UTC))
     changes = [msgspec.json.decode(r.value) for r in consume(s, "segment_changes", 99, timeout=8)]
     assert {c["customer_id"] for c in changes} == {"c1", "客户-1"}
     first = [c for c in changes if c["customer_id"] == "客户-1"]

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from segstream.agents.step import advance_clock, apply_purchases, positioned
-from segstream.models.rfm import FixedRFMScorer
+from segstream.agents.step import Models, advance_clock, apply_events, positioned
 from segstream.state.customer import CustomerState
 from segstream.state.store import Loaded
 from segstream.streams.codec import to_us
@@ -24,9 +23,9 @@ def fresh(*cids: str) -> dict[str, Loaded]:
 
 def test_first_purchase_sets_state_offsets_and_emits_one_rfm_change() -> None:
     events = [positioned(purchase("a", 0, 19.99), "p0", 7)]
-    r = apply_purchases(fresh("a"), events, 0, FixedRFMScorer())
+    r = apply_events(fresh("a"), events, 0, Models())
     [item] = r.items
-    assert (item.state.p_count, item.state.p_spend_minor, item.state.offsets) == (1, 1999, {"p0": 7})
+    assert (item.state.purchases.count, item.state.purchases.spend_minor, item.state.offsets) == (1, 1999, {"p0": 7})
     assert item.events == 1 and item.changes == [("rfm", None, "new")]
     [change] = r.outputs
     assert (change.customer_id, change.from_segment, change.to_segment, change.event_id) == (
@@ -41,28 +40,28 @@ def test_first_purchase_sets_state_offsets_and_emits_one_rfm_change() -> None:
 def test_replayed_offsets_are_skipped_so_nothing_counts_twice() -> None:
     loaded = fresh("a")
     events = [positioned(purchase("a", d, 10), "p0", off) for off, d in enumerate([0, 1, 2])]
-    apply_purchases(loaded, events, 0, FixedRFMScorer())
+    apply_events(loaded, events, 0, Models())
     # the same three again (a crash before the offset commit) plus one new one
     again = [*events, positioned(purchase("a", 3, 10), "p0", 3)]
-    r = apply_purchases(loaded, again, 0, FixedRFMScorer())
+    r = apply_events(loaded, again, 0, Models())
     assert r.skipped == 3
-    assert r.items[0].state.p_count == 4 and r.items[0].events == 1
+    assert r.items[0].state.purchases.count == 4 and r.items[0].events == 1
 
 
 def test_a_batch_of_only_replayed_events_saves_nothing() -> None:
     loaded = fresh("a")
     events = [positioned(purchase("a", 0, 10), "p0", 0)]
-    apply_purchases(loaded, events, 0, FixedRFMScorer())
-    r = apply_purchases(loaded, events, 0, FixedRFMScorer())
+    apply_events(loaded, events, 0, Models())
+    r = apply_events(loaded, events, 0, Models())
     assert r.items == [] and r.outputs == [] and r.skipped == 1
 
 
 def test_no_change_event_when_segment_stays_the_same() -> None:
     loaded = fresh("a")
     first = [positioned(purchase("a", d, 100), "p0", d) for d in range(10)]
-    r = apply_purchases(loaded, first, 0, FixedRFMScorer())
+    r = apply_events(loaded, first, 0, Models())
     assert loaded["a"].state.segments["rfm"] == "champions" and len(r.outputs) == 1
-    r = apply_purchases(loaded, [positioned(purchase("a", 11, 100), "p0", 10)], 0, FixedRFMScorer())
+    r = apply_events(loaded, [positioned(purchase("a", 11, 100), "p0", 10)], 0, Models())
     assert r.outputs == [] and r.items[0].changes == [] and r.items[0].events == 1
 
 
@@ -78,13 +77,13 @@ def test_recency_is_scored_at_the_customers_own_point_in_the_stream() -> None:
     # b's purchase arrives before a much later event of a in the same batch: b is scored
     # as of the clock when its event arrived, so it is "new", not already aged.
     events = [positioned(purchase("b", 0, 1), "p1", 0), positioned(purchase("a", 400, 1), "p0", 0)]
-    r = apply_purchases(fresh("a", "b"), events, 0, FixedRFMScorer())
+    r = apply_events(fresh("a", "b"), events, 0, Models())
     segs = {i.customer_id: i.state.segments["rfm"] for i in r.items}
     assert segs == {"a": "new", "b": "new"}
 
 
 def test_chinese_language_gives_chinese_names_and_reasons() -> None:
-    r = apply_purchases(fresh("a"), [positioned(purchase("a", 0, 1), "p0", 0)], 0, FixedRFMScorer(), "zh-CN")
+    r = apply_events(fresh("a"), [positioned(purchase("a", 0, 1), "p0", 0)], 0, Models(), "zh-CN")
     assert r.outputs[0].to_name == "新客户" and "最近一次购买" in r.outputs[0].reason
 
 
@@ -95,9 +94,9 @@ def test_an_event_the_model_cannot_apply_is_reported_and_does_not_poison_the_bat
         positioned(purchase("a", 1, 5), "p0", 1),
         positioned(purchase("b", 1, 7), "p1", 0),
     ]
-    r = apply_purchases(fresh("a", "b"), events, 0, FixedRFMScorer())
+    r = apply_events(fresh("a", "b"), events, 0, Models())
     assert [(p.offset, why.split(":")[0]) for p, why in r.failed] == [(0, "OverflowError")]
-    assert {i.customer_id: (i.state.p_count, i.state.offsets) for i in r.items} == {
+    assert {i.customer_id: (i.state.purchases.count, i.state.offsets) for i in r.items} == {
         "a": (1, {"p0": 1}),
         "b": (1, {"p1": 0}),
     }

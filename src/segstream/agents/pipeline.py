@@ -17,9 +17,8 @@ from typing import Any
 import faust
 from kafka.errors import KafkaError as SyncKafkaError
 
-from segstream.agents.step import Positioned, apply_purchases, positioned
+from segstream.agents.step import Models, Positioned, apply_events, positioned
 from segstream.config import Settings
-from segstream.models.rfm import FixedRFMScorer
 from segstream.state.keys import source_field
 from segstream.state.store import Store, retry_forever
 from segstream.streams.codec import EventCodec, Rejection, encode
@@ -43,7 +42,7 @@ class Pipeline:
         self.app = app
         self.settings = settings
         self.store = Store.from_url(settings.redis_url, settings.redis_prefix)
-        self.scorer = FixedRFMScorer()
+        self.models = Models()
         self.codecs = {
             kind: EventCodec(
                 kind,
@@ -126,17 +125,16 @@ class Pipeline:
 
     # -- the batch
 
-    async def process_purchases(self, events: Sequence[Any]) -> None:
-        pending, rejected = self.decode("purchases", events)
+    async def process(self, kind: str, events: Sequence[Any]) -> None:
+        """Decode, load, step, emit, save one batch of one input topic."""
+        pending, rejected = self.decode(kind, events)
         await self.send_dead_letters(rejected)
-        by_position = {(source_field("purchases", e.message.partition), e.message.offset): e for e in events}
+        by_position = {(source_field(kind, e.message.partition), e.message.offset): e for e in events}
         max_delay = self.settings.redis_retry_max_s
         while pending:
             cids = list(dict.fromkeys(p.event.customer_id for p in pending))
             loaded, clock = await retry_forever("load", partial(self.store.load, cids), max_delay=max_delay)
-            result = apply_purchases(
-                loaded, pending, clock, self.scorer, self.settings.language, self.settings.currency
-            )
+            result = apply_events(loaded, pending, clock, self.models, self.settings.language, self.settings.currency)
             if result.failed:
                 log.error("model step failed on %d event(s): %s", len(result.failed), result.failed[0][1])
                 await self.send_dead_letters(
@@ -154,7 +152,7 @@ class Pipeline:
                 return
             conflicts = await retry_forever(
                 "save",
-                partial(self.store.save, result.items, result.clock, "purchases"),
+                partial(self.store.save, result.items, result.clock, kind),
                 max_delay=max_delay,
             )
             if conflicts:

@@ -1,7 +1,8 @@
 """The pure model step of a batch: loaded states + valid events -> new states + outputs.
 
-No I/O here: the agent loads, calls :func:`apply_purchases`, emits and saves. Events whose
-source offset a customer has already applied are skipped, which makes replays idempotent.
+No I/O here: the agent loads, calls :func:`apply_events`, emits and saves. An event is
+skipped when its customer has already applied its source offset (a replay after a crash)
+or its ``event_id`` (a producer retry written at a new offset).
 """
 
 from __future__ import annotations
@@ -9,22 +10,37 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from segstream.models.rfm import SEGMENT_NAMES, US_PER_DAY, FixedRFMScorer, RFMScore
+from segstream.models.decay import US_PER_DAY
+from segstream.models.profile import ATTRIBUTES as PROFILE_ATTRIBUTES
+from segstream.models.profile import ProfileModel
+from segstream.models.rfm import SEGMENT_NAMES, FixedRFMScorer, PurchaseSummary, RFMScore
+from segstream.models.satisfaction import SatisfactionModel
+from segstream.models.usage import UsageModel
 from segstream.state.customer import CustomerState
 from segstream.state.keys import CLOCK_GLOBAL
 from segstream.state.store import Loaded, SaveItem
 from segstream.streams.codec import from_us, to_us
-from segstream.streams.schemas import Purchase, SegmentChange
+from segstream.streams.schemas import Event, Feedback, Profile, Purchase, SegmentChange, Usage
 
 
 @dataclass(frozen=True, slots=True)
 class Positioned:
     """A valid event and where it came from (source partition field, Kafka offset)."""
 
-    event: Purchase
+    event: Event
     source: str
     offset: int
     ts_us: int
+
+
+@dataclass(slots=True)
+class Models:
+    """The per-customer models, configured once per worker."""
+
+    rfm: FixedRFMScorer = field(default_factory=FixedRFMScorer)
+    usage: UsageModel = field(default_factory=UsageModel)
+    satisfaction: SatisfactionModel = field(default_factory=SatisfactionModel)
+    profile: ProfileModel = field(default_factory=ProfileModel)
 
 
 @dataclass(slots=True)
@@ -32,11 +48,12 @@ class StepResult:
     items: list[SaveItem] = field(default_factory=list)
     outputs: list[SegmentChange] = field(default_factory=list)
     clock: dict[str, int] = field(default_factory=dict)
-    skipped: int = 0
+    skipped: int = 0  # offsets already applied (replays)
+    duplicates: int = 0  # event ids already applied (producer retries)
     failed: list[tuple[Positioned, str]] = field(default_factory=list)  # event, why
 
 
-def positioned(event: Purchase, source: str, offset: int) -> Positioned:
+def positioned(event: Event, source: str, offset: int) -> Positioned:
     return Positioned(event, source, offset, to_us(event.ts))
 
 
@@ -50,28 +67,78 @@ def advance_clock(events: Sequence[Positioned], clock_us: int) -> dict[str, int]
     return clock
 
 
-def _reason(score: RFMScore, days: float, state: CustomerState, language: str, currency: str) -> str:
-    spend = state.p_spend_minor / 100
+def apply_one(st: CustomerState, p: Positioned, models: Models) -> None:
+    """Update one customer's state with one event (mutates ``st``)."""
+    ev = p.event
+    if isinstance(ev, Purchase):
+        st.purchases = (st.purchases or PurchaseSummary()).add(p.ts_us, round(ev.amount * 100))
+    elif isinstance(ev, Usage):
+        st.usage = models.usage.learn_one(st.usage, p.ts_us, 1.0, ev.action)
+    elif isinstance(ev, Feedback):
+        st.feedback = models.satisfaction.learn_one(st.feedback, p.ts_us, ev.kind, ev.score, ev.text)
+    elif isinstance(ev, Profile):
+        attrs = {f: getattr(ev, f) for f in PROFILE_ATTRIBUTES}
+        signup = to_us(ev.signup_date) if ev.signup_date else None
+        st.profile = models.profile.learn_one(st.profile, p.ts_us, attrs, signup)
+    else:  # pragma: no cover - the codec only yields the four types
+        raise TypeError(f"no model for {type(ev).__name__}")
+
+
+def _reason(score: RFMScore, days: float, s: PurchaseSummary, language: str, currency: str) -> str:
+    spend = s.spend_minor / 100
     if language == "zh-CN":
         return (
             f"R={score.r} F={score.f} M={score.m}：最近一次购买在 {days:.0f} 天前，"
-            f"共 {state.p_count} 次购买，累计 {spend:.2f} {currency}"
+            f"共 {s.count} 次购买，累计 {spend:.2f} {currency}"
         )
     return (
         f"R={score.r} F={score.f} M={score.m}: last purchase {days:.0f} days ago, "
-        f"{state.p_count} purchase(s), {spend:.2f} {currency} in total"
+        f"{s.count} purchase(s), {spend:.2f} {currency} in total"
     )
 
 
-def apply_purchases(
+def _rfm_change(
+    cid: str, st: CustomerState, last: Positioned, now: int, models: Models, language: str, currency: str
+) -> tuple[str | None, SegmentChange] | None:
+    s = st.purchases
+    if s is None:
+        return None
+    score = models.rfm.score_one(s, now)
+    old = st.segments.get("rfm")
+    if score.segment == old:
+        return None
+    st.segments["rfm"] = score.segment
+    days = max(0, now - s.last_us) / US_PER_DAY
+    change = SegmentChange(
+        event_id=f"{last.source}-{last.offset}-rfm",
+        customer_id=cid,
+        dimension="rfm",
+        from_segment=old,
+        to_segment=score.segment,
+        to_name=SEGMENT_NAMES[language][score.segment],
+        ts=from_us(last.ts_us),
+        reason=_reason(score, days, s, language, currency),
+        features={
+            "recency_days": round(days, 3),
+            "frequency": s.count,
+            "monetary": s.spend_minor / 100,
+            "r": score.r,
+            "f": score.f,
+            "m": score.m,
+        },
+    )
+    return old, change
+
+
+def apply_events(
     loaded: dict[str, Loaded],
     events: Sequence[Positioned],
     clock_us: int,
-    scorer: FixedRFMScorer,
+    models: Models,
     language: str = "en",
     currency: str = "USD",
 ) -> StepResult:
-    """Apply a batch of purchases to the loaded customers (mutating their states)."""
+    """Apply a batch of events to the loaded customers (mutating their states)."""
     out = StepResult(clock=advance_clock(events, clock_us))
     # Each customer is scored as of the stream clock at its last event in the batch (the
     # running maximum in arrival order), not at the batch's end: a fast replay then gives
@@ -83,56 +150,36 @@ def apply_purchases(
         running = max(running, p.ts_us)
         by_customer.setdefault(p.event.customer_id, []).append(p)
         now_at[p.event.customer_id] = running
-    names = SEGMENT_NAMES[language]
     for cid, evs in by_customer.items():
         entry = loaded[cid]
         st = entry.state
-        summary = st.purchases
         last: Positioned | None = None
         applied = 0
         for p in evs:
             if st.offsets.get(p.source, -1) >= p.offset:
                 out.skipped += 1
                 continue
+            if st.seen(p.event.event_id):
+                out.duplicates += 1
+                st.offsets[p.source] = p.offset
+                last = last or p
+                continue
             try:
-                summary = summary.add(p.ts_us, round(p.event.amount * 100))
-            except (ArithmeticError, ValueError) as exc:  # never let one event poison the batch
+                apply_one(st, p, models)
+            except (ArithmeticError, ValueError, TypeError) as exc:  # never let one event poison the batch
                 out.failed.append((p, f"{type(exc).__name__}: {exc}"))
                 continue
+            st.remember(p.event.event_id, p.ts_us)
             st.offsets[p.source] = p.offset
-            st.last_event_us = max(st.last_event_us, p.ts_us)
             last = p
             applied += 1
         if last is None:
             continue
-        st.set_purchases(summary)
         item = SaveItem(cid, entry.version, st, events=applied)
-        now = now_at[cid]
-        score = scorer.score_one(summary, now)
-        old = st.segments.get("rfm")
-        if score.segment != old:
-            st.segments["rfm"] = score.segment
-            item.changes.append(("rfm", old, score.segment))
-            days = max(0, now - summary.last_us) / US_PER_DAY
-            out.outputs.append(
-                SegmentChange(
-                    event_id=f"{last.source}-{last.offset}-rfm",
-                    customer_id=cid,
-                    dimension="rfm",
-                    from_segment=old,
-                    to_segment=score.segment,
-                    to_name=names[score.segment],
-                    ts=from_us(last.ts_us),
-                    reason=_reason(score, days, st, language, currency),
-                    features={
-                        "recency_days": round(days, 3),
-                        "frequency": summary.count,
-                        "monetary": summary.spend_minor / 100,
-                        "r": score.r,
-                        "f": score.f,
-                        "m": score.m,
-                    },
-                )
-            )
+        if applied:
+            change = _rfm_change(cid, st, last, now_at[cid], models, language, currency)
+            if change:
+                item.changes.append(("rfm", change[0], change[1].to_segment))
+                out.outputs.append(change[1])
         out.items.append(item)
     return out

@@ -2,35 +2,69 @@
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, cast
 
 import faust
 from faust.web import Request, Response, View
 
 from segstream.agents.pipeline import Pipeline
+from segstream.agents.step import Models
+from segstream.models.decay import US_PER_DAY
 from segstream.models.rfm import SEGMENT_NAMES
+from segstream.state.customer import CustomerState
+from segstream.state.keys import CLOCK_GLOBAL
 from segstream.streams.codec import from_us
 
 from .dashboard import DASHBOARD_HTML
 
 
-def customer_document(customer_id: str, state: Any, language: str) -> dict[str, Any]:
+def customer_document(
+    customer_id: str, state: CustomerState, now_us: int, models: Models, language: str
+) -> dict[str, Any]:
+    """A customer's features and segments as of the stream clock ``now_us`` (JSON-ready)."""
     names = SEGMENT_NAMES[language]
 
     def when(us: int) -> str | None:
         return from_us(us).isoformat() if us else None
 
-    return {
+    doc: dict[str, Any] = {
         "customer_id": customer_id,
+        "as_of": when(now_us),
         "segments": {d: {"code": s, "name": names.get(s, s)} for d, s in state.segments.items()},
-        "purchases": {
-            "count": state.p_count,
-            "spend": state.p_spend_minor / 100,
-            "first": when(state.p_first_us),
-            "last": when(state.p_last_us),
-        },
-        "last_event": when(state.last_event_us),
+        "first_event": when(state.first_us),
+        "last_event": when(state.last_us),
     }
+    if p := state.purchases:
+        doc["purchases"] = {
+            "count": p.count,
+            "spend": p.spend_minor / 100,
+            "first": when(p.first_us),
+            "last": when(p.last_us),
+            "recency_days": round(max(0, now_us - p.last_us) / US_PER_DAY, 3),
+        }
+    if state.usage:
+        doc["usage"] = models.usage.predict_one(state.usage, now_us)._asdict() | {"last": when(state.usage.last_us)}
+    if state.feedback:
+        doc["satisfaction"] = models.satisfaction.predict_one(state.feedback, now_us)._asdict() | {
+            "last_complaint": when(state.feedback.complaint_us),
+            "last_complaint_text": state.feedback.complaint_text or None,
+        }
+    if state.profile:
+        doc["profile"] = state.profile.attrs() | {
+            "signup": when(state.profile.signup_us),
+            "tenure_days": models.profile.tenure_days(state.profile, now_us, state.first_us),
+        }
+    return cast(dict[str, Any], _finite(doc))
+
+
+def _finite(obj: Any) -> Any:
+    """JSON has no Infinity: days since an event that never happened is null."""
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def register(app: faust.App, pipeline: Pipeline) -> None:
@@ -52,7 +86,8 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
             state = await store.get(customer_id)
             if state is None:
                 return self.json({"error": f"no customer {customer_id!r}"}, status=404)
-            return self.json(customer_document(customer_id, state, language))
+            now = (await store.clock()).get(CLOCK_GLOBAL, 0)
+            return self.json(customer_document(customer_id, state, now, pipeline.models, language))
 
     @app.page("/segments")
     class Segments(View):

@@ -10,7 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-US_PER_DAY: Final = 86_400_000_000
+import msgspec
+
+from segstream.models.decay import US_PER_DAY
+
+__all__ = ["RFM_SEGMENTS", "SEGMENT_NAMES", "US_PER_DAY", "FixedRFMScorer", "PurchaseSummary", "RFMScore", "segment_of"]
 
 #: The 11 usual RFM segments, as stable codes (names are in :data:`SEGMENT_NAMES`).
 RFM_SEGMENTS: Final = (
@@ -57,8 +61,7 @@ SEGMENT_NAMES: Final[dict[str, dict[str, str]]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class PurchaseSummary:
+class PurchaseSummary(msgspec.Struct, array_like=True, frozen=True):
     """What RFM needs of a customer's purchases. Adding is order-independent.
 
     >>> s = PurchaseSummary().add(ts_us=2 * US_PER_DAY, amount_minor=1999)

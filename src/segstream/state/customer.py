@@ -8,38 +8,54 @@ without decoding the state in Lua.
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from typing import Final
 
 import msgspec
 
+from segstream.models.profile import ProfileState
 from segstream.models.rfm import PurchaseSummary
+from segstream.models.satisfaction import FeedbackState
+from segstream.models.usage import UsageState
 
 _HEADER: Final = struct.Struct(">Q")
+
+#: How many recent event ids a customer remembers to drop producer-retry duplicates.
+RECENT_IDS: Final = 4
 
 
 class CustomerState(msgspec.Struct, array_like=True, omit_defaults=True):
     """Everything segstream keeps about one customer.
 
     ``offsets`` maps a source partition (``p3``: purchases partition 3) to the last
-    Kafka offset applied, which makes replays after a crash idempotent.
+    Kafka offset applied, which makes replays after a crash idempotent; ``recent`` holds
+    64-bit hashes of the last :data:`RECENT_IDS` event ids, which drops the duplicates a
+    retrying producer writes at new offsets.
     """
 
     offsets: dict[str, int] = msgspec.field(default_factory=dict)
-    last_event_us: int = 0
-    p_first_us: int = 0
-    p_last_us: int = 0
-    p_count: int = 0
-    p_spend_minor: int = 0
+    recent: list[int] = msgspec.field(default_factory=list)
+    first_us: int = 0  # first event of any kind (event time)
+    last_us: int = 0  # last event of any kind
+    purchases: PurchaseSummary | None = None
+    usage: UsageState | None = None
+    feedback: FeedbackState | None = None
+    profile: ProfileState | None = None
     segments: dict[str, str] = msgspec.field(default_factory=dict)
 
-    @property
-    def purchases(self) -> PurchaseSummary:
-        return PurchaseSummary(self.p_first_us, self.p_last_us, self.p_count, self.p_spend_minor)
+    def seen(self, event_id: str) -> bool:
+        return id_hash(event_id) in self.recent
 
-    def set_purchases(self, s: PurchaseSummary) -> None:
-        self.p_first_us, self.p_last_us = s.first_us, s.last_us
-        self.p_count, self.p_spend_minor = s.count, s.spend_minor
+    def remember(self, event_id: str, ts_us: int) -> None:
+        self.recent.append(id_hash(event_id))
+        del self.recent[:-RECENT_IDS]
+        self.first_us = min(self.first_us, ts_us) if self.first_us else ts_us
+        self.last_us = max(self.last_us, ts_us)
+
+
+def id_hash(event_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(event_id.encode("utf-8"), digest_size=8).digest(), "big")
 
 
 _ENC: Final = msgspec.msgpack.Encoder()

@@ -1,0 +1,73 @@
+"""Profile attributes: upserts merged in event-time order, tenure in event time."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from segstream.models.decay import US_PER_DAY
+
+
+class ProfileState(msgspec.Struct, array_like=True, frozen=True, omit_defaults=True):
+    """The customer's attributes and when they were last written (µs of event time).
+
+    Stored as an array (an absent attribute costs one byte), so attribute names do not
+    repeat in every customer's record.
+    """
+
+    updated_us: int = 0
+    signup_us: int = 0
+    kind: str | None = None
+    name: str | None = None
+    industry: str | None = None
+    company_size: str | None = None
+    region: str | None = None
+    city: str | None = None
+    city_tier: int | None = None
+    ownership: str | None = None
+    contract: bool | None = None
+    partner: bool | None = None
+    age_band: str | None = None
+    gender: str | None = None
+    income_band: str | None = None
+
+    def attrs(self) -> dict[str, Any]:
+        """The attributes that are set."""
+        return {f: v for f in ATTRIBUTES if (v := getattr(self, f)) is not None}
+
+
+ATTRIBUTES = tuple(f for f in ProfileState.__struct_fields__ if f not in ("updated_us", "signup_us"))
+
+
+class ProfileModel:
+    """Merge profile upserts; later event time wins, late events only fill gaps.
+
+    Examples
+    --------
+    >>> m = ProfileModel()
+    >>> s = m.learn_one(None, 10, {"industry": "制造业", "city_tier": 1}, signup_us=US_PER_DAY)
+    >>> s = m.learn_one(s, 5, {"industry": "retail", "region": "华东"})  # older: fills gaps only
+    >>> s.attrs() == {"industry": "制造业", "region": "华东", "city_tier": 1}
+    True
+    >>> m.tenure_days(s, now_us=31 * US_PER_DAY)
+    30.0
+    """
+
+    def learn_one(
+        self, state: ProfileState | None, ts_us: int, attrs: Mapping[str, Any], signup_us: int | None = None
+    ) -> ProfileState:
+        s = state or ProfileState()
+        given = {k: v for k, v in attrs.items() if v is not None and k in ATTRIBUTES}
+        newer = ts_us >= s.updated_us
+        merged = {**s.attrs(), **given} if newer else {**given, **s.attrs()}
+        signup = s.signup_us
+        if signup_us is not None and (not signup or newer):
+            signup = signup_us
+        return ProfileState(updated_us=max(ts_us, s.updated_us), signup_us=signup, **merged)
+
+    def tenure_days(self, state: ProfileState | None, now_us: int, first_seen_us: int = 0) -> float | None:
+        """Days since signup (or since first seen when the signup date is unknown)."""
+        start = (state.signup_us if state and state.signup_us else 0) or first_seen_us
+        return max(0, now_us - start) / US_PER_DAY if start else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import faust
 
 from segstream.agents import ingest
@@ -12,6 +14,7 @@ from segstream.config import Settings
 
 def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
     """A configured Faust app with segstream's agents and HTTP views registered."""
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)  # Faust creates one level only
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{hp.strip()}" for hp in settings.kafka_bootstrap.split(",")],

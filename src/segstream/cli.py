@@ -99,26 +99,25 @@ def simulate(
     start: Annotated[
         str | None, typer.Option(help="Event time of the first signup (ISO-8601 with offset); default two years ago")
     ] = None,
+    purchases_only: Annotated[bool, typer.Option(help="Only purchases (no usage, feedback, profiles)")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
 ) -> None:
-    """Feed synthetic customers' purchases into Kafka, in event time, until the present."""
-    from segstream.feeders.producer import Pace, make_producer, send_events
+    """Feed synthetic customers' events into Kafka, in event time, until the present."""
+    from segstream.feeders.producer import Pace, make_producer, send_events, topic_router
     from segstream.feeders.simulator import Simulator
 
     settings = settings_or_exit()
     now = datetime.now(UTC)
     t0 = _aware(start) if start else (now - timedelta(days=730)).replace(hour=0, minute=0, second=0, microsecond=0)
     sim = Simulator(customers, t0, seed)
-    stream: Iterator[Any] = _until_present(sim.purchases(), now)
+    stream: Iterator[Any] = _until_present(sim.purchases() if purchases_only else sim.events(), now)
     if events:
         stream = islice(stream, events)
     producer = guarded(lambda: make_producer(settings))
-    typer.echo(
-        f"simulating {customers} customers from {t0.isoformat()} (seed {seed}) into {settings.topic('purchases')}"
-    )
+    typer.echo(f"simulating {customers} customers from {t0.isoformat()} (seed {seed})")
     n = send_events(
         producer,
-        settings.topic("purchases"),
+        topic_router(settings),
         stream,
         total=events,
         pace=Pace(rate=rate or None),
@@ -126,7 +125,7 @@ def simulate(
         label="simulate",
     )
     producer.close()
-    typer.echo(f"sent {n} purchases")
+    typer.echo(f"sent {n} events")
 
 
 def _until_present(events: Iterator[Any], now: datetime) -> Iterator[Any]:

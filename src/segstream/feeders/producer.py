@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from kafka import KafkaProducer
@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from segstream.config import Settings
 from segstream.streams.codec import encode
-from segstream.streams.schemas import Event
+from segstream.streams.schemas import Event, Feedback, Profile, Purchase, Usage
 from segstream.streams.topics import KafkaUnavailable
 
 log = logging.getLogger(__name__)
@@ -42,9 +42,20 @@ def make_producer(settings: Settings) -> KafkaProducer:
         raise KafkaUnavailable(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from None
 
 
+def topic_router(settings: Settings) -> Callable[[Event], str]:
+    """The input topic of each event type."""
+    names = {
+        Purchase: settings.topic("purchases"),
+        Usage: settings.topic("usage"),
+        Feedback: settings.topic("feedback"),
+        Profile: settings.topic("profiles"),
+    }
+    return lambda ev: names[type(ev)]
+
+
 def send_events(
     producer: KafkaProducer,
-    topic: str,
+    topic: str | Callable[[Event], str],
     events: Iterable[Event],
     *,
     total: int | None = None,
@@ -53,6 +64,7 @@ def send_events(
     label: str = "sending",
 ) -> int:
     """Send each event keyed by its customer id; return how many were sent."""
+    route = topic if callable(topic) else (lambda _ev: topic)
     sent = 0
     t0 = time.monotonic()
     first_ts = None
@@ -75,7 +87,7 @@ def send_events(
                 ahead = (ev.ts - first_ts).total_seconds() / pace.speedup - (time.monotonic() - t0)
                 if ahead > 0:
                     time.sleep(min(ahead, 60.0))
-            producer.send(topic, key=ev.customer_id.encode(), value=encode(ev))
+            producer.send(route(ev), key=ev.customer_id.encode(), value=encode(ev))
             sent += 1
             if sent % 500 == 0:
                 elapsed = max(1e-9, time.monotonic() - t0)

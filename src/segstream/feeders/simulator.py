@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from segstream.streams.schemas import Purchase
+from segstream.streams.schemas import Event, Feedback, Profile, Purchase, Usage
 
 DAY_S = 86_400.0
 
@@ -29,16 +29,32 @@ class Persona:
     discount_share: float  # purchases made with a discount
     mean_lifetime_days: float | None  # None: never churns
     channels: tuple[str, ...]
+    usage_per_day: float = 0.5
+    feedback_per_month: float = 0.3
+    nps_mean: float = 7.0
+    complaint_share: float = 0.1  # of feedback events
 
 
 PERSONAS: tuple[Persona, ...] = (
-    Persona("champion", 0.10, 2.0, 120.0, 0.4, 0.05, None, ("online", "sales_rep")),
-    Persona("loyal", 0.25, 0.8, 60.0, 0.4, 0.15, None, ("online", "offline")),
-    Persona("bargain_hunter", 0.25, 0.5, 20.0, 0.5, 0.70, None, ("online",)),
-    Persona("occasional", 0.20, 0.15, 45.0, 0.6, 0.20, None, ("offline", "partner")),
-    Persona("churner", 0.20, 1.0, 50.0, 0.5, 0.20, 60.0, ("online", "offline")),
+    Persona("champion", 0.10, 2.0, 120.0, 0.4, 0.05, None, ("online", "sales_rep"), 2.0, 0.5, 9.0, 0.02),
+    Persona("loyal", 0.25, 0.8, 60.0, 0.4, 0.15, None, ("online", "offline"), 1.0, 0.4, 8.0, 0.05),
+    Persona("bargain_hunter", 0.25, 0.5, 20.0, 0.5, 0.70, None, ("online",), 0.4, 0.3, 6.5, 0.10),
+    Persona("occasional", 0.20, 0.15, 45.0, 0.6, 0.20, None, ("offline", "partner"), 0.1, 0.1, 7.0, 0.10),
+    Persona("churner", 0.20, 1.0, 50.0, 0.5, 0.20, 60.0, ("online", "offline"), 0.8, 0.6, 4.0, 0.35),
 )
 CATEGORIES = ("music", "books", "electronics", "home", "sports", "software")
+FEATURES = ("search", "reports", "export", "dashboard", "api", "billing", "support", "mobile")
+INDUSTRIES = ("manufacturing", "retail", "software", "logistics", "finance", "制造业", "零售")
+REGIONS = (
+    ("华东", "上海", 1),
+    ("华北", "北京", 1),
+    ("华南", "深圳", 1),
+    ("华东", "苏州", 2),
+    ("西南", "绵阳", 3),
+    ("EU", "Lyon", 2),
+)
+SIZES = ("micro", "sme", "large", "enterprise")
+KINDS = ("purchase", "usage", "feedback")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,3 +140,106 @@ class Simulator:
             nxt = ts + gap
             if cust.churn_at is None or nxt < cust.churn_at:
                 heapq.heappush(heap, (nxt, i))
+
+    def events(self) -> Iterator[Event]:
+        """Profiles at signup, then purchases, usage and feedback, in event-time order.
+
+        Churners stop all activity at their churn time. Without end, like :meth:`purchases`.
+        """
+        rng = self._rng
+        personas = {p.name: p for p in PERSONAS}
+        heap: list[tuple[datetime, int, int, str]] = []
+        seq = 0
+        for i, c in enumerate(self.population):
+            heap.append((c.signup, seq, i, "profile"))
+            seq += 1
+        heapq.heapify(heap)
+        n = 0
+        while heap:
+            ts, _, i, kind = heapq.heappop(heap)
+            cust = self.population[i]
+            p = personas[cust.persona]
+            eid = f"sim-{self.seed}-{n}"
+            n += 1
+            if kind == "profile":
+                yield self._profile(eid, cust)
+                for k in KINDS:
+                    heapq.heappush(heap, (ts + self._gap(p, k), seq, i, k))
+                    seq += 1
+                continue
+            if kind == "purchase":
+                yield self._purchase(eid, cust, p, ts)
+            elif kind == "usage":
+                yield Usage(
+                    event_id=eid,
+                    customer_id=cust.customer_id,
+                    ts=ts,
+                    action=FEATURES[int(rng.integers(len(FEATURES)))],
+                    quantity=1.0,
+                    duration_s=round(float(rng.exponential(300)), 1),
+                )
+            else:
+                yield self._feedback(eid, cust, p, ts)
+            nxt = ts + self._gap(p, kind)
+            if cust.churn_at is None or nxt < cust.churn_at:
+                heapq.heappush(heap, (nxt, seq, i, kind))
+                seq += 1
+
+    def _gap(self, p: Persona, kind: str) -> timedelta:
+        per_day = {
+            "purchase": p.purchases_per_week / 7,
+            "usage": p.usage_per_day,
+            "feedback": p.feedback_per_month / 30,
+        }
+        return timedelta(seconds=float(self._rng.exponential(DAY_S / per_day[kind])))
+
+    def _purchase(self, eid: str, cust: SimCustomer, p: Persona, ts: datetime) -> Purchase:
+        rng = self._rng
+        amount = float(rng.lognormal(np.log(p.mean_amount), p.amount_sigma))
+        discounted = bool(rng.random() < p.discount_share)
+        return Purchase(
+            event_id=eid,
+            customer_id=cust.customer_id,
+            ts=ts,
+            amount=round(amount, 2),
+            items=int(rng.integers(1, 4)),
+            category=CATEGORIES[int(rng.integers(len(CATEGORIES)))],
+            channel=p.channels[int(rng.integers(len(p.channels)))],  # type: ignore[arg-type]
+            discount=round(amount * 0.15, 2) if discounted else 0.0,
+        )
+
+    def _feedback(self, eid: str, cust: SimCustomer, p: Persona, ts: datetime) -> Feedback:
+        rng = self._rng
+        if rng.random() < p.complaint_share:
+            return Feedback(
+                event_id=eid,
+                customer_id=cust.customer_id,
+                ts=ts,
+                kind="complaint",
+                channel="hotline",
+                text="delivery late / 发货太慢",
+            )
+        if rng.random() < 0.5:
+            score = float(np.clip(round(rng.normal(p.nps_mean, 1.5)), 0, 10))
+            return Feedback(
+                event_id=eid, customer_id=cust.customer_id, ts=ts, kind="nps", score=score, channel="survey"
+            )
+        csat = float(np.clip(round(rng.normal(1 + 4 * p.nps_mean / 10, 0.8)), 1, 5))
+        return Feedback(event_id=eid, customer_id=cust.customer_id, ts=ts, kind="csat", score=csat, channel="email")
+
+    def _profile(self, eid: str, cust: SimCustomer) -> Profile:
+        rng = self._rng
+        region, city, tier = REGIONS[int(rng.integers(len(REGIONS)))]
+        return Profile(
+            event_id=eid,
+            customer_id=cust.customer_id,
+            ts=cust.signup,
+            kind="organisation",
+            industry=INDUSTRIES[int(rng.integers(len(INDUSTRIES)))],
+            company_size=SIZES[int(rng.integers(len(SIZES)))],  # type: ignore[arg-type]
+            region=region,
+            city=city,
+            city_tier=tier,
+            contract=bool(rng.random() < 0.3),
+            signup_date=cust.signup,
+        )

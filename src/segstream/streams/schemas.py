@@ -18,7 +18,7 @@ ShortText = Annotated[str, msgspec.Meta(max_length=128)]
 Count = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
 
 Channel = Literal["online", "offline", "partner", "sales_rep"]
-FeedbackKind = Literal["nps", "csat", "complaint", "review"]
+FeedbackKind = Literal["nps", "csat", "complaint", "complaint_resolved", "review"]
 FeedbackChannel = Literal["survey", "hotline", "social", "email", "in_app"]
 CompanySize = Literal["micro", "sme", "large", "enterprise"]
 Ownership = Literal["state_owned", "private", "foreign", "public_listed", "other"]
@@ -59,7 +59,7 @@ class Usage(Event, frozen=True):
 
 
 class Feedback(Event, frozen=True):
-    """NPS (0-10), CSAT (1-5), a complaint, or a review with a 1-5 rating."""
+    """NPS (0-10), CSAT (1-5), a complaint (or its resolution), or a review with a 1-5 rating."""
 
     kind: FeedbackKind
     score: float | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from kafka.admin import KafkaAdminClient
 
 from segstream.config import Settings, load_settings
 from segstream.streams.topics import create_topics, topic_names
-from tests.integration.harness import WorkerProcess, free_port, reachable
+from tests.integration.harness import WorkerProcess, free_port, reachable, run_script
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -67,17 +68,21 @@ def make_settings(
 
     yield make
     for s in made:
-        r = redis.Redis.from_url(s.redis_url)
-        keys = list(r.scan_iter(match=f"{s.redis_prefix}:*", count=1000))
-        if keys:
-            r.unlink(*keys)
-        admin = KafkaAdminClient(bootstrap_servers=s.kafka_bootstrap.split(","))
         try:
-            admin.delete_topics(topic_names(s))
+            r = redis.Redis.from_url(s.redis_url, socket_connect_timeout=2)
+            keys = list(r.scan_iter(match=f"{s.redis_prefix}:*", count=1000))
+            if keys:
+                r.unlink(*keys)
+        except redis.RedisError:  # a test's private server may be gone already
+            pass
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=s.kafka_bootstrap.split(","), bootstrap_timeout_ms=5000)
+            try:
+                admin.delete_topics(topic_names(s))
+            finally:
+                admin.close()
         except Exception:  # best effort: a leftover topic does not affect other tests
             pass
-        finally:
-            admin.close()
 
 
 @pytest.fixture
@@ -101,3 +106,34 @@ def producer(base_settings: Settings) -> Iterator[KafkaProducer]:
     p = KafkaProducer(bootstrap_servers=base_settings.kafka_bootstrap.split(","), acks="all", linger_ms=5)
     yield p
     p.close()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[Callable[[str], str]]:
+    """A redis-server of this test's own (persistence on), controlled by infra/redis.sh.
+
+    Yields ``control(action)`` for ``up``/``down``; the URL is ``control("url")``.
+    """
+    port = free_port()
+    env = {"REDIS_PORT": str(port), "REDIS_PERSIST": "1", "REDIS_DATA_DIR": str(tmp_path / "redis")}
+    run_script("redis.sh", "up", env=env)
+
+    def control(action: str) -> str:
+        return f"redis://127.0.0.1:{port}/0" if action == "url" else run_script("redis.sh", action, env=env)
+
+    yield control
+    run_script("redis.sh", "down", env=env)
+
+
+@pytest.fixture
+def private_kafka(tmp_path: Path) -> Iterator[Callable[[str], str]]:
+    """A Kafka broker of this test's own (other ports, own data dir), via infra/kafka.sh."""
+    port, cport = free_port(), free_port()
+    env = {"KAFKA_PORT": str(port), "KAFKA_CONTROLLER_PORT": str(cport), "KAFKA_DATA_DIR": str(tmp_path / "kafka")}
+    run_script("kafka.sh", "up", env=env)
+
+    def control(action: str) -> str:
+        return f"127.0.0.1:{port}" if action == "bootstrap" else run_script("kafka.sh", action, env=env)
+
+    yield control
+    run_script("kafka.sh", "down", env=env)

@@ -128,3 +128,53 @@ def wait_for_events(settings: Settings, topic: str, expected: int, timeout: floa
             return stats
         time.sleep(0.5)
     raise AssertionError(f"only {stats.get(f'events:{topic}', 0)} of {expected} {topic} applied: {stats}")
+
+
+def applied_total(settings: Settings) -> int:
+    stats = read_store(settings, lambda s: s.stats())
+    return sum(v for k, v in stats.items() if k.startswith("events:"))
+
+
+def wait_for_counts(settings: Settings, counts: dict[str, int], timeout: float = 240.0) -> dict[str, int]:
+    """Poll until each topic's applied-event counter reaches ``counts`` (fails on timeout)."""
+    deadline = time.monotonic() + timeout
+    stats: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        stats = read_store(settings, lambda s: s.stats())
+        if all(stats.get(f"events:{k}", 0) >= n for k, n in counts.items()):
+            return stats
+        time.sleep(0.5)
+    raise AssertionError(f"not all applied in {timeout}s: {stats} (want {counts})")
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str, every: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def produce_events(settings: Settings, events: Any) -> int:
+    """Send events to their input topics with kafka-python (acks=all), in order."""
+    from segstream.feeders.producer import make_producer, send_events, topic_router
+
+    producer = make_producer(settings)
+    try:
+        return send_events(producer, topic_router(settings), events, progress=False)
+    finally:
+        producer.close()
+
+
+def run_script(*args: str, env: dict[str, str] | None = None) -> str:
+    """Run an infra/ script (Kafka or Redis start/stop); fail with its output."""
+    proc = subprocess.run(
+        [str(ROOT / "infra" / args[0]), *args[1:]],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout

@@ -159,7 +159,8 @@ def apply_events(
             if st.offsets.get(p.source, -1) >= p.offset:
                 out.skipped += 1
                 continue
-            if st.seen(p.event.event_id):
+            topic = p.source[0]
+            if st.seen(topic, p.event.event_id):
                 out.duplicates += 1
                 st.offsets[p.source] = p.offset
                 last = last or p
@@ -169,7 +170,7 @@ def apply_events(
             except (ArithmeticError, ValueError, TypeError) as exc:  # never let one event poison the batch
                 out.failed.append((p, f"{type(exc).__name__}: {exc}"))
                 continue
-            st.remember(p.event.event_id, p.ts_us)
+            st.remember(topic, p.event.event_id, p.ts_us)
             st.offsets[p.source] = p.offset
             last = p
             applied += 1

@@ -21,21 +21,24 @@ from segstream.models.usage import UsageState
 
 _HEADER: Final = struct.Struct(">Q")
 
-#: How many recent event ids a customer remembers to drop producer-retry duplicates.
-RECENT_IDS: Final = 4
+#: How many recent event ids per input topic a customer remembers, to drop the duplicates
+#: a retrying producer writes at new offsets (right after the original, for that customer).
+RECENT_IDS: Final = 2
 
 
 class CustomerState(msgspec.Struct, array_like=True, omit_defaults=True):
     """Everything segstream keeps about one customer.
 
     ``offsets`` maps a source partition (``p3``: purchases partition 3) to the last
-    Kafka offset applied, which makes replays after a crash idempotent; ``recent`` holds
-    64-bit hashes of the last :data:`RECENT_IDS` event ids, which drops the duplicates a
-    retrying producer writes at new offsets.
+    Kafka offset applied, which makes replays after a crash idempotent; ``recent`` holds,
+    per input topic (``p``, ``u``, ``f``, ``r``), 64-bit hashes of the last
+    :data:`RECENT_IDS` event ids, which drops the duplicates a retrying producer writes at
+    new offsets. Per topic, because the topics are consumed independently: a ring shared
+    by all would be flushed by a burst of usage events between a purchase and its retry.
     """
 
     offsets: dict[str, int] = msgspec.field(default_factory=dict)
-    recent: list[int] = msgspec.field(default_factory=list)
+    recent: dict[str, list[int]] = msgspec.field(default_factory=dict)
     first_us: int = 0  # first event of any kind (event time)
     last_us: int = 0  # last event of any kind
     purchases: PurchaseSummary | None = None
@@ -44,12 +47,13 @@ class CustomerState(msgspec.Struct, array_like=True, omit_defaults=True):
     profile: ProfileState | None = None
     segments: dict[str, str] = msgspec.field(default_factory=dict)
 
-    def seen(self, event_id: str) -> bool:
-        return id_hash(event_id) in self.recent
+    def seen(self, topic: str, event_id: str) -> bool:
+        return id_hash(event_id) in self.recent.get(topic, ())
 
-    def remember(self, event_id: str, ts_us: int) -> None:
-        self.recent.append(id_hash(event_id))
-        del self.recent[:-RECENT_IDS]
+    def remember(self, topic: str, event_id: str, ts_us: int) -> None:
+        ring = self.recent.setdefault(topic, [])
+        ring.append(id_hash(event_id))
+        del ring[:-RECENT_IDS]
         self.first_us = min(self.first_us, ts_us) if self.first_us else ts_us
         self.last_us = max(self.last_us, ts_us)
 

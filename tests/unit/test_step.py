@@ -8,7 +8,7 @@ from segstream.agents.step import Models, advance_clock, apply_events, positione
 from segstream.state.customer import CustomerState
 from segstream.state.store import Loaded
 from segstream.streams.codec import to_us
-from segstream.streams.schemas import Purchase
+from segstream.streams.schemas import Feedback, Profile, Purchase, Usage
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -100,3 +100,37 @@ def test_an_event_the_model_cannot_apply_is_reported_and_does_not_poison_the_bat
         "a": (1, {"p0": 1}),
         "b": (1, {"p1": 0}),
     }
+
+
+def test_out_of_order_events_give_the_same_state_as_in_order() -> None:
+    days = [5, 1, 9, 3, 7]
+    shuffled = [positioned(purchase("a", d, d), "p0", i) for i, d in enumerate(days)]
+    ordered = [positioned(purchase("a", d, d), "p0", i) for i, d in enumerate(sorted(days))]
+    a, b = fresh("a"), fresh("a")
+    apply_events(a, shuffled, 0, Models())
+    apply_events(b, ordered, 0, Models())
+    assert a["a"].state.purchases == b["a"].state.purchases
+    assert a["a"].state.last_us == to_us(T0 + timedelta(days=9))
+
+
+def test_usage_feedback_and_profile_events_update_their_parts_of_the_state() -> None:
+    ts = T0 + timedelta(days=1)
+    events = [
+        positioned(Usage(event_id="u1", customer_id="a", ts=ts, action="search"), "u0", 0),
+        positioned(Feedback(event_id="f1", customer_id="a", ts=ts, kind="nps", score=3), "f0", 0),
+        positioned(Profile(event_id="r1", customer_id="a", ts=ts, industry="制造业", city_tier=2), "r0", 0),
+    ]
+    r = apply_events(fresh("a"), events, 0, Models())
+    st = r.items[0].state
+    assert st.usage is not None and st.usage.count == 1
+    assert st.feedback is not None and st.feedback.nps == 3
+    assert st.profile is not None and st.profile.attrs() == {"industry": "制造业", "city_tier": 2}
+    assert st.offsets == {"u0": 0, "f0": 0, "r0": 0} and r.items[0].events == 3
+    assert r.outputs == []  # no purchases yet: no RFM segment
+
+
+def test_a_duplicate_event_id_is_applied_once_but_its_offset_is_recorded() -> None:
+    p = purchase("a", 1, 10)
+    r = apply_events(fresh("a"), [positioned(p, "p0", 0), positioned(p, "p0", 1)], 0, Models())
+    assert r.duplicates == 1 and r.items[0].state.purchases.count == 1
+    assert r.items[0].state.offsets == {"p0": 1}

@@ -70,7 +70,7 @@ class Feedback(Event, frozen=True):
 class Profile(Event, frozen=True):
     """Attributes of an organisation (B2B) or a person (B2C); an upsert."""
 
-    kind: Literal["organisation", "person"] = "organisation"
+    kind: Literal["organisation", "person"] | None = None
     name: ShortText | None = None
     industry: ShortText | None = None
     company_size: CompanySize | None = None

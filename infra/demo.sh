@@ -32,7 +32,7 @@ segstream simulate --rate "$rate" --no-progress >"$logs/simulator.log" 2>&1 &
 pids+=($!)
 cat <<MSG
 
-segstream demo is running (simulator: $rate purchases/s into Kafka).
+segstream demo is running (simulator: $rate events/s of profiles, purchases, usage and feedback into Kafka).
   dashboard            http://127.0.0.1:$port/
   segment changes      .venv/bin/segstream watch            (live, one JSON per line)
   one customer         .venv/bin/segstream customer c0000001   or  curl http://127.0.0.1:$port/customers/c0000001
@@ -44,7 +44,7 @@ MSG
 while kill -0 "${pids[0]}" 2>/dev/null; do
   sleep 5
   curl -fs "http://127.0.0.1:$port/segments" 2>/dev/null \
-    | python3 -c 'import json,sys; d=json.load(sys.stdin); s=d["stats"]; print("demo: clock", d["stream_clock"], "| customers", s.get("customers",0), "| purchases applied", s.get("events:purchases",0), "| dead letters", sum(v for k,v in s.items() if k.startswith("dlq:")))' \
-    || true
+    | python3 -c 'import json,sys; d=json.load(sys.stdin); s=d["stats"]; print("demo: clock", d["stream_clock"], "| customers", s.get("customers",0), "| events applied", sum(v for k,v in s.items() if k.startswith("events:")), "| dead letters", sum(v for k,v in s.items() if k.startswith("dlq:")))' \
+    2>/dev/null || true
 done
 echo "demo: the worker stopped; see $logs/worker.log"

@@ -1,0 +1,123 @@
+"""Redis bytes per customer: full state vs the purchases-only state, same customers, same run.
+
+    python benchmarks/memory.py --customers 100000 --days 45
+
+Simulated customers' events (profiles, purchases, usage, feedback over ``--days`` of event
+time) go through the worker's pure model step; the states are written by the worker's own
+save script (Store.save) under a fresh key prefix. Then Redis ``MEMORY USAGE`` is read for
+every customer key (sampling all of them, pipelined) and ``INFO memory`` used_memory is
+compared before/after. The baseline is the same customers with only their purchases
+applied (what the state held before usage, feedback and profiles were added).
+Needs Redis (`make up`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from segstream.agents.step import Models, apply_events, positioned  # noqa: E402
+from segstream.config import load_settings  # noqa: E402
+from segstream.feeders.simulator import Simulator  # noqa: E402
+from segstream.state.customer import CustomerState  # noqa: E402
+from segstream.state.keys import TOPIC_CODES  # noqa: E402
+from segstream.state.store import Loaded, SaveItem, Store  # noqa: E402
+from segstream.streams.schemas import Feedback, Profile, Purchase, Usage  # noqa: E402
+
+KIND = {Purchase: "purchases", Usage: "usage", Feedback: "feedback", Profile: "profiles"}
+
+
+def build(customers: int, days: int, purchases_only: bool) -> tuple[dict[str, Loaded], int]:
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    end = t0 + timedelta(days=days)
+    sim = Simulator(customers, t0, seed=3)
+    loaded = {c.customer_id: Loaded(0, CustomerState()) for c in sim.population}
+    models, batch, offsets, n = Models(), [], dict.fromkeys(KIND.values(), 0), 0
+    for ev in sim.events():
+        if ev.ts > end:
+            break
+        kind = KIND[type(ev)]
+        if purchases_only and kind != "purchases":
+            continue
+        batch.append(positioned(ev, f"{TOPIC_CODES[kind]}0", offsets[kind]))
+        offsets[kind] += 1
+        if len(batch) >= 20_000:
+            apply_events(loaded, batch, 0, models)
+            n += len(batch)
+            batch = []
+    apply_events(loaded, batch, 0, models)
+    return loaded, n + len(batch)
+
+
+async def save(url: str, prefix: str, loaded: dict[str, Loaded]) -> None:
+    store = Store.from_url(url, prefix)
+    items = [SaveItem(cid, 0, e.state) for cid, e in loaded.items() if e.state.last_us]
+    for i in range(0, len(items), 2000):
+        await store.save(items[i : i + 2000], {}, "bench")
+    await store.close()
+
+
+def measure(r: redis.Redis, prefix: str) -> list[int]:
+    keys = list(r.scan_iter(match=f"{prefix}:c:*", count=10_000))
+    sizes: list[int] = []
+    for i in range(0, len(keys), 5000):
+        pipe = r.pipeline(transaction=False)
+        for k in keys[i : i + 5000]:
+            pipe.memory_usage(k, samples=0)
+        sizes.extend(pipe.execute())
+    return sizes
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--customers", type=int, default=100_000)
+    ap.add_argument("--days", type=int, default=45)
+    ap.add_argument("--json", type=Path)
+    a = ap.parse_args()
+    settings = load_settings()
+    r = redis.Redis.from_url(settings.redis_url)
+    out: dict[str, object] = {"customers": a.customers, "days": a.days, "redis": r.info("server")["redis_version"]}
+    for label, only in (("baseline_purchases_only", True), ("full_state", False)):
+        t0 = time.perf_counter()
+        loaded, n = build(a.customers, a.days, only)
+        prefix = f"m{uuid.uuid4().hex[:8]}"
+        before = r.info("memory")["used_memory"]
+        asyncio.run(save(settings.redis_url, prefix, loaded))
+        after = r.info("memory")["used_memory"]
+        sizes = measure(r, prefix)
+        q = statistics.quantiles(sizes, n=100)
+        parts = {
+            "usage": sum(1 for e in loaded.values() if e.state.usage),
+            "feedback": sum(1 for e in loaded.values() if e.state.feedback),
+            "profile": sum(1 for e in loaded.values() if e.state.profile),
+            "purchases": sum(1 for e in loaded.values() if e.state.purchases),
+        }
+        out[label] = {
+            "events": n, "keys": len(sizes), "memory_usage_mean": round(statistics.fmean(sizes), 1),
+            "memory_usage_p50": q[49], "memory_usage_p99": q[98], "memory_usage_max": max(sizes),
+            "used_memory_delta_per_key": round((after - before) / max(1, len(sizes)), 1),
+            "customers_with": parts, "seconds": round(time.perf_counter() - t0, 1),
+        }
+        keys = list(r.scan_iter(match=f"{prefix}:*", count=10_000))
+        for i in range(0, len(keys), 5000):
+            r.unlink(*keys[i : i + 5000])
+    print(json.dumps(out, indent=2, ensure_ascii=False))
+    if a.json:
+        with a.json.open("a") as fh:
+            fh.write(json.dumps(out) + "\n")
+
+
+if __name__ == "__main__":
+    main()

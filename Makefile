@@ -28,7 +28,7 @@ unit: install
 	$(PY) -m pytest -q tests/unit src/segstream
 
 lint: install
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy
 
 up: install

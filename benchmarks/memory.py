@@ -105,10 +105,15 @@ def main() -> None:
             "purchases": sum(1 for e in loaded.values() if e.state.purchases),
         }
         out[label] = {
-            "events": n, "keys": len(sizes), "memory_usage_mean": round(statistics.fmean(sizes), 1),
-            "memory_usage_p50": q[49], "memory_usage_p99": q[98], "memory_usage_max": max(sizes),
+            "events": n,
+            "keys": len(sizes),
+            "memory_usage_mean": round(statistics.fmean(sizes), 1),
+            "memory_usage_p50": q[49],
+            "memory_usage_p99": q[98],
+            "memory_usage_max": max(sizes),
             "used_memory_delta_per_key": round((after - before) / max(1, len(sizes)), 1),
-            "customers_with": parts, "seconds": round(time.perf_counter() - t0, 1),
+            "customers_with": parts,
+            "seconds": round(time.perf_counter() - t0, 1),
         }
         keys = list(r.scan_iter(match=f"{prefix}:*", count=10_000))
         for i in range(0, len(keys), 5000):

@@ -50,8 +50,12 @@ def env_for(s: Settings, src: Path) -> dict[str, str]:
 def baseline_read(s: Settings, kinds: list[str], total: int) -> float:
     decoders = {s.topic(k): msgspec.json.Decoder(INPUT_SCHEMAS[k]) for k in kinds}
     c = KafkaConsumer(
-        *decoders, bootstrap_servers=s.kafka_bootstrap.split(","), auto_offset_reset="earliest",
-        enable_auto_commit=False, group_id=f"bench-baseline-{uuid.uuid4().hex[:6]}", max_poll_records=2000,
+        *decoders,
+        bootstrap_servers=s.kafka_bootstrap.split(","),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=f"bench-baseline-{uuid.uuid4().hex[:6]}",
+        max_poll_records=2000,
     )
     n, t0 = 0, time.perf_counter()
     while n < total:
@@ -116,8 +120,13 @@ def main() -> None:
     a = ap.parse_args()
 
     tag = uuid.uuid4().hex[:8]
-    s = load_settings(topic_suffix=f"-bench{tag}", app_id=f"bench-{tag}", redis_prefix=f"b{tag}",
-                      partitions=a.partitions, web_enabled=False)
+    s = load_settings(
+        topic_suffix=f"-bench{tag}",
+        app_id=f"bench-{tag}",
+        redis_prefix=f"b{tag}",
+        partitions=a.partitions,
+        web_enabled=False,
+    )
     create_topics(s)
     sim = Simulator(a.customers, datetime(2024, 1, 1, tzinfo=UTC), seed=1)
     stream = sim.purchases() if a.mix == "purchases" else sim.events()
@@ -133,10 +142,16 @@ def main() -> None:
     sustained, wall, rss = run_worker(s, a.worker_src, len(events), a.timeout)
     result = {
         "label": a.label or f"{a.mix} {a.events} events {a.customers} customers",
-        "events": len(events), "customers": a.customers, "mix": a.mix, "partitions": a.partitions,
-        "produce_events_per_s": round(produce_rate), "baseline_read_decode_events_per_s": round(base),
-        "worker_sustained_events_per_s": round(sustained), "worker_wall_s": round(wall, 2),
-        "worker_peak_rss_mb": round(rss, 1), "worker_src": str(a.worker_src),
+        "events": len(events),
+        "customers": a.customers,
+        "mix": a.mix,
+        "partitions": a.partitions,
+        "produce_events_per_s": round(produce_rate),
+        "baseline_read_decode_events_per_s": round(base),
+        "worker_sustained_events_per_s": round(sustained),
+        "worker_wall_s": round(wall, 2),
+        "worker_peak_rss_mb": round(rss, 1),
+        "worker_src": str(a.worker_src),
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     for k, v in result.items():

@@ -19,7 +19,7 @@ for s in kafka redis; do
   fi
 done
 echo "== lint (ruff, mypy)"
-ruff check src tests
+ruff check src tests benchmarks
 mypy
 echo "== pytest"
 mkdir -p artifacts

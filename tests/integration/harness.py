@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -178,3 +179,15 @@ def run_script(*args: str, env: dict[str, str] | None = None) -> str:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
+
+
+def metrics(s: Settings) -> dict[str, float]:
+    """The worker's /metrics as {series: value} (labels kept in the series name)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{s.web_port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out

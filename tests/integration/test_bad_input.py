@@ -10,7 +10,7 @@ from collections.abc import Callable
 from kafka import KafkaProducer
 
 from segstream.config import Settings
-from tests.integration.harness import WorkerProcess, consume, read_store, wait_for_counts
+from tests.integration.harness import WorkerProcess, consume, metrics, read_store, wait_for_counts
 
 TS = "2024-05-01T08:00:00+08:00"
 
@@ -116,3 +116,8 @@ def test_every_kind_of_bad_input_reaches_the_dead_letter_topic_and_valid_events_
     assert {k: stats[f"events:{k}"] for k in sent_valid} == dict(sent_valid)
     assert worker.proc.poll() is None
     assert "Crashed" not in worker.log()
+    m = metrics(s)
+    assert sum(v for k, v in m.items() if k.startswith("segstream_dead_letters_total")) == len(CORPUS)
+    assert sum(v for k, v in m.items() if k.startswith("segstream_events_total") and 'outcome="applied"' in k) == sum(
+        sent_valid.values()
+    )

@@ -21,6 +21,7 @@ from tests.integration.harness import (
     WorkerProcess,
     applied_total,
     free_port,
+    metrics,
     produce_events,
     read_store,
     wait_for_counts,
@@ -72,10 +73,14 @@ def test_redis_outage_of_ten_seconds_holds_the_batch_and_loses_nothing(
     private_redis("down")
     time.sleep(10)
     assert worker.proc.poll() is None, "the worker died during the Redis outage"
+    during = metrics(s)
     private_redis("up")
     assert_exact(s, events)
     log = worker.log()
     assert "Redis unavailable" in log and "Redis back after" in log
+    assert during["segstream_redis_unavailable"] == 1
+    assert sum(v for k, v in during.items() if k.startswith("segstream_redis_retries_total")) > 0
+    assert metrics(s)["segstream_redis_unavailable"] == 0
 
 
 def test_broker_restart_mid_stream_recovers_with_exact_state(

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 from kafka.errors import KafkaError as SyncKafkaError
 
 from segstream.agents.step import Models, Positioned, apply_events, positioned
+from segstream.api.metrics import Metrics
 from segstream.config import Settings
 from segstream.state.keys import source_field
 from segstream.state.store import Store, retry_forever
@@ -32,6 +34,7 @@ except ImportError:  # pragma: no cover
     AioKafkaError = SyncKafkaError
 
 KAFKA_RETRYABLE = (AioKafkaError, SyncKafkaError, asyncio.TimeoutError)
+T = TypeVar("T")
 Rejected = tuple[Any, Rejection]  # (faust event, why)
 
 
@@ -43,6 +46,7 @@ class Pipeline:
         self.settings = settings
         self.store = Store.from_url(settings.redis_url, settings.redis_prefix)
         self.models = Models()
+        self.metrics = Metrics()
         self.codecs = {
             kind: EventCodec(
                 kind,
@@ -106,11 +110,28 @@ class Pipeline:
         log.info("%d event(s) to the dead-letter topic", len(payloads))
         await self._send_all(self.dlq, payloads)
         reasons = [rej.reason for _, rej in rejected]
-        await retry_forever("dead-letter count", lambda: self.store.count_dead_letters(reasons))
+        for r in reasons:
+            self.metrics.dead_letters.labels(r).inc()
+        await self._redis("dead-letter count", partial(self.store.count_dead_letters, reasons))
 
-    # -- send with retries
+    # -- retries
 
-    async def _send_all(self, topic: faust.TopicT, payloads: list[tuple[bytes | None, bytes, Any]]) -> None:
+    async def _redis(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
+        m = self.metrics
+
+        def failed(exc: BaseException) -> None:
+            m.redis_retries.labels(what).inc()
+            m.redis_unavailable.set(1)
+
+        return await retry_forever(
+            what,
+            fn,
+            max_delay=self.settings.redis_retry_max_s,
+            on_retry=failed,
+            on_recover=lambda: m.redis_unavailable.set(0),
+        )
+
+    async def _send_all(self, topic: faust.TopicT, payloads: Sequence[tuple[bytes | None, bytes, Any]]) -> None:
         """Send and wait until the broker has every message; retry while Kafka is away."""
         delay = 0.1
         while True:
@@ -119,6 +140,7 @@ class Pipeline:
                 await asyncio.gather(*futs)
                 return
             except KAFKA_RETRYABLE as exc:
+                self.metrics.kafka_send_retries.labels(topic.get_topic_name()).inc()
                 log.warning("Kafka send to %s failed (%s); retrying in %.1fs", topic.get_topic_name(), exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(5.0, delay * 2)
@@ -127,39 +149,36 @@ class Pipeline:
 
     async def process(self, kind: str, events: Sequence[Any]) -> None:
         """Decode, load, step, emit, save one batch of one input topic."""
+        started = time.perf_counter()
+        m = self.metrics
         pending, rejected = self.decode(kind, events)
+        m.events.labels(kind, "rejected").inc(len(rejected))
         await self.send_dead_letters(rejected)
         by_position = {(source_field(kind, e.message.partition), e.message.offset): e for e in events}
-        max_delay = self.settings.redis_retry_max_s
         while pending:
             cids = list(dict.fromkeys(p.event.customer_id for p in pending))
-            loaded, clock = await retry_forever("load", partial(self.store.load, cids), max_delay=max_delay)
+            loaded, clock = await self._redis("load", partial(self.store.load, cids))
             result = apply_events(loaded, pending, clock, self.models, self.settings.language, self.settings.currency)
             if result.failed:
                 log.error("model step failed on %d event(s): %s", len(result.failed), result.failed[0][1])
-                await self.send_dead_letters(
-                    [
-                        (by_position[(p.source, p.offset)], Rejection("processing_error", why))
-                        for p, why in result.failed
-                    ]
-                )
+                why = [(by_position[(p.source, p.offset)], Rejection("processing_error", w)) for p, w in result.failed]
+                await self.send_dead_letters(why)
             if result.outputs:
-                await self._send_all(
-                    self.segment_changes,
-                    [(c.customer_id.encode(), encode(c), None) for c in result.outputs],
-                )
-            if not result.items:
-                return
-            conflicts = await retry_forever(
-                "save",
-                partial(self.store.save, result.items, result.clock, kind),
-                max_delay=max_delay,
-            )
-            if conflicts:
-                log.info("%d customer(s) changed concurrently; recomputing them", len(conflicts))
+                payloads = [(c.customer_id.encode(), encode(c), None) for c in result.outputs]
+                await self._send_all(self.segment_changes, payloads)
+            conflicts = await self._redis("save", partial(self.store.save, result.items, result.clock, kind))
             again = set(conflicts)
+            m.conflicts.inc(len(again))
+            for item in result.items:
+                if item.customer_id not in again:
+                    m.events.labels(kind, "applied").inc(item.events)
+                    for dim, _, _ in item.changes:
+                        m.segment_changes.labels(dim).inc()
+            m.events.labels(kind, "replayed").inc(result.skipped)
+            m.events.labels(kind, "duplicate").inc(result.duplicates)
             failed = {(p.source, p.offset) for p, _ in result.failed}
             pending = [p for p in pending if p.event.customer_id in again and (p.source, p.offset) not in failed]
+        m.batch_seconds.labels(kind).observe(time.perf_counter() - started)
 
     async def dead_letter_batch(self, events: Sequence[Any], exc: BaseException) -> None:
         """Last resort after an unexpected error: the whole batch to the dead-letter topic.

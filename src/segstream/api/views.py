@@ -104,6 +104,12 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
                 }
             )
 
+    @app.page("/metrics")
+    class Metrics(View):
+        async def get(self, request: Request) -> Response:
+            body = pipeline.metrics.render()
+            return self.bytes(body, content_type="text/plain; version=0.0.4")
+
     @app.page("/")
     class Dashboard(View):
         async def get(self, request: Request) -> Response:

@@ -170,3 +170,135 @@ class FixedRFMScorer:
         m = _score_up(summary.spend_minor, self.monetary)
         score = RFMScore(r, f, m, "")
         return RFMScore(r, f, m, segment_of(r, score.fm))
+
+
+# ----------------------------------------------------------------- population-relative scoring
+
+#: Histogram metrics of the purchase summary: (name, exact_up_to). ``l`` is the day of the
+#: last purchase, ``f`` the purchase count, ``m`` the total spend in minor units.
+RFM_METRICS: Final = (("l", 10**9), ("f", 1_000), ("m", 1_000_000))
+
+CN8_SEGMENTS: Final = {
+    (1, 1, 1): "important_value",
+    (1, 0, 1): "important_development",
+    (0, 1, 1): "important_retention",
+    (0, 0, 1): "important_winback",
+    (1, 1, 0): "general_value",
+    (1, 0, 0): "general_development",
+    (0, 1, 0): "general_retention",
+    (0, 0, 0): "general_winback",
+}
+SEGMENT_NAMES["en"].update(
+    {
+        "important_value": "Important value",
+        "important_development": "Important development",
+        "important_retention": "Important retention",
+        "important_winback": "Important win-back",
+        "general_value": "General value",
+        "general_development": "General development",
+        "general_retention": "General retention",
+        "general_winback": "General win-back",
+    }
+)
+SEGMENT_NAMES["zh-CN"].update(
+    {
+        "important_value": "重要价值客户",
+        "important_development": "重要发展客户",
+        "important_retention": "重要保持客户",
+        "important_winback": "重要挽留客户",
+        "general_value": "一般价值客户",
+        "general_development": "一般发展客户",
+        "general_retention": "一般保持客户",
+        "general_winback": "一般挽留客户",
+    }
+)
+
+
+def metric_values(s: PurchaseSummary) -> dict[str, int]:
+    """The summary's value of each histogram metric."""
+    return {"l": s.last_us // US_PER_DAY, "f": s.count, "m": s.spend_minor}
+
+
+class RFMSnapshot(msgspec.Struct, frozen=True):
+    """Population boundaries every worker scores with (published by one place at a time).
+
+    ``last_day_cuts`` are the quantiles of the last-purchase day at 0.8, 0.6, 0.4, 0.2
+    (the recency quintile edges seen from the other side); ``f_edges`` and ``m_edges``
+    the quantiles of purchase count and spend at 0.2, 0.4, 0.6, 0.8.
+    """
+
+    version: int
+    customers: int
+    last_day_cuts: list[float]
+    f_edges: list[float]
+    m_edges: list[float]
+    mean_last_day: float
+    mean_f: float
+    mean_m: float
+
+    @classmethod
+    def from_histograms(cls, version: int, hists: dict[str, dict[int, int]]) -> RFMSnapshot:
+        from segstream.models.quantiles import mean, quantiles
+
+        exact = dict(RFM_METRICS)
+        n = sum(hists.get("f", {}).values())
+        return cls(
+            version=version,
+            customers=n,
+            last_day_cuts=quantiles(hists.get("l", {}), [0.8, 0.6, 0.4, 0.2], exact["l"]),
+            f_edges=quantiles(hists.get("f", {}), [0.2, 0.4, 0.6, 0.8], exact["f"]),
+            m_edges=quantiles(hists.get("m", {}), [0.2, 0.4, 0.6, 0.8], exact["m"]),
+            mean_last_day=mean(hists.get("l", {}), exact["l"]),
+            mean_f=mean(hists.get("f", {}), exact["f"]),
+            mean_m=mean(hists.get("m", {}), exact["m"]),
+        )
+
+
+class QuintileRFMScorer:
+    """Score R, F and M 1-5 by quintiles of the current population (an :class:`RFMSnapshot`).
+
+    Bins are right-closed like ``pandas.qcut``: a value equal to an edge takes the lower
+    score. Recency is scored in whole days.
+
+    Examples
+    --------
+    >>> snap = RFMSnapshot(1, 100, [50, 40, 30, 20], [1, 2, 3, 5], [1000, 2000, 5000, 9000], 35, 3, 4000)
+    >>> s = PurchaseSummary().add(45 * US_PER_DAY, 9500).add(44 * US_PER_DAY, 0)
+    >>> QuintileRFMScorer(snap).score_one(s, now_us=60 * US_PER_DAY)
+    RFMScore(r=4, f=2, m=5, segment='champions')
+    """
+
+    def __init__(self, snapshot: RFMSnapshot) -> None:
+        self.snapshot = snapshot
+
+    def score_one(self, summary: PurchaseSummary, now_us: int) -> RFMScore:
+        if summary.count == 0:
+            raise ValueError("a customer without purchases has no RFM score")
+        v = metric_values(summary)
+        snap = self.snapshot
+        r = 5 - sum(v["l"] < c for c in snap.last_day_cuts)
+        f = 1 + sum(v["f"] > e for e in snap.f_edges)
+        m = 1 + sum(v["m"] > e for e in snap.m_edges)
+        return RFMScore(r, f, m, segment_of(r, (f + m + 1) // 2))
+
+
+class MeanRFMScorer:
+    """The 8-class scheme of Chinese CRM practice: R, F, M each high or low against the
+    population mean (recency high = more recent than average).
+
+    >>> snap = RFMSnapshot(1, 100, [0] * 4, [0] * 4, [0] * 4, mean_last_day=30, mean_f=2, mean_m=5000)
+    >>> s = PurchaseSummary().add(40 * US_PER_DAY, 9000)
+    >>> MeanRFMScorer(snap).score_one(s, now_us=50 * US_PER_DAY).segment
+    'important_development'
+    """
+
+    def __init__(self, snapshot: RFMSnapshot) -> None:
+        self.snapshot = snapshot
+
+    def score_one(self, summary: PurchaseSummary, now_us: int) -> RFMScore:
+        if summary.count == 0:
+            raise ValueError("a customer without purchases has no RFM score")
+        v = metric_values(summary)
+        snap = self.snapshot
+        r, f, m = int(v["l"] > snap.mean_last_day), int(v["f"] > snap.mean_f), int(v["m"] > snap.mean_m)
+        return RFMScore(r, f, m, CN8_SEGMENTS[(r, f, m)])

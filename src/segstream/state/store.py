@@ -107,6 +107,8 @@ class Store:
 
     async def save(self, items: Sequence[SaveItem], clock: dict[str, int], topic_kind: str) -> list[str]:
         """Write the items that nobody else changed since load; return the ids that conflicted."""
+        if not items:
+            return []
         argv: list[bytes | str | int] = [len(clock)]
         for f, v in clock.items():
             argv += [f, v]
@@ -170,6 +172,7 @@ async def retry_forever(
     *,
     max_delay: float = 5.0,
     on_retry: Callable[[BaseException], None] | None = None,
+    on_recover: Callable[[], None] | None = None,
 ) -> T:
     """Run ``fn`` until it succeeds, backing off on Redis connection errors.
 
@@ -192,4 +195,6 @@ async def retry_forever(
             continue
         if failures:
             log.warning("Redis back after %d failed attempts during %s", failures, what)
+            if on_recover:
+                on_recover()
         return result

@@ -4,7 +4,15 @@ import itertools
 
 import pytest
 
-from segstream.models.rfm import RFM_SEGMENTS, SEGMENT_NAMES, US_PER_DAY, FixedRFMScorer, PurchaseSummary, segment_of
+from segstream.models.rfm import (
+    CN8_SEGMENTS,
+    RFM_SEGMENTS,
+    SEGMENT_NAMES,
+    US_PER_DAY,
+    FixedRFMScorer,
+    PurchaseSummary,
+    segment_of,
+)
 
 
 def summary(*purchases: tuple[float, int]) -> PurchaseSummary:
@@ -89,7 +97,7 @@ def test_segment_of_rejects_scores_outside_one_to_five(r: int, fm: int) -> None:
 
 def test_names_exist_in_english_and_chinese_for_every_segment() -> None:
     for lang in ("en", "zh-CN"):
-        assert set(SEGMENT_NAMES[lang]) == set(RFM_SEGMENTS)
+        assert set(SEGMENT_NAMES[lang]) == set(RFM_SEGMENTS) | set(CN8_SEGMENTS.values())
     assert SEGMENT_NAMES["zh-CN"]["champions"] == "冠军客户"
 
 

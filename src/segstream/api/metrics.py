@@ -1,0 +1,36 @@
+"""Prometheus metrics of one worker (its own registry: no module-level state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    """The worker's counters; exposed at ``/metrics`` in the Prometheus text format."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.events = Counter("segstream_events", "Input events by topic and outcome", ["topic", "outcome"], registry=r)
+        self.dead_letters = Counter(
+            "segstream_dead_letters", "Events sent to the dead-letter topic", ["reason"], registry=r
+        )
+        self.segment_changes = Counter("segstream_segment_changes", "Segment-change events", ["dimension"], registry=r)
+        self.redis_retries = Counter(
+            "segstream_redis_retries", "Redis calls retried after an error", ["op"], registry=r
+        )
+        self.redis_unavailable = Gauge("segstream_redis_unavailable", "1 while Redis does not answer", registry=r)
+        self.kafka_send_retries = Counter("segstream_kafka_send_retries", "Kafka sends retried", ["topic"], registry=r)
+        self.batch_seconds = Histogram(
+            "segstream_batch_seconds",
+            "Time to process one batch (decode to save)",
+            ["topic"],
+            registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.conflicts = Counter(
+            "segstream_version_conflicts", "Customers recomputed after a concurrent write", registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

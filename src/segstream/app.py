@@ -6,7 +6,7 @@ from pathlib import Path
 
 import faust
 
-from segstream.agents import ingest
+from segstream.agents import ingest, maintenance
 from segstream.agents.pipeline import Pipeline
 from segstream.api import views
 from segstream.config import Settings
@@ -35,5 +35,6 @@ def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
     )
     pipeline = Pipeline(app, settings)
     ingest.register(app, pipeline)
+    maintenance.register(app, pipeline)
     views.register(app, pipeline)
     return app, pipeline

@@ -219,7 +219,7 @@ def _with_store(fn: Callable[[Any], Any]) -> Any:
 @cli.command()
 def customer(customer_id: Annotated[str, typer.Argument(help="The customer id")]) -> None:
     """Print one customer's state and segments as JSON."""
-    from segstream.agents.step import Models
+    from segstream.agents.score import Models
     from segstream.api.views import customer_document
 
     settings = settings_or_exit()

@@ -62,6 +62,19 @@ class Settings(BaseSettings):
 
     # -- segmentation
     language: Literal["en", "zh-CN"] = Field("en", description="Language of segment names and reasons")
+    rfm_scheme: Literal["rfm11", "cn8"] = Field(
+        "rfm11", description="rfm11: the 11 named RFM segments; cn8: R/F/M high/low vs the mean, 8 classes"
+    )
+    rfm_scoring: Literal["quintiles", "fixed"] = Field(
+        "quintiles", description="rfm11 scores: quintiles of the population, or fixed thresholds"
+    )
+    rules_file: str = Field("", description="YAML rule segments (empty: the packaged default)")
+    rescore_days: float = Field(7.0, gt=0, description="Silent customers are re-scored this often (event days)")
+    lifecycle_new_days: float = Field(30.0, gt=0, description="Days a customer counts as new")
+    lifecycle_at_risk_days: float = Field(45.0, gt=0, description="Days without activity before at risk")
+    lifecycle_churn_days: float = Field(90.0, gt=0, description="Days without activity before churned")
+    snapshot_interval_s: float = Field(2.0, gt=0, description="How often the leader publishes model snapshots")
+    sweep_interval_s: float = Field(1.0, gt=0, description="How often the leader re-scores due customers")
 
     # -- HTTP
     web_enabled: bool = Field(True, description="Serve the HTTP API and dashboard from the worker")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from segstream.agents.step import Models, advance_clock, apply_events, positioned
+from segstream.agents.score import Models
+from segstream.agents.step import advance_clock, apply_events, positioned
 from segstream.state.customer import CustomerState
 from segstream.state.store import Loaded
 from segstream.streams.codec import to_us
@@ -26,8 +27,8 @@ def test_first_purchase_sets_state_offsets_and_emits_one_rfm_change() -> None:
     r = apply_events(fresh("a"), events, 0, Models())
     [item] = r.items
     assert (item.state.purchases.count, item.state.purchases.spend_minor, item.state.offsets) == (1, 1999, {"p0": 7})
-    assert item.events == 1 and item.changes == [("rfm", None, "new")]
-    [change] = r.outputs
+    assert item.events == 1 and ("rfm", None, "new") in item.changes and ("lifecycle", None, "new") in item.changes
+    [change] = [c for c in r.outputs if c.dimension == "rfm"]
     assert (change.customer_id, change.from_segment, change.to_segment, change.event_id) == (
         "a",
         None,
@@ -60,7 +61,8 @@ def test_no_change_event_when_segment_stays_the_same() -> None:
     loaded = fresh("a")
     first = [positioned(purchase("a", d, 100), "p0", d) for d in range(10)]
     r = apply_events(loaded, first, 0, Models())
-    assert loaded["a"].state.segments["rfm"] == "champions" and len(r.outputs) == 1
+    assert loaded["a"].state.segments["rfm"] == "champions"
+    assert [c.dimension for c in r.outputs].count("rfm") == 1
     r = apply_events(loaded, [positioned(purchase("a", 11, 100), "p0", 10)], 0, Models())
     assert r.outputs == [] and r.items[0].changes == [] and r.items[0].events == 1
 
@@ -84,7 +86,8 @@ def test_recency_is_scored_at_the_customers_own_point_in_the_stream() -> None:
 
 def test_chinese_language_gives_chinese_names_and_reasons() -> None:
     r = apply_events(fresh("a"), [positioned(purchase("a", 0, 1), "p0", 0)], 0, Models(), "zh-CN")
-    assert r.outputs[0].to_name == "新客户" and "最近一次购买" in r.outputs[0].reason
+    rfm = next(c for c in r.outputs if c.dimension == "rfm")
+    assert rfm.to_name == "新客户" and "最近一次购买" in rfm.reason
 
 
 def test_an_event_the_model_cannot_apply_is_reported_and_does_not_poison_the_batch() -> None:
@@ -126,7 +129,8 @@ def test_usage_feedback_and_profile_events_update_their_parts_of_the_state() -> 
     assert st.feedback is not None and st.feedback.nps == 3
     assert st.profile is not None and st.profile.attrs() == {"industry": "制造业", "city_tier": 2}
     assert st.offsets == {"u0": 0, "f0": 0, "r0": 0} and r.items[0].events == 3
-    assert r.outputs == []  # no purchases yet: no RFM segment
+    assert "rfm" not in st.segments  # no purchases yet: no RFM segment
+    assert st.segments["lifecycle"] == "new"
 
 
 def test_a_duplicate_event_id_is_applied_once_but_its_offset_is_recorded() -> None:

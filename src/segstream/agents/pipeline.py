@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 import faust
 from kafka.errors import KafkaError as SyncKafkaError
 
-from segstream.agents.step import Models, Positioned, apply_events, positioned
+from segstream.agents.modelsync import RFM, ModelSync
+from segstream.agents.step import Positioned, StepResult, apply_events, positioned, rescore
 from segstream.api.metrics import Metrics
 from segstream.config import Settings
 from segstream.state.keys import source_field
@@ -45,7 +46,8 @@ class Pipeline:
         self.app = app
         self.settings = settings
         self.store = Store.from_url(settings.redis_url, settings.redis_prefix)
-        self.models = Models()
+        self.sync = ModelSync(settings, self.store)
+        self.models = self.sync.models
         self.metrics = Metrics()
         self.codecs = {
             kind: EventCodec(
@@ -157,17 +159,14 @@ class Pipeline:
         by_position = {(source_field(kind, e.message.partition), e.message.offset): e for e in events}
         while pending:
             cids = list(dict.fromkeys(p.event.customer_id for p in pending))
-            loaded, clock = await self._redis("load", partial(self.store.load, cids))
+            loaded, clock, (snap,) = await self._redis("load", partial(self.store.load, cids, (RFM,)))
+            self.sync.use_snapshot(snap)
             result = apply_events(loaded, pending, clock, self.models, self.settings.language, self.settings.currency)
             if result.failed:
                 log.error("model step failed on %d event(s): %s", len(result.failed), result.failed[0][1])
                 why = [(by_position[(p.source, p.offset)], Rejection("processing_error", w)) for p, w in result.failed]
                 await self.send_dead_letters(why)
-            if result.outputs:
-                payloads = [(c.customer_id.encode(), encode(c), None) for c in result.outputs]
-                await self._send_all(self.segment_changes, payloads)
-            conflicts = await self._redis("save", partial(self.store.save, result.items, result.clock, kind))
-            again = set(conflicts)
+            again = await self._emit_and_save(result, kind)
             m.conflicts.inc(len(again))
             for item in result.items:
                 if item.customer_id not in again:
@@ -179,6 +178,29 @@ class Pipeline:
             failed = {(p.source, p.offset) for p, _ in result.failed}
             pending = [p for p in pending if p.event.customer_id in again and (p.source, p.offset) not in failed]
         m.batch_seconds.labels(kind).observe(time.perf_counter() - started)
+
+    async def _emit_and_save(self, result: StepResult, kind: str) -> set[str]:
+        """Send the segment changes (acknowledged), then save; return the conflicting ids."""
+        if result.outputs:
+            payloads = [(c.customer_id.encode(), encode(c), None) for c in result.outputs]
+            await self._send_all(self.segment_changes, payloads)
+        return set(await self._redis("save", partial(self.store.save, result.items, result.clock, kind)))
+
+    async def sweep(self, limit: int = 2000) -> int:
+        """Re-score the customers whose due time the stream clock has passed (leader only)."""
+        now = (await self._redis("clock", self.store.clock)).get("global", 0)
+        cids = await self._redis("due", partial(self.store.due, now, limit))
+        if not cids:
+            return 0
+        loaded, _, (snap,) = await self._redis("load", partial(self.store.load, cids, (RFM,)))
+        self.sync.use_snapshot(snap)
+        result = rescore(loaded, now, self.models, self.settings.language, self.settings.currency)
+        conflicts = await self._emit_and_save(result, "sweep")
+        for item in result.items:
+            if item.customer_id not in conflicts:
+                for dim, _, _ in item.changes:
+                    self.metrics.segment_changes.labels(dim).inc()
+        return len(cids)
 
     async def dead_letter_batch(self, events: Sequence[Any], exc: BaseException) -> None:
         """Last resort after an unexpected error: the whole batch to the dead-letter topic.

@@ -10,16 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from segstream.models.decay import US_PER_DAY
+from segstream.agents.score import Models, Trigger, score_customer
 from segstream.models.profile import ATTRIBUTES as PROFILE_ATTRIBUTES
-from segstream.models.profile import ProfileModel
-from segstream.models.rfm import SEGMENT_NAMES, FixedRFMScorer, PurchaseSummary, RFMScore
-from segstream.models.satisfaction import SatisfactionModel
-from segstream.models.usage import UsageModel
+from segstream.models.quantiles import bucket
+from segstream.models.rfm import RFM_METRICS, PurchaseSummary, metric_values
 from segstream.state.customer import CustomerState
 from segstream.state.keys import CLOCK_GLOBAL
 from segstream.state.store import Loaded, SaveItem
-from segstream.streams.codec import from_us, to_us
+from segstream.streams.codec import to_us
 from segstream.streams.schemas import Event, Feedback, Profile, Purchase, SegmentChange, Usage
 
 
@@ -31,16 +29,6 @@ class Positioned:
     source: str
     offset: int
     ts_us: int
-
-
-@dataclass(slots=True)
-class Models:
-    """The per-customer models, configured once per worker."""
-
-    rfm: FixedRFMScorer = field(default_factory=FixedRFMScorer)
-    usage: UsageModel = field(default_factory=UsageModel)
-    satisfaction: SatisfactionModel = field(default_factory=SatisfactionModel)
-    profile: ProfileModel = field(default_factory=ProfileModel)
 
 
 @dataclass(slots=True)
@@ -84,52 +72,6 @@ def apply_one(st: CustomerState, p: Positioned, models: Models) -> None:
         raise TypeError(f"no model for {type(ev).__name__}")
 
 
-def _reason(score: RFMScore, days: float, s: PurchaseSummary, language: str, currency: str) -> str:
-    spend = s.spend_minor / 100
-    if language == "zh-CN":
-        return (
-            f"R={score.r} F={score.f} M={score.m}：最近一次购买在 {days:.0f} 天前，"
-            f"共 {s.count} 次购买，累计 {spend:.2f} {currency}"
-        )
-    return (
-        f"R={score.r} F={score.f} M={score.m}: last purchase {days:.0f} days ago, "
-        f"{s.count} purchase(s), {spend:.2f} {currency} in total"
-    )
-
-
-def _rfm_change(
-    cid: str, st: CustomerState, last: Positioned, now: int, models: Models, language: str, currency: str
-) -> tuple[str | None, SegmentChange] | None:
-    s = st.purchases
-    if s is None:
-        return None
-    score = models.rfm.score_one(s, now)
-    old = st.segments.get("rfm")
-    if score.segment == old:
-        return None
-    st.segments["rfm"] = score.segment
-    days = max(0, now - s.last_us) / US_PER_DAY
-    change = SegmentChange(
-        event_id=f"{last.source}-{last.offset}-rfm",
-        customer_id=cid,
-        dimension="rfm",
-        from_segment=old,
-        to_segment=score.segment,
-        to_name=SEGMENT_NAMES[language][score.segment],
-        ts=from_us(last.ts_us),
-        reason=_reason(score, days, s, language, currency),
-        features={
-            "recency_days": round(days, 3),
-            "frequency": s.count,
-            "monetary": s.spend_minor / 100,
-            "r": score.r,
-            "f": score.f,
-            "m": score.m,
-        },
-    )
-    return old, change
-
-
 def apply_events(
     loaded: dict[str, Loaded],
     events: Sequence[Positioned],
@@ -153,8 +95,10 @@ def apply_events(
     for cid, evs in by_customer.items():
         entry = loaded[cid]
         st = entry.state
+        before = metric_values(st.purchases) if st.purchases else None
         last: Positioned | None = None
         applied = 0
+        kinds: set[str] = set()
         for p in evs:
             if st.offsets.get(p.source, -1) >= p.offset:
                 out.skipped += 1
@@ -174,13 +118,47 @@ def apply_events(
             st.offsets[p.source] = p.offset
             last = p
             applied += 1
+            kinds.add(topic)
         if last is None:
             continue
-        item = SaveItem(cid, entry.version, st, events=applied)
+        item = SaveItem(cid, entry.version, st, events=applied, due_us=None)
         if applied:
-            change = _rfm_change(cid, st, last, now_at[cid], models, language, currency)
-            if change:
-                item.changes.append(("rfm", change[0], change[1].to_segment))
-                out.outputs.append(change[1])
+            after = metric_values(st.purchases) if st.purchases else None
+            if after != before:
+                item.buckets = histogram_moves(before, after)
+            scored = score_customer(
+                cid, st, now_at[cid], Trigger(f"{last.source}-{last.offset}", last.ts_us), models,
+                language, currency, rules_changed=bool(kinds & {"p", "r"}),
+            )  # fmt: skip
+            item.changes, item.due_us = scored.changes, scored.due_us
+            out.outputs.extend(scored.outputs)
         out.items.append(item)
     return out
+
+
+def rescore(
+    loaded: dict[str, Loaded], now: int, models: Models, language: str = "en", currency: str = "USD"
+) -> StepResult:
+    """Re-score customers as of ``now`` without new events (the due-time sweep)."""
+    out = StepResult()
+    trigger = Trigger(f"sweep-{now}", now)
+    for cid, entry in loaded.items():
+        if not entry.version:  # vanished (nothing stored): nothing to score
+            continue
+        scored = score_customer(cid, entry.state, now, trigger, models, language, currency)
+        out.items.append(SaveItem(cid, entry.version, entry.state, scored.changes, due_us=scored.due_us))
+        out.outputs.extend(scored.outputs)
+    return out
+
+
+def histogram_moves(
+    before: dict[str, int] | None, after: dict[str, int] | None
+) -> list[tuple[str, int | None, int | None]]:
+    """Bucket moves of each RFM metric when a customer's purchase summary changes."""
+    moves: list[tuple[str, int | None, int | None]] = []
+    for metric, exact in RFM_METRICS:
+        old = bucket(before[metric], exact) if before else None
+        new = bucket(after[metric], exact) if after else None
+        if old != new:
+            moves.append((metric, old, new))
+    return moves

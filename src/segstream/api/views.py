@@ -9,7 +9,7 @@ import faust
 from faust.web import Request, Response, View
 
 from segstream.agents.pipeline import Pipeline
-from segstream.agents.step import Models
+from segstream.agents.score import Models
 from segstream.models.decay import US_PER_DAY
 from segstream.models.rfm import SEGMENT_NAMES
 from segstream.state.customer import CustomerState

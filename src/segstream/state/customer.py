@@ -45,6 +45,7 @@ class CustomerState(msgspec.Struct, array_like=True, omit_defaults=True):
     usage: UsageState | None = None
     feedback: FeedbackState | None = None
     profile: ProfileState | None = None
+    reactivated_us: int = 0  # when the customer came back after churning (lifecycle)
     segments: dict[str, str] = msgspec.field(default_factory=dict)
 
     def seen(self, topic: str, event_id: str) -> bool:

@@ -9,6 +9,10 @@ key                        type    holds
 ``{p}:clock``              hash    stream clock: per source partition and ``global``, µs
 ``{p}:segcount``           hash    ``{dimension}:{segment}`` -> customers in it
 ``{p}:stats``              hash    ``customers``, ``events:{topic}``, ``dlq:{reason}``
+``{p}:hist``               hash    ``{metric}:{bucket}`` -> customers (RFM population)
+``{p}:due``                zset    customer key -> event time (µs) it must be re-scored
+``{p}:snap:{model}``       string  the latest published model snapshot (msgpack)
+``{p}:rules:gen``          string  bumped by `segstream segments reload`
 =========================  ======  =====================================================
 """
 
@@ -21,6 +25,9 @@ CUSTOMER: Final = "c"
 CLOCK: Final = "clock"
 SEGMENT_COUNTS: Final = "segcount"
 STATS: Final = "stats"
+HISTOGRAMS: Final = "hist"
+DUE: Final = "due"
+SNAPSHOT: Final = "snap"
 
 CLOCK_GLOBAL: Final = "global"
 STAT_CUSTOMERS: Final = "customers"
@@ -57,6 +64,21 @@ class Keys:
     @property
     def stats(self) -> str:
         return f"{self.prefix}:{STATS}"
+
+    @property
+    def histograms(self) -> str:
+        return f"{self.prefix}:{HISTOGRAMS}"
+
+    @property
+    def due(self) -> str:
+        return f"{self.prefix}:{DUE}"
+
+    @property
+    def rules_generation(self) -> str:
+        return f"{self.prefix}:rules:gen"
+
+    def snapshot(self, name: str) -> str:
+        return f"{self.prefix}:{SNAPSHOT}:{name}"
 
 
 def source_field(topic_kind: str, partition: int) -> str:

@@ -21,13 +21,22 @@ from segstream.state import keys as K
 from segstream.state.customer import CustomerState, header, pack, unpack
 
 log = logging.getLogger(__name__)
+
+
+def _s(v: object) -> str:
+    return "" if v is None else str(v)
+
+
 T = TypeVar("T")
 
 RETRYABLE: Final = (ConnectionError, TimeoutError, BusyLoadingError, OSError)
 
-# KEYS: clock, segcount, stats, customer...
-# ARGV: nclock, (field, value) * nclock, then per customer: header, blob, changes, events
-#   changes = "dim\told\tnew\n" lines (old empty for a first segment)
+# KEYS: clock, segcount, stats, hist, due, customer...
+# ARGV: nclock, (field, value) * nclock, then per customer: header, blob, moves, events, due,
+#   and last the stats field of the applied-event counter.
+#   moves = "kind\tname\told\tnew\n" lines; kind s = segment (count in segcount under
+#   name:segment), h = histogram bucket (count in hist under name:bucket); old may be empty.
+#   due = event time (µs) at which the customer must be re-scored, or empty: unchanged.
 SAVE_LUA: Final = """
 local nclock = tonumber(ARGV[1])
 local i = 2
@@ -39,18 +48,24 @@ end
 local conflicts = {}
 local events = 0
 local created = 0
-for k = 4, #KEYS do
-  local expect, blob, changes, n = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  i = i + 4
+local function move(key, field, by)
+  if redis.call('HINCRBY', key, field, by) == 0 then redis.call('HDEL', key, field) end
+end
+for k = 6, #KEYS do
+  local expect, blob, moves, n, due = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  i = i + 5
   if redis.call('GETRANGE', KEYS[k], 0, 7) ~= expect then
-    conflicts[#conflicts + 1] = k - 3
+    conflicts[#conflicts + 1] = k - 5
   else
     redis.call('SET', KEYS[k], blob)
     if expect == '' then created = created + 1 end
-    for dim, old, new in string.gmatch(changes, '([^\\t\\n]*)\\t([^\\t\\n]*)\\t([^\\t\\n]*)\\n') do
-      if old ~= '' then redis.call('HINCRBY', KEYS[2], dim .. ':' .. old, -1) end
-      redis.call('HINCRBY', KEYS[2], dim .. ':' .. new, 1)
+    for kind, name, old, new in string.gmatch(moves, '(%a)\\t([^\\t\\n]*)\\t([^\\t\\n]*)\\t([^\\t\\n]*)\\n') do
+      local h = KEYS[2]
+      if kind == 'h' then h = KEYS[4] end
+      if old ~= '' then move(h, name .. ':' .. old, -1) end
+      if new ~= '' then move(h, name .. ':' .. new, 1) end
     end
+    if due ~= '' then redis.call('ZADD', KEYS[5], due, KEYS[k]) end
     events = events + tonumber(n)
   end
 end
@@ -73,8 +88,10 @@ class SaveItem:
     customer_id: str
     version: int  # as loaded
     state: CustomerState
-    changes: list[tuple[str, str | None, str]] = field(default_factory=list)
+    changes: list[tuple[str, str | None, str | None]] = field(default_factory=list)  # segment moves
+    buckets: list[tuple[str, int | None, int | None]] = field(default_factory=list)  # histogram moves
     events: int = 0
+    due_us: int | None = None  # None: leave the customer's due time as it is
 
 
 class Store:
@@ -93,17 +110,22 @@ class Store:
     async def close(self) -> None:
         await self.client.aclose()
 
-    async def load(self, customer_ids: Sequence[str]) -> tuple[dict[str, Loaded], int]:
-        """The customers (missing ones empty, version 0) and the global stream clock (µs)."""
+    async def load(
+        self, customer_ids: Sequence[str], snapshots: Sequence[str] = ()
+    ) -> tuple[dict[str, Loaded], int, list[bytes | None]]:
+        """The customers (missing ones empty, version 0), the global stream clock (µs) and
+        the named model snapshots, in one round trip."""
         pipe = self.client.pipeline(transaction=False)
         pipe.mget([self.keys.customer(c) for c in customer_ids])
         pipe.hget(self.keys.clock, K.CLOCK_GLOBAL)
-        blobs, clock = await pipe.execute()
+        for name in snapshots:
+            pipe.get(self.keys.snapshot(name))
+        blobs, clock, *snaps = await pipe.execute()
         loaded = {}
         for cid, blob in zip(customer_ids, blobs, strict=True):
             version, state = unpack(blob)
             loaded[cid] = Loaded(version, state)
-        return loaded, int(clock or 0)
+        return loaded, int(clock or 0), snaps
 
     async def save(self, items: Sequence[SaveItem], clock: dict[str, int], topic_kind: str) -> list[str]:
         """Write the items that nobody else changed since load; return the ids that conflicted."""
@@ -112,14 +134,35 @@ class Store:
         argv: list[bytes | str | int] = [len(clock)]
         for f, v in clock.items():
             argv += [f, v]
-        keys = [self.keys.clock, self.keys.segment_counts, self.keys.stats]
+        keys = [self.keys.clock, self.keys.segment_counts, self.keys.stats, self.keys.histograms, self.keys.due]
         for it in items:
             keys.append(self.keys.customer(it.customer_id))
-            changes = "".join(f"{d}\t{old or ''}\t{new}\n" for d, old, new in it.changes)
-            argv += [header(it.version), pack(it.version + 1, it.state), changes, it.events]
+            moves = "".join(f"s\t{d}\t{_s(old)}\t{_s(new)}\n" for d, old, new in it.changes)
+            moves += "".join(f"h\t{m}\t{_s(old)}\t{_s(new)}\n" for m, old, new in it.buckets if old != new)
+            due = "" if it.due_us is None else str(it.due_us)
+            argv += [header(it.version), pack(it.version + 1, it.state), moves, it.events, due]
         argv.append(f"events:{topic_kind}")
         conflicts = await self._save(keys=keys, args=argv)
         return [items[int(i) - 1].customer_id for i in conflicts]
+
+    async def histograms(self) -> dict[str, dict[int, int]]:
+        """The population histograms (metric -> bucket -> customers)."""
+        out: dict[str, dict[int, int]] = {}
+        for k, v in (await self._int_hash(self.keys.histograms)).items():
+            name, _, b = k.partition(":")
+            out.setdefault(name, {})[int(b)] = v
+        return out
+
+    async def due(self, now_us: int, limit: int) -> list[str]:
+        """Customers whose re-scoring time has come (stream clock ``now_us``)."""
+        keys = cast(list[bytes], await self.client.zrangebyscore(self.keys.due, "-inf", now_us, start=0, num=limit))
+        return [self.keys.customer_id_of(k) for k in keys]
+
+    async def put_snapshot(self, name: str, blob: bytes) -> None:
+        await self.client.set(self.keys.snapshot(name), blob)
+
+    async def get_snapshot(self, name: str) -> bytes | None:
+        return cast(bytes | None, await self.client.get(self.keys.snapshot(name)))
 
     async def get(self, customer_id: str) -> CustomerState | None:
         blob = cast(bytes | None, await self.client.get(self.keys.customer(customer_id)))

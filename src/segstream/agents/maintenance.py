@@ -1,0 +1,29 @@
+"""Timers: the leader publishes model snapshots and sweeps due customers; every worker
+watches the rules file."""
+
+from __future__ import annotations
+
+import logging
+
+import faust
+
+from segstream.agents.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+
+def register(app: faust.App, pipeline: Pipeline) -> None:
+    s = pipeline.settings
+
+    @app.timer(s.snapshot_interval_s, on_leader=True, name="publish_snapshots")  # type: ignore[untyped-decorator]
+    async def publish_snapshots() -> None:
+        await pipeline.sync.publish()
+
+    @app.timer(s.sweep_interval_s, on_leader=True, name="sweep_due")  # type: ignore[untyped-decorator]
+    async def sweep_due() -> None:
+        while await pipeline.sweep() >= 2000:
+            pass  # a backlog of due customers: keep going until it is cleared
+
+    @app.timer(2.0, name="watch_rules")  # type: ignore[untyped-decorator]
+    async def watch_rules() -> None:
+        await pipeline.sync.maybe_reload_rules()

@@ -1,0 +1,181 @@
+"""Scoring every segment dimension of one customer as of the stream clock (pure).
+
+Dimensions: ``rfm`` (11 named segments by quintiles or fixed thresholds, or the 8-class
+scheme of Chinese CRM practice), ``lifecycle`` and each rule dimension of the rules file.
+Every change becomes a :class:`SegmentChange` with its reason and the deciding features,
+and the customer gets the event time at which it must be re-scored even if silent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from segstream.models.decay import US_PER_DAY
+from segstream.models.lifecycle import STAGE_NAMES, LifecycleModel
+from segstream.models.profile import ProfileModel
+from segstream.models.rfm import (
+    SEGMENT_NAMES,
+    FixedRFMScorer,
+    MeanRFMScorer,
+    QuintileRFMScorer,
+    RFMScore,
+    RFMSnapshot,
+)
+from segstream.models.rules import RuleSet
+from segstream.models.satisfaction import SatisfactionModel
+from segstream.models.usage import UsageModel
+from segstream.state.customer import CustomerState
+from segstream.streams.codec import from_us
+from segstream.streams.schemas import SegmentChange
+
+
+@dataclass(slots=True)
+class Models:
+    """The models and configuration every worker scores with (snapshots set as published)."""
+
+    usage: UsageModel = field(default_factory=UsageModel)
+    satisfaction: SatisfactionModel = field(default_factory=SatisfactionModel)
+    profile: ProfileModel = field(default_factory=ProfileModel)
+    lifecycle: LifecycleModel = field(default_factory=LifecycleModel)
+    fixed_rfm: FixedRFMScorer = field(default_factory=FixedRFMScorer)
+    rfm_scheme: str = "rfm11"  # or "cn8"
+    rfm_scoring: str = "quintiles"  # or "fixed" (rfm11 only)
+    rfm_snapshot: RFMSnapshot | None = None
+    min_population: int = 20  # below this, quintiles are not meaningful: fixed thresholds
+    rules: RuleSet | None = None
+    rescore_days: float = 7.0
+
+    def rfm_scorer(self) -> FixedRFMScorer | QuintileRFMScorer | MeanRFMScorer | None:
+        snap = self.rfm_snapshot
+        usable = snap is not None and snap.customers >= self.min_population
+        if self.rfm_scheme == "cn8":
+            return MeanRFMScorer(snap) if usable and snap else None
+        if self.rfm_scoring == "quintiles" and usable and snap:
+            return QuintileRFMScorer(snap)
+        return self.fixed_rfm
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """What caused a re-score: a source event position, or the due-time sweep."""
+
+    id: str  # e.g. "p3-1234" or "sweep-1700000000000000"
+    ts_us: int
+
+
+def rule_names(st: CustomerState, now: int, models: Models) -> dict[str, Any]:
+    """The names rule expressions can use, for one customer as of ``now``."""
+    names: dict[str, Any] = dict(st.profile.attrs()) if st.profile else {}
+    names["tenure_days"] = models.profile.tenure_days(st.profile, now, st.first_us)
+    if p := st.purchases:
+        names.update(purchases=p.count, spend=p.spend_minor / 100, recency_days=max(0, now - p.last_us) / US_PER_DAY)
+    else:
+        names.update(purchases=0, spend=0.0)
+    if st.usage:
+        u = models.usage.predict_one(st.usage, now)
+        names.update(usage_rate=u.rate_short, usage_trend=u.trend, distinct_features=u.distinct_features)
+    if st.feedback:
+        f = models.satisfaction.predict_one(st.feedback, now)
+        names.update(satisfaction=f.level, nps_class=f.nps_class, open_complaints=f.open_complaints)
+    names.update(rfm=st.segments.get("rfm"), lifecycle=st.segments.get("lifecycle"))
+    return names
+
+
+def _rfm_reason(score: RFMScore, days: float, count: int, spend: float, language: str, currency: str) -> str:
+    if language == "zh-CN":
+        head = f"R={score.r} F={score.f} M={score.m}："
+        return head + f"最近一次购买在 {days:.0f} 天前，共 {count} 次购买，累计 {spend:.2f} {currency}"
+    return (
+        f"R={score.r} F={score.f} M={score.m}: last purchase {days:.0f} days ago, "
+        f"{count} purchase(s), {spend:.2f} {currency} in total"
+    )
+
+
+def _lifecycle_reason(stage: str, silent_days: float, language: str) -> str:
+    if language == "zh-CN":
+        return f"{STAGE_NAMES['zh-CN'][stage]}：已 {silent_days:.0f} 天没有购买或使用"
+    return f"{STAGE_NAMES['en'][stage]}: no purchase or use for {silent_days:.0f} days"
+
+
+@dataclass(slots=True)
+class Scored:
+    changes: list[tuple[str, str | None, str | None]] = field(default_factory=list)
+    outputs: list[SegmentChange] = field(default_factory=list)
+    due_us: int | None = None
+
+
+def score_customer(
+    cid: str,
+    st: CustomerState,
+    now: int,
+    trigger: Trigger,
+    models: Models,
+    language: str = "en",
+    currency: str = "USD",
+    rules_changed: bool = True,
+) -> Scored:
+    """Re-score every dimension (mutating ``st.segments``); return the changes and next due."""
+    out = Scored()
+
+    def change(dim: str, new: str | None, name: str, reason: str, features: dict[str, float]) -> None:
+        old = st.segments.get(dim)
+        if new == old:
+            return
+        if new is None:
+            st.segments.pop(dim, None)
+        else:
+            st.segments[dim] = new
+        out.changes.append((dim, old, new))
+        out.outputs.append(
+            SegmentChange(
+                event_id=f"{trigger.id}-{dim}", customer_id=cid, dimension=dim, from_segment=old,
+                to_segment=new or "", to_name=name, ts=from_us(trigger.ts_us), reason=reason, features=features,
+            )
+        )  # fmt: skip
+
+    names = SEGMENT_NAMES[language]
+    scorer = models.rfm_scorer()
+    if (p := st.purchases) and scorer:
+        s = scorer.score_one(p, now)
+        days = max(0, now - p.last_us) / US_PER_DAY
+        feats = {"recency_days": round(days, 3), "frequency": p.count, "monetary": p.spend_minor / 100}
+        feats |= {"r": s.r, "f": s.f, "m": s.m}
+        change(
+            "rfm",
+            s.segment,
+            names[s.segment],
+            _rfm_reason(s, days, p.count, p.spend_minor / 100, language, currency),
+            feats,
+        )
+
+    active = max(st.purchases.last_us if st.purchases else 0, st.usage.last_us if st.usage else 0)
+    due = now + int(models.rescore_days * US_PER_DAY)
+    if active:
+        stage = models.lifecycle.predict_one(st.first_us, active, now, st.segments.get("lifecycle"), st.reactivated_us)
+        st.reactivated_us = stage.reactivated_us
+        silent = max(0, now - active) / US_PER_DAY
+        feats = {
+            "days_since_activity": round(silent, 3),
+            "tenure_days": round(max(0, now - st.first_us) / US_PER_DAY, 3),
+        }
+        change(
+            "lifecycle",
+            stage.stage,
+            STAGE_NAMES[language][stage.stage],
+            _lifecycle_reason(stage.stage, silent, language),
+            feats,
+        )
+        if stage.due_us is not None:
+            due = min(due, stage.due_us)
+    out.due_us = due
+
+    if models.rules and (rules_changed or out.changes):
+        env = rule_names(st, now, models)
+        for dim, hit in models.rules.evaluate(env).items():
+            seg, rule = hit if hit else (None, None)
+            label = models.rules.label(dim, seg, language) if seg else ""
+            reason = f"rule at line {rule.line}: {rule.expression}" if rule else "no rule matches any more"
+            feats = {k: float(v) for k, v in env.items() if rule and k in rule.names and isinstance(v, int | float)}
+            change(dim, seg, label, reason, feats)
+    return out

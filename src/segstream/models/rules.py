@@ -1,0 +1,151 @@
+"""Rule segments declared in a YAML file, evaluated with simpleeval (never ``eval``).
+
+A file declares dimensions; each dimension lists segments with a ``when`` expression over
+the customer's attributes and features. The first segment whose expression is true wins;
+a customer matching none has no segment in that dimension. A bad file raises
+:class:`RulesError` naming the line and the reason, so the caller can keep the rules it had.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import yaml
+from simpleeval import EvalWithCompoundTypes, InvalidExpression
+
+#: Names a rule may use (anything else is a mistake in the file, reported with its line).
+RULE_NAMES: Final = frozenset(
+    {
+        # profile attributes
+        "kind", "name", "industry", "company_size", "region", "city", "city_tier", "ownership",
+        "contract", "partner", "age_band", "gender", "income_band", "tenure_days",
+        # features
+        "purchases", "spend", "recency_days", "usage_rate", "usage_trend", "distinct_features",
+        "satisfaction", "nps_class", "open_complaints", "rfm", "lifecycle",
+    }
+)  # fmt: skip
+SAFE_FUNCTIONS: Final = {"min": min, "max": max, "abs": abs, "len": len}
+
+
+class RulesError(ValueError):
+    """The rules file is invalid; ``str()`` names the line and the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    segment: str
+    expression: str
+    line: int
+    tree: ast.AST
+    names: frozenset[str]
+    labels: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """Dimensions of rules, in file order."""
+
+    dimensions: Mapping[str, tuple[Rule, ...]]
+    source: str = ""
+
+    def evaluate(self, names: Mapping[str, Any]) -> dict[str, tuple[str, Rule] | None]:
+        """Per dimension, the first matching segment and its rule (or ``None``).
+
+        >>> rs = parse_rules('''
+        ... dimensions:
+        ...   company_size:
+        ...     - segment: enterprise
+        ...       when: company_size == "enterprise"
+        ...     - segment: smb
+        ...       when: company_size in ("micro", "sme")
+        ... ''')
+        >>> {d: (m[0] if m else None) for d, m in rs.evaluate({"company_size": "sme"}).items()}
+        {'company_size': 'smb'}
+        """
+        env = {n: names.get(n) for n in RULE_NAMES}
+        ev = EvalWithCompoundTypes(names=env, functions=SAFE_FUNCTIONS)
+        out: dict[str, tuple[str, Rule] | None] = {}
+        for dim, rules in self.dimensions.items():
+            out[dim] = None
+            for rule in rules:
+                try:
+                    hit = ev.eval(rule.expression, previously_parsed=rule.tree)
+                except (TypeError, ValueError, ArithmeticError, InvalidExpression):
+                    hit = False  # a comparison with a missing (None) attribute is simply no match
+                if hit:
+                    out[dim] = (rule.segment, rule)
+                    break
+        return out
+
+    def label(self, dimension: str, segment: str, language: str) -> str:
+        for rule in self.dimensions.get(dimension, ()):
+            if rule.segment == segment:
+                return rule.labels.get(language) or rule.labels.get("en") or segment
+        return segment
+
+
+class _LineLoader(yaml.SafeLoader):  # type: ignore[misc]
+    """SafeLoader that records the line of every mapping (as ``__line__``)."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
+    mapping: dict[str, Any] = loader.construct_mapping(node, deep=True)
+    mapping["__line__"] = node.start_mark.line + 1
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _compile(expression: str, line: int) -> tuple[ast.AST, frozenset[str]]:
+    try:
+        tree = ast.parse(expression.strip(), mode="eval").body
+    except SyntaxError as exc:
+        raise RulesError(f"line {line}: invalid expression {expression!r}: {exc.msg}") from None
+    used = frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name)) - {"True", "False", "None"}
+    called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    unknown = used - RULE_NAMES - called
+    if unknown:
+        raise RulesError(f"line {line}: unknown name(s) {', '.join(sorted(unknown))} in {expression!r}")
+    if called - set(SAFE_FUNCTIONS):
+        raise RulesError(f"line {line}: function(s) {', '.join(sorted(called - set(SAFE_FUNCTIONS)))} not allowed")
+    probe = EvalWithCompoundTypes(names=dict.fromkeys(RULE_NAMES), functions=SAFE_FUNCTIONS)
+    try:  # reject constructs simpleeval does not allow (attributes, lambdas, ...) now, not per event
+        probe.eval(expression.strip(), previously_parsed=tree)
+    except InvalidExpression as exc:
+        raise RulesError(f"line {line}: {exc} in {expression!r}") from None
+    except (TypeError, ValueError, ArithmeticError):
+        pass  # None operands: fine at load time
+    return tree, used
+
+
+def parse_rules(text: str) -> RuleSet:
+    """Parse and check a rules file; raise :class:`RulesError` with the line on any mistake."""
+    try:
+        doc = yaml.load(text, Loader=_LineLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "file"
+        raise RulesError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("dimensions"), dict):
+        raise RulesError("line 1: the file needs a top-level `dimensions:` mapping")
+    dims: dict[str, tuple[Rule, ...]] = {}
+    for dim, rules in doc["dimensions"].items():
+        if dim == "__line__":
+            continue
+        if not isinstance(rules, list) or not rules:
+            raise RulesError(f"line {doc['dimensions']['__line__']}: dimension {dim!r} needs a list of segments")
+        compiled = []
+        for r in rules:
+            line = r.get("__line__", 0) if isinstance(r, dict) else 0
+            if not isinstance(r, dict) or not isinstance(r.get("segment"), str) or "when" not in r:
+                raise RulesError(f"line {line}: each segment needs `segment:` (text) and `when:` (expression)")
+            expression = str(r["when"])
+            tree, used = _compile(expression, line)
+            labels = {k: str(v) for k, v in (r.get("label") or {}).items() if k != "__line__"}
+            compiled.append(Rule(r["segment"], expression, line, tree, used, labels))
+        dims[str(dim)] = tuple(compiled)
+    return RuleSet(dims, text)

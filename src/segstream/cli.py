@@ -31,6 +31,8 @@ cli = typer.Typer(
 )
 topics_cli = typer.Typer(no_args_is_help=True, help="Kafka topics.")
 cli.add_typer(topics_cli, name="topics")
+segments_cli = typer.Typer(no_args_is_help=True, help="Rule segments.")
+cli.add_typer(segments_cli, name="segments")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -76,7 +78,10 @@ def worker(
 
     from segstream.app import create_app
 
-    app, _ = create_app(settings)
+    try:
+        app, _ = create_app(settings)
+    except ConfigError as exc:
+        fail(str(exc), 2)
     Worker(app, loglevel=settings.log_level).execute_from_commandline()
 
 
@@ -88,6 +93,72 @@ def topics_create(
     settings = settings_or_exit(partitions=partitions)
     for r in guarded(lambda: create_topics(settings)):
         typer.echo(f"{r.name:32} {'created' if r.created else 'exists':8} {r.partitions} partitions")
+
+
+@segments_cli.command("check")
+def segments_check(
+    file: Annotated[
+        Path | None, typer.Argument(help="Rules file (default: SEGSTREAM_RULES_FILE or the packaged one)")
+    ] = None,
+) -> None:
+    """Validate a rules file; print its dimensions, or the line and reason of the first mistake."""
+    from segstream.agents.modelsync import load_rules, rules_path
+    from segstream.models.rules import RulesError
+
+    path = file or rules_path(settings_or_exit())
+    try:
+        rules = load_rules(path)
+    except RulesError as exc:
+        fail(str(exc))
+    for dim, rs in rules.dimensions.items():
+        typer.echo(f"{dim:16} {', '.join(r.segment for r in rs)}")
+
+
+@segments_cli.command("reload")
+def segments_reload() -> None:
+    """Check the rules file, then tell every worker to reload it (a bad file is refused here)."""
+    from segstream.agents.modelsync import load_rules, rules_path
+    from segstream.models.rules import RulesError
+
+    settings = settings_or_exit()
+    try:
+        load_rules(rules_path(settings))
+    except RulesError as exc:
+        fail(f"{exc}; the workers keep their current rules")
+
+    async def bump(store: Any) -> int:
+        return int(await store.client.incr(store.keys.rules_generation))
+
+    generation = _with_store(bump)
+    typer.echo(f"rules generation {generation}: workers reload {rules_path(settings)} within ~2 s")
+
+
+@segments_cli.command("rescore")
+def segments_rescore(
+    wait: Annotated[bool, typer.Option(help="Wait until the leader has re-scored everyone")] = True,
+    timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait at most")] = 600.0,
+) -> None:
+    """Ask the leader to publish fresh model snapshots and re-score every customer now."""
+    import time
+
+    async def request(store: Any) -> None:
+        await store.client.set(store.keys.rescore_request, b"1")
+
+    async def pending(store: Any) -> tuple[bool, int]:
+        clock = (await store.clock()).get("global", 0)
+        return bool(await store.client.exists(store.keys.rescore_request)), await store.due_count(clock)
+
+    _with_store(request)
+    deadline = time.monotonic() + timeout
+    while wait:
+        requested, due = _with_store(pending)
+        if not requested and due == 0:
+            typer.echo("re-scored: no customer is due")
+            return
+        if time.monotonic() > deadline:
+            fail(f"timed out: {due} customer(s) still due (is a worker running?)")
+        time.sleep(0.5)
+    typer.echo("re-score requested")
 
 
 @cli.command()

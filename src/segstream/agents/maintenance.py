@@ -21,6 +21,12 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
 
     @app.timer(s.sweep_interval_s, on_leader=True, name="sweep_due")  # type: ignore[untyped-decorator]
     async def sweep_due() -> None:
+        store = pipeline.store
+        if await store.client.get(store.keys.rescore_request):
+            await pipeline.sync.publish(force=True)
+            n = await store.mark_all_due()
+            await store.client.delete(store.keys.rescore_request)  # after marking: waiters see due > 0
+            log.info("full re-score requested: %d customers due now", n)
         while await pipeline.sweep() >= 2000:
             pass  # a backlog of due customers: keep going until it is cleared
 

@@ -87,10 +87,10 @@ class ModelSync:
             self.models.rfm_snapshot = self._decoder.decode(blob)
             self._snapshot_blob = blob
 
-    async def publish(self) -> RFMSnapshot | None:
+    async def publish(self, force: bool = False) -> RFMSnapshot | None:
         """Leader only: recompute the RFM boundaries from the histograms; publish if changed."""
         hists = await self.store.histograms()
-        if not hists or hists == self._hist_seen:
+        if not hists or (hists == self._hist_seen and not force):
             return None
         current = self.models.rfm_snapshot
         blob = await self.store.get_snapshot(RFM)

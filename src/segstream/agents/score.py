@@ -138,6 +138,7 @@ def score_customer(
     scorer = models.rfm_scorer()
     if (p := st.purchases) and scorer:
         s = scorer.score_one(p, now)
+        st.rfm_score = s.r * 100 + s.f * 10 + s.m
         days = max(0, now - p.last_us) / US_PER_DAY
         feats = {"recency_days": round(days, 3), "frequency": p.count, "monetary": p.spend_minor / 100}
         feats |= {"r": s.r, "f": s.f, "m": s.m}

@@ -94,6 +94,7 @@ class _LineLoader(yaml.SafeLoader):  # type: ignore[misc]
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
     mapping: dict[str, Any] = loader.construct_mapping(node, deep=True)
     mapping["__line__"] = node.start_mark.line + 1
+    mapping["__lines__"] = {k.value: k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
     return mapping
 
 
@@ -134,7 +135,7 @@ def parse_rules(text: str) -> RuleSet:
         raise RulesError("line 1: the file needs a top-level `dimensions:` mapping")
     dims: dict[str, tuple[Rule, ...]] = {}
     for dim, rules in doc["dimensions"].items():
-        if dim == "__line__":
+        if dim in ("__line__", "__lines__"):
             continue
         if not isinstance(rules, list) or not rules:
             raise RulesError(f"line {doc['dimensions']['__line__']}: dimension {dim!r} needs a list of segments")
@@ -144,8 +145,9 @@ def parse_rules(text: str) -> RuleSet:
             if not isinstance(r, dict) or not isinstance(r.get("segment"), str) or "when" not in r:
                 raise RulesError(f"line {line}: each segment needs `segment:` (text) and `when:` (expression)")
             expression = str(r["when"])
+            line = r["__lines__"].get("when", line)
             tree, used = _compile(expression, line)
-            labels = {k: str(v) for k, v in (r.get("label") or {}).items() if k != "__line__"}
+            labels = {k: str(v) for k, v in (r.get("label") or {}).items() if not k.startswith("__")}
             compiled.append(Rule(r["segment"], expression, line, tree, used, labels))
         dims[str(dim)] = tuple(compiled)
     return RuleSet(dims, text)

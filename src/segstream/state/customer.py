@@ -46,6 +46,7 @@ class CustomerState(msgspec.Struct, array_like=True, omit_defaults=True):
     feedback: FeedbackState | None = None
     profile: ProfileState | None = None
     reactivated_us: int = 0  # when the customer came back after churning (lifecycle)
+    rfm_score: int = 0  # R*100 + F*10 + M of the last RFM scoring (0: not scored)
     segments: dict[str, str] = msgspec.field(default_factory=dict)
 
     def seen(self, topic: str, event_id: str) -> bool:

@@ -13,6 +13,7 @@ key                        type    holds
 ``{p}:due``                zset    customer key -> event time (µs) it must be re-scored
 ``{p}:snap:{model}``       string  the latest published model snapshot (msgpack)
 ``{p}:rules:gen``          string  bumped by `segstream segments reload`
+``{p}:rescore``            string  set by `segstream segments rescore`; the leader clears it
 =========================  ======  =====================================================
 """
 
@@ -72,6 +73,10 @@ class Keys:
     @property
     def due(self) -> str:
         return f"{self.prefix}:{DUE}"
+
+    @property
+    def rescore_request(self) -> str:
+        return f"{self.prefix}:rescore"
 
     @property
     def rules_generation(self) -> str:

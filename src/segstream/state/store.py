@@ -158,6 +158,24 @@ class Store:
         keys = cast(list[bytes], await self.client.zrangebyscore(self.keys.due, "-inf", now_us, start=0, num=limit))
         return [self.keys.customer_id_of(k) for k in keys]
 
+    async def mark_all_due(self, now_us: int = 0, chunk: int = 5000) -> int:
+        """Make every customer due now (an operator's full re-score); returns how many."""
+        n = 0
+        batch: list[bytes] = []
+        async for member, _ in self.client.zscan_iter(self.keys.due, count=chunk):
+            batch.append(member)
+            if len(batch) >= chunk:
+                await self.client.zadd(self.keys.due, dict.fromkeys(batch, now_us), xx=True)
+                n += len(batch)
+                batch = []
+        if batch:
+            await self.client.zadd(self.keys.due, dict.fromkeys(batch, now_us), xx=True)
+            n += len(batch)
+        return n
+
+    async def due_count(self, now_us: int) -> int:
+        return int(await self.client.zcount(self.keys.due, "-inf", now_us))
+
     async def put_snapshot(self, name: str, blob: bytes) -> None:
         await self.client.set(self.keys.snapshot(name), blob)
 

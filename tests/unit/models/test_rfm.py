@@ -1,16 +1,26 @@
 from __future__ import annotations
 
 import itertools
+import math
+import random
+from collections import Counter
 
+import numpy as np
+import pandas as pd
 import pytest
 
+from segstream.models.quantiles import bucket
 from segstream.models.rfm import (
     CN8_SEGMENTS,
+    RFM_METRICS,
     RFM_SEGMENTS,
     SEGMENT_NAMES,
     US_PER_DAY,
     FixedRFMScorer,
+    MeanRFMScorer,
     PurchaseSummary,
+    QuintileRFMScorer,
+    RFMSnapshot,
     segment_of,
 )
 
@@ -106,3 +116,177 @@ def test_scorer_rejects_unsorted_thresholds_and_customers_without_purchases() ->
         FixedRFMScorer(recency_days=(60, 30, 120, 240))
     with pytest.raises(ValueError, match="without purchases"):
         FixedRFMScorer().score_one(PurchaseSummary(), 0)
+
+
+# ----------------------------------------------------------------- population-relative scoring
+
+NOW_DAY = 20_000  # "now" is midnight of this day (days since the epoch)
+
+
+def population(seed: int, n: int) -> list[PurchaseSummary]:
+    """``n`` customers with whole-day purchase times, few ties and spend in the exact range."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        last_day = NOW_DAY - rng.randint(0, 400)
+        count = rng.randint(1, 60)
+        first_day = last_day - rng.randint(0, 300) if count > 1 else last_day
+        spend = rng.randint(100, 999_999)
+        out.append(PurchaseSummary(first_day * US_PER_DAY, last_day * US_PER_DAY, count, spend))
+    return out
+
+
+def histograms(summaries: list[PurchaseSummary]) -> dict[str, dict[int, int]]:
+    hists: dict[str, dict[int, int]] = {name: {} for name, _ in RFM_METRICS}
+    exact = dict(RFM_METRICS)
+    for s in summaries:
+        values = {"l": s.last_us // US_PER_DAY, "f": s.count, "m": s.spend_minor}
+        for name, value in values.items():
+            b = bucket(value, exact[name])
+            hists[name][b] = hists[name].get(b, 0) + 1
+    return hists
+
+
+def snapshot_of(summaries: list[PurchaseSummary]) -> RFMSnapshot:
+    return RFMSnapshot.from_histograms(1, histograms(summaries))
+
+
+@pytest.mark.parametrize(("seed", "n"), [(1, 20), (2, 101), (3, 137), (4, 500), (5, 1000)])
+def test_quintile_scores_equal_pandas_qcut_of_the_population(seed: int, n: int) -> None:
+    summaries = population(seed, n)
+    scorer = QuintileRFMScorer(snapshot_of(summaries))
+    recency = [NOW_DAY - s.last_us // US_PER_DAY for s in summaries]
+    expected_r = pd.qcut(recency, 5, labels=[5, 4, 3, 2, 1]).astype(int)
+    expected_f = pd.qcut([s.count for s in summaries], 5, labels=[1, 2, 3, 4, 5]).astype(int)
+    expected_m = pd.qcut([s.spend_minor for s in summaries], 5, labels=[1, 2, 3, 4, 5]).astype(int)
+    scores = [scorer.score_one(s, NOW_DAY * US_PER_DAY) for s in summaries]
+    assert [sc.r for sc in scores] == list(expected_r)
+    assert [sc.f for sc in scores] == list(expected_f)
+    assert [sc.m for sc in scores] == list(expected_m)
+    for sc in scores:
+        assert sc.segment == segment_of(sc.r, (sc.f + sc.m + 1) // 2)
+
+
+def test_quintile_scores_use_all_five_scores_on_a_spread_population() -> None:
+    scorer = QuintileRFMScorer(snapshot_of(population(6, 300)))
+    scores = [scorer.score_one(s, NOW_DAY * US_PER_DAY) for s in population(6, 300)]
+    for attr in ("r", "f", "m"):
+        assert Counter(getattr(sc, attr) for sc in scores).keys() == {1, 2, 3, 4, 5}
+
+
+def test_snapshot_from_histograms_has_the_population_quantiles_and_means() -> None:
+    summaries = population(7, 250)
+    snap = snapshot_of(summaries)
+    last_days = [s.last_us // US_PER_DAY for s in summaries]
+    counts = [s.count for s in summaries]
+    spends = [s.spend_minor for s in summaries]
+    assert (snap.version, snap.customers) == (1, 250)
+    assert snap.last_day_cuts == pytest.approx(list(np.quantile(last_days, [0.8, 0.6, 0.4, 0.2])), rel=1e-12)
+    assert snap.f_edges == pytest.approx(list(np.quantile(counts, [0.2, 0.4, 0.6, 0.8])), rel=1e-12)
+    assert snap.m_edges == pytest.approx(list(np.quantile(spends, [0.2, 0.4, 0.6, 0.8])), rel=1e-12)
+    assert snap.mean_last_day == pytest.approx(float(np.mean(last_days)), rel=1e-12)
+    assert snap.mean_f == pytest.approx(float(np.mean(counts)), rel=1e-12)
+    assert snap.mean_m == pytest.approx(float(np.mean(spends)), rel=1e-12)
+
+
+def test_snapshot_of_an_empty_population_has_no_customers_and_nan_boundaries() -> None:
+    snap = RFMSnapshot.from_histograms(3, {})
+    assert (snap.version, snap.customers) == (3, 0)
+    assert all(math.isnan(v) for v in [*snap.last_day_cuts, *snap.f_edges, *snap.m_edges, snap.mean_f])
+
+
+def hand_snapshot() -> RFMSnapshot:
+    return RFMSnapshot(
+        version=1,
+        customers=100,
+        last_day_cuts=[50, 40, 30, 20],
+        f_edges=[1, 2, 3, 5],
+        m_edges=[1000, 2000, 5000, 9000],
+        mean_last_day=35,
+        mean_f=3,
+        mean_m=4000,
+    )
+
+
+@pytest.mark.parametrize(("last_day", "r"), [(60, 5), (50, 5), (49, 4), (40, 4), (39, 3), (30, 3), (20, 2), (19, 1)])
+def test_quintile_recency_score_is_five_from_the_most_recent_cut_and_drops_below_each(last_day: int, r: int) -> None:
+    s = summary((last_day, 100))
+    assert QuintileRFMScorer(hand_snapshot()).score_one(s, 70 * US_PER_DAY).r == r
+
+
+def test_quintile_recency_is_scored_by_the_day_of_the_last_purchase() -> None:
+    scorer = QuintileRFMScorer(hand_snapshot())
+    assert scorer.score_one(summary((49.99, 100)), 70 * US_PER_DAY).r == 4
+    assert scorer.score_one(summary((50.0, 100)), 70 * US_PER_DAY).r == 5
+    assert scorer.score_one(summary((50.99, 100)), 70 * US_PER_DAY).r == 5
+
+
+@pytest.mark.parametrize(("count", "f"), [(1, 1), (2, 2), (3, 3), (4, 4), (5, 4), (6, 5)])
+def test_quintile_frequency_bins_are_right_closed_like_qcut(count: int, f: int) -> None:
+    s = summary(*[(10, 1)] * count)
+    assert QuintileRFMScorer(hand_snapshot()).score_one(s, 70 * US_PER_DAY).f == f
+
+
+@pytest.mark.parametrize(("cents", "m"), [(0, 1), (1000, 1), (1001, 2), (2000, 2), (5000, 3), (9000, 4), (9001, 5)])
+def test_quintile_monetary_bins_are_right_closed_like_qcut(cents: int, m: int) -> None:
+    assert QuintileRFMScorer(hand_snapshot()).score_one(summary((10, cents)), 70 * US_PER_DAY).m == m
+
+
+def test_population_scorers_reject_customers_without_purchases() -> None:
+    for scorer in (QuintileRFMScorer(hand_snapshot()), MeanRFMScorer(hand_snapshot())):
+        with pytest.raises(ValueError, match="without purchases"):
+            scorer.score_one(PurchaseSummary(), 0)
+
+
+@pytest.mark.parametrize(
+    ("last_day", "count", "cents", "rfm", "segment"),
+    [
+        (36, 4, 4001, (1, 1, 1), "important_value"),
+        (36, 3, 4001, (1, 0, 1), "important_development"),
+        (35, 4, 4001, (0, 1, 1), "important_retention"),
+        (35, 3, 4001, (0, 0, 1), "important_winback"),
+        (36, 4, 4000, (1, 1, 0), "general_value"),
+        (36, 3, 4000, (1, 0, 0), "general_development"),
+        (35, 4, 4000, (0, 1, 0), "general_retention"),
+        (35, 3, 4000, (0, 0, 0), "general_winback"),
+    ],
+)
+def test_cn8_segment_of_each_high_low_combination_against_the_population_mean(
+    last_day: int, count: int, cents: int, rfm: tuple[int, int, int], segment: str
+) -> None:
+    # means: last day 35, 3 purchases, 4000 cents; equal to the mean is low
+    amounts = [cents] + [0] * (count - 1)
+    s = summary(*[(last_day, a) for a in amounts])
+    score = MeanRFMScorer(hand_snapshot()).score_one(s, 70 * US_PER_DAY)
+    assert ((score.r, score.f, score.m), score.segment) == (rfm, segment)
+
+
+def test_cn8_scores_agree_with_the_means_of_a_population() -> None:
+    summaries = population(8, 300)
+    scorer = MeanRFMScorer(snapshot_of(summaries))
+    mean_day = np.mean([s.last_us // US_PER_DAY for s in summaries])
+    mean_f, mean_m = np.mean([s.count for s in summaries]), np.mean([s.spend_minor for s in summaries])
+    for s in summaries:
+        score = scorer.score_one(s, NOW_DAY * US_PER_DAY)
+        expected = (int(s.last_us // US_PER_DAY > mean_day), int(s.count > mean_f), int(s.spend_minor > mean_m))
+        assert (score.r, score.f, score.m) == expected
+        assert score.segment == CN8_SEGMENTS[expected]
+
+
+def test_cn8_has_eight_segments_with_english_and_chinese_names() -> None:
+    assert len(CN8_SEGMENTS) == 8
+    assert set(CN8_SEGMENTS) == set(itertools.product((0, 1), repeat=3))
+    assert {SEGMENT_NAMES["zh-CN"][CN8_SEGMENTS[k]] for k in CN8_SEGMENTS} == {
+        "重要价值客户",
+        "重要发展客户",
+        "重要保持客户",
+        "重要挽留客户",
+        "一般价值客户",
+        "一般发展客户",
+        "一般保持客户",
+        "一般挽留客户",
+    }
+    assert SEGMENT_NAMES["zh-CN"]["important_winback"] == "重要挽留客户"
+    assert SEGMENT_NAMES["en"]["important_winback"] == "Important win-back"
+    english = [SEGMENT_NAMES["en"][seg] for seg in CN8_SEGMENTS.values()]
+    assert len(set(english)) == 8 and all(english)

@@ -1,0 +1,128 @@
+"""Segmentation through real Kafka, worker processes and Redis."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import msgspec
+from kafka import KafkaProducer
+
+from segstream.config import Settings
+from segstream.evaluation import cdnow_rfm_reference, rfm_agreement
+from tests.integration.harness import (
+    ROOT,
+    WorkerProcess,
+    consume,
+    read_store,
+    settings_env,
+    wait_for_counts,
+    wait_until,
+)
+
+CDNOW_MASTER = ROOT.parent / "shared" / "data" / "cdnow" / "CDNOW_master.txt"
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def cli(s: Settings, *args: str, timeout: float = 600) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-m", "segstream", *args], env=settings_env(s), capture_output=True, text=True, timeout=timeout
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def test_rfm_quintiles_of_the_cdnow_master_file_match_pandas(
+    make_settings: Callable[..., Settings], start_worker: Callable[..., WorkerProcess]
+) -> None:
+    s = make_settings(batch_size=2000, rescore_days=30)
+    start_worker(s)
+    cli(s, "replay", str(CDNOW_MASTER), "--no-progress")
+    wait_for_counts(s, {"purchases": 69_659})
+    cli(s, "segments", "rescore")
+    customers = read_store(s, lambda st: st.scan_customers())
+    agreement = rfm_agreement(cdnow_rfm_reference(CDNOW_MASTER), {c: st.rfm_score for c, st in customers.items()})
+    assert agreement["customers"] == 23_570
+    assert agreement["RFM"] >= 0.98, agreement
+    counts = read_store(s, lambda st: st.segment_counts())
+    assert sum(counts["rfm"].values()) == 23_570
+    assert counts["rfm"] == {seg: n for seg, n in _count(st.segments.get("rfm") for st in customers.values()).items()}
+
+
+def _count(values: object) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:  # type: ignore[attr-defined]
+        if v:
+            out[v] = out.get(v, 0) + 1
+    return out
+
+
+def _event(kind: str, cid: str, day: float, n: int, **fields: object) -> bytes:
+    ts = (T0 + timedelta(days=day)).isoformat()
+    return json.dumps({"event_id": f"{kind}-{n}", "customer_id": cid, "ts": ts, **fields}, ensure_ascii=False).encode()
+
+
+def test_silent_customer_moves_to_at_risk_and_churned_by_the_due_time_sweep(
+    make_settings: Callable[..., Settings],
+    start_worker: Callable[..., WorkerProcess],
+    producer: KafkaProducer,
+) -> None:
+    s = make_settings(lifecycle_at_risk_days=10, lifecycle_churn_days=20, rescore_days=3, sweep_interval_s=0.2)
+    start_worker(s)
+    producer.send(s.topic("usage"), key="安静".encode(), value=_event("u", "安静", 0, 0, action="login")).get(30)
+
+    def stage() -> str | None:
+        st = read_store(s, lambda store: store.get("安静"))
+        return st.segments.get("lifecycle") if st else None
+
+    for first, last, expected in ((1, 15, "at_risk"), (16, 40, "churned")):
+        for day in range(first, last + 1):  # somebody else keeps the stream clock moving
+            producer.send(s.topic("usage"), key=b"busy", value=_event("u", "busy", day, day, action="search")).get(30)
+        wait_for_counts(s, {"usage": last + 1})
+        wait_until(lambda expected=expected: stage() == expected, 60, f"the silent customer to be {expected}")
+
+    changes = [msgspec.json.decode(r.value) for r in consume(s, "segment_changes", 99, timeout=5)]
+    quiet = [c for c in changes if c["customer_id"] == "安静" and c["dimension"] == "lifecycle"]
+    assert [(c["from"], c["to"]) for c in quiet] == [(None, "new"), ("new", "at_risk"), ("at_risk", "churned")]
+    assert all(c["event_id"].startswith("sweep-") for c in quiet[1:])
+    assert "no purchase or use for" in quiet[-1]["reason"]
+    assert read_store(s, lambda st: st.segment_counts())["lifecycle"] == {"churned": 1, "active": 1}
+
+
+def test_rule_segments_follow_the_file_and_a_bad_file_keeps_the_previous_rules(
+    make_settings: Callable[..., Settings],
+    start_worker: Callable[..., WorkerProcess],
+    producer: KafkaProducer,
+    tmp_path: Path,
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text('dimensions:\n  size:\n    - segment: big\n      when: company_size == "enterprise"\n')
+    s = make_settings(rules_file=str(rules))
+    worker = start_worker(s)
+    topic = s.topic("profiles")
+    producer.send(topic, key=b"a", value=_event("r", "a", 0, 0, company_size="enterprise")).get(30)
+    wait_for_counts(s, {"profiles": 1})
+    assert read_store(s, lambda st: st.get("a")).segments.get("size") == "big"
+
+    rules.write_text("dimensions:\n  size:\n    - segment: big\n      when: company_size ==\n")  # broken
+    assert (
+        "line 4"
+        in subprocess.run(
+            [sys.executable, "-m", "segstream", "segments", "check", str(rules)], capture_output=True, text=True
+        ).stderr
+    )
+    wait_until(lambda: "rules not reloaded" in worker.log(), 20, "the worker to refuse the bad file")
+    producer.send(topic, key=b"b", value=_event("r", "b", 1, 1, company_size="enterprise")).get(30)
+    wait_for_counts(s, {"profiles": 2})
+    assert read_store(s, lambda st: st.get("b")).segments.get("size") == "big"  # previous rules still active
+
+    rules.write_text('dimensions:\n  size:\n    - segment: small\n      when: company_size in ("micro", "sme")\n')
+    cli(s, "segments", "reload")
+    wait_until(lambda: "rules reloaded" in worker.log(), 20, "the worker to reload")
+    producer.send(topic, key=b"c", value=_event("r", "c", 2, 2, company_size="sme")).get(30)
+    wait_for_counts(s, {"profiles": 3})
+    assert read_store(s, lambda st: st.get("c")).segments.get("size") == "small"

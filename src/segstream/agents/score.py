@@ -8,9 +8,14 @@ and the customer gets the event time at which it must be re-scored even if silen
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from segstream.models.clusters import FEATURES, ClusterSnapshot
 from segstream.models.decay import US_PER_DAY
 from segstream.models.lifecycle import STAGE_NAMES, LifecycleModel
 from segstream.models.profile import ProfileModel
@@ -45,6 +50,7 @@ class Models:
     min_population: int = 20  # below this, quintiles are not meaningful: fixed thresholds
     rules: RuleSet | None = None
     rescore_days: float = 7.0
+    cluster_snapshot: ClusterSnapshot | None = None
 
     def rfm_scorer(self) -> FixedRFMScorer | QuintileRFMScorer | MeanRFMScorer | None:
         snap = self.rfm_snapshot
@@ -80,6 +86,27 @@ def rule_names(st: CustomerState, now: int, models: Models) -> dict[str, Any]:
         names.update(satisfaction=f.level, nps_class=f.nps_class, open_complaints=f.open_complaints)
     names.update(rfm=st.segments.get("rfm"), lifecycle=st.segments.get("lifecycle"))
     return names
+
+
+def behaviour_vector(st: CustomerState, now: int, models: Models) -> list[float]:
+    """The customer's behaviour in :data:`segstream.models.clusters.FEATURES` order."""
+    p = st.purchases
+    spend, count = (p.spend_minor / 100, p.count) if p else (0.0, 0)
+    since = max(0, now - (p.last_us if p else st.first_us)) / US_PER_DAY
+    rate, trend = 0.0, 0.0
+    if st.usage:
+        u = models.usage.predict_one(st.usage, now)
+        rate = u.rate_short
+        trend = max(-3.0, min(3.0, math.log(u.trend))) if u.trend else -3.0
+    level = models.satisfaction.predict_one(st.feedback, now).level if st.feedback else None
+    return [
+        math.log1p(spend),
+        math.log1p(count),
+        math.log1p(since),
+        math.log1p(rate),
+        trend,
+        0.5 if level is None else level,
+    ]
 
 
 def _rfm_reason(score: RFMScore, days: float, count: int, spend: float, language: str, currency: str) -> str:
@@ -180,3 +207,31 @@ def score_customer(
             feats = {k: float(v) for k, v in env.items() if rule and k in rule.names and isinstance(v, int | float)}
             change(dim, seg, label, reason, feats)
     return out
+
+
+def assign_clusters(
+    batch: Sequence[tuple[str, CustomerState, int, Trigger, Scored]], models: Models, language: str = "en"
+) -> None:
+    """Assign the nearest cluster of the published snapshot to a batch of customers at once
+    (numpy, no River call per customer); record changes in each customer's :class:`Scored`."""
+    snap = models.cluster_snapshot
+    if snap is None or not batch:
+        return
+    x = np.array([behaviour_vector(st, now, models) for _, st, now, _, _ in batch])
+    ids = snap.assign(x)
+    for (cid, st, _, trigger, scored), cluster_id, row in zip(batch, ids, x, strict=True):
+        new = f"c{int(cluster_id)}"
+        old = st.segments.get("cluster")
+        if new == old:
+            continue
+        st.segments["cluster"] = new
+        scored.changes.append(("cluster", old, new))
+        name = snap.description(int(cluster_id), language)
+        scored.outputs.append(
+            SegmentChange(
+                event_id=f"{trigger.id}-cluster", customer_id=cid, dimension="cluster", from_segment=old,
+                to_segment=new, to_name=name, ts=from_us(trigger.ts_us),
+                reason=f"nearest centre of cluster {new} ({name}) in snapshot v{snap.version}",
+                features=dict(zip(FEATURES, (round(float(v), 4) for v in row), strict=True)),
+            )
+        )  # fmt: skip

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from segstream.agents.score import Models, Trigger, score_customer
+from segstream.agents.score import Models, Scored, Trigger, assign_clusters, score_customer
 from segstream.models.profile import ATTRIBUTES as PROFILE_ATTRIBUTES
 from segstream.models.quantiles import bucket
 from segstream.models.rfm import RFM_METRICS, PurchaseSummary, metric_values
@@ -92,6 +92,8 @@ def apply_events(
         running = max(running, p.ts_us)
         by_customer.setdefault(p.event.customer_id, []).append(p)
         now_at[p.event.customer_id] = running
+    to_assign: list[tuple[str, CustomerState, int, Trigger, Scored]] = []
+    items: dict[str, SaveItem] = {}
     for cid, evs in by_customer.items():
         entry = loaded[cid]
         st = entry.state
@@ -126,14 +128,25 @@ def apply_events(
             after = metric_values(st.purchases) if st.purchases else None
             if after != before:
                 item.buckets = histogram_moves(before, after)
+            trigger = Trigger(f"{last.source}-{last.offset}", last.ts_us)
             scored = score_customer(
-                cid, st, now_at[cid], Trigger(f"{last.source}-{last.offset}", last.ts_us), models,
-                language, currency, rules_changed=bool(kinds & {"p", "r"}),
-            )  # fmt: skip
+                cid, st, now_at[cid], trigger, models, language, currency, rules_changed=bool(kinds & {"p", "r"})
+            )
             item.changes, item.due_us = scored.changes, scored.due_us
-            out.outputs.extend(scored.outputs)
+            to_assign.append((cid, st, now_at[cid], trigger, scored))
         out.items.append(item)
+        items[cid] = item
+    _finish(out, to_assign, models, language)
     return out
+
+
+def _finish(
+    out: StepResult, to_assign: list[tuple[str, CustomerState, int, Trigger, Scored]], models: Models, language: str
+) -> None:
+    """Batch cluster assignment, then collect every scored customer's outputs."""
+    assign_clusters(to_assign, models, language)
+    for _, _, _, _, scored in to_assign:
+        out.outputs.extend(scored.outputs)
 
 
 def rescore(
@@ -142,12 +155,14 @@ def rescore(
     """Re-score customers as of ``now`` without new events (the due-time sweep)."""
     out = StepResult()
     trigger = Trigger(f"sweep-{now}", now)
+    to_assign: list[tuple[str, CustomerState, int, Trigger, Scored]] = []
     for cid, entry in loaded.items():
         if not entry.version:  # vanished (nothing stored): nothing to score
             continue
         scored = score_customer(cid, entry.state, now, trigger, models, language, currency)
         out.items.append(SaveItem(cid, entry.version, entry.state, scored.changes, due_us=scored.due_us))
-        out.outputs.extend(scored.outputs)
+        to_assign.append((cid, entry.state, now, trigger, scored))
+    _finish(out, to_assign, models, language)
     return out
 
 

@@ -67,10 +67,12 @@ def quantiles(hist: Mapping[int, int], probs: Sequence[float], exact_up_to: int)
     for p in probs:
         h = (n - 1) * p
         lo_rank = math.floor(h)
-        v = value_at(lo_rank)
-        if h > lo_rank:
-            v += (h - lo_rank) * (value_at(lo_rank + 1) - v)
-        out.append(v)
+        a = value_at(lo_rank)
+        t = h - lo_rank
+        if t > 0:  # numpy's lerp, so that the result is bit-identical to numpy.quantile
+            b = value_at(lo_rank + 1)
+            a = a + (b - a) * t if t < 0.5 else b - (b - a) * (1 - t)
+        out.append(a)
     return out
 
 

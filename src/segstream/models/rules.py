@@ -106,6 +106,8 @@ def _compile(expression: str, line: int) -> tuple[ast.AST, frozenset[str]]:
         tree = ast.parse(expression.strip(), mode="eval").body
     except SyntaxError as exc:
         raise RulesError(f"line {line}: invalid expression {expression!r}: {exc.msg}") from None
+    if any(isinstance(n, ast.Attribute) for n in ast.walk(tree)):
+        raise RulesError(f"line {line}: attribute access is not allowed in {expression!r}")
     used = frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name)) - {"True", "False", "None"}
     called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
     unknown = used - RULE_NAMES - called
@@ -138,7 +140,8 @@ def parse_rules(text: str) -> RuleSet:
         if dim in ("__line__", "__lines__"):
             continue
         if not isinstance(rules, list) or not rules:
-            raise RulesError(f"line {doc['dimensions']['__line__']}: dimension {dim!r} needs a list of segments")
+            line = doc["dimensions"]["__lines__"].get(dim, doc["dimensions"]["__line__"])
+            raise RulesError(f"line {line}: dimension {dim!r} needs a list of segments")
         compiled = []
         for r in rules:
             line = r.get("__line__", 0) if isinstance(r, dict) else 0
@@ -147,7 +150,12 @@ def parse_rules(text: str) -> RuleSet:
             expression = str(r["when"])
             line = r["__lines__"].get("when", line)
             tree, used = _compile(expression, line)
-            labels = {k: str(v) for k, v in (r.get("label") or {}).items() if not k.startswith("__")}
+            label = r.get("label") or {}
+            if not isinstance(label, dict):
+                raise RulesError(
+                    f"line {r['__lines__'].get('label', line)}: `label:` needs languages, e.g. {{en: ..., zh-CN: ...}}"
+                )
+            labels = {k: str(v) for k, v in label.items() if not k.startswith("__")}
             compiled.append(Rule(r["segment"], expression, line, tree, used, labels))
         dims[str(dim)] = tuple(compiled)
     return RuleSet(dims, text)

@@ -1,0 +1,197 @@
+"""Behavioural clusters: River incremental k-means, published as snapshots with stable ids.
+
+One place at a time learns (the leader): a River ``StandardScaler`` followed by River's
+``KMeans``, fed customers' behaviour vectors. Every worker assigns clusters with the last
+published snapshot (nearest centre, vectorised with numpy). A new snapshot keeps each
+cluster's id by matching its centres to the previous ones (Hungarian assignment); a centre
+that moved further than ``max_move`` is reported as the retirement of the old cluster and
+the birth of a new one, and two old clusters nearest the same new centre as a merge.
+
+Why KMeans: on our machine River's KMeans learns and predicts in ~20 µs a vector, CluStream
+in ~750 µs, DenStream predicts in up to 6.8 ms, and DBSTREAM's clusters were unstable
+(figures from the issue, measured by its author); only KMeans keeps up with the stream and
+gives a fixed number of clusters whose identity can be tracked.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Final
+
+import msgspec
+import numpy as np
+from river import cluster, preprocessing
+from scipy.optimize import linear_sum_assignment
+
+FEATURES: Final = ("spend", "frequency", "recency", "usage_rate", "usage_trend", "satisfaction")
+
+_WORDS: Final = {
+    "en": {
+        "spend": ("low spend", "high spend"),
+        "frequency": ("rare buyer", "frequent buyer"),
+        "recency": ("recent", "lapsed"),
+        "usage_rate": ("light user", "heavy user"),
+        "usage_trend": ("declining use", "growing use"),
+        "satisfaction": ("unhappy", "satisfied"),
+    },
+    "zh-CN": {
+        "spend": ("低消费", "高消费"),
+        "frequency": ("低频购买", "高频购买"),
+        "recency": ("近期活跃", "久未购买"),
+        "usage_rate": ("轻度使用", "重度使用"),
+        "usage_trend": ("使用下降", "使用增长"),
+        "satisfaction": ("不满意", "满意"),
+    },
+}
+
+
+class ClusterSnapshot(msgspec.Struct, frozen=True):
+    """What workers need to assign clusters: scaling, centres (scaled), ids, descriptions."""
+
+    version: int
+    ids: list[int]
+    centers: list[list[float]]
+    mean: list[float]
+    std: list[float]
+    descriptions: dict[str, list[str]]
+    next_id: int
+    learned: int
+
+    def assign(self, x: np.ndarray) -> np.ndarray:
+        """Cluster id of each row of ``x`` (n x len(FEATURES), raw units), vectorised."""
+        z = (x - np.asarray(self.mean)) / np.asarray(self.std)
+        c = np.asarray(self.centers)
+        d = ((z[:, None, :] - c[None, :, :]) ** 2).sum(axis=2)
+        return np.asarray(self.ids)[d.argmin(axis=1)]
+
+    def description(self, cluster_id: int, language: str) -> str:
+        return self.descriptions[language][self.ids.index(cluster_id)]
+
+
+def describe(center: Sequence[float], language: str, words: int = 3) -> str:
+    """A readable description of a centre given in standard units (z-scores).
+
+    >>> describe([1.2, 0.9, -0.8, 0.1, 0.0, 0.3], "en")
+    'high spend, frequent buyer, recent'
+    """
+    ranked = sorted(range(len(FEATURES)), key=lambda i: -abs(center[i]))
+    parts = [_WORDS[language][FEATURES[i]][int(center[i] > 0)] for i in ranked[:words] if abs(center[i]) >= 0.25]
+    if not parts:
+        return "typical" if language == "en" else "普通"
+    return ", ".join(parts) if language == "en" else "、".join(parts)
+
+
+class ClusterLearner:
+    """Incremental learner of behaviour clusters (the leader's side).
+
+    Parameters
+    ----------
+    n_clusters
+        Number of clusters.
+    halflife
+        River KMeans step towards each new vector.
+    max_move
+        Largest centre move (standard units) between snapshots that keeps a cluster's id.
+    seed
+        Seed of River's initial centres.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> learner = ClusterLearner(n_clusters=2, seed=1)
+    >>> blobs = np.vstack([rng.normal(0, 0.1, (200, 6)), rng.normal(5, 0.1, (200, 6))])
+    >>> for x in rng.permutation(blobs):
+    ...     learner.learn_one(dict(zip(FEATURES, x)))
+    >>> snap, events = learner.snapshot(None)
+    >>> sorted(set(snap.assign(blobs[:200]))) != sorted(set(snap.assign(blobs[200:])))
+    True
+    >>> again, events = learner.snapshot(snap)
+    >>> again.ids == snap.ids, events
+    (True, [])
+    """
+
+    def __init__(self, n_clusters: int = 5, halflife: float = 0.05, max_move: float = 1.5, seed: int = 42) -> None:
+        self.n_clusters = n_clusters
+        self.halflife = halflife
+        self.max_move = max_move
+        self.seed = seed
+        self._scaler = preprocessing.StandardScaler()
+        self._kmeans = cluster.KMeans(n_clusters=n_clusters, halflife=halflife, sigma=1.0, seed=seed)
+        self._seen: list[dict[str, float]] = []
+        self.learned = 0
+
+    def learn_one(self, x: dict[str, float]) -> None:
+        self._scaler.learn_one(x)
+        z = self._scaler.transform_one(x)
+        if len(self._seen) < self.n_clusters * 20:  # seed the centres from data, spread out
+            self._seen.append(z)
+            if len(self._seen) == self.n_clusters * 20:
+                self._init_centers()
+        else:
+            self._kmeans.learn_one(z)
+        self.learned += 1
+
+    def _init_centers(self) -> None:
+        pts = np.array([[z.get(f, 0.0) for f in FEATURES] for z in self._seen])
+        chosen = [0]
+        for _ in range(1, self.n_clusters):  # farthest-point initialisation
+            d = ((pts[:, None, :] - pts[chosen][None, :, :]) ** 2).sum(axis=2).min(axis=1)
+            chosen.append(int(d.argmax()))
+        for k, i in enumerate(chosen):
+            self._kmeans.centers[k].clear()
+            self._kmeans.centers[k].update(dict(zip(FEATURES, pts[i], strict=True)))
+
+    def _state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        mean = np.array([self._scaler.means.get(f, 0.0) for f in FEATURES])
+        std = np.array([math.sqrt(self._scaler.vars.get(f, 0.0)) or 1.0 for f in FEATURES])
+        centers = np.array([[self._kmeans.centers[k][f] for f in FEATURES] for k in range(self.n_clusters)])
+        return mean, std, centers
+
+    def snapshot(
+        self, previous: ClusterSnapshot | None, version: int | None = None
+    ) -> tuple[ClusterSnapshot, list[dict[str, object]]]:
+        """A snapshot whose ids follow ``previous``; and the births, merges and retirements."""
+        mean, std, centers = self._state()
+        events: list[dict[str, object]] = []
+        if previous is None:
+            ids = list(range(1, self.n_clusters + 1))
+            next_id = self.n_clusters + 1
+            events = [{"event": "birth", "cluster": i} for i in ids]
+        else:
+            # compare in raw units: the scaling itself moves as it learns
+            old = np.asarray(previous.centers) * np.asarray(previous.std) + np.asarray(previous.mean)
+            new = centers * std + mean
+            cost = (((old[:, None, :] - new[None, :, :]) / std) ** 2).sum(axis=2) ** 0.5
+            rows, cols = linear_sum_assignment(cost)
+            ids = [0] * self.n_clusters
+            next_id = previous.next_id
+            for r, c in zip(rows, cols, strict=True):
+                if cost[r, c] <= self.max_move:
+                    ids[c] = previous.ids[r]
+                else:
+                    events.append({"event": "retirement", "cluster": previous.ids[r]})
+            nearest = cost.argmin(axis=1)
+            for c in range(self.n_clusters):
+                if not ids[c]:
+                    ids[c] = next_id
+                    next_id += 1
+                    merged = [previous.ids[r] for r in range(len(previous.ids)) if nearest[r] == c]
+                    events.append({"event": "merge" if len(merged) > 1 else "birth", "cluster": ids[c], "from": merged})
+        descriptions = {lang: [describe(c, lang) for c in centers] for lang in ("en", "zh-CN")}
+        snap = ClusterSnapshot(
+            version=version if version is not None else (previous.version + 1 if previous else 1),
+            ids=ids,
+            centers=centers.tolist(),
+            mean=mean.tolist(),
+            std=std.tolist(),
+            descriptions=descriptions,
+            next_id=next_id,
+            learned=self.learned,
+        )
+        for e in events:
+            c = e["cluster"]
+            if e["event"] != "retirement" and c in ids:
+                e["description"] = descriptions["en"][ids.index(c)]  # type: ignore[arg-type]
+        return snap, events

@@ -21,6 +21,7 @@ TOPIC_BASE_NAMES = {
     "segment_changes": "segment-changes",
     "churn_risk": "churn-risk",
     "dlq": "dlq",
+    "cluster_events": "cluster-events",
 }
 
 
@@ -69,6 +70,7 @@ class Settings(BaseSettings):
         "quintiles", description="rfm11 scores: quintiles of the population, or fixed thresholds"
     )
     rules_file: str = Field("", description="YAML rule segments (empty: the packaged default)")
+    clusters: int = Field(5, ge=2, le=50, description="Number of behavioural clusters")
     rescore_days: float = Field(7.0, gt=0, description="Silent customers are re-scored this often (event days)")
     lifecycle_new_days: float = Field(30.0, gt=0, description="Days a customer counts as new")
     lifecycle_at_risk_days: float = Field(45.0, gt=0, description="Days without activity before at risk")

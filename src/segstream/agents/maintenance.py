@@ -18,12 +18,14 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
     @app.timer(s.snapshot_interval_s, on_leader=True, name="publish_snapshots")  # type: ignore[untyped-decorator]
     async def publish_snapshots() -> None:
         await pipeline.sync.publish()
+        await pipeline.learn_clusters()
 
     @app.timer(s.sweep_interval_s, on_leader=True, name="sweep_due")  # type: ignore[untyped-decorator]
     async def sweep_due() -> None:
         store = pipeline.store
         if await store.client.get(store.keys.rescore_request):
             await pipeline.sync.publish(force=True)
+            await pipeline.learn_clusters()
             n = await store.mark_all_due()
             await store.client.delete(store.keys.rescore_request)  # after marking: waiters see due > 0
             log.info("full re-score requested: %d customers due now", n)

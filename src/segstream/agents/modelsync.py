@@ -16,8 +16,9 @@ from typing import cast
 
 import msgspec
 
-from segstream.agents.score import Models
+from segstream.agents.score import Models, behaviour_vector
 from segstream.config import ConfigError, Settings
+from segstream.models.clusters import FEATURES, ClusterLearner, ClusterSnapshot
 from segstream.models.lifecycle import LifecycleModel
 from segstream.models.rfm import RFMSnapshot
 from segstream.models.rules import RulesError, RuleSet, parse_rules
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_RULES = Path(__file__).resolve().parents[1] / "rules" / "default.yaml"
 RFM = "rfm"
+CLUSTER = "cluster"
 
 
 def rules_path(settings: Settings) -> Path:
@@ -78,6 +80,10 @@ class ModelSync:
         self._snapshot_blob: bytes | None = None
         self._hist_seen: dict[str, dict[int, int]] | None = None
         self._decoder = msgspec.msgpack.Decoder(RFMSnapshot)
+        self._cluster_decoder = msgspec.msgpack.Decoder(ClusterSnapshot)
+        self._cluster_blob: bytes | None = None
+        self.learner = ClusterLearner(n_clusters=settings.clusters, seed=42)
+        self._scan_cursor = 0
 
     # -- snapshots
 
@@ -86,6 +92,33 @@ class ModelSync:
         if blob and blob != self._snapshot_blob:
             self.models.rfm_snapshot = self._decoder.decode(blob)
             self._snapshot_blob = blob
+
+    def use_cluster_snapshot(self, blob: bytes | None) -> None:
+        if blob and blob != self._cluster_blob:
+            self.models.cluster_snapshot = self._cluster_decoder.decode(blob)
+            self._cluster_blob = blob
+
+    async def learn_clusters(self, now_us: int, sample: int = 2000) -> list[dict[str, object]]:
+        """Leader only: learn from the next slice of the population (a SCAN cursor walks it
+        round and round) and publish a cluster snapshot; return cluster births/merges/retirements."""
+        self._scan_cursor, customers = await self.store.sample(self._scan_cursor, sample)
+        if not customers:
+            return []
+        for st in customers.values():
+            self.learner.learn_one(dict(zip(FEATURES, behaviour_vector(st, now_us, self.models), strict=True)))
+        if self.learner.learned < self.learner.n_clusters * 20:
+            return []
+        blob = await self.store.get_snapshot(CLUSTER)
+        previous = self._cluster_decoder.decode(blob) if blob else None
+        snap, events = self.learner.snapshot(previous)
+        new = msgspec.msgpack.encode(snap)
+        if blob:
+            await self.store.put_snapshot(CLUSTER + ":prev", blob)
+        await self.store.put_snapshot(CLUSTER, new)
+        self.use_cluster_snapshot(new)
+        if events:
+            log.info("cluster snapshot v%d: %s", snap.version, events)
+        return [{"version": snap.version, **e} for e in events]
 
     async def publish(self, force: bool = False) -> RFMSnapshot | None:
         """Leader only: recompute the RFM boundaries from the histograms; publish if changed."""

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import faust
 from kafka.errors import KafkaError as SyncKafkaError
 
-from segstream.agents.modelsync import RFM, ModelSync
+from segstream.agents.modelsync import CLUSTER, RFM, ModelSync
 from segstream.agents.step import Positioned, StepResult, apply_events, positioned, rescore
 from segstream.api.metrics import Metrics
 from segstream.config import Settings
@@ -73,6 +73,7 @@ class Pipeline:
         self.segment_changes = topic("segment_changes")
         self.churn_risk = topic("churn_risk")
         self.dlq = topic("dlq")
+        self.cluster_events = topic("cluster_events")
 
     # -- decode
 
@@ -159,8 +160,9 @@ class Pipeline:
         by_position = {(source_field(kind, e.message.partition), e.message.offset): e for e in events}
         while pending:
             cids = list(dict.fromkeys(p.event.customer_id for p in pending))
-            loaded, clock, (snap,) = await self._redis("load", partial(self.store.load, cids, (RFM,)))
+            loaded, clock, (snap, clusters) = await self._redis("load", partial(self.store.load, cids, (RFM, CLUSTER)))
             self.sync.use_snapshot(snap)
+            self.sync.use_cluster_snapshot(clusters)
             result = apply_events(loaded, pending, clock, self.models, self.settings.language, self.settings.currency)
             if result.failed:
                 log.error("model step failed on %d event(s): %s", len(result.failed), result.failed[0][1])
@@ -192,8 +194,9 @@ class Pipeline:
         cids = await self._redis("due", partial(self.store.due, now, limit))
         if not cids:
             return 0
-        loaded, _, (snap,) = await self._redis("load", partial(self.store.load, cids, (RFM,)))
+        loaded, _, (snap, clusters) = await self._redis("load", partial(self.store.load, cids, (RFM, CLUSTER)))
         self.sync.use_snapshot(snap)
+        self.sync.use_cluster_snapshot(clusters)
         result = rescore(loaded, now, self.models, self.settings.language, self.settings.currency)
         conflicts = await self._emit_and_save(result, "sweep")
         for item in result.items:
@@ -201,6 +204,13 @@ class Pipeline:
                 for dim, _, _ in item.changes:
                     self.metrics.segment_changes.labels(dim).inc()
         return len(cids)
+
+    async def learn_clusters(self) -> None:
+        """Leader only: learn clusters from a slice of the population; publish model events."""
+        now = (await self._redis("clock", self.store.clock)).get("global", 0)
+        events = await self._redis("learn clusters", partial(self.sync.learn_clusters, now))
+        if events:
+            await self._send_all(self.cluster_events, [(None, encode(e), None) for e in events])
 
     async def dead_letter_batch(self, events: Sequence[Any], exc: BaseException) -> None:
         """Last resort after an unexpected error: the whole batch to the dead-letter topic.

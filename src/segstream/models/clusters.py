@@ -28,7 +28,7 @@ FEATURES: Final = ("spend", "frequency", "recency", "usage_rate", "usage_trend",
 
 _WORDS: Final = {
     "en": {
-        "spend": ("low spend", "high spend"),
+        "spend": ("small orders", "large orders"),
         "frequency": ("rare buyer", "frequent buyer"),
         "recency": ("recent", "lapsed"),
         "usage_rate": ("light user", "heavy user"),
@@ -36,7 +36,7 @@ _WORDS: Final = {
         "satisfaction": ("unhappy", "satisfied"),
     },
     "zh-CN": {
-        "spend": ("低消费", "高消费"),
+        "spend": ("小额订单", "大额订单"),
         "frequency": ("低频购买", "高频购买"),
         "recency": ("近期活跃", "久未购买"),
         "usage_rate": ("轻度使用", "重度使用"),
@@ -63,7 +63,8 @@ class ClusterSnapshot(msgspec.Struct, frozen=True):
         z = (x - np.asarray(self.mean)) / np.asarray(self.std)
         c = np.asarray(self.centers)
         d = ((z[:, None, :] - c[None, :, :]) ** 2).sum(axis=2)
-        return np.asarray(self.ids)[d.argmin(axis=1)]
+        ids: np.ndarray = np.asarray(self.ids)[d.argmin(axis=1)]
+        return ids
 
     def description(self, cluster_id: int, language: str) -> str:
         return self.descriptions[language][self.ids.index(cluster_id)]
@@ -73,7 +74,7 @@ def describe(center: Sequence[float], language: str, words: int = 3) -> str:
     """A readable description of a centre given in standard units (z-scores).
 
     >>> describe([1.2, 0.9, -0.8, 0.1, 0.0, 0.3], "en")
-    'high spend, frequent buyer, recent'
+    'large orders, frequent buyer, recent'
     """
     ranked = sorted(range(len(FEATURES)), key=lambda i: -abs(center[i]))
     parts = [_WORDS[language][FEATURES[i]][int(center[i] > 0)] for i in ranked[:words] if abs(center[i]) >= 0.25]
@@ -90,7 +91,10 @@ class ClusterLearner:
     n_clusters
         Number of clusters.
     halflife
-        River KMeans step towards each new vector.
+        Smallest River KMeans step towards a new vector. The step starts at 0.5 and
+        shrinks as the learner sees more vectors (``1 / (1 + seen / (50 k))``), down to
+        this floor, so centres settle instead of jittering between snapshots while still
+        following slow drift.
     max_move
         Largest centre move (standard units) between snapshots that keeps a cluster's id.
     seed
@@ -112,7 +116,7 @@ class ClusterLearner:
     (True, [])
     """
 
-    def __init__(self, n_clusters: int = 5, halflife: float = 0.05, max_move: float = 1.5, seed: int = 42) -> None:
+    def __init__(self, n_clusters: int = 5, halflife: float = 0.005, max_move: float = 3.0, seed: int = 42) -> None:
         self.n_clusters = n_clusters
         self.halflife = halflife
         self.max_move = max_move
@@ -123,14 +127,15 @@ class ClusterLearner:
         self.learned = 0
 
     def learn_one(self, x: dict[str, float]) -> None:
-        self._scaler.learn_one(x)
-        z = self._scaler.transform_one(x)
+        self._scaler.learn_one(x)  # type: ignore[no-untyped-call]
+        z = self._scaler.transform_one(x)  # type: ignore[no-untyped-call]
         if len(self._seen) < self.n_clusters * 20:  # seed the centres from data, spread out
             self._seen.append(z)
             if len(self._seen) == self.n_clusters * 20:
                 self._init_centers()
         else:
-            self._kmeans.learn_one(z)
+            self._kmeans.halflife = max(self.halflife, 1 / (1 + self.learned / (50 * self.n_clusters)))
+            self._kmeans.learn_one(z)  # type: ignore[no-untyped-call]
         self.learned += 1
 
     def _init_centers(self) -> None:

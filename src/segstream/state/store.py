@@ -158,6 +158,17 @@ class Store:
         keys = cast(list[bytes], await self.client.zrangebyscore(self.keys.due, "-inf", now_us, start=0, num=limit))
         return [self.keys.customer_id_of(k) for k in keys]
 
+    async def sample(self, cursor: int, count: int) -> tuple[int, dict[str, CustomerState]]:
+        """About ``count`` customers from a SCAN cursor, and the next cursor (0: wrapped round)."""
+        out: dict[str, CustomerState] = {}
+        while len(out) < count:
+            cursor, keys = await self.client.scan(cursor, match=self.keys.customer_pattern, count=count)
+            if keys:
+                out.update(await self._get_many(cast(list[bytes], keys)))
+            if cursor == 0:
+                break
+        return int(cursor), out
+
     async def mark_all_due(self, now_us: int = 0, chunk: int = 5000) -> int:
         """Make every customer due now (an operator's full re-score); returns how many."""
         n = 0

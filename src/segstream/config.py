@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     lifecycle_at_risk_days: float = Field(45.0, gt=0, description="Days without activity before at risk")
     lifecycle_churn_days: float = Field(90.0, gt=0, description="Days without activity before churned")
     snapshot_interval_s: float = Field(2.0, gt=0, description="How often the leader publishes model snapshots")
+    cluster_interval_s: float = Field(2.0, gt=0, description="How often the leader learns and publishes clusters")
+    cluster_sample: int = Field(2000, ge=10, description="Customers the leader learns from per cluster interval")
     sweep_interval_s: float = Field(1.0, gt=0, description="How often the leader re-scores due customers")
 
     # -- HTTP

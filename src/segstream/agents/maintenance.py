@@ -18,6 +18,9 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
     @app.timer(s.snapshot_interval_s, on_leader=True, name="publish_snapshots")  # type: ignore[untyped-decorator]
     async def publish_snapshots() -> None:
         await pipeline.sync.publish()
+
+    @app.timer(s.cluster_interval_s, on_leader=True, name="learn_clusters")  # type: ignore[untyped-decorator]
+    async def learn_clusters() -> None:
         await pipeline.learn_clusters()
 
     @app.timer(s.sweep_interval_s, on_leader=True, name="sweep_due")  # type: ignore[untyped-decorator]

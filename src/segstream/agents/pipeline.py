@@ -208,7 +208,9 @@ class Pipeline:
     async def learn_clusters(self) -> None:
         """Leader only: learn clusters from a slice of the population; publish model events."""
         now = (await self._redis("clock", self.store.clock)).get("global", 0)
-        events = await self._redis("learn clusters", partial(self.sync.learn_clusters, now))
+        events = await self._redis(
+            "learn clusters", partial(self.sync.learn_clusters, now, self.settings.cluster_sample)
+        )
         if events:
             await self._send_all(self.cluster_events, [(None, encode(e), None) for e in events])
 

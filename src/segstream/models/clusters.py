@@ -15,6 +15,7 @@ gives a fixed number of clusters whose identity can be tracked.
 
 from __future__ import annotations
 
+import collections
 import math
 from collections.abc import Sequence
 from typing import Final
@@ -116,24 +117,37 @@ class ClusterLearner:
     (True, [])
     """
 
-    def __init__(self, n_clusters: int = 5, halflife: float = 0.005, max_move: float = 3.0, seed: int = 42) -> None:
+    def __init__(
+        self,
+        n_clusters: int = 5,
+        halflife: float = 0.01,
+        max_move: float = 3.0,
+        seed: int = 42,
+        reservoir: int = 5000,
+        refine_iterations: int = 10,
+    ) -> None:
         self.n_clusters = n_clusters
         self.halflife = halflife
         self.max_move = max_move
         self.seed = seed
+        self.reservoir = reservoir
+        self.refine_iterations = refine_iterations
         self._scaler = preprocessing.StandardScaler()
         self._kmeans = cluster.KMeans(n_clusters=n_clusters, halflife=halflife, sigma=1.0, seed=seed)
         self._seen: list[dict[str, float]] = []
+        self._recent: collections.deque[list[float]] = collections.deque(maxlen=reservoir)
         self.learned = 0
 
     def learn_one(self, x: dict[str, float]) -> None:
         self._scaler.learn_one(x)  # type: ignore[no-untyped-call]
         z = self._scaler.transform_one(x)  # type: ignore[no-untyped-call]
+        self._recent.append([z.get(f, 0.0) for f in FEATURES])
         if len(self._seen) < self.n_clusters * 20:  # seed the centres from data, spread out
             self._seen.append(z)
             if len(self._seen) == self.n_clusters * 20:
                 self._init_centers()
         else:
+            # the step shrinks as the learner sees more vectors, down to the floor
             self._kmeans.halflife = max(self.halflife, 1 / (1 + self.learned / (50 * self.n_clusters)))
             self._kmeans.learn_one(z)  # type: ignore[no-untyped-call]
         self.learned += 1
@@ -148,6 +162,43 @@ class ClusterLearner:
             self._kmeans.centers[k].clear()
             self._kmeans.centers[k].update(dict(zip(FEATURES, pts[i], strict=True)))
 
+    def refine(self) -> None:
+        """A few Lloyd iterations over the most recent vectors, starting from River's
+        centres (mini-batch refinement): it pulls the online centres towards the batch
+        optimum without changing which centre is which."""
+        if len(self._recent) < self.n_clusters * 20:
+            return
+        pts = np.asarray(self._recent)
+        c, inertia = self._lloyd(
+            pts, np.array([[self._kmeans.centers[k][f] for f in FEATURES] for k in range(self.n_clusters)])
+        )
+        # a restart from k-means++ seeds escapes a poor local optimum of the online centres;
+        # it is taken only when clearly better (ids are then re-matched by the snapshot)
+        rng = np.random.default_rng(self.seed + self.learned)
+        for _ in range(3):
+            alt, alt_inertia = self._lloyd(pts, self._kmeanspp(pts, rng))
+            if alt_inertia < 0.95 * inertia:
+                c, inertia = alt, alt_inertia
+        for k in range(self.n_clusters):
+            self._kmeans.centers[k].update(dict(zip(FEATURES, c[k], strict=True)))
+
+    def _lloyd(self, pts: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, float]:
+        c = c.copy()
+        for _ in range(self.refine_iterations):
+            labels = ((pts[:, None, :] - c[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
+            for k in range(self.n_clusters):
+                if (labels == k).any():
+                    c[k] = pts[labels == k].mean(axis=0)
+        d = ((pts[:, None, :] - c[None, :, :]) ** 2).sum(axis=2)
+        return c, float(d.min(axis=1).sum())
+
+    def _kmeanspp(self, pts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        chosen = [pts[rng.integers(len(pts))]]
+        for _ in range(1, self.n_clusters):
+            d = ((pts[:, None, :] - np.asarray(chosen)[None, :, :]) ** 2).sum(axis=2).min(axis=1)
+            chosen.append(pts[rng.choice(len(pts), p=d / d.sum())] if d.sum() > 0 else pts[rng.integers(len(pts))])
+        return np.asarray(chosen)
+
     def _state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         mean = np.array([self._scaler.means.get(f, 0.0) for f in FEATURES])
         std = np.array([math.sqrt(self._scaler.vars.get(f, 0.0)) or 1.0 for f in FEATURES])
@@ -158,6 +209,7 @@ class ClusterLearner:
         self, previous: ClusterSnapshot | None, version: int | None = None
     ) -> tuple[ClusterSnapshot, list[dict[str, object]]]:
         """A snapshot whose ids follow ``previous``; and the births, merges and retirements."""
+        self.refine()
         mean, std, centers = self._state()
         events: list[dict[str, object]] = []
         if previous is None:

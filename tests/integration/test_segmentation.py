@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from pathlib import Path
 
 import msgspec
@@ -22,6 +24,9 @@ from tests.integration.harness import (
     settings_env,
     wait_for_counts,
     wait_until,
+)
+from tests.integration.harness import (
+    applied_total as applied,
 )
 
 CDNOW_MASTER = ROOT.parent / "shared" / "data" / "cdnow" / "CDNOW_master.txt"
@@ -126,3 +131,43 @@ def test_rule_segments_follow_the_file_and_a_bad_file_keeps_the_previous_rules(
     producer.send(topic, key=b"c", value=_event("r", "c", 2, 2, company_size="sme")).get(30)
     wait_for_counts(s, {"profiles": 3})
     assert read_store(s, lambda st: st.get("c")).segments.get("size") == "small"
+
+
+def test_behavioural_clusters_recover_the_simulated_personas_with_stable_ids(
+    make_settings: Callable[..., Settings], start_worker: Callable[..., WorkerProcess]
+) -> None:
+    import numpy as np
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score
+
+    from segstream.agents.score import Models, behaviour_vector
+    from segstream.feeders.simulator import Simulator
+    from segstream.models.clusters import ClusterSnapshot
+    from tests.integration.harness import produce_events
+
+    s = make_settings(batch_size=2000, rescore_days=30, partitions=8)
+    sim = Simulator(3000, T0, seed=5)
+    events = list(islice(sim.events(), 370_000))
+    start_worker(s)
+    produce_events(s, events)
+    wait_until(lambda: applied(s) >= len(events), 600, "every event applied", every=1.0)
+    time.sleep(2 * s.snapshot_interval_s)
+    cli(s, "segments", "rescore")
+    customers = read_store(s, lambda st: st.scan_customers())
+    ids = sorted(customers)
+    assert all("cluster" in customers[c].segments for c in ids)
+    streamed = [customers[c].segments["cluster"] for c in ids]
+    persona = {c.customer_id: c.persona for c in sim.population}
+    now = read_store(s, lambda st: st.clock())["global"]
+    x = np.array([behaviour_vector(customers[c], now, Models()) for c in ids])
+    z = (x - x.mean(axis=0)) / x.std(axis=0)
+    batch = KMeans(n_clusters=s.clusters, n_init=10, random_state=0).fit_predict(z)
+    assert adjusted_rand_score([persona[c] for c in ids], streamed) >= 0.8
+    assert adjusted_rand_score(batch, streamed) >= 0.8
+    cur, prev = (read_store(s, lambda st, n=n: st.get_snapshot(n)) for n in ("cluster", "cluster:prev"))
+    dec = msgspec.msgpack.Decoder(ClusterSnapshot)
+    flips = (dec.decode(cur).assign(x) != dec.decode(prev).assign(x)).mean()
+    assert flips <= 0.01
+    model_events = [json.loads(r.value) for r in consume(s, "cluster_events", 5, timeout=10)]
+    assert [(e["version"], e["event"]) for e in model_events[:5]] == [(1, "birth")] * 5
+    assert all(e["description"] for e in model_events[:5])

@@ -212,7 +212,8 @@ class Pipeline:
             "learn clusters", partial(self.sync.learn_clusters, now, self.settings.cluster_sample)
         )
         if events:
-            await self._send_all(self.cluster_events, [(None, encode(e), None) for e in events])
+            # one key: every model event in one partition, in order
+            await self._send_all(self.cluster_events, [(b"clusters", encode(e), None) for e in events])
 
     async def dead_letter_batch(self, events: Sequence[Any], exc: BaseException) -> None:
         """Last resort after an unexpected error: the whole batch to the dead-letter topic.

@@ -142,9 +142,14 @@ def score_customer(
     models: Models,
     language: str = "en",
     currency: str = "USD",
-    rules_changed: bool = True,
+    changed: frozenset[str] | None = None,
 ) -> Scored:
-    """Re-score every dimension (mutating ``st.segments``); return the changes and next due."""
+    """Re-score every dimension (mutating ``st.segments``); return the changes and next due.
+
+    ``changed`` names the parts of the state that changed (see
+    :data:`segstream.models.rules.NAME_PARTS`); rule dimensions that read none of them are
+    not re-evaluated. ``None`` (the sweep) re-evaluates everything.
+    """
     out = Scored()
 
     def change(dim: str, new: str | None, name: str, reason: str, features: dict[str, float]) -> None:
@@ -200,9 +205,12 @@ def score_customer(
             due = min(due, stage.due_us)
     out.due_us = due
 
-    if models.rules and (rules_changed or out.changes):
-        env = rule_names(st, now, models)
-        for dim, hit in models.rules.evaluate(env).items():
+    if models.rules:
+        if changed is not None and out.changes:
+            changed = changed | {"segments"}
+        affected = models.rules.affected(changed)
+        env = rule_names(st, now, models) if affected else {}
+        for dim, hit in (models.rules.evaluate(env, changed) if affected else {}).items():
             seg, rule = hit if hit else (None, None)
             label = models.rules.label(dim, seg, language) if seg else ""
             reason = f"rule at line {rule.line}: {rule.expression}" if rule else "no rule matches any more"

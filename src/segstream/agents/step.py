@@ -41,6 +41,10 @@ class StepResult:
     failed: list[tuple[Positioned, str]] = field(default_factory=list)  # event, why
 
 
+#: The part of the state each input topic (by its code) changes.
+PARTS = {"p": "purchases", "u": "usage", "f": "feedback", "r": "profile"}
+
+
 def positioned(event: Event, source: str, offset: int) -> Positioned:
     return Positioned(event, source, offset, to_us(event.ts))
 
@@ -129,9 +133,8 @@ def apply_events(
             if after != before:
                 item.buckets = histogram_moves(before, after)
             trigger = Trigger(f"{last.source}-{last.offset}", last.ts_us)
-            scored = score_customer(
-                cid, st, now_at[cid], trigger, models, language, currency, rules_changed=bool(kinds & {"p", "r"})
-            )
+            parts = frozenset(PARTS[k] for k in kinds)
+            scored = score_customer(cid, st, now_at[cid], trigger, models, language, currency, changed=parts)
             item.changes, item.due_us = scored.changes, scored.due_us
             to_assign.append((cid, st, now_at[cid], trigger, scored))
         out.items.append(item)

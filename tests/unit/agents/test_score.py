@@ -294,7 +294,7 @@ def test_a_customer_leaving_every_rule_segment_gets_a_change_to_no_segment() -> 
     st = customer((0, 1999))
     score(st, 0, models)
     score(st, 31, models)
-    scored = score(st, 46, models, trigger_id="sweep-46", rules_changed=False)  # at risk: no longer engaged
+    scored = score(st, 46, models, trigger_id="sweep-46", changed=frozenset())  # at risk: no longer engaged
     assert ("engagement", "engaged", None) in scored.changes
     change = by_dimension(scored)["engagement"]
     assert (change.event_id, change.from_segment, change.to_segment, change.to_name) == (
@@ -312,5 +312,13 @@ def test_rules_are_not_evaluated_when_neither_their_inputs_nor_any_segment_chang
     st = customer((0, 1999))
     score(st, 0, models)
     st.profile = ProfileState(updated_us=at(1), city_tier=2)
-    assert score(st, 1, models, rules_changed=False).outputs == []
-    assert score(st, 1, models, rules_changed=True).changes == [("market_tier", None, "tier2")]
+    assert score(st, 1, models, changed=frozenset({"usage"})).outputs == []
+    assert score(st, 1, models, changed=frozenset({"profile"})).changes == [("market_tier", None, "tier2")]
+
+
+def test_the_sweep_re_evaluates_every_rule_dimension() -> None:
+    models = Models(rules=parse_rules(default_rules_text()))
+    st = customer((0, 1999))
+    st.profile = ProfileState(updated_us=at(1), city_tier=1, company_size="sme")
+    changes = score(st, 1, models, changed=None).changes
+    assert ("market_tier", None, "tier1") in changes and ("company_size", None, "sme") in changes

@@ -1,31 +1,43 @@
-"""Timers: the leader publishes model snapshots and sweeps due customers; every worker
-watches the rules file."""
+"""Timers: the leader publishes model snapshots, learns clusters and sweeps due customers;
+every worker watches the rules file. A timer tick that finds Redis or Kafka away is
+skipped (the next tick tries again): timers never take the worker down."""
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 
 import faust
 
-from segstream.agents.pipeline import Pipeline
+from segstream.agents.pipeline import KAFKA_RETRYABLE, Pipeline
+from segstream.state.store import RETRYABLE
 
 log = logging.getLogger(__name__)
 
 
+def _skip_when_unavailable(fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    @functools.wraps(fn)
+    async def tick() -> None:
+        try:
+            await fn()
+        except (*RETRYABLE, *KAFKA_RETRYABLE) as exc:
+            log.warning("%s skipped: %s", fn.__name__, exc)
+
+    return tick
+
+
 def register(app: faust.App, pipeline: Pipeline) -> None:
     s = pipeline.settings
+    store = pipeline.store
 
-    @app.timer(s.snapshot_interval_s, on_leader=True, name="publish_snapshots")  # type: ignore[untyped-decorator]
     async def publish_snapshots() -> None:
         await pipeline.sync.publish()
 
-    @app.timer(s.cluster_interval_s, on_leader=True, name="learn_clusters")  # type: ignore[untyped-decorator]
     async def learn_clusters() -> None:
         await pipeline.learn_clusters()
 
-    @app.timer(s.sweep_interval_s, on_leader=True, name="sweep_due")  # type: ignore[untyped-decorator]
     async def sweep_due() -> None:
-        store = pipeline.store
         if await store.client.get(store.keys.rescore_request):
             await pipeline.sync.publish(force=True)
             await pipeline.learn_clusters()
@@ -35,6 +47,13 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
         while await pipeline.sweep() >= 2000:
             pass  # a backlog of due customers: keep going until it is cleared
 
-    @app.timer(2.0, name="watch_rules")  # type: ignore[untyped-decorator]
     async def watch_rules() -> None:
         await pipeline.sync.maybe_reload_rules()
+
+    for fn, interval, on_leader in (
+        (publish_snapshots, s.snapshot_interval_s, True),
+        (learn_clusters, s.cluster_interval_s, True),
+        (sweep_due, s.sweep_interval_s, True),
+        (watch_rules, 2.0, False),
+    ):
+        app.timer(interval, on_leader=on_leader, name=fn.__name__)(_skip_when_unavailable(fn))

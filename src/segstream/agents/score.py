@@ -70,6 +70,20 @@ class Trigger:
     ts_us: int
 
 
+def segment_name(dimension: str, code: str, models: Models, language: str) -> str:
+    """The readable name of a segment code in a dimension."""
+    if dimension == "rfm":
+        return SEGMENT_NAMES[language].get(code, code)
+    if dimension == "lifecycle":
+        return STAGE_NAMES[language].get(code, code)
+    if dimension == "cluster" and models.cluster_snapshot and code[1:].isdigit():
+        cid = int(code[1:])
+        return models.cluster_snapshot.description(cid, language) if cid in models.cluster_snapshot.ids else code
+    if models.rules and dimension in models.rules.dimensions:
+        return models.rules.label(dimension, code, language)
+    return code
+
+
 def rule_names(st: CustomerState, now: int, models: Models) -> dict[str, Any]:
     """The names rule expressions can use, for one customer as of ``now``."""
     names: dict[str, Any] = dict(st.profile.attrs()) if st.profile else {}

@@ -16,22 +16,26 @@ DASHBOARD_HTML: Final = """<!doctype html>
 </style></head><body>
 <h1>segstream <span class="muted" id="clock"></span></h1>
 <div id="stats"></div>
-<h2>RFM segments</h2>
-<svg id="chart" width="720" height="300"></svg>
+<div id="charts"></div>
 <script>
 async function tick(){
   const r = await fetch('/segments'); const d = await r.json();
   document.getElementById('clock').textContent = 'stream clock ' + (d.stream_clock || '-');
   const s = d.stats, rows = Object.keys(s).sort().map(k => `<tr><td>${k}</td><td>${s[k]}</td></tr>`);
   document.getElementById('stats').innerHTML = '<table>' + rows.join('') + '</table>';
-  const seg = (d.segments.rfm || {}), keys = Object.keys(seg).filter(k => seg[k] > 0).sort((a,b)=>seg[b]-seg[a]);
-  const max = Math.max(1, ...keys.map(k => seg[k])), svg = document.getElementById('chart');
-  svg.setAttribute('height', 24 * keys.length + 10);
-  svg.innerHTML = keys.map((k, i) => {
-    const w = 420 * seg[k] / max, y = 24 * i + 4, name = d.names[k] || k;
-    return `<text x="0" y="${y+14}">${name}</text><rect class="bar" x="170" y="${y}" width="${w}" height="18"></rect>`
-         + `<text x="${176+w}" y="${y+14}" data-segment="${k}">${seg[k]}</text>`;
+  const html = Object.keys(d.segments).sort().map(dim => {
+    const seg = d.segments[dim], names = d.names[dim] || {};
+    const keys = Object.keys(seg).filter(k => seg[k] > 0).sort((a,b) => seg[b] - seg[a]);
+    const max = Math.max(1, ...keys.map(k => seg[k]));
+    const bars = keys.map((k, i) => {
+      const w = 380 * seg[k] / max, y = 24 * i + 4;
+      return `<text x="0" y="${y+14}">${names[k] || k}</text>`
+           + `<rect class="bar" x="260" y="${y}" width="${w}" height="18"></rect>`
+           + `<text x="${266+w}" y="${y+14}" data-dimension="${dim}" data-segment="${k}">${seg[k]}</text>`;
+    }).join('');
+    return `<h2>${dim}</h2><svg width="760" height="${24 * keys.length + 10}">${bars}</svg>`;
   }).join('');
+  document.getElementById('charts').innerHTML = html;
 }
 tick(); setInterval(tick, 2000);
 </script></body></html>

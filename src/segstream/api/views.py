@@ -9,9 +9,8 @@ import faust
 from faust.web import Request, Response, View
 
 from segstream.agents.pipeline import Pipeline
-from segstream.agents.score import Models
+from segstream.agents.score import Models, segment_name
 from segstream.models.decay import US_PER_DAY
-from segstream.models.rfm import SEGMENT_NAMES
 from segstream.state.customer import CustomerState
 from segstream.state.keys import CLOCK_GLOBAL
 from segstream.streams.codec import from_us
@@ -23,7 +22,6 @@ def customer_document(
     customer_id: str, state: CustomerState, now_us: int, models: Models, language: str
 ) -> dict[str, Any]:
     """A customer's features and segments as of the stream clock ``now_us`` (JSON-ready)."""
-    names = SEGMENT_NAMES[language]
 
     def when(us: int) -> str | None:
         return from_us(us).isoformat() if us else None
@@ -31,7 +29,10 @@ def customer_document(
     doc: dict[str, Any] = {
         "customer_id": customer_id,
         "as_of": when(now_us),
-        "segments": {d: {"code": s, "name": names.get(s, s)} for d, s in state.segments.items()},
+        "segments": {d: {"code": s, "name": segment_name(d, s, models, language)} for d, s in state.segments.items()},
+        "rfm_score": {"r": state.rfm_score // 100, "f": state.rfm_score // 10 % 10, "m": state.rfm_score % 10}
+        if state.rfm_score
+        else None,
         "first_event": when(state.first_us),
         "last_event": when(state.last_us),
     }
@@ -95,10 +96,18 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
             counts = await store.segment_counts()
             stats = await store.stats()
             clock = (await store.clock()).get("global", 0)
+            names = {
+                d: {seg: segment_name(d, seg, pipeline.models, language) for seg in segs} for d, segs in counts.items()
+            }
+            rfm, clusters = pipeline.models.rfm_snapshot, pipeline.models.cluster_snapshot
             return self.json(
                 {
                     "segments": counts,
-                    "names": SEGMENT_NAMES[language],
+                    "names": names,
+                    "model_versions": {
+                        "rfm": rfm.version if rfm else None,
+                        "cluster": clusters.version if clusters else None,
+                    },
                     "stats": stats,
                     "stream_clock": from_us(clock).isoformat() if clock else None,
                 }

@@ -42,9 +42,7 @@ CDNOW_MASTER = ROOT.parent / "shared" / "data" / "cdnow" / "CDNOW_master.txt"
 
 
 def env_for(s: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEGSTREAM_")}
-    for name, value in s.model_dump().items():
-        env[f"SEGSTREAM_{name.upper()}"] = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEGSTREAM_")} | s.as_env()
     return env
 
 

@@ -39,9 +39,7 @@ from segstream.streams.topics import create_topics  # noqa: E402
 
 
 def env_for(s: Settings, src: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEGSTREAM_")}
-    for name, value in s.model_dump().items():
-        env[f"SEGSTREAM_{name.upper()}"] = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEGSTREAM_")} | s.as_env()
     env["PYTHONPATH"] = str(src)
     env["SEGSTREAM_LOG_LEVEL"] = "warn"
     return env

@@ -121,6 +121,13 @@ class Settings(BaseSettings):
         """Full Kafka topic name of one of :data:`TOPIC_BASE_NAMES`' keys."""
         return TOPIC_BASE_NAMES[name] + self.topic_suffix
 
+    def as_env(self) -> dict[str, str]:
+        """These settings as ``SEGSTREAM_*`` variables, for a worker or CLI subprocess."""
+        return {
+            f"SEGSTREAM_{name.upper()}": value.isoformat() if isinstance(value, datetime) else str(value)
+            for name, value in self.model_dump().items()
+        }
+
     @property
     def max_future_skew(self) -> timedelta:
         return timedelta(seconds=self.max_future_skew_s)

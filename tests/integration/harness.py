@@ -40,10 +40,7 @@ def free_port() -> int:
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment a subprocess needs to see the same settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEGSTREAM_")}
-    for name, value in settings.model_dump().items():
-        env[f"SEGSTREAM_{name.upper()}"] = value.isoformat() if hasattr(value, "isoformat") else str(value)
-    return env
+    return {k: v for k, v in os.environ.items() if not k.startswith("SEGSTREAM_")} | settings.as_env()
 
 
 class WorkerProcess:

@@ -123,18 +123,7 @@ class Simulator:
             ts, i = heapq.heappop(heap)
             cust = self.population[i]
             p = personas[cust.persona]
-            amount = float(rng.lognormal(np.log(p.mean_amount), p.amount_sigma))
-            discounted = bool(rng.random() < p.discount_share)
-            yield Purchase(
-                event_id=f"sim-{self.seed}-{n}",
-                customer_id=cust.customer_id,
-                ts=ts,
-                amount=round(amount, 2),
-                items=int(rng.integers(1, 4)),
-                category=CATEGORIES[int(rng.integers(len(CATEGORIES)))],
-                channel=p.channels[int(rng.integers(len(p.channels)))],  # type: ignore[arg-type]
-                discount=round(amount * 0.15, 2) if discounted else 0.0,
-            )
+            yield self._purchase(f"sim-{self.seed}-{n}", cust, p, ts)
             n += 1
             gap = timedelta(seconds=float(rng.exponential(7 * DAY_S / p.purchases_per_week)))
             nxt = ts + gap

@@ -69,6 +69,15 @@ class Settings(BaseSettings):
     rfm_scoring: Literal["quintiles", "fixed"] = Field(
         "quintiles", description="rfm11 scores: quintiles of the population, or fixed thresholds"
     )
+    rfm_fixed_recency_days: str = Field(
+        "30,60,120,240", description="rfm_scoring=fixed: days since last purchase at which R drops to 4, 3, 2, 1"
+    )
+    rfm_fixed_frequency: str = Field(
+        "2,3,5,10", description="rfm_scoring=fixed: purchase counts at which F reaches 2..5"
+    )
+    rfm_fixed_monetary: str = Field(
+        "50,100,250,500", description="rfm_scoring=fixed: total spend (major units) at which M reaches 2..5"
+    )
     rules_file: str = Field("", description="YAML rule segments (empty: the packaged default)")
     clusters: int = Field(5, ge=2, le=50, description="Number of behavioural clusters")
     rescore_days: float = Field(7.0, gt=0, description="Silent customers are re-scored this often (event days)")
@@ -111,6 +120,21 @@ class Settings(BaseSettings):
         if v.tzinfo is None:
             raise ValueError("needs a timezone offset, e.g. 1990-01-01T00:00:00+00:00")
         return v
+
+    @field_validator("rfm_fixed_recency_days", "rfm_fixed_frequency", "rfm_fixed_monetary")
+    @classmethod
+    def _four_ascending(cls, v: str) -> str:
+        try:
+            nums = [float(x) for x in v.split(",")]
+        except ValueError:
+            raise ValueError(f"expected four comma-separated numbers, got {v!r}") from None
+        if len(nums) != 4 or nums != sorted(nums) or nums[0] < 0:
+            raise ValueError(f"expected four ascending non-negative numbers, got {v!r}")
+        return v
+
+    def thresholds(self, name: str) -> tuple[float, float, float, float]:
+        a, b, c, d = (float(x) for x in getattr(self, name).split(","))
+        return a, b, c, d
 
     @field_validator("currency")
     @classmethod

@@ -20,7 +20,7 @@ from segstream.agents.score import Models, behaviour_vector
 from segstream.config import ConfigError, Settings
 from segstream.models.clusters import FEATURES, ClusterLearner, ClusterSnapshot
 from segstream.models.lifecycle import LifecycleModel
-from segstream.models.rfm import RFMSnapshot
+from segstream.models.rfm import FixedRFMScorer, RFMSnapshot
 from segstream.models.rules import RulesError, RuleSet, parse_rules
 from segstream.state.store import Store
 
@@ -58,8 +58,15 @@ def build_models(settings: Settings) -> Models:
         at_risk_days=settings.lifecycle_at_risk_days,
         churn_days=settings.lifecycle_churn_days,
     )
+    money = settings.thresholds("rfm_fixed_monetary")
+    fixed = FixedRFMScorer(
+        recency_days=settings.thresholds("rfm_fixed_recency_days"),
+        frequency=tuple(int(x) for x in settings.thresholds("rfm_fixed_frequency")),  # type: ignore[arg-type]
+        monetary=tuple(round(x * 100) for x in money),  # type: ignore[arg-type]
+    )
     return Models(
         lifecycle=lifecycle,
+        fixed_rfm=fixed,
         rfm_scheme=settings.rfm_scheme,
         rfm_scoring=settings.rfm_scoring,
         rules=rules,

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from segstream.agents.modelsync import build_models
+from segstream.config import ConfigError, Settings
+from segstream.models.rfm import FixedRFMScorer, PurchaseSummary
+
+
+def test_fixed_rfm_thresholds_come_from_the_settings_in_major_units() -> None:
+    models = build_models(
+        Settings(rfm_scoring="fixed", rfm_fixed_monetary="10,20,30,40", rfm_fixed_frequency="2,4,6,8")
+    )
+    scorer = models.rfm_scorer()
+    assert isinstance(scorer, FixedRFMScorer)
+    assert scorer.monetary == (1000, 2000, 3000, 4000) and scorer.frequency == (2, 4, 6, 8)
+    assert scorer.score_one(PurchaseSummary().add(0, 2500), 0).m == 3
+
+
+def test_a_bad_rules_file_stops_the_worker_with_a_one_line_config_error(tmp_path: Path) -> None:
+    bad = tmp_path / "rules.yaml"
+    bad.write_text("dimensions:\n  x:\n    - segment: a\n      when: nonsense > 1\n")
+    with pytest.raises(ConfigError, match=r"line 4: unknown name\(s\) nonsense"):
+        build_models(Settings(rules_file=str(bad)))
+
+
+def test_the_packaged_default_rules_load() -> None:
+    rules = build_models(Settings()).rules
+    assert rules is not None
+    assert set(rules.dimensions) == {"industry", "company_size", "market_tier", "relationship"}

@@ -1,0 +1,302 @@
+from __future__ import annotations
+
+import ast
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import integrate
+from scipy.special import hyp2f1
+
+from segstream.models import bgnbd
+from segstream.models.bgnbd import (
+    BGNBDFitter,
+    BGNBDParams,
+    bgnbd_log_likelihood,
+    expected_purchases,
+    expected_purchases_new,
+    p_alive,
+    simulate,
+)
+
+CDNOW_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "cdnow"
+CDNOW_SUMMARY = CDNOW_DIR / "cdnow_customers_summary.csv"
+
+# Fader, Hardie & Lee (2005), "Counting your customers the easy way", section 5 (CDNOW, weeks)
+CDNOW_PUBLISHED = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+CDNOW_LL = -9582.4
+CDNOW = (0.243, 4.414, 0.793, 2.426)
+
+
+def sig3(v: float) -> float:
+    return float(f"{v:.3g}")
+
+
+@pytest.fixture(scope="module")
+def cdnow_summary() -> pd.DataFrame:
+    # a missing file is a failure, not a skip: the published values are the point of these tests
+    assert CDNOW_SUMMARY.is_file(), f"CDNOW summary missing: {CDNOW_SUMMARY}"
+    df = pd.read_csv(CDNOW_SUMMARY)
+    assert list(df.columns) == ["ID", "frequency", "recency", "T"] and len(df) == 2357
+    return df
+
+
+def lbeta(a: float, b: float) -> float:
+    return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+
+
+def ll_by_hand(r: float, alpha: float, a: float, b: float, x: int, t_x: float, T: float) -> float:
+    """Fader, Hardie & Lee (2005) eq. 5 as printed: the two-term sum, each term in full."""
+    gamma_part = math.lgamma(r + x) - math.lgamma(r) + r * math.log(alpha)
+    alive = math.exp(lbeta(a, b + x) - lbeta(a, b) + gamma_part - (r + x) * math.log(alpha + T))
+    dropped = 0.0
+    if x > 0:
+        dropped = math.exp(lbeta(a + 1, b + x - 1) - lbeta(a, b) + gamma_part - (r + x) * math.log(alpha + t_x))
+    return math.log(alive + dropped)
+
+
+def ll_by_integration(r: float, alpha: float, a: float, b: float, x: int, t_x: float, T: float) -> float:
+    """The individual-level likelihood integrated over λ ~ Gamma(r, α) and p ~ Beta(a, b)."""
+
+    def integrand(p: float, lam: float) -> float:
+        individual = (1 - p) ** x * lam**x * math.exp(-lam * T)
+        if x > 0:
+            individual += p * (1 - p) ** (x - 1) * lam**x * math.exp(-lam * t_x)
+        g = math.exp(r * math.log(alpha) + (r - 1) * math.log(lam) - alpha * lam - math.lgamma(r))
+        beta = math.exp((a - 1) * math.log(p) + (b - 1) * math.log1p(-p) - lbeta(a, b))
+        return individual * g * beta
+
+    value, _ = integrate.dblquad(integrand, 0, np.inf, 0, 1, epsabs=1e-13, epsrel=1e-10)
+    return math.log(value)
+
+
+TINY = [(0, 0.0, 5.0), (1, 2.0, 5.0), (3, 4.5, 6.0)]
+TINY_PARAMS = (2.0, 3.0, 1.5, 2.5)
+
+
+def test_log_likelihood_of_tiny_customers_matches_hand_computation() -> None:
+    x, t_x, T = (np.array(c) for c in zip(*TINY, strict=True))
+    got = bgnbd_log_likelihood(TINY_PARAMS, x, t_x, T)
+    want = [ll_by_hand(*TINY_PARAMS, *c) for c in TINY]
+    assert got.shape == (3,)
+    assert got.tolist() == pytest.approx(want, rel=1e-12)
+    # one customer fully by hand: r=2, α=3, a=1.5, b=2.5, x=0, T=5
+    # L = B(1.5, 2.5)/B(1.5, 2.5) * Γ(2)/Γ(2) * 3^2 / 8^2 = 9/64
+    assert got[0] == pytest.approx(math.log(9 / 64), rel=1e-13)
+
+
+def test_log_likelihood_matches_numerical_integration_of_the_individual_likelihood() -> None:
+    for c in TINY:
+        got = float(bgnbd_log_likelihood(TINY_PARAMS, *c))
+        assert got == pytest.approx(ll_by_integration(*TINY_PARAMS, *c), abs=1e-7)
+
+
+def test_log_likelihood_accepts_params_struct_and_broadcasts_scalars() -> None:
+    params = BGNBDParams(*TINY_PARAMS, log_likelihood=0.0, n=0, converged=True)
+    a = bgnbd_log_likelihood(params, [1, 3], [2.0, 4.5], [5.0, 6.0])
+    b = bgnbd_log_likelihood(TINY_PARAMS, [1, 3], [2.0, 4.5], [5.0, 6.0])
+    assert np.array_equal(a, b)
+    assert bgnbd_log_likelihood(TINY_PARAMS, 1, 2.0, 5.0).shape == ()
+
+
+def test_log_likelihood_is_finite_for_heavy_buyers_and_old_customers() -> None:
+    ll = bgnbd_log_likelihood(CDNOW, [500, 5000], [999.0, 9999.0], [1000.0, 10000.0])
+    assert np.isfinite(ll).all()
+    # the two terms of eq. 5 in log space, by hand (the direct form under/overflows here)
+    r, alpha, a, b = CDNOW
+    for x, t_x, T, got in zip([500, 5000], [999.0, 9999.0], [1000.0, 10000.0], ll, strict=True):
+        head = math.lgamma(r + x) - math.lgamma(r) + r * math.log(alpha) - lbeta(a, b)
+        t1 = lbeta(a, b + x) - (r + x) * math.log(alpha + T)
+        t2 = lbeta(a + 1, b + x - 1) - (r + x) * math.log(alpha + t_x)
+        big = max(t1, t2)
+        assert got == pytest.approx(head + big + math.log(math.exp(t1 - big) + math.exp(t2 - big)), rel=1e-12)
+
+
+@pytest.mark.parametrize("method", ["L-BFGS-B", "Nelder-Mead"])
+def test_fit_on_cdnow_gives_the_published_parameters(cdnow_summary: pd.DataFrame, method: str) -> None:
+    fitter = BGNBDFitter(method=method)
+    params = fitter.fit(cdnow_summary["frequency"], cdnow_summary["recency"], cdnow_summary["T"])
+    print(params)
+    assert params.converged and params.n == 2357
+    for name, published in CDNOW_PUBLISHED.items():
+        assert sig3(getattr(params, name)) == sig3(published), name
+    # the paper gives α and b to 4 significant figures
+    assert round(params.alpha, 3) == 4.414 and round(params.b, 3) == 2.426
+    assert round(params.log_likelihood, 1) == CDNOW_LL
+    assert fitter.fitted == params and fitter.last == params
+
+
+def test_fit_on_cdnow_does_not_depend_on_the_starting_point(cdnow_summary: pd.DataFrame) -> None:
+    data = (cdnow_summary["frequency"], cdnow_summary["recency"], cdnow_summary["T"])
+    a = BGNBDFitter().fit(*data)
+    b = BGNBDFitter(initial=(5.0, 0.1, 3.0, 0.2)).fit(*data)
+    assert a.converged and b.converged
+    assert [a.r, a.alpha, a.a, a.b] == pytest.approx([b.r, b.alpha, b.a, b.b], rel=1e-3)
+
+
+def test_weights_count_identical_customers(cdnow_summary: pd.DataFrame) -> None:
+    grouped = cdnow_summary.groupby(["frequency", "recency", "T"]).size().reset_index(name="count")
+    assert len(grouped) < len(cdnow_summary)
+    full = BGNBDFitter(method="Nelder-Mead").fit(
+        cdnow_summary["frequency"], cdnow_summary["recency"], cdnow_summary["T"]
+    )
+    weighted = BGNBDFitter(method="Nelder-Mead").fit(
+        grouped["frequency"], grouped["recency"], grouped["T"], weights=grouped["count"]
+    )
+    assert weighted.converged and weighted.n == len(grouped)
+    assert weighted.log_likelihood == pytest.approx(full.log_likelihood, rel=1e-9)
+    assert [weighted.r, weighted.alpha, weighted.a, weighted.b] == pytest.approx(
+        [full.r, full.alpha, full.a, full.b], rel=1e-4
+    )
+
+
+def test_constructor_arguments_are_stored_as_given_and_learned_state_kept_apart() -> None:
+    fitter = BGNBDFitter(
+        penalizer=0.5, initial=(0.1, 2.0, 0.3, 4.0), method="Nelder-Mead", tol=1e-6, max_iter=7, log_bound=9.0
+    )
+    assert (fitter.penalizer, fitter.initial, fitter.method, fitter.tol, fitter.max_iter, fitter.log_bound) == (
+        0.5,
+        (0.1, 2.0, 0.3, 4.0),
+        "Nelder-Mead",
+        1e-6,
+        7,
+        9.0,
+    )
+    assert fitter.fitted is None and fitter.last is None
+
+
+def test_penalizer_shrinks_log_parameters(cdnow_summary: pd.DataFrame) -> None:
+    data = (cdnow_summary["frequency"], cdnow_summary["recency"], cdnow_summary["T"])
+    plain = BGNBDFitter().fit(*data)
+    shrunk = BGNBDFitter(penalizer=0.1).fit(*data)
+    assert shrunk.converged
+
+    def norm(p: BGNBDParams) -> float:
+        return sum(math.log(v) ** 2 for v in (p.r, p.alpha, p.a, p.b))
+
+    assert norm(shrunk) < norm(plain)
+    assert shrunk.log_likelihood < plain.log_likelihood
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(([0, 0, 0], [0, 0, 0], [0, 0, 0]), id="all-zero"),
+        pytest.param(([0, 0, 0], [0, 0, 0], [10, 20, 30]), id="no-repeat-purchases"),
+        pytest.param(([1, float("nan"), 0], [2, 3, 0], [10, 20, 30]), id="nan-frequency"),
+        pytest.param(([1, 2, 0], [2, 3, 0], [10, float("inf"), 30]), id="inf-age"),
+        pytest.param(([1, 2, 0], [2, 25, 0], [10, 20, 30]), id="recency-after-age"),
+        pytest.param(([1, -2, 0], [2, 3, 0], [10, 20, 30]), id="negative-frequency"),
+        pytest.param(([], [], []), id="empty"),
+    ],
+)
+def test_failed_fit_returns_not_converged_and_keeps_the_previous_parameters(
+    data: tuple[list[float], list[float], list[float]],
+) -> None:
+    fitter = BGNBDFitter()
+    good = fitter.fit(*simulate(500, 0.5, 4.0, 0.8, 2.5, T=40.0, seed=1))
+    assert good.converged
+    bad = fitter.fit(*data)
+    assert bad.converged is False and bad.n == len(data[0])
+    assert fitter.fitted == good and fitter.last == bad
+
+
+def test_fit_ending_at_a_bound_is_not_converged() -> None:
+    # identical customers, all buying up to T: no heterogeneity (r, α -> ∞) and no dropout (a -> 0)
+    data = (np.full(200, 20.0), np.full(200, 40.0), np.full(200, 40.0))
+    fit = BGNBDFitter(log_bound=5.0).fit(*data)
+    assert fit.converged is False
+    assert max(abs(math.log(v)) for v in (fit.r, fit.alpha, fit.a, fit.b)) == pytest.approx(5.0, abs=1e-3)
+
+
+def test_zero_weights_everywhere_is_a_failed_fit() -> None:
+    fit = BGNBDFitter().fit([1, 2], [1.0, 2.0], [5.0, 5.0], weights=[0, 0])
+    assert fit.converged is False
+
+
+def test_inputs_of_different_lengths_raise() -> None:
+    with pytest.raises(ValueError, match="one length"):
+        BGNBDFitter().fit([1, 2], [1.0], [5.0, 5.0])
+
+
+def test_p_alive_is_one_without_repeat_purchases() -> None:
+    T = np.array([0.0, 1.0, 38.86, 1000.0])
+    assert np.array_equal(p_alive(CDNOW, np.zeros(4), np.zeros(4), T), np.ones(4))
+
+
+def test_p_alive_by_hand_and_in_range() -> None:
+    r, alpha, a, b = CDNOW
+    x, t_x, T = 2, 30.43, 38.86
+    want = 1 / (1 + a / (b + x - 1) * ((alpha + T) / (alpha + t_x)) ** (r + x))
+    assert float(p_alive(CDNOW, x, t_x, T)) == pytest.approx(want, rel=1e-12)
+    # the longer since the last purchase, the less likely alive; a purchase at T is the best case
+    pa = p_alive(CDNOW, 3, np.array([0.0, 10.0, 20.0, 38.86]), 38.86)
+    assert ((pa > 0) & (pa <= 1)).all() and (np.diff(pa) > 0).all()
+
+
+def test_p_alive_of_extreme_histories_does_not_warn() -> None:
+    pa = p_alive(CDNOW, [1e4, 1], [0.0, 1e6], [1e6, 1e6])
+    assert pa[0] == pytest.approx(0.0, abs=1e-300) and 0 < pa[1] <= 1
+
+
+def test_expected_purchases_increase_with_the_horizon() -> None:
+    t = np.linspace(0, 200, 41)
+    for x, t_x, T in [(0, 0.0, 38.86), (1, 5.0, 38.86), (2, 30.43, 38.86), (10, 38.0, 38.86), (50, 20.0, 40.0)]:
+        e = expected_purchases(CDNOW, t, x, t_x, T)
+        assert e[0] == 0.0 and (np.diff(e) > 0).all(), (x, t_x, T)
+    new = expected_purchases_new(CDNOW, t)
+    assert new[0] == 0.0 and (np.diff(new) > 0).all()
+
+
+def test_expected_purchases_equal_the_untransformed_formula_of_the_paper() -> None:
+    r, alpha, a, b = CDNOW
+    for x, t_x, T, t in [(0, 0.0, 38.86, 39.0), (1, 2.0, 38.86, 10.0), (2, 30.43, 38.86, 52.0), (7, 35.0, 38.86, 78.0)]:
+        z = t / (alpha + T + t)
+        p_alive_by_hand = 1 / (1 + (x > 0) * a / (b + x - 1) * ((alpha + T) / (alpha + t_x)) ** (r + x))
+        want = (
+            (a + b + x - 1)
+            / (a - 1)
+            * (1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1, z))
+            * p_alive_by_hand
+        )
+        assert float(expected_purchases(CDNOW, t, x, t_x, T)) == pytest.approx(want, rel=1e-10)
+
+
+def test_expected_purchases_broadcast_horizons_against_customers() -> None:
+    t = np.array([[1.0], [10.0], [39.0]])
+    e = expected_purchases(CDNOW, t, [0, 2], [0.0, 30.43], [38.86, 38.86])
+    assert e.shape == (3, 2)
+    assert e[2, 1] == pytest.approx(float(expected_purchases(CDNOW, 39.0, 2, 30.43, 38.86)), rel=1e-14)
+
+
+def test_conditional_expectation_of_a_newborn_is_the_unconditional_one() -> None:
+    t = np.array([1.0, 10.0, 39.0, 78.0])
+    assert expected_purchases(CDNOW, t, 0, 0.0, 0.0) == pytest.approx(expected_purchases_new(CDNOW, t), rel=1e-12)
+
+
+def test_expectations_agree_with_simulation() -> None:
+    # E[X(T + t)] = E[X(T)] + E[E[Y(t) | x, t_x, T]]: both sides on one simulated population
+    T, t = 39.0, 39.0
+    x, t_x, age = simulate(40_000, *CDNOW, T=T, seed=11)
+    x_long, _, _ = simulate(40_000, *CDNOW, T=T + t, seed=12)
+    se = float(x.std()) / math.sqrt(len(x))
+    assert x.mean() == pytest.approx(float(expected_purchases_new(CDNOW, T)), abs=4 * se)
+    predicted = x.mean() + expected_purchases(CDNOW, t, x, t_x, age).mean()
+    assert float(expected_purchases_new(CDNOW, T + t)) == pytest.approx(predicted, abs=4 * se)
+    assert x_long.mean() == pytest.approx(float(expected_purchases_new(CDNOW, T + t)), abs=6 * se)
+
+
+def test_fit_recovers_simulated_parameters() -> None:
+    truth = (0.5, 4.0, 0.8, 2.5)
+    fit = BGNBDFitter().fit(*simulate(20_000, *truth, T=52.0, seed=5))
+    assert fit.converged
+    assert [fit.r, fit.alpha, fit.a, fit.b] == pytest.approx(truth, rel=0.15)
+
+
+def test_module_is_pure() -> None:
+    tree = ast.parse(Path(bgnbd.__file__).read_text(encoding="utf-8"))
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not imported & {"faust", "redis", "asyncio", "kafka", "aiokafka", "mode"}

@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install demo test unit lint up down topics bench clean
+.PHONY: install demo test unit lint up down topics bench quality clean
 
 install: $(VENV)/.installed
 
@@ -39,6 +39,16 @@ up: install
 down:
 	infra/kafka.sh down
 	infra/redis.sh down
+
+## make bench: throughput and memory benchmarks with their same-run baselines (servers must be up: make up)
+bench: install
+	$(PY) benchmarks/throughput.py --events 200000 --customers 20000 --mix mixed --json benchmarks/results/throughput.jsonl
+	$(PY) benchmarks/memory.py --customers 100000 --days 45 --json benchmarks/results/memory.jsonl
+
+## make quality: segmentation quality through the real pipeline (docs/QUALITY.md)
+quality: install
+	$(PY) benchmarks/quality.py rfm
+	$(PY) benchmarks/quality.py clusters --customers 3000 --events 370000
 
 clean: down
 	rm -rf .cache/kafka-data .cache/redis-data-* .pytest_cache .mypy_cache .ruff_cache

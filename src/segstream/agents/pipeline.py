@@ -157,7 +157,6 @@ class Pipeline:
         pending, rejected = self.decode(kind, events)
         m.events.labels(kind, "rejected").inc(len(rejected))
         await self.send_dead_letters(rejected)
-        by_position = {(source_field(kind, e.message.partition), e.message.offset): e for e in events}
         while pending:
             cids = list(dict.fromkeys(p.event.customer_id for p in pending))
             loaded, clock, (snap, clusters) = await self._redis("load", partial(self.store.load, cids, (RFM, CLUSTER)))
@@ -166,6 +165,7 @@ class Pipeline:
             result = apply_events(loaded, pending, clock, self.models, self.settings.language, self.settings.currency)
             if result.failed:
                 log.error("model step failed on %d event(s): %s", len(result.failed), result.failed[0][1])
+                by_position = {(source_field(kind, e.message.partition), e.message.offset): e for e in events}
                 why = [(by_position[(p.source, p.offset)], Rejection("processing_error", w)) for p, w in result.failed]
                 await self.send_dead_letters(why)
             again = await self._emit_and_save(result, kind)

@@ -31,8 +31,9 @@ from typing import Final
 import msgspec
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.optimize import minimize
 from scipy.special import betaln, expit, gammaln, hyp2f1
+
+from segstream.models.mle import fit_log_params
 
 __all__ = [
     "BGNBDFitter",
@@ -49,7 +50,6 @@ FloatArray = NDArray[np.float64]
 # Default bound of the log-parameters searched by the fitter: a parameter pushed to e^±LOG_BOUND
 # means the data do not identify it and the fit is reported as not converged.
 LOG_BOUND: Final = 15.0
-_AT_BOUND: Final = 1e-3
 
 
 class BGNBDParams(msgspec.Struct, frozen=True):
@@ -357,22 +357,9 @@ class BGNBDFitter:
         valid = (x >= 0).all() and (t_x >= 0).all() and (t_x <= T).all() and (w >= 0).all() and w.sum() > 0
         if not valid or not (w[x > 0] > 0).any():  # nothing to learn dropout or rates from
             return failed
-        total = float(w.sum())
-
-        def objective(log_params: FloatArray) -> float:
-            ll = bgnbd_log_likelihood(np.exp(log_params).tolist(), x, t_x, T)
-            value = -float(np.dot(w, ll)) / total + self.penalizer * float(np.dot(log_params, log_params))
-            return value if np.isfinite(value) else 1e10
-
-        start = np.log(np.asarray(self.initial, dtype=np.float64))
-        bounds = [(-self.log_bound, self.log_bound)] * 4
-        options: dict[str, float | int] = {"maxiter": self.max_iter}
-        if self.method == "Nelder-Mead":
-            options |= {"xatol": self.tol, "fatol": self.tol}
-        res = minimize(objective, start, method=self.method, bounds=bounds, tol=self.tol, options=options)
-        log_params = np.asarray(res.x, dtype=np.float64)
-        r, alpha, a, b = (float(v) for v in np.exp(log_params))
-        ll_total = float(np.dot(w, bgnbd_log_likelihood((r, alpha, a, b), x, t_x, T)))
-        at_bound = bool((np.abs(log_params) > self.log_bound - _AT_BOUND).any())
-        converged = bool(res.success) and np.isfinite(ll_total) and not at_bound
-        return BGNBDParams(r, alpha, a, b, ll_total, n, converged)
+        fit = fit_log_params(
+            lambda p: bgnbd_log_likelihood(p, x, t_x, T), w, self.initial, method=self.method, tol=self.tol,
+            max_iter=self.max_iter, log_bound=self.log_bound, penalizer=self.penalizer,
+        )  # fmt: skip
+        r, alpha, a, b = fit.params
+        return BGNBDParams(r, alpha, a, b, fit.log_likelihood, n, fit.converged)

@@ -26,10 +26,10 @@ from typing import Final
 import msgspec
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.optimize import minimize
 from scipy.special import gammaln
 
 from segstream.models.bgnbd import BGNBDParams, expected_purchases
+from segstream.models.mle import fit_log_params
 
 __all__ = [
     "DAYS_PER_MONTH",
@@ -45,7 +45,6 @@ FloatArray = NDArray[np.float64]
 DAYS_PER_MONTH: Final = 365.25 / 12
 # Default bound of the log-parameters searched by the fitter; a parameter at a bound is degenerate.
 LOG_BOUND: Final = 15.0
-_AT_BOUND: Final = 1e-3
 
 
 class GammaGammaParams(msgspec.Struct, frozen=True):
@@ -322,22 +321,9 @@ class GammaGammaFitter:
         n = len(x)
         if n == 0:
             return GammaGammaParams(nan, nan, nan, nan, 0, False)
-        total = float(w.sum())
-
-        def objective(log_params: FloatArray) -> float:
-            ll = gammagamma_log_likelihood(np.exp(log_params).tolist(), x, m_x)
-            value = -float(np.dot(w, ll)) / total + self.penalizer * float(np.dot(log_params, log_params))
-            return value if np.isfinite(value) else 1e10
-
-        start = np.log(np.asarray(self.initial, dtype=np.float64))
-        bounds = [(-self.log_bound, self.log_bound)] * 3
-        options: dict[str, float | int] = {"maxiter": self.max_iter}
-        if self.method == "Nelder-Mead":
-            options |= {"xatol": self.tol, "fatol": self.tol}
-        res = minimize(objective, start, method=self.method, bounds=bounds, tol=self.tol, options=options)
-        log_params = np.asarray(res.x, dtype=np.float64)
-        p, q, v = (float(e) for e in np.exp(log_params))
-        ll_total = float(np.dot(w, gammagamma_log_likelihood((p, q, v), x, m_x)))
-        at_bound = bool((np.abs(log_params) > self.log_bound - _AT_BOUND).any())
-        converged = bool(res.success) and np.isfinite(ll_total) and not at_bound
-        return GammaGammaParams(p, q, v, ll_total, n, converged)
+        fit = fit_log_params(
+            lambda p: gammagamma_log_likelihood(p, x, m_x), w, self.initial, method=self.method, tol=self.tol,
+            max_iter=self.max_iter, log_bound=self.log_bound, penalizer=self.penalizer,
+        )  # fmt: skip
+        p, q, v = fit.params
+        return GammaGammaParams(p, q, v, fit.log_likelihood, n, fit.converged)

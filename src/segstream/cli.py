@@ -214,6 +214,9 @@ def replay(
         typer.Option(min=1, help="Event time this many times faster than life (default: as fast as possible)"),
     ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Send only the first N events (in time order)")] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Only purchases on or before this date (YYYY-MM-DD), e.g. a calibration end")
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
 ) -> None:
     """Replay CDNOW purchases into Kafka in event-time order (event time from the file)."""
@@ -225,6 +228,12 @@ def replay(
         df = read_cdnow(file)
     except (ValueError, OSError) as exc:
         fail(f"cannot read {file}: {exc}", 2)
+    if until is not None:
+        try:
+            end = datetime.strptime(until, "%Y-%m-%d").replace(tzinfo=UTC)
+        except ValueError:
+            fail(f"--until: expected a date YYYY-MM-DD, got {until!r}", 2)
+        df = df[df["date"] <= end]
     total = min(len(df), limit) if limit else len(df)
     producer = guarded(lambda: make_producer(settings))
     n = send_events(

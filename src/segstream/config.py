@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TOPIC_BASE_NAMES = {
@@ -89,6 +89,22 @@ class Settings(BaseSettings):
     cluster_sample: int = Field(2000, ge=10, description="Customers the leader learns from per cluster interval")
     sweep_interval_s: float = Field(1.0, gt=0, description="How often the leader re-scores due customers")
 
+    # -- value and churn risk
+    value_horizon_days: float = Field(
+        90.0, gt=0, description="Horizon of expected purchases and of P(no purchase) (event days)"
+    )
+    clv_months: int = Field(12, ge=1, le=120, description="Months of expected purchases in the CLV")
+    clv_discount_monthly: float = Field(0.01, ge=0, le=1, description="Monthly discount rate of the CLV")
+    value_fit_interval_s: float = Field(60.0, gt=0, description="How often the leader refits BG/NBD and Gamma-Gamma")
+    value_fit_sample: int = Field(200_000, ge=100, description="At most this many customers per refit")
+    value_min_customers: int = Field(50, ge=10, description="Fewer customers with purchases: no fit yet")
+    churn_weights: str = Field(
+        "", description="Churn driver weights, e.g. purchase_lapse=0.9,complaints=0.5 (others: defaults)"
+    )
+    churn_enter: float = Field(0.7, gt=0, le=1, description="Churn risk at which a customer enters high risk")
+    churn_leave: float = Field(0.5, gt=0, le=1, description="Churn risk below which a customer leaves high risk")
+    playbook_file: str = Field("", description="YAML retention playbook (empty: the packaged default)")
+
     # -- HTTP
     web_enabled: bool = Field(True, description="Serve the HTTP API and dashboard from the worker")
     web_host: str = Field("127.0.0.1", description="Address the worker's web server binds")
@@ -132,6 +148,20 @@ class Settings(BaseSettings):
             raise ValueError(f"expected four ascending non-negative numbers, got {v!r}")
         return v
 
+    @field_validator("churn_weights")
+    @classmethod
+    def _weights(cls, v: str) -> str:
+        from segstream.models.churn import parse_weights
+
+        parse_weights(v)
+        return v
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> Settings:
+        if self.churn_leave >= self.churn_enter:
+            raise ValueError(f"churn_leave ({self.churn_leave}) must be below churn_enter ({self.churn_enter})")
+        return self
+
     def thresholds(self, name: str) -> tuple[float, float, float, float]:
         a, b, c, d = (float(x) for x in getattr(self, name).split(","))
         return a, b, c, d
@@ -163,6 +193,7 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "settings"
-        env = "SEGSTREAM_" + field.upper()
-        raise ConfigError(f"invalid setting {env}: {err['msg']}") from None
+        field = ".".join(str(p) for p in err["loc"])
+        if not field:  # a check across settings
+            raise ConfigError(f"invalid settings: {err['msg'].removeprefix('Value error, ')}") from None
+        raise ConfigError(f"invalid setting SEGSTREAM_{field.upper()}: {err['msg']}") from None

@@ -1,4 +1,5 @@
-"""Timers: the leader publishes model snapshots, learns clusters and sweeps due customers;
+"""Timers: the leader publishes model snapshots, learns clusters, refits the purchase models
+and sweeps due customers;
 every worker watches the rules file. A timer tick that finds Redis or Kafka away is
 skipped (the next tick tries again): timers never take the worker down."""
 
@@ -37,10 +38,14 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
     async def learn_clusters() -> None:
         await pipeline.learn_clusters()
 
+    async def fit_value_models() -> None:
+        await pipeline.fit_value()
+
     async def sweep_due() -> None:
         if await store.client.get(store.keys.rescore_request):
             await pipeline.sync.publish(force=True)
             await pipeline.learn_clusters()
+            await pipeline.fit_value()
             n = await store.mark_all_due()
             await store.client.delete(store.keys.rescore_request)  # after marking: waiters see due > 0
             log.info("full re-score requested: %d customers due now", n)
@@ -49,10 +54,12 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
 
     async def watch_rules() -> None:
         await pipeline.sync.maybe_reload_rules()
+        await pipeline.sync.maybe_reload_playbook()
 
     for fn, interval, on_leader in (
         (publish_snapshots, s.snapshot_interval_s, True),
         (learn_clusters, s.cluster_interval_s, True),
+        (fit_value_models, s.value_fit_interval_s, True),
         (sweep_due, s.sweep_interval_s, True),
         (watch_rules, 2.0, False),
     ):

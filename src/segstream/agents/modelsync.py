@@ -10,25 +10,33 @@ stay active.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
 
 import msgspec
+import numpy as np
 
 from segstream.agents.score import Models, behaviour_vector
 from segstream.config import ConfigError, Settings
+from segstream.models.churn import ChurnModel, parse_weights
 from segstream.models.clusters import FEATURES, ClusterLearner, ClusterSnapshot
 from segstream.models.lifecycle import LifecycleModel
+from segstream.models.playbook import Playbook, PlaybookError, load_playbook
 from segstream.models.rfm import FixedRFMScorer, RFMSnapshot
 from segstream.models.rules import RulesError, RuleSet, parse_rules
+from segstream.models.value import ValueModel, ValueSnapshot, fit_value
 from segstream.state.store import Store
 
 log = logging.getLogger(__name__)
 
 DEFAULT_RULES = Path(__file__).resolve().parents[1] / "rules" / "default.yaml"
+DEFAULT_PLAYBOOK = Path(__file__).resolve().parents[1] / "playbook" / "default.yaml"
 RFM = "rfm"
 CLUSTER = "cluster"
+VALUE = "value"
 
 
 def rules_path(settings: Settings) -> Path:
@@ -47,12 +55,21 @@ def load_rules(path: Path) -> RuleSet:
         raise RulesError(f"{path}: {exc}") from None
 
 
+def playbook_path(settings: Settings) -> Path:
+    return Path(settings.playbook_file) if settings.playbook_file else DEFAULT_PLAYBOOK
+
+
 def build_models(settings: Settings) -> Models:
-    """The worker's models from the settings; a bad rules file is a configuration error."""
+    """The worker's models from the settings; a bad rules or playbook file is a
+    configuration error."""
     try:
         rules = load_rules(rules_path(settings))
     except RulesError as exc:
         raise ConfigError(f"invalid rules file: {exc}") from None
+    try:
+        playbook: Playbook = load_playbook(playbook_path(settings))
+    except PlaybookError as exc:
+        raise ConfigError(f"invalid playbook file: {exc}") from None
     lifecycle = LifecycleModel(
         new_days=settings.lifecycle_new_days,
         at_risk_days=settings.lifecycle_at_risk_days,
@@ -71,6 +88,14 @@ def build_models(settings: Settings) -> Models:
         rfm_scoring=settings.rfm_scoring,
         rules=rules,
         rescore_days=settings.rescore_days,
+        value=ValueModel(
+            horizon_days=settings.value_horizon_days,
+            clv_months=settings.clv_months,
+            discount_monthly=settings.clv_discount_monthly,
+            min_customers=settings.value_min_customers,
+        ),
+        churn=ChurnModel(parse_weights(settings.churn_weights), settings.churn_enter, settings.churn_leave),
+        playbook=playbook,
     )
 
 
@@ -83,12 +108,18 @@ class ModelSync:
         self.models = build_models(settings)
         self.path = rules_path(settings)
         self._rules_mtime = self._mtime()
+        try:
+            self._playbook_mtime = playbook_path(settings).stat().st_mtime
+        except OSError:
+            self._playbook_mtime = 0.0
         self._rules_generation: bytes | None = None
         self._snapshot_blob: bytes | None = None
         self._hist_seen: dict[str, dict[int, int]] | None = None
         self._decoder = msgspec.msgpack.Decoder(RFMSnapshot)
         self._cluster_decoder = msgspec.msgpack.Decoder(ClusterSnapshot)
         self._cluster_blob: bytes | None = None
+        self._value_decoder = msgspec.msgpack.Decoder(ValueSnapshot)
+        self._value_blob: bytes | None = None
         self.learner = ClusterLearner(n_clusters=settings.clusters, seed=42)
         self._scan_cursor = 0
 
@@ -104,6 +135,43 @@ class ModelSync:
         if blob and blob != self._cluster_blob:
             self.models.cluster_snapshot = self._cluster_decoder.decode(blob)
             self._cluster_blob = blob
+
+    def use_value_snapshot(self, blob: bytes | None) -> None:
+        if blob and blob != self._value_blob:
+            self.models.value_snapshot = self._value_decoder.decode(blob)
+            self._value_blob = blob
+
+    async def fit_value(self, now_us: int) -> ValueSnapshot | None:
+        """Leader only: refit BG/NBD and Gamma-Gamma on the customers' repeat histories as
+        of the stream clock (at most ``value_fit_sample`` of them) and publish the result,
+        versioned; a failed fit keeps the previous parameters and says so in ``status``."""
+        _, customers = await self.store.sample(0, self.settings.value_fit_sample)
+        unit = self.models.value.unit_days
+        rows = [st.purchases.repeat_history(now_us, unit) for st in customers.values() if st.purchases]
+        revenue = sum(st.purchases.spend_minor for st in customers.values() if st.purchases)
+        if not rows:
+            return None
+        hist = np.array(rows, dtype=np.float64)
+        blob = await self.store.get_snapshot(VALUE)
+        previous = self._value_decoder.decode(blob) if blob else None
+        snap = await asyncio.to_thread(
+            fit_value, self.models.value, hist[:, 0], hist[:, 1], hist[:, 2], hist[:, 3],
+            as_of_us=now_us, version=(previous.version if previous else 0) + 1, revenue_minor=revenue,
+            previous=previous, fitted_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )  # fmt: skip
+        new = msgspec.msgpack.encode(snap)
+        await self.store.put_snapshot(VALUE, new)
+        self.use_value_snapshot(new)
+        if snap.status != "ok":
+            log.warning("value models v%d: %s", snap.version, snap.status)
+        else:
+            bg, gg = snap.bgnbd, snap.gammagamma
+            log.info(
+                "value models v%d on %d customers: BG/NBD r=%.4g alpha=%.4g a=%.4g b=%.4g LL=%.6g; Gamma-Gamma %s",
+                snap.version, snap.customers, bg.r, bg.alpha, bg.a, bg.b, bg.log_likelihood,  # type: ignore[union-attr]
+                f"p={gg.p:.4g} q={gg.q:.4g} v={gg.v:.4g}" if gg else "not fitted",
+            )  # fmt: skip
+        return snap
 
     async def learn_clusters(self, now_us: int, sample: int = 2000) -> list[dict[str, object]]:
         """Leader only: learn from the next slice of the population (a SCAN cursor walks it
@@ -150,6 +218,24 @@ class ModelSync:
             return self.path.stat().st_mtime
         except OSError:
             return 0.0
+
+    async def maybe_reload_playbook(self) -> bool:
+        """Reload the playbook when its file changed; keep the previous one if it is bad."""
+        path = playbook_path(self.settings)
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            return False
+        if mtime == self._playbook_mtime:
+            return False
+        self._playbook_mtime = mtime
+        try:
+            self.models.playbook = load_playbook(path)
+        except PlaybookError as exc:
+            log.error("playbook not reloaded, the previous one stays active: %s", exc)
+            return False
+        log.info("playbook reloaded from %s (%d actions)", path, len(self.models.playbook.actions))
+        return True
 
     async def maybe_reload_rules(self) -> bool:
         """Reload the rules when the file changed or a reload was requested; keep them if bad."""

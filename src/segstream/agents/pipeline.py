@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import faust
 from kafka.errors import KafkaError as SyncKafkaError
 
-from segstream.agents.modelsync import CLUSTER, RFM, ModelSync
+from segstream.agents.modelsync import CLUSTER, RFM, VALUE, ModelSync
 from segstream.agents.step import Positioned, StepResult, apply_events, positioned, rescore
 from segstream.api.metrics import Metrics
 from segstream.config import Settings
@@ -35,6 +35,7 @@ except ImportError:  # pragma: no cover
     AioKafkaError = SyncKafkaError
 
 KAFKA_RETRYABLE = (AioKafkaError, SyncKafkaError, asyncio.TimeoutError)
+SNAPSHOTS = (RFM, CLUSTER, VALUE)  # model snapshots loaded with every batch
 T = TypeVar("T")
 Rejected = tuple[Any, Rejection]  # (faust event, why)
 
@@ -159,9 +160,8 @@ class Pipeline:
         await self.send_dead_letters(rejected)
         while pending:
             cids = list(dict.fromkeys(p.event.customer_id for p in pending))
-            loaded, clock, (snap, clusters) = await self._redis("load", partial(self.store.load, cids, (RFM, CLUSTER)))
-            self.sync.use_snapshot(snap)
-            self.sync.use_cluster_snapshot(clusters)
+            loaded, clock, snaps = await self._redis("load", partial(self.store.load, cids, SNAPSHOTS))
+            self._use(snaps)
             result = apply_events(loaded, pending, clock, self.models, self.settings.language, self.settings.currency)
             if result.failed:
                 log.error("model step failed on %d event(s): %s", len(result.failed), result.failed[0][1])
@@ -181,29 +181,49 @@ class Pipeline:
             pending = [p for p in pending if p.event.customer_id in again and (p.source, p.offset) not in failed]
         m.batch_seconds.labels(kind).observe(time.perf_counter() - started)
 
+    def _use(self, snaps: list[bytes | None]) -> None:
+        """Score with the model snapshots just loaded (in :data:`SNAPSHOTS` order)."""
+        rfm, clusters, value = snaps
+        self.sync.use_snapshot(rfm)
+        self.sync.use_cluster_snapshot(clusters)
+        self.sync.use_value_snapshot(value)
+
     async def _emit_and_save(self, result: StepResult, kind: str) -> set[str]:
-        """Send the segment changes (acknowledged), then save; return the conflicting ids."""
+        """Send the segment changes and churn-risk events (acknowledged), then save; return
+        the conflicting ids."""
         if result.outputs:
             payloads = [(c.customer_id.encode(), encode(c), None) for c in result.outputs]
             await self._send_all(self.segment_changes, payloads)
-        return set(await self._redis("save", partial(self.store.save, result.items, result.clock, kind)))
+        if result.churn_events:
+            payloads = [(c.customer_id.encode(), encode(c), None) for c in result.churn_events]
+            await self._send_all(self.churn_risk, payloads)
+        conflicts = set(await self._redis("save", partial(self.store.save, result.items, result.clock, kind)))
+        for ev in result.churn_events:
+            if ev.customer_id not in conflicts:
+                self.metrics.churn_events.labels(ev.level).inc()
+        return conflicts
 
     async def sweep(self, limit: int = 2000) -> int:
         """Re-score the customers whose due time the stream clock has passed (leader only)."""
         now = (await self._redis("clock", self.store.clock)).get("global", 0)
-        cids = await self._redis("due", partial(self.store.due, now, limit))
-        if not cids:
+        due = await self._redis("due", partial(self.store.due, now, limit))
+        if not due:
             return 0
-        loaded, _, (snap, clusters) = await self._redis("load", partial(self.store.load, cids, (RFM, CLUSTER)))
-        self.sync.use_snapshot(snap)
-        self.sync.use_cluster_snapshot(clusters)
-        result = rescore(loaded, now, self.models, self.settings.language, self.settings.currency)
+        loaded, _, snaps = await self._redis("load", partial(self.store.load, list(due), SNAPSHOTS))
+        self._use(snaps)
+        result = rescore(loaded, due, now, self.models, self.settings.language, self.settings.currency)
         conflicts = await self._emit_and_save(result, "sweep")
         for item in result.items:
             if item.customer_id not in conflicts:
                 for dim, _, _ in item.changes:
                     self.metrics.segment_changes.labels(dim).inc()
-        return len(cids)
+        return len(due)
+
+    async def fit_value(self) -> None:
+        """Leader only: refit the purchase models as of the stream clock."""
+        now = (await self._redis("clock", self.store.clock)).get("global", 0)
+        if now:
+            await self.sync.fit_value(now)
 
     async def learn_clusters(self) -> None:
         """Leader only: learn clusters from a slice of the population; publish model events."""

@@ -15,9 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from segstream.models.churn import ChurnModel
 from segstream.models.clusters import FEATURES, ClusterSnapshot
 from segstream.models.decay import US_PER_DAY
 from segstream.models.lifecycle import STAGE_NAMES, LifecycleModel
+from segstream.models.playbook import Playbook
 from segstream.models.profile import ProfileModel
 from segstream.models.rfm import (
     SEGMENT_NAMES,
@@ -30,9 +32,10 @@ from segstream.models.rfm import (
 from segstream.models.rules import RuleSet
 from segstream.models.satisfaction import SatisfactionModel
 from segstream.models.usage import UsageModel
+from segstream.models.value import TIER_NAMES, ValueModel, ValueSnapshot
 from segstream.state.customer import CustomerState
 from segstream.streams.codec import from_us
-from segstream.streams.schemas import SegmentChange
+from segstream.streams.schemas import ChurnRisk, SegmentChange
 
 
 @dataclass(slots=True)
@@ -51,6 +54,10 @@ class Models:
     rules: RuleSet | None = None
     rescore_days: float = 7.0
     cluster_snapshot: ClusterSnapshot | None = None
+    value: ValueModel = field(default_factory=ValueModel)
+    value_snapshot: ValueSnapshot | None = None
+    churn: ChurnModel = field(default_factory=ChurnModel)
+    playbook: Playbook | None = None
 
     def rfm_scorer(self) -> FixedRFMScorer | QuintileRFMScorer | MeanRFMScorer | None:
         snap = self.rfm_snapshot
@@ -79,6 +86,8 @@ def segment_name(dimension: str, code: str, models: Models, language: str) -> st
     if dimension == "cluster" and models.cluster_snapshot and code[1:].isdigit():
         cid = int(code[1:])
         return models.cluster_snapshot.description(cid, language) if cid in models.cluster_snapshot.ids else code
+    if dimension == "value":
+        return TIER_NAMES[language].get(code, code)
     if models.rules and dimension in models.rules.dimensions:
         return models.rules.label(dimension, code, language)
     return code
@@ -146,6 +155,36 @@ class Scored:
     changes: list[tuple[str, str | None, str | None]] = field(default_factory=list)
     outputs: list[SegmentChange] = field(default_factory=list)
     due_us: int | None = None
+    churn: list[ChurnRisk] = field(default_factory=list)
+
+
+def record_change(
+    st: CustomerState,
+    scored: Scored,
+    cid: str,
+    trigger: Trigger,
+    dim: str,
+    new: str | None,
+    name: str,
+    reason: str,
+    features: dict[str, float],
+) -> None:
+    """Move the customer to segment ``new`` of ``dim`` (``None``: out of the dimension) and
+    record the change and its event; nothing when it is already there."""
+    old = st.segments.get(dim)
+    if new == old:
+        return
+    if new is None:
+        st.segments.pop(dim, None)
+    else:
+        st.segments[dim] = new
+    scored.changes.append((dim, old, new))
+    scored.outputs.append(
+        SegmentChange(
+            event_id=f"{trigger.id}-{dim}", customer_id=cid, dimension=dim, from_segment=old,
+            to_segment=new or "", to_name=name, ts=from_us(trigger.ts_us), reason=reason, features=features,
+        )
+    )  # fmt: skip
 
 
 def score_customer(
@@ -167,20 +206,7 @@ def score_customer(
     out = Scored()
 
     def change(dim: str, new: str | None, name: str, reason: str, features: dict[str, float]) -> None:
-        old = st.segments.get(dim)
-        if new == old:
-            return
-        if new is None:
-            st.segments.pop(dim, None)
-        else:
-            st.segments[dim] = new
-        out.changes.append((dim, old, new))
-        out.outputs.append(
-            SegmentChange(
-                event_id=f"{trigger.id}-{dim}", customer_id=cid, dimension=dim, from_segment=old,
-                to_segment=new or "", to_name=name, ts=from_us(trigger.ts_us), reason=reason, features=features,
-            )
-        )  # fmt: skip
+        record_change(st, out, cid, trigger, dim, new, name, reason, features)
 
     names = SEGMENT_NAMES[language]
     scorer = models.rfm_scorer()
@@ -245,17 +271,7 @@ def assign_clusters(
     ids = snap.assign(x)
     for (cid, st, _, trigger, scored), cluster_id, row in zip(batch, ids, x, strict=True):
         new = f"c{int(cluster_id)}"
-        old = st.segments.get("cluster")
-        if new == old:
-            continue
-        st.segments["cluster"] = new
-        scored.changes.append(("cluster", old, new))
         name = snap.description(int(cluster_id), language)
-        scored.outputs.append(
-            SegmentChange(
-                event_id=f"{trigger.id}-cluster", customer_id=cid, dimension="cluster", from_segment=old,
-                to_segment=new, to_name=name, ts=from_us(trigger.ts_us),
-                reason=f"nearest centre of cluster {new} ({name}) in snapshot v{snap.version}",
-                features=dict(zip(FEATURES, (round(float(v), 4) for v in row), strict=True)),
-            )
-        )  # fmt: skip
+        reason = f"nearest centre of cluster {new} ({name}) in snapshot v{snap.version}"
+        feats = dict(zip(FEATURES, (round(float(v), 4) for v in row), strict=True))
+        record_change(st, scored, cid, trigger, "cluster", new, name, reason, feats)

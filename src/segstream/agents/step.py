@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from segstream.agents.outlook import assess
 from segstream.agents.score import Models, Scored, Trigger, assign_clusters, score_customer
 from segstream.models.profile import ATTRIBUTES as PROFILE_ATTRIBUTES
 from segstream.models.quantiles import bucket
@@ -18,7 +19,7 @@ from segstream.state.customer import CustomerState
 from segstream.state.keys import CLOCK_GLOBAL
 from segstream.state.store import Loaded, SaveItem
 from segstream.streams.codec import to_us
-from segstream.streams.schemas import Event, Feedback, Profile, Purchase, SegmentChange, Usage
+from segstream.streams.schemas import ChurnRisk, Event, Feedback, Profile, Purchase, SegmentChange, Usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,7 @@ class Positioned:
 class StepResult:
     items: list[SaveItem] = field(default_factory=list)
     outputs: list[SegmentChange] = field(default_factory=list)
+    churn_events: list[ChurnRisk] = field(default_factory=list)
     clock: dict[str, int] = field(default_factory=dict)
     skipped: int = 0  # offsets already applied (replays)
     duplicates: int = 0  # event ids already applied (producer retries)
@@ -71,7 +73,8 @@ def apply_one(st: CustomerState, p: Positioned, models: Models) -> None:
     elif isinstance(ev, Profile):
         attrs = {f: getattr(ev, f) for f in PROFILE_ATTRIBUTES}
         signup = to_us(ev.signup_date) if ev.signup_date else None
-        st.profile = models.profile.learn_one(st.profile, p.ts_us, attrs, signup)
+        renewal = to_us(ev.renewal_date) if ev.renewal_date else None
+        st.profile = models.profile.learn_one(st.profile, p.ts_us, attrs, signup, renewal)
     else:  # pragma: no cover - the codec only yields the four types
         raise TypeError(f"no model for {type(ev).__name__}")
 
@@ -98,6 +101,7 @@ def apply_events(
         now_at[p.event.customer_id] = running
     to_assign: list[tuple[str, CustomerState, int, Trigger, Scored]] = []
     items: dict[str, SaveItem] = {}
+    due: dict[str, Scored] = {}
     for cid, evs in by_customer.items():
         entry = loaded[cid]
         st = entry.state
@@ -135,37 +139,57 @@ def apply_events(
             trigger = Trigger(f"{last.source}-{last.offset}", last.ts_us)
             parts = frozenset(PARTS[k] for k in kinds)
             scored = score_customer(cid, st, now_at[cid], trigger, models, language, currency, changed=parts)
-            item.changes, item.due_us = scored.changes, scored.due_us
+            item.changes = scored.changes
             to_assign.append((cid, st, now_at[cid], trigger, scored))
+            due[cid] = scored
         out.items.append(item)
         items[cid] = item
-    _finish(out, to_assign, models, language)
+    _finish(out, to_assign, models, language, currency)
+    for cid, scored in due.items():
+        items[cid].due_us = scored.due_us
     return out
 
 
 def _finish(
-    out: StepResult, to_assign: list[tuple[str, CustomerState, int, Trigger, Scored]], models: Models, language: str
+    out: StepResult,
+    to_assign: list[tuple[str, CustomerState, int, Trigger, Scored]],
+    models: Models,
+    language: str,
+    currency: str,
 ) -> None:
-    """Batch cluster assignment, then collect every scored customer's outputs."""
+    """Batch cluster assignment and value/churn scoring, then collect every scored
+    customer's outputs."""
     assign_clusters(to_assign, models, language)
+    assess(to_assign, models, language, currency)
     for _, _, _, _, scored in to_assign:
         out.outputs.extend(scored.outputs)
+        out.churn_events.extend(scored.churn)
 
 
 def rescore(
-    loaded: dict[str, Loaded], now: int, models: Models, language: str = "en", currency: str = "USD"
+    loaded: dict[str, Loaded], at: dict[str, int], now: int, models: Models, language: str = "en", currency: str = "USD"
 ) -> StepResult:
-    """Re-score customers as of ``now`` without new events (the due-time sweep)."""
+    """Re-score customers without new events (the due-time sweep).
+
+    Each customer is scored as of the event time it was due at (``at``), not the stream
+    clock ``now``: a fast replay then moves a silent customer through the stages, and into
+    high churn risk, at the event times a live stream would have. A due time before the
+    customer's last event (an operator's full re-score) means the clock.
+    """
     out = StepResult()
-    trigger = Trigger(f"sweep-{now}", now)
     to_assign: list[tuple[str, CustomerState, int, Trigger, Scored]] = []
     for cid, entry in loaded.items():
         if not entry.version:  # vanished (nothing stored): nothing to score
             continue
-        scored = score_customer(cid, entry.state, now, trigger, models, language, currency)
-        out.items.append(SaveItem(cid, entry.version, entry.state, scored.changes, due_us=scored.due_us))
-        to_assign.append((cid, entry.state, now, trigger, scored))
-    _finish(out, to_assign, models, language)
+        due = at.get(cid, now)
+        when = now if due < entry.state.last_us else min(due, now)
+        trigger = Trigger(f"sweep-{when}", when)
+        scored = score_customer(cid, entry.state, when, trigger, models, language, currency)
+        out.items.append(SaveItem(cid, entry.version, entry.state, scored.changes))
+        to_assign.append((cid, entry.state, when, trigger, scored))
+    _finish(out, to_assign, models, language, currency)
+    for item, (_, _, _, _, scored) in zip(out.items, to_assign, strict=True):
+        item.due_us = scored.due_us
     return out
 
 

@@ -28,6 +28,9 @@ class Metrics:
             registry=r,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+        self.churn_events = Counter(
+            "segstream_churn_risk_events", "Churn-risk events (entered high / back to normal)", ["level"], registry=r
+        )
         self.conflicts = Counter(
             "segstream_version_conflicts", "Customers recomputed after a concurrent write", registry=r
         )

@@ -32,13 +32,14 @@ class ProfileState(msgspec.Struct, array_like=True, frozen=True, omit_defaults=T
     age_band: str | None = None
     gender: str | None = None
     income_band: str | None = None
+    renewal_us: int = 0  # end of the current contract (event time), 0: unknown
 
     def attrs(self) -> dict[str, Any]:
         """The attributes that are set."""
         return {f: v for f in ATTRIBUTES if (v := getattr(self, f)) is not None}
 
 
-ATTRIBUTES = tuple(f for f in ProfileState.__struct_fields__ if f not in ("updated_us", "signup_us"))
+ATTRIBUTES = tuple(f for f in ProfileState.__struct_fields__ if f not in ("updated_us", "signup_us", "renewal_us"))
 
 
 class ProfileModel:
@@ -56,7 +57,12 @@ class ProfileModel:
     """
 
     def learn_one(
-        self, state: ProfileState | None, ts_us: int, attrs: Mapping[str, Any], signup_us: int | None = None
+        self,
+        state: ProfileState | None,
+        ts_us: int,
+        attrs: Mapping[str, Any],
+        signup_us: int | None = None,
+        renewal_us: int | None = None,
     ) -> ProfileState:
         s = state or ProfileState()
         given = {k: v for k, v in attrs.items() if v is not None and k in ATTRIBUTES}
@@ -65,9 +71,21 @@ class ProfileModel:
         signup = s.signup_us
         if signup_us is not None and (not signup or newer):
             signup = signup_us
-        return ProfileState(updated_us=max(ts_us, s.updated_us), signup_us=signup, **merged)
+        renewal = s.renewal_us
+        if renewal_us is not None and (not renewal or newer):
+            renewal = renewal_us
+        return ProfileState(updated_us=max(ts_us, s.updated_us), signup_us=signup, renewal_us=renewal, **merged)
 
     def tenure_days(self, state: ProfileState | None, now_us: int, first_seen_us: int = 0) -> float | None:
         """Days since signup (or since first seen when the signup date is unknown)."""
         start = (state.signup_us if state and state.signup_us else 0) or first_seen_us
         return max(0, now_us - start) / US_PER_DAY if start else None
+
+    def days_to_renewal(self, state: ProfileState | None, now_us: int) -> float | None:
+        """Days until the contract ends (negative once it has ended), or ``None`` if unknown.
+
+        >>> s = ProfileModel().learn_one(None, 0, {"contract": True}, renewal_us=45 * US_PER_DAY)
+        >>> ProfileModel().days_to_renewal(s, now_us=15 * US_PER_DAY)
+        30.0
+        """
+        return (state.renewal_us - now_us) / US_PER_DAY if state and state.renewal_us else None

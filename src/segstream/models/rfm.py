@@ -62,28 +62,64 @@ SEGMENT_NAMES: Final[dict[str, dict[str, str]]] = {
 
 
 class PurchaseSummary(msgspec.Struct, array_like=True, frozen=True):
-    """What RFM needs of a customer's purchases. Adding is order-independent.
+    """What RFM and the purchase models need of a customer's purchases.
+
+    ``count`` and ``spend_minor`` count every purchase (RFM); ``days`` counts distinct
+    purchase days (UTC) and ``first_day_minor`` is the spend of the first purchase day:
+    several purchases on one day are one transaction for BG/NBD and Gamma-Gamma, as in the
+    literature. Adding is order-independent for RFM; for ``days`` a late purchase on a day
+    between the first and the last one is taken as a new day (see docs/PROCESSING.md).
 
     >>> s = PurchaseSummary().add(ts_us=2 * US_PER_DAY, amount_minor=1999)
     >>> s = s.add(ts_us=1 * US_PER_DAY, amount_minor=501)  # arrives late: still counted
-    >>> (s.count, s.spend_minor, s.first_us // US_PER_DAY, s.last_us // US_PER_DAY)
-    (2, 2500, 1, 2)
+    >>> s = s.add(ts_us=2 * US_PER_DAY + 3600 * 10**6, amount_minor=1000)  # same day: one transaction
+    >>> (s.count, s.spend_minor, s.first_us // US_PER_DAY, s.last_us // US_PER_DAY, s.days, s.first_day_minor)
+    (3, 3500, 1, 2, 2, 501)
     """
 
     first_us: int = 0
     last_us: int = 0
     count: int = 0
     spend_minor: int = 0
+    days: int = 0  # distinct purchase days (0 in records written before it existed: use count)
+    first_day_minor: int = 0  # spend on the first purchase day
 
     def add(self, ts_us: int, amount_minor: int) -> PurchaseSummary:
         if self.count == 0:
-            return PurchaseSummary(ts_us, ts_us, 1, amount_minor)
+            return PurchaseSummary(ts_us, ts_us, 1, amount_minor, 1, amount_minor)
+        day, first_day, last_day = ts_us // US_PER_DAY, self.first_us // US_PER_DAY, self.last_us // US_PER_DAY
+        days, first_day_minor = self.days or self.count, self.first_day_minor
+        if day < first_day:
+            days, first_day_minor = days + 1, amount_minor
+        elif day == first_day:
+            first_day_minor += amount_minor
+        elif day != last_day:
+            days += 1
         return PurchaseSummary(
             min(self.first_us, ts_us),
             max(self.last_us, ts_us),
             self.count + 1,
             self.spend_minor + amount_minor,
+            days,
+            first_day_minor,
         )
+
+    def repeat_history(self, now_us: int, unit_days: float = 7.0) -> tuple[int, float, float, float]:
+        """``(x, t_x, T, m_x)`` of BG/NBD and Gamma-Gamma as of ``now_us``: repeat
+        transactions (purchase days after the first), the last one's time and the age, both
+        from the first purchase day in ``unit_days`` (whole days, like the CDNOW summaries),
+        and the mean value of the repeat transactions (major units; 0 without repeats).
+
+        >>> s = PurchaseSummary().add(0, 1000).add(14 * US_PER_DAY, 3000).add(28 * US_PER_DAY, 5000)
+        >>> s.repeat_history(now_us=35 * US_PER_DAY)
+        (2, 4.0, 5.0, 40.0)
+        """
+        first_day = self.first_us // US_PER_DAY
+        x = (self.days or self.count) - 1
+        t_x = (self.last_us // US_PER_DAY - first_day) / unit_days if x else 0.0
+        age = max(0, now_us // US_PER_DAY - first_day) / unit_days
+        m_x = (self.spend_minor - self.first_day_minor) / 100 / x if x else 0.0
+        return x, t_x, max(age, t_x), m_x
 
 
 @dataclass(frozen=True, slots=True)

@@ -134,38 +134,50 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str,
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def _compile(expression: str, line: int) -> tuple[ast.AST, frozenset[str]]:
+def _load_yaml(text: str, error: type[ValueError] = RulesError) -> Any:
+    """The YAML document of ``text`` (mappings carry ``__line__``/``__lines__``); ``error`` names the line."""
+    try:
+        return yaml.load(text, Loader=_LineLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "file"
+        raise error(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+
+
+def _compile(
+    expression: str, line: int, allowed_names: frozenset[str] = RULE_NAMES, error: type[ValueError] = RulesError
+) -> tuple[ast.AST, frozenset[str]]:
+    """Parse and check one ``when`` expression: the tree and the names it reads.
+
+    Only ``allowed_names`` and :data:`SAFE_FUNCTIONS` may appear; no attribute access. A
+    mistake raises ``error`` naming the line and the reason.
+    """
     try:
         tree = ast.parse(expression.strip(), mode="eval").body
     except SyntaxError as exc:
-        raise RulesError(f"line {line}: invalid expression {expression!r}: {exc.msg}") from None
+        raise error(f"line {line}: invalid expression {expression!r}: {exc.msg}") from None
     if any(isinstance(n, ast.Attribute) for n in ast.walk(tree)):
-        raise RulesError(f"line {line}: attribute access is not allowed in {expression!r}")
+        raise error(f"line {line}: attribute access is not allowed in {expression!r}")
     used = frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name)) - {"True", "False", "None"}
     called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
-    unknown = used - RULE_NAMES - called
+    unknown = used - allowed_names - called
     if unknown:
-        raise RulesError(f"line {line}: unknown name(s) {', '.join(sorted(unknown))} in {expression!r}")
+        raise error(f"line {line}: unknown name(s) {', '.join(sorted(unknown))} in {expression!r}")
     if called - set(SAFE_FUNCTIONS):
-        raise RulesError(f"line {line}: function(s) {', '.join(sorted(called - set(SAFE_FUNCTIONS)))} not allowed")
-    probe = EvalWithCompoundTypes(names=dict.fromkeys(RULE_NAMES), functions=SAFE_FUNCTIONS)
+        raise error(f"line {line}: function(s) {', '.join(sorted(called - set(SAFE_FUNCTIONS)))} not allowed")
+    probe = EvalWithCompoundTypes(names=dict.fromkeys(allowed_names), functions=SAFE_FUNCTIONS)
     try:  # reject constructs simpleeval does not allow (attributes, lambdas, ...) now, not per event
         probe.eval(expression.strip(), previously_parsed=tree)
     except InvalidExpression as exc:
-        raise RulesError(f"line {line}: {exc} in {expression!r}") from None
-    except (TypeError, ValueError, ArithmeticError):
-        pass  # None operands: fine at load time
+        raise error(f"line {line}: {exc} in {expression!r}") from None
+    except (TypeError, ValueError, ArithmeticError, LookupError):
+        pass  # None operands (or a missing key/index): fine at load time
     return tree, used - called
 
 
 def parse_rules(text: str) -> RuleSet:
     """Parse and check a rules file; raise :class:`RulesError` with the line on any mistake."""
-    try:
-        doc = yaml.load(text, Loader=_LineLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "file"
-        raise RulesError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    doc = _load_yaml(text)
     if not isinstance(doc, dict) or not isinstance(doc.get("dimensions"), dict):
         raise RulesError("line 1: the file needs a top-level `dimensions:` mapping")
     dims: dict[str, tuple[Rule, ...]] = {}

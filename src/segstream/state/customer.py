@@ -26,6 +26,24 @@ _HEADER: Final = struct.Struct(">Q")
 RECENT_IDS: Final = 2
 
 
+class Outlook(msgspec.Struct, array_like=True, frozen=True, omit_defaults=True):
+    """Value and churn risk of a customer as last scored, in compact integers.
+
+    ``drivers_bp`` holds each churn driver's share of the score in basis points, in the
+    order of :data:`segstream.models.churn.DRIVERS`.
+    """
+
+    version: int = 0  # value snapshot scored with (0: none yet)
+    p_alive_bp: int = 0  # P(alive) x 10,000
+    purchases_milli: int = 0  # expected purchases in the horizon x 1,000
+    spend_minor: int = 0  # expected spend per purchase
+    clv_minor: int = 0  # 12-month discounted CLV
+    risk_bp: int = 0  # churn risk x 10,000
+    high: bool = False  # in high churn risk (hysteresis)
+    changed_us: int = 0  # event time the risk level last changed
+    drivers_bp: list[int] = msgspec.field(default_factory=list)
+
+
 class CustomerState(msgspec.Struct, array_like=True, omit_defaults=True):
     """Everything segstream keeps about one customer.
 
@@ -48,6 +66,7 @@ class CustomerState(msgspec.Struct, array_like=True, omit_defaults=True):
     reactivated_us: int = 0  # when the customer came back after churning (lifecycle)
     rfm_score: int = 0  # R*100 + F*10 + M of the last RFM scoring (0: not scored)
     segments: dict[str, str] = msgspec.field(default_factory=dict)
+    outlook: Outlook | None = None
 
     def seen(self, topic: str, event_id: str) -> bool:
         return id_hash(event_id) in self.recent.get(topic, ())

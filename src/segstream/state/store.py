@@ -153,10 +153,11 @@ class Store:
             out.setdefault(name, {})[int(b)] = v
         return out
 
-    async def due(self, now_us: int, limit: int) -> list[str]:
-        """Customers whose re-scoring time has come (stream clock ``now_us``)."""
-        keys = cast(list[bytes], await self.client.zrangebyscore(self.keys.due, "-inf", now_us, start=0, num=limit))
-        return [self.keys.customer_id_of(k) for k in keys]
+    async def due(self, now_us: int, limit: int) -> dict[str, int]:
+        """Customers whose re-scoring time has come (stream clock ``now_us``), earliest
+        first, with the event time each was due at."""
+        pairs = await self.client.zrangebyscore(self.keys.due, "-inf", now_us, start=0, num=limit, withscores=True)
+        return {self.keys.customer_id_of(k): int(score) for k, score in cast(list[tuple[bytes, float]], pairs)}
 
     async def sample(self, cursor: int, count: int) -> tuple[int, dict[str, CustomerState]]:
         """About ``count`` customers from a SCAN cursor, and the next cursor (0: wrapped round)."""

@@ -148,8 +148,13 @@ class EventCodec:
             return _check_amounts(quantity=ev.quantity, duration_s=ev.duration_s)
         if isinstance(ev, Feedback):
             return _check_feedback(ev)
-        if isinstance(ev, Profile) and ev.signup_date is not None:
-            return _check_time(ev.signup_date, "signup_date", self.min_time, now + self.max_future)
+        if isinstance(ev, Profile):
+            bad = None
+            if ev.signup_date is not None:
+                bad = _check_time(ev.signup_date, "signup_date", self.min_time, now + self.max_future)
+            if not bad and ev.renewal_date is not None:  # contracts end in the future: up to 50 years
+                bad = _check_time(ev.renewal_date, "renewal_date", self.min_time, now + timedelta(days=50 * 366))
+            return bad
         return None
 
     def _check_purchase(self, ev: Purchase) -> Rejection | None:

@@ -84,6 +84,7 @@ class Profile(Event, frozen=True):
     gender: ShortText | None = None
     income_band: ShortText | None = None
     signup_date: datetime | None = None
+    renewal_date: datetime | None = None  # when the current contract ends
 
 
 # ---------------------------------------------------------------- outputs
@@ -113,7 +114,12 @@ class Driver(msgspec.Struct, frozen=True):
 
 
 class ChurnRisk(msgspec.Struct, kw_only=True, frozen=True):
-    """A customer entered or left high churn risk."""
+    """A customer entered (``level="high"``) or left (``"normal"``) high churn risk.
+
+    ``drivers`` are the signals behind the score with their share of it (summing to 1);
+    ``action`` is the retention playbook's suggestion for the customer's segments and value.
+    ``event_id`` is derived from the triggering position, so replays repeat it.
+    """
 
     event_id: str
     customer_id: str
@@ -123,6 +129,11 @@ class ChurnRisk(msgspec.Struct, kw_only=True, frozen=True):
     drivers: list[Driver]
     value_tier: str | None = None
     action: str | None = None
+    action_name: str | None = None
+    reason: str = ""
+    p_alive: float | None = None
+    clv: float | None = None
+    segments: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 class DeadLetter(msgspec.Struct, kw_only=True, frozen=True):

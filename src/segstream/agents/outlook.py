@@ -1,0 +1,162 @@
+"""Value and churn risk of a batch of customers, scored at once (pure).
+
+After the segment dimensions and clusters of a batch are scored, every scored customer gets
+its value outlook (P(alive), expected purchases, expected spend, CLV, value tier) from the
+published purchase models, all customers of the batch in one vectorised call, and its
+churn risk from the named drivers. Crossing into or out of high risk (with hysteresis)
+yields a :class:`ChurnRisk` event with the drivers and the playbook's retention action.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from segstream.agents.score import Models, Scored, Trigger, record_change, rule_names
+from segstream.models.churn import DRIVER_NAMES, DRIVERS, Risk
+from segstream.models.decay import US_PER_DAY
+from segstream.models.value import TIER_NAMES, ValueScores, score_values, tier_of
+from segstream.state.customer import CustomerState, Outlook
+from segstream.streams.codec import from_us
+from segstream.streams.schemas import ChurnRisk, Driver
+
+Batch = Sequence[tuple[str, CustomerState, int, Trigger, Scored]]
+
+#: Customers this close below the entry threshold are re-scored daily (event time), not weekly.
+NEAR_ENTRY = 0.15
+
+
+def batch_values(batch: Batch, models: Models) -> dict[int, tuple[float, ...]]:
+    """Per batch position of a customer with purchases: (p_alive, expected purchases,
+    P(no purchase), expected spend, CLV), from one vectorised call."""
+    snap = models.value_snapshot
+    if snap is None or snap.bgnbd is None:
+        return {}
+    rows = [i for i, (_, st, _, _, _) in enumerate(batch) if st.purchases and st.purchases.count]
+    if not rows:
+        return {}
+    unit = models.value.unit_days
+    hist = np.array([batch[i][1].purchases.repeat_history(batch[i][2], unit) for i in rows])  # type: ignore[union-attr]
+    scores: ValueScores = score_values(models.value, snap, hist[:, 0], hist[:, 1], hist[:, 2], hist[:, 3])
+    table = np.column_stack(scores)
+    return {i: tuple(float(v) for v in row) for i, row in zip(rows, table, strict=True)}
+
+
+def _bp(v: float, scale: int = 10_000) -> int:
+    return round(v * scale) if np.isfinite(v) else 0
+
+
+def assess(batch: Batch, models: Models, language: str = "en", currency: str = "USD") -> None:
+    """Score value and churn risk of each customer of the batch (mutating its state and
+    :class:`Scored`): value-tier changes, churn-risk level counts and events, due times."""
+    values = batch_values(batch, models)
+    snap = models.value_snapshot
+    churn = models.churn
+    for i, (cid, st, now, trigger, scored) in enumerate(batch):
+        val = values.get(i)
+        usage = models.usage.predict_one(st.usage, now) if st.usage else None
+        sat = models.satisfaction.predict_one(st.feedback, now) if st.feedback else None
+        drivers = churn.drivers(p_no_purchase=val[2] if val else None, usage=usage, satisfaction=sat)
+        risk = churn.predict_one(drivers)
+        old = st.outlook or Outlook()
+        high = churn.level(risk.score, old.high)
+        if val and snap:
+            tier = tier_of(val[4], snap.tier_edges)
+            if tier:
+                reason = _tier_reason(tier, val[4], currency, language)
+                feats = {"clv": round(val[4], 2), "p_alive": round(val[0], 4), "expected_purchases": round(val[1], 3)}
+                record_change(st, scored, cid, trigger, "value", tier, TIER_NAMES[language][tier], reason, feats)
+        level, was = ("high" if high else "normal"), ("high" if old.high else "normal")
+        if st.outlook is None or high != old.high:
+            scored.changes.append(("churn_risk", None if st.outlook is None else was, level))
+        st.outlook = Outlook(
+            version=snap.version if snap and val else 0,
+            p_alive_bp=_bp(val[0]) if val else 0,
+            purchases_milli=_bp(val[1], 1000) if val else 0,
+            spend_minor=_bp(val[3], 100) if val else 0,
+            clv_minor=_bp(val[4], 100) if val else 0,
+            risk_bp=_bp(risk.score),
+            high=high,
+            changed_us=now if high != old.high else old.changed_us,
+            drivers_bp=[_bp(risk.shares.get(d, 0.0)) for d in DRIVERS] if risk.shares else [],
+        )
+        if high != old.high:
+            scored.churn.append(churn_event(cid, st, now, trigger, risk, high, val, models, language))
+        if not high and risk.score >= churn.enter - NEAR_ENTRY and scored.due_us is not None:
+            scored.due_us = min(scored.due_us, now + US_PER_DAY)
+
+
+def _tier_reason(tier: str, value: float, currency: str, language: str) -> str:
+    if language == "zh-CN":
+        return f"{TIER_NAMES['zh-CN'][tier]}：未来 12 个月预计贡献 {value:.2f} {currency}（折现）"
+    return f"{TIER_NAMES['en'][tier]}: expected {value:.2f} {currency} over the next 12 months (discounted)"
+
+
+def playbook_names(
+    st: CustomerState, now: int, risk: Risk, val: tuple[float, ...] | None, models: Models
+) -> dict[str, Any]:
+    """What a playbook expression can read about one customer."""
+    names = rule_names(st, now, models)
+    names.update(
+        cluster=st.segments.get("cluster"),
+        value_tier=st.segments.get("value"),
+        churn_score=risk.score,
+        top_driver=next(iter(risk.shares), None),
+        drivers=tuple(risk.shares),
+        clv=val[4] if val else None,
+        p_alive=val[0] if val else None,
+        expected_purchases=val[1] if val else None,
+        days_to_renewal=models.profile.days_to_renewal(st.profile, now),
+        segments=dict(st.segments),
+    )
+    return names
+
+
+def churn_event(
+    cid: str,
+    st: CustomerState,
+    now: int,
+    trigger: Trigger,
+    risk: Risk,
+    high: bool,
+    val: tuple[float, ...] | None,
+    models: Models,
+    language: str,
+) -> ChurnRisk:
+    """The event of a customer entering (``high``) or leaving high churn risk."""
+    action = None
+    if high and models.playbook is not None:
+        action = models.playbook.action_for(playbook_names(st, now, risk, val, models))
+    names = DRIVER_NAMES[language]
+    why = ", ".join(f"{names[d]} {share:.0%}" for d, share in risk.shares.items())
+    if language == "zh-CN":
+        head = (
+            f"流失风险 {risk.score:.2f}（≥ {models.churn.enter:.2f} 为高）"
+            if high
+            else f"流失风险降至 {risk.score:.2f}"
+        )
+        reason = f"{head}：{why}" if why else head
+    else:
+        head = (
+            f"churn risk {risk.score:.2f} (high at {models.churn.enter:.2f})"
+            if high
+            else f"churn risk down to {risk.score:.2f} (below {models.churn.leave:.2f})"
+        )
+        reason = f"{head}: {why}" if why else head
+    return ChurnRisk(
+        event_id=f"{trigger.id}-churn",
+        customer_id=cid,
+        ts=from_us(trigger.ts_us),
+        score=round(risk.score, 4),
+        level="high" if high else "normal",
+        drivers=[Driver(d, round(share, 4)) for d, share in risk.shares.items()],
+        value_tier=st.segments.get("value"),
+        action=action.code if action else None,
+        action_name=action.label(language) if action else None,
+        reason=reason,
+        p_alive=round(val[0], 4) if val else None,
+        clv=round(val[4], 2) if val and np.isfinite(val[4]) else None,
+        segments=dict(st.segments),
+    )

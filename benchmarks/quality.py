@@ -2,6 +2,8 @@
 
     python benchmarks/quality.py rfm       # CDNOW master: streamed R, F, M vs pandas quintiles
     python benchmarks/quality.py clusters  # simulated personas: ARI vs truth and vs sklearn KMeans
+    python benchmarks/quality.py churn-cdnow  # BG/NBD + Gamma-Gamma fits, holdout AUC vs two baselines
+    python benchmarks/quality.py churn-sim    # simulated churners: AUC and delay to the first alert
 
 Needs Kafka and Redis (`make up`). Each run uses its own topics and key prefix, starts a
 real `segstream worker`, feeds it, asks for a full re-score (`segstream segments rescore`)
@@ -29,16 +31,29 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from segstream.agents.outlook import scoring_clock  # noqa: E402
 from segstream.agents.score import Models, behaviour_vector  # noqa: E402
 from segstream.config import Settings, load_settings  # noqa: E402
-from segstream.evaluation import cdnow_rfm_reference, rfm_agreement  # noqa: E402
+from segstream.evaluation import (  # noqa: E402
+    auc,
+    auc_interval,
+    cdnow_calibration,
+    cdnow_rfm_reference,
+    churn_delays,
+    rfm_agreement,
+)
 from segstream.feeders.producer import make_producer, send_events, topic_router  # noqa: E402
 from segstream.feeders.simulator import Simulator  # noqa: E402
+from segstream.models.bgnbd import expected_purchases  # noqa: E402
 from segstream.models.clusters import ClusterSnapshot  # noqa: E402
+from segstream.models.value import ValueSnapshot  # noqa: E402
 from segstream.state.store import Store  # noqa: E402
+from segstream.streams.schemas import ChurnRisk  # noqa: E402
 from segstream.streams.topics import create_topics  # noqa: E402
 
 CDNOW_MASTER = ROOT.parent / "shared" / "data" / "cdnow" / "CDNOW_master.txt"
+CDNOW_SAMPLE = ROOT.parent / "shared" / "data" / "cdnow" / "CDNOW_sample.txt"
+US_PER_DAY = 86_400 * 10**6
 
 
 def env_for(s: Settings) -> dict[str, str]:
@@ -55,7 +70,7 @@ async def read(s: Settings) -> tuple[dict[str, Any], dict[str, int], dict[str, b
     try:
         customers = await store.scan_customers()
         stats = await store.stats()
-        snaps = {n: await store.get_snapshot(n) for n in ("cluster", "cluster:prev")}
+        snaps = {n: await store.get_snapshot(n) for n in ("cluster", "cluster:prev", "value")}
         clock = (await store.clock()).get("global", 0)
         return customers, stats, snaps, clock
     finally:
@@ -77,6 +92,7 @@ def run(s: Settings, feed: Any, expected: int) -> tuple[dict[str, Any], dict[str
                 raise SystemExit(f"worker did not apply {expected} events (log {log.name})")
             time.sleep(1)
         time.sleep(2 * s.snapshot_interval_s)
+        wait_swept(s, deadline)
         segstream(s, "segments", "rescore")
         customers, _, snaps, clock = asyncio.run(read(s))
         return customers, snaps, clock
@@ -84,6 +100,22 @@ def run(s: Settings, feed: Any, expected: int) -> tuple[dict[str, Any], dict[str
         worker.terminate()
         worker.wait(30)
         log.close()
+
+
+def wait_swept(s: Settings, deadline: float) -> None:
+    """Wait until the leader's sweep has re-scored every customer due by the stream clock,
+    so that churn alerts carry the event times the sweep gives them, not the final re-score's."""
+
+    async def due() -> int:
+        store = Store.from_url(s.redis_url, s.redis_prefix)
+        try:
+            clock = scoring_clock(await store.clock(), int(time.time() * 1000), round(s.idle_partition_s * 1000))
+            return await store.due_count(clock)
+        finally:
+            await store.close()
+
+    while asyncio.run(due()) and time.monotonic() < deadline:
+        time.sleep(1)
 
 
 def rfm(s: Settings) -> dict[str, Any]:
@@ -131,9 +163,94 @@ def clusters(s: Settings, customers_n: int, events_n: int) -> dict[str, Any]:
     return out
 
 
+def churn_cdnow(s: Settings) -> dict[str, Any]:
+    """CDNOW sample, 39-week calibration through the stream; holdout weeks 40-78."""
+    from segstream.feeders.cdnow import read_cdnow
+
+    ref = cdnow_calibration(CDNOW_SAMPLE)
+    df = read_cdnow(CDNOW_SAMPLE)
+    sent = int((df["date"] <= datetime(1997, 9, 30, tzinfo=UTC)).sum())
+    feed = lambda: segstream(s, "replay", str(CDNOW_SAMPLE), "--until", "1997-09-30", "--no-progress")  # noqa: E731
+    customers, snaps, clock = run(s, feed, sent)
+    snap = msgspec.msgpack.decode(snaps["value"] or b"", type=ValueSnapshot)
+    bg, gg = snap.bgnbd, snap.gammagamma
+    assert bg is not None and gg is not None, snap.status
+    y = ref["churned"].to_numpy()
+    risk = np.array([customers[c].outlook.risk_bp for c in ref.index], dtype=float)
+    recency = ref["recency_days"].to_numpy(dtype=float)
+    expected = -expected_purchases(bg, 39, ref["x"], ref["t_x"], ref["T"])
+    out: dict[str, Any] = {
+        "check": "churn-cdnow",
+        "data": "CDNOW_sample.txt, calibration 1997-01-01..1997-09-30, holdout weeks 40-78",
+        "stream_clock": datetime.fromtimestamp(clock / 1e6, UTC).isoformat(),
+        "fit": {"status": snap.status, "customers": snap.customers, "version": snap.version},
+        "bgnbd": {"r": bg.r, "alpha": bg.alpha, "a": bg.a, "b": bg.b, "log_likelihood": bg.log_likelihood},
+        "gammagamma": {"p": gg.p, "q": gg.q, "v": gg.v, "repeat_buyers": gg.n},
+        "holdout_no_purchase_share": round(float(y.mean()), 4),
+        "horizon_days": s.value_horizon_days,
+    }
+    for name, score in (("churn_risk", risk), ("days_since_last_purchase", recency), ("bgnbd_expected", expected)):
+        lo, hi = auc_interval(y, score)
+        out[f"auc_{name}"] = {"auc": round(auc(y, score), 4), "ci95": [round(lo, 4), round(hi, 4)]}
+    for name, base in (("days_since_last_purchase", recency), ("bgnbd_expected", expected)):
+        lo, hi = auc_interval(y, risk, versus=base)
+        out[f"diff_vs_{name}"] = {
+            "auc_diff": round(auc(y, risk) - auc(y, base), 4),
+            "ci95": [round(lo, 4), round(hi, 4)],
+        }
+    return out
+
+
+def churn_sim(s: Settings, customers_n: int, events_n: int) -> dict[str, Any]:
+    """Simulated customers whose churn times are known: AUC of the final risk, and the
+    event-time delay from churn to the first high-risk event."""
+    from kafka import KafkaConsumer
+
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    sim = Simulator(customers_n, start, seed=11)
+    events = list(islice(sim.events(), events_n))
+
+    def feed() -> None:
+        p = make_producer(s)
+        send_events(p, topic_router(s), events, progress=False)
+        p.close()
+
+    customers, _, clock = run(s, feed, len(events))
+    t0 = start.timestamp()
+    end_days = (clock / 1e6 - t0) / 86_400
+    consumer = KafkaConsumer(
+        s.topic("churn_risk"), bootstrap_servers=s.kafka_bootstrap.split(","), auto_offset_reset="earliest",
+        enable_auto_commit=False, consumer_timeout_ms=3000,
+    )  # fmt: skip
+    alerts = []
+    for rec in consumer:
+        ev = msgspec.json.decode(rec.value, type=ChurnRisk)
+        alerts.append((ev.customer_id, (ev.ts.timestamp() - t0) / 86_400, ev.level))
+    consumer.close()
+    churn_at = {c.customer_id: (c.churn_at.timestamp() - t0) / 86_400 for c in sim.population if c.churn_at}
+    truth = [c for c in sim.population if c.customer_id in customers]
+    y = np.array([bool(c.churn_at and (c.churn_at.timestamp() - t0) / 86_400 <= end_days) for c in truth])
+    risk = np.array([customers[c.customer_id].outlook.risk_bp for c in truth], dtype=float)
+    ever_high = {cid for cid, _, level in alerts if level == "high"}
+    stayed = [c.customer_id for c in truth if c.churn_at is None]
+    lo, hi = auc_interval(y, risk)
+    return {
+        "check": "churn-sim",
+        "customers": len(truth),
+        "events": len(events),
+        "event_days": round(end_days, 1),
+        "churned_by_end": int(y.sum()),
+        "auc_final_risk_vs_churned": {"auc": round(auc(y, risk), 4), "ci95": [round(lo, 4), round(hi, 4)]},
+        "delay": {k: round(v, 2) for k, v in churn_delays(churn_at, alerts, end_days).items()},
+        "never_churning_ever_alerted_share": round(sum(c in ever_high for c in stayed) / max(1, len(stayed)), 4),
+        "alerts": {"high": sum(a[2] == "high" for a in alerts), "normal": sum(a[2] == "normal" for a in alerts)},
+        "rescore_days": s.rescore_days,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("check", choices=["rfm", "clusters"])
+    ap.add_argument("check", choices=["rfm", "clusters", "churn-cdnow", "churn-sim"])
     ap.add_argument("--customers", type=int, default=3000)
     ap.add_argument("--events", type=int, default=150_000)
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "quality.jsonl")
@@ -145,9 +262,18 @@ def main() -> None:
         redis_prefix=f"q{tag}",
         web_enabled=False,
         batch_size=2000,
-        rescore_days=30,
+        rescore_days=7 if a.check == "churn-sim" else 30,
+        # a replay runs months of event time in a minute: refit as often as a live worker
+        # would over that event time, or the purchase models would be missing throughout
+        value_fit_interval_s=5 if a.check == "churn-sim" else 60,
     )
-    result = rfm(s) if a.check == "rfm" else clusters(s, a.customers, a.events)
+    checks = {
+        "rfm": lambda: rfm(s),
+        "clusters": lambda: clusters(s, a.customers, a.events),
+        "churn-cdnow": lambda: churn_cdnow(s),
+        "churn-sim": lambda: churn_sim(s, a.customers, a.events),
+    }
+    result = checks[a.check]()
     result["at"] = datetime.now(UTC).isoformat(timespec="seconds")
     print(json.dumps(result, indent=2, ensure_ascii=False))
     a.json.parent.mkdir(parents=True, exist_ok=True)

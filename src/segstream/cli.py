@@ -144,8 +144,12 @@ def segments_rescore(
     async def request(store: Any) -> None:
         await store.client.set(store.keys.rescore_request, b"1")
 
+    idle_ms = round(settings_or_exit().idle_partition_s * 1000)
+
     async def pending(store: Any) -> tuple[bool, int]:
-        clock = (await store.clock()).get("global", 0)
+        from segstream.agents.outlook import scoring_clock
+
+        clock = scoring_clock(await store.clock(), int(time.time() * 1000), idle_ms)  # the sweep's clock
         return bool(await store.client.exists(store.keys.rescore_request)), await store.due_count(clock)
 
     _with_store(request)

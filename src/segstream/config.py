@@ -103,6 +103,12 @@ class Settings(BaseSettings):
     )
     churn_enter: float = Field(0.7, gt=0, le=1, description="Churn risk at which a customer enters high risk")
     churn_leave: float = Field(0.5, gt=0, le=1, description="Churn risk below which a customer leaves high risk")
+    idle_partition_s: float = Field(
+        300.0,
+        gt=0,
+        description="An input partition with no events for this long (wall time) is idle: "
+        "it no longer holds back the clock customers are scored at",
+    )
     playbook_file: str = Field("", description="YAML retention playbook (empty: the packaged default)")
 
     # -- HTTP

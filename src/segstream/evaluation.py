@@ -115,16 +115,41 @@ def cdnow_calibration(path: str | Path, end: str = "1997-09-30") -> pd.DataFrame
     return out
 
 
-def churn_delays(churn_at: dict[str, float], first_alert: dict[str, float], end: float) -> dict[str, float]:
-    """Delay in days from true churn to the first high-risk alert after it, over churned
-    customers (times in days); alerts missing by ``end`` count as not detected."""
-    delays = [first_alert[c] - t for c, t in churn_at.items() if c in first_alert and first_alert[c] >= t]
-    missed = sum(1 for c in churn_at if c not in first_alert)
+def churn_delays(churn_at: dict[str, float], alerts: list[tuple[str, float, str]], end: float) -> dict[str, float]:
+    """How fast churn-risk events follow true churn, over customers who churned before ``end``.
+
+    ``alerts`` are ``(customer, time, level)`` churn-risk events (times in days, any order).
+    A churned customer already in high risk at its churn time counts as flagged before
+    churn (delay 0); otherwise the delay is to its first ``high`` event after churning;
+    none by ``end`` is a miss.
+
+    >>> r = churn_delays({"a": 10.0, "b": 10.0, "c": 10.0}, [("a", 14, "high"), ("b", 5, "high")], end=30)
+    >>> r["before_churn"], r["missed"], r["median_delay_days"]
+    (1.0, 1.0, 2.0)
+    """
+    timeline: dict[str, list[tuple[float, str]]] = {}
+    for cid, t, level in sorted(alerts, key=lambda a: a[1]):
+        timeline.setdefault(cid, []).append((t, level))
+    delays, before, missed = [], 0, 0
+    for cid, churned in churn_at.items():
+        if churned > end:
+            continue
+        events = timeline.get(cid, [])
+        state = [lvl for t, lvl in events if t <= churned]
+        if state and state[-1] == "high":
+            before += 1
+            delays.append(0.0)
+            continue
+        after = [t for t, lvl in events if t > churned and lvl == "high"]
+        if after:
+            delays.append(after[0] - churned)
+        else:
+            missed += 1
     return {
-        "churned": float(len(churn_at)),
-        "detected": float(len(delays)),
+        "churned": float(before + missed + len(delays) - before),
+        "before_churn": float(before),
+        "detected_after": float(len(delays) - before),
         "missed": float(missed),
         "median_delay_days": float(np.median(delays)) if delays else float("nan"),
         "p90_delay_days": float(np.percentile(delays, 90)) if delays else float("nan"),
-        "observed_until_days": end,
     }

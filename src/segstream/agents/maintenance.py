@@ -16,6 +16,8 @@ from segstream.state.store import RETRYABLE
 
 log = logging.getLogger(__name__)
 
+SWEEP_PASSES = 50  # re-score passes over the due customers per sweep tick, at most
+
 
 def _skip_when_unavailable(fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
     @functools.wraps(fn)
@@ -49,8 +51,11 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
             n = await store.mark_all_due()
             await store.client.delete(store.keys.rescore_request)  # after marking: waiters see due > 0
             log.info("full re-score requested: %d customers due now", n)
-        while await pipeline.sweep() >= 2000:
-            pass  # a backlog of due customers: keep going until it is cleared
+        # a silent customer may need several re-scores to catch up with a clock that moved
+        # fast (a replay); each pass scores it at its next due time. Bounded per tick.
+        for _ in range(SWEEP_PASSES):
+            if not await pipeline.sweep():
+                break
 
     async def watch_rules() -> None:
         await pipeline.sync.maybe_reload_rules()

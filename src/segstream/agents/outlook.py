@@ -9,7 +9,7 @@ yields a :class:`ChurnRisk` event with the drivers and the playbook's retention 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,16 +19,72 @@ from segstream.models.churn import DRIVER_NAMES, DRIVERS, Risk
 from segstream.models.decay import US_PER_DAY
 from segstream.models.value import TIER_NAMES, ValueScores, score_values, tier_of
 from segstream.state.customer import CustomerState, Outlook
+from segstream.state.keys import CLOCK_GLOBAL
 from segstream.streams.codec import from_us
 from segstream.streams.schemas import ChurnRisk, Driver
 
 Batch = Sequence[tuple[str, CustomerState, int, Trigger, Scored]]
 
+#: Inputs whose silence means inactivity (lifecycle, churn): purchases and usage.
+ACTIVITY_TOPICS = ("p", "u")
+
 #: Customers this close below the entry threshold are re-scored daily (event time), not weekly.
 NEAR_ENTRY = 0.15
 
 
-def batch_values(batch: Batch, models: Models) -> dict[int, tuple[float, ...]]:
+def active_clocks(clocks: Mapping[str, int], wall_now_ms: int, idle_ms: int) -> dict[str, int]:
+    """The clocks of the activity partitions (purchases ``p*``, usage ``u*``) being consumed.
+
+    A partition whose clock moved within the last ``idle_ms`` of wall time (``w{field}``
+    holds when, in ms) is being consumed: every event of it up to its clock has been
+    applied, and none after. One that did not move is idle and bounds nothing.
+
+    >>> clocks = {"global": 100, "p0": 100, "u1": 60, "u2": 20, "f0": 5, "wp0": 9_000, "wu1": 9_500, "wu2": 1_000}
+    >>> active_clocks(clocks, wall_now_ms=10_000, idle_ms=2_000)
+    {'p0': 100, 'u1': 60}
+    """
+    floor = wall_now_ms - idle_ms
+    return {f: v for f, v in clocks.items() if f[0] in ACTIVITY_TOPICS and clocks.get("w" + f, 0) >= floor}
+
+
+def scoring_clock(clocks: Mapping[str, int], wall_now_ms: int, idle_ms: int) -> int:
+    """The clock the due-time sweep scores at: the low watermark of the activity partitions
+    being consumed (:func:`active_clocks`), or the global clock when all are idle.
+
+    While one input is consumed behind the others (a backlog replayed through separate
+    agents), no silent customer is then scored before its events have been applied; live,
+    the partitions are seconds apart and this is the global clock.
+
+    >>> clocks = {"global": 100, "p0": 100, "u1": 60, "u2": 20, "wp0": 9_000, "wu1": 9_500, "wu2": 1_000}
+    >>> scoring_clock(clocks, wall_now_ms=10_000, idle_ms=2_000), scoring_clock(clocks, 20_000, 2_000)
+    (60, 100)
+    """
+    return min([clocks.get(CLOCK_GLOBAL, 0), *active_clocks(clocks, wall_now_ms, idle_ms).values()])
+
+
+def customer_clock(st: CustomerState, now: int, active: Mapping[str, int]) -> int:
+    """The time a customer can be scored at without missing any of its events: ``now``
+    held back to the clocks of its own purchase and usage partitions being consumed.
+
+    The input topics have one partition count and are keyed by customer, so a customer's
+    events share one partition index in all of them (``p3``, ``u3``). A purchase can be
+    ahead of the same customer's usage still waiting in a lagging topic; scored at the
+    purchase's time, the customer would look silent in usage.
+
+    >>> st = CustomerState(offsets={"p3": 7})
+    >>> customer_clock(st, now=100, active={"p3": 100, "u3": 80, "u1": 10})
+    80
+    >>> customer_clock(st, now=100, active={"p2": 5}), customer_clock(CustomerState(), 100, {"u3": 1})
+    (100, 100)
+    """
+    field = next(iter(st.offsets), None)
+    if field is None:
+        return now
+    index = field[1:]
+    return min([now, *(active[f] for t in ACTIVITY_TOPICS if (f := t + index) in active)])
+
+
+def batch_values(batch: Batch, models: Models, clocks: Mapping[str, int] | None = None) -> dict[int, tuple[float, ...]]:
     """Per batch position of a customer with purchases: (p_alive, expected purchases,
     P(no purchase), expected spend, CLV), from one vectorised call."""
     snap = models.value_snapshot
@@ -48,7 +104,12 @@ def _bp(v: float, scale: int = 10_000) -> int:
     return round(v * scale) if np.isfinite(v) else 0
 
 
-def assess(batch: Batch, models: Models, language: str = "en", currency: str = "USD") -> None:
+def assess(
+    batch: Batch,
+    models: Models,
+    language: str = "en",
+    currency: str = "USD",
+) -> None:
     """Score value and churn risk of each customer of the batch (mutating its state and
     :class:`Scored`): value-tier changes, churn-risk level counts and events, due times."""
     values = batch_values(batch, models)

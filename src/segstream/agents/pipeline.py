@@ -19,10 +19,11 @@ import faust
 from kafka.errors import KafkaError as SyncKafkaError
 
 from segstream.agents.modelsync import CLUSTER, RFM, VALUE, ModelSync
+from segstream.agents.outlook import active_clocks, scoring_clock
 from segstream.agents.step import Positioned, StepResult, apply_events, positioned, rescore
 from segstream.api.metrics import Metrics
 from segstream.config import Settings
-from segstream.state.keys import source_field
+from segstream.state.keys import CLOCK_GLOBAL, source_field
 from segstream.state.store import Store, retry_forever
 from segstream.streams.codec import EventCodec, Rejection, encode
 from segstream.streams.dead_letters import dead_letter
@@ -50,6 +51,7 @@ class Pipeline:
         self.sync = ModelSync(settings, self.store)
         self.models = self.sync.models
         self.metrics = Metrics()
+        self._idle_ms = round(settings.idle_partition_s * 1000)
         self.codecs = {
             kind: EventCodec(
                 kind,
@@ -160,9 +162,15 @@ class Pipeline:
         await self.send_dead_letters(rejected)
         while pending:
             cids = list(dict.fromkeys(p.event.customer_id for p in pending))
-            loaded, clock, snaps = await self._redis("load", partial(self.store.load, cids, SNAPSHOTS))
+            loaded, clocks, snaps = await self._redis("load", partial(self.store.load, cids, SNAPSHOTS))
             self._use(snaps)
-            result = apply_events(loaded, pending, clock, self.models, self.settings.language, self.settings.currency)
+            active = active_clocks(clocks, int(time.time() * 1000), self._idle_ms)
+            s = self.settings
+            result = apply_events(
+                loaded, pending, clocks.get(CLOCK_GLOBAL, 0), self.models, s.language, s.currency, active
+            )
+            wall_ms = int(time.time() * 1000)  # this batch's partitions are being consumed
+            result.clock.update({f"w{src}": wall_ms for src in {p.source for p in pending}})
             if result.failed:
                 log.error("model step failed on %d event(s): %s", len(result.failed), result.failed[0][1])
                 by_position = {(source_field(kind, e.message.partition), e.message.offset): e for e in events}
@@ -180,6 +188,9 @@ class Pipeline:
             failed = {(p.source, p.offset) for p, _ in result.failed}
             pending = [p for p in pending if p.event.customer_id in again and (p.source, p.offset) not in failed]
         m.batch_seconds.labels(kind).observe(time.perf_counter() - started)
+
+    def _scoring_clock(self, clocks: dict[str, int]) -> int:
+        return scoring_clock(clocks, int(time.time() * 1000), self._idle_ms)
 
     def _use(self, snaps: list[bytes | None]) -> None:
         """Score with the model snapshots just loaded (in :data:`SNAPSHOTS` order)."""
@@ -205,13 +216,15 @@ class Pipeline:
 
     async def sweep(self, limit: int = 2000) -> int:
         """Re-score the customers whose due time the stream clock has passed (leader only)."""
-        now = (await self._redis("clock", self.store.clock)).get("global", 0)
+        clocks = await self._redis("clock", self.store.clock)
+        now = self._scoring_clock(clocks)
         due = await self._redis("due", partial(self.store.due, now, limit))
         if not due:
             return 0
         loaded, _, snaps = await self._redis("load", partial(self.store.load, list(due), SNAPSHOTS))
         self._use(snaps)
-        result = rescore(loaded, due, now, self.models, self.settings.language, self.settings.currency)
+        s = self.settings
+        result = rescore(loaded, due, now, self.models, s.language, s.currency, clocks.get(CLOCK_GLOBAL, 0))
         conflicts = await self._emit_and_save(result, "sweep")
         for item in result.items:
             if item.customer_id not in conflicts:

@@ -7,10 +7,10 @@ or its ``event_id`` (a producer retry written at a new offset).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from segstream.agents.outlook import assess
+from segstream.agents.outlook import ACTIVITY_TOPICS, assess, customer_clock
 from segstream.agents.score import Models, Scored, Trigger, assign_clusters, score_customer
 from segstream.models.profile import ATTRIBUTES as PROFILE_ATTRIBUTES
 from segstream.models.quantiles import bucket
@@ -86,19 +86,22 @@ def apply_events(
     models: Models,
     language: str = "en",
     currency: str = "USD",
+    active: Mapping[str, int] | None = None,
 ) -> StepResult:
-    """Apply a batch of events to the loaded customers (mutating their states)."""
+    """Apply a batch of events to the loaded customers (mutating their states).
+
+    Customers are scored as of the stream clock after the batch, held back to the clocks
+    of their own purchase and usage partitions being consumed (``active``, see
+    :func:`segstream.agents.outlook.customer_clock`)."""
     out = StepResult(clock=advance_clock(events, clock_us))
-    # Each customer is scored as of the stream clock at its last event in the batch (the
-    # running maximum in arrival order), not at the batch's end: a fast replay then gives
-    # the recency a live stream would have given.
+    bounds = dict(active or {})
+    for f, v in out.clock.items():  # the batch's own partitions are being consumed right now
+        if f[0] in ACTIVITY_TOPICS and f != CLOCK_GLOBAL:
+            bounds[f] = max(v, bounds.get(f, 0))
     by_customer: dict[str, list[Positioned]] = {}
-    now_at: dict[str, int] = {}
-    running = clock_us
     for p in events:
-        running = max(running, p.ts_us)
         by_customer.setdefault(p.event.customer_id, []).append(p)
-        now_at[p.event.customer_id] = running
+    now = out.clock[CLOCK_GLOBAL]
     to_assign: list[tuple[str, CustomerState, int, Trigger, Scored]] = []
     items: dict[str, SaveItem] = {}
     due: dict[str, Scored] = {}
@@ -138,9 +141,10 @@ def apply_events(
                 item.buckets = histogram_moves(before, after)
             trigger = Trigger(f"{last.source}-{last.offset}", last.ts_us)
             parts = frozenset(PARTS[k] for k in kinds)
-            scored = score_customer(cid, st, now_at[cid], trigger, models, language, currency, changed=parts)
+            at = customer_clock(st, now, bounds)
+            scored = score_customer(cid, st, at, trigger, models, language, currency, changed=parts)
             item.changes = scored.changes
-            to_assign.append((cid, st, now_at[cid], trigger, scored))
+            to_assign.append((cid, st, at, trigger, scored))
             due[cid] = scored
         out.items.append(item)
         items[cid] = item
@@ -167,14 +171,21 @@ def _finish(
 
 
 def rescore(
-    loaded: dict[str, Loaded], at: dict[str, int], now: int, models: Models, language: str = "en", currency: str = "USD"
+    loaded: dict[str, Loaded],
+    at: dict[str, int],
+    now: int,
+    models: Models,
+    language: str = "en",
+    currency: str = "USD",
+    full_now: int | None = None,
 ) -> StepResult:
     """Re-score customers without new events (the due-time sweep).
 
     Each customer is scored as of the event time it was due at (``at``), not the stream
     clock ``now``: a fast replay then moves a silent customer through the stages, and into
     high churn risk, at the event times a live stream would have. A due time before the
-    customer's last event (an operator's full re-score) means the clock.
+    customer's last event (an operator's full re-score) means ``full_now`` (default
+    ``now``), the global clock.
     """
     out = StepResult()
     to_assign: list[tuple[str, CustomerState, int, Trigger, Scored]] = []
@@ -182,7 +193,7 @@ def rescore(
         if not entry.version:  # vanished (nothing stored): nothing to score
             continue
         due = at.get(cid, now)
-        when = now if due < entry.state.last_us else min(due, now)
+        when = (full_now or now) if due < entry.state.last_us else min(due, now)
         trigger = Trigger(f"sweep-{when}", when)
         scored = score_customer(cid, entry.state, when, trigger, models, language, currency)
         out.items.append(SaveItem(cid, entry.version, entry.state, scored.changes))

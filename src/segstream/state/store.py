@@ -112,12 +112,12 @@ class Store:
 
     async def load(
         self, customer_ids: Sequence[str], snapshots: Sequence[str] = ()
-    ) -> tuple[dict[str, Loaded], int, list[bytes | None]]:
-        """The customers (missing ones empty, version 0), the global stream clock (µs) and
-        the named model snapshots, in one round trip."""
+    ) -> tuple[dict[str, Loaded], dict[str, int], list[bytes | None]]:
+        """The customers (missing ones empty, version 0), the stream clocks (µs, per source
+        partition and ``global``) and the named model snapshots, in one round trip."""
         pipe = self.client.pipeline(transaction=False)
         pipe.mget([self.keys.customer(c) for c in customer_ids])
-        pipe.hget(self.keys.clock, K.CLOCK_GLOBAL)
+        pipe.hgetall(self.keys.clock)
         for name in snapshots:
             pipe.get(self.keys.snapshot(name))
         blobs, clock, *snaps = await pipe.execute()
@@ -125,7 +125,7 @@ class Store:
         for cid, blob in zip(customer_ids, blobs, strict=True):
             version, state = unpack(blob)
             loaded[cid] = Loaded(version, state)
-        return loaded, int(clock or 0), snaps
+        return loaded, {k.decode(): int(v) for k, v in clock.items()}, snaps
 
     async def save(self, items: Sequence[SaveItem], clock: dict[str, int], topic_kind: str) -> list[str]:
         """Write the items that nobody else changed since load; return the ids that conflicted."""

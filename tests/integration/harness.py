@@ -105,6 +105,21 @@ def consume(settings: Settings, topic: str, n: int, timeout: float = 60.0) -> li
     return out
 
 
+def consume_all(settings: Settings, topic: str, idle_ms: int = 3000) -> list[Any]:
+    """Every record of a topic, read until nothing more arrives for ``idle_ms``."""
+    consumer = KafkaConsumer(
+        settings.topic(topic),
+        bootstrap_servers=settings.kafka_bootstrap.split(","),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=idle_ms,
+    )
+    try:
+        return list(consumer)
+    finally:
+        consumer.close()
+
+
 def read_store(settings: Settings, fn: Callable[[Store], Any]) -> Any:
     async def run() -> Any:
         store = Store.from_url(settings.redis_url, settings.redis_prefix)

@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from itertools import islice
 
 import msgspec
 import numpy as np
 
+from segstream.agents.outlook import scoring_clock
 from segstream.config import Settings
-from segstream.evaluation import auc, cdnow_calibration
+from segstream.evaluation import auc, cdnow_calibration, churn_delays
+from segstream.feeders.simulator import Simulator
 from segstream.models.bgnbd import expected_purchases
 from segstream.models.value import ValueSnapshot
-from segstream.streams.schemas import ChurnRisk
-from tests.integration.harness import ARTIFACTS, ROOT, WorkerProcess, consume, read_store, wait_for_counts
+from segstream.streams.schemas import ChurnRisk, Purchase, Usage
+from tests.integration.harness import (
+    ARTIFACTS,
+    ROOT,
+    WorkerProcess,
+    consume,
+    consume_all,
+    produce_events,
+    read_store,
+    wait_for_counts,
+    wait_until,
+)
 from tests.integration.test_segmentation import cli
 
 CDNOW_SAMPLE = ROOT.parent / "shared" / "data" / "cdnow" / "CDNOW_sample.txt"
@@ -81,3 +95,55 @@ def test_purchase_models_fitted_from_the_stream_match_the_published_cdnow_values
     entered = {e.customer_id for e in events if e.level == "high"}
     assert len(entered) >= high > 0
     assert all(e.action and e.drivers and e.reason for e in events if e.level == "high")
+
+
+def test_simulated_churners_are_flagged_by_the_sweep_soon_after_they_go_silent(
+    make_settings: Callable[..., Settings], start_worker: Callable[..., WorkerProcess]
+) -> None:
+    """Customers with known churn times (they stop all activity) through the real worker:
+    the due-time sweep flags them without new events, soon in event time, and the final
+    risk ranks churned above active customers."""
+    s = make_settings(batch_size=2000, idle_partition_s=300, value_fit_interval_s=5, sweep_interval_s=0.5)
+    start_worker(s)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    sim = Simulator(800, start, seed=11)
+    events = list(islice(sim.events(), 120_000))
+    produce_events(s, events)
+    wait_for_counts(s, {"usage": sum(isinstance(e, Usage) for e in events)}, timeout=600)
+    wait_for_counts(s, {"purchases": sum(isinstance(e, Purchase) for e in events)}, timeout=120)
+
+    def swept() -> bool:
+        clocks = read_store(s, lambda st: st.clock())
+        now = scoring_clock(clocks, int(time.time() * 1000), 300_000)
+        return now > 0 and read_store(s, lambda st: st.due_count(now)) == 0
+
+    wait_until(swept, 300, "the sweep to catch up with the stream clock", every=1)
+    cli(s, "segments", "rescore")
+    customers = read_store(s, lambda st: st.scan_customers())
+    end = read_store(s, lambda st: st.clock())["global"] / 1e6
+
+    def days(ts: float) -> float:
+        return (ts - start.timestamp()) / 86_400
+
+    alerts = [msgspec.json.decode(r.value, type=ChurnRisk) for r in consume_all(s, "churn_risk")]
+    churn_at = {c.customer_id: days(c.churn_at.timestamp()) for c in sim.population if c.churn_at}
+    timeline = [(a.customer_id, days(a.ts.timestamp()), a.level) for a in alerts]
+    delays = churn_delays(churn_at, timeline, days(end) - 30)  # churned at least 30 days before the end
+    truth = [c for c in sim.population if c.customer_id in customers]
+    y = np.array([c.churn_at is not None and c.churn_at.timestamp() <= end for c in truth])
+    risk = np.array([customers[c.customer_id].outlook.risk_bp for c in truth])  # type: ignore[union-attr]
+    stayed = {c.customer_id for c in truth if c.churn_at is None}
+    false_alarm = len({a.customer_id for a in alerts if a.level == "high"} & stayed) / len(stayed)
+    result = {"auc": auc(y, risk), **delays, "never_churning_alerted": false_alarm, "alerts": len(alerts)}
+    (ARTIFACTS / "simulated-churn.json").write_text(json.dumps(result, indent=1))
+    # measured (docs/QUALITY.md): AUC 0.99, median delay 15-20 days, 15% missed (customers
+    # who churned right after signing up), 13-29% of never-churning customers alerted once
+    # (mostly "occasional" buyers, whose long gaps look like lapses to BG/NBD)
+    assert result["auc"] > 0.95, result
+    assert delays["churned"] >= 50 and delays["missed"] <= 0.2 * delays["churned"], result
+    assert delays["median_delay_days"] <= 30, result
+    assert false_alarm < 0.4, result
+    by_sweep = [
+        a for a in alerts if a.level == "high" and a.event_id.startswith("sweep-") and a.customer_id in churn_at
+    ]
+    assert by_sweep and all(a.action and a.action_name for a in by_sweep), "silent churners flagged by the sweep"

@@ -7,9 +7,11 @@ Each driver is a number in [0, 1] that says how strongly one signal points to ch
     P(alive), which is 1 for every one-time buyer, it keeps rising as a one-time buyer stays
     silent, so one-time buyers are ranked too.
 ``usage_decline``
-    ``(1 - trend) * (1 - exp(-rate * silent_days))``: the short/long usage rate ratio fell
-    *and* the silence is unusual for this customer's own rate (a weekly user silent for two
-    days is not declining).
+    ``(1 - trend) * surprise``: the short/long usage rate ratio fell, weighted by how
+    unusual the current silence is for this customer's own rate: ``surprise`` is
+    ``-log10 P(no use in silent_days)`` at a Poisson rate, over 2, capped at 1 — a silence
+    with a 1% chance counts fully, one with a 22% chance (a 0.1-a-day user silent for 15
+    days) a third.
 ``detractor``
     1 when the latest NPS answer is a detractor (0-6).
 ``complaints``
@@ -59,6 +61,8 @@ DRIVER_NAMES: Final = {
         "falling_satisfaction": "满意度下降",
     },
 }
+#: -ln P(silence) at which a usage silence counts fully: P = 1% (-log10 P = 2).
+SURPRISE_FULL: Final = 2 * math.log(10)
 _CAP: Final = 1 - 1e-9  # keeps log(1 - w d) finite when a weight and a driver are both 1
 
 
@@ -141,7 +145,7 @@ class ChurnModel:
             out["purchase_lapse"] = min(1.0, max(0.0, p_no_purchase))
         if usage is not None and usage.events and usage.trend is not None:
             silent = usage.days_since_last if math.isfinite(usage.days_since_last) else 0.0
-            unusual = 1.0 - math.exp(-usage.rate_long * silent)
+            unusual = min(1.0, usage.rate_long * silent / SURPRISE_FULL)
             out["usage_decline"] = max(0.0, 1.0 - min(1.0, usage.trend)) * unusual
         if satisfaction is not None:
             if satisfaction.nps_class is not None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from itertools import islice
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -96,6 +98,20 @@ def test_purchase_models_fitted_from_the_stream_match_the_published_cdnow_values
     assert len(entered) >= high > 0
     assert all(e.action and e.drivers and e.reason for e in events if e.level == "high")
 
+    # served: a customer's value and churn risk, and the published fit
+    one = next(e.customer_id for e in events if e.level == "high")
+    doc = get_json(s, f"/customers/{one}")
+    assert doc["churn_risk"]["level"] == "high" and doc["churn_risk"]["score"] >= 0.7
+    assert abs(sum(d["weight"] for d in doc["churn_risk"]["drivers"]) - 1) < 0.01
+    value = doc["value"]
+    assert value["tier"] in {"top", "high", "medium", "low"} and value["model_version"] == snap.version
+    assert 0 < value["p_alive"] <= 1 and value["clv"] >= 0 and 0 < value["contribution"] < 1
+    spend = customers[one].purchases.spend_minor  # type: ignore[union-attr]
+    assert value["contribution"] == spend / snap.revenue_minor
+    seg = get_json(s, "/segments")
+    assert seg["model_versions"]["value"] == snap.version and seg["value_model"]["bgnbd"]["r"] == bg.r
+    assert seg["names"]["value"]["top"] == "Top value" and seg["names"]["churn_risk"]["high"] == "High churn risk"
+
 
 def test_simulated_churners_are_flagged_by_the_sweep_soon_after_they_go_silent(
     make_settings: Callable[..., Settings], start_worker: Callable[..., WorkerProcess]
@@ -147,3 +163,8 @@ def test_simulated_churners_are_flagged_by_the_sweep_soon_after_they_go_silent(
         a for a in alerts if a.level == "high" and a.event_id.startswith("sweep-") and a.customer_id in churn_at
     ]
     assert by_sweep and all(a.action and a.action_name for a in by_sweep), "silent churners flagged by the sweep"
+
+
+def get_json(s: Settings, path: str) -> Any:
+    with urllib.request.urlopen(f"http://127.0.0.1:{s.web_port}{path}", timeout=10) as resp:
+        return json.loads(resp.read())

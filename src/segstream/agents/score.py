@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from segstream.models.churn import ChurnModel
+from segstream.models.churn import LEVEL_NAMES, ChurnModel
 from segstream.models.clusters import FEATURES, ClusterSnapshot
 from segstream.models.decay import US_PER_DAY
 from segstream.models.lifecycle import STAGE_NAMES, LifecycleModel
@@ -88,6 +88,8 @@ def segment_name(dimension: str, code: str, models: Models, language: str) -> st
         return models.cluster_snapshot.description(cid, language) if cid in models.cluster_snapshot.ids else code
     if dimension == "value":
         return TIER_NAMES[language].get(code, code)
+    if dimension == "churn_risk":
+        return LEVEL_NAMES[language].get(code, code)
     if models.rules and dimension in models.rules.dimensions:
         return models.rules.label(dimension, code, language)
     return code

@@ -6,10 +6,12 @@ import math
 from typing import Any, cast
 
 import faust
+import msgspec
 from faust.web import Request, Response, View
 
 from segstream.agents.pipeline import Pipeline
 from segstream.agents.score import Models, segment_name
+from segstream.models.churn import DRIVER_NAMES, DRIVERS
 from segstream.models.decay import US_PER_DAY
 from segstream.state.customer import CustomerState
 from segstream.state.keys import CLOCK_GLOBAL
@@ -55,8 +57,44 @@ def customer_document(
         doc["profile"] = state.profile.attrs() | {
             "signup": when(state.profile.signup_us),
             "tenure_days": models.profile.tenure_days(state.profile, now_us, state.first_us),
+            "contract_end": when(state.profile.renewal_us),
         }
+    if state.outlook:
+        doc |= outlook_document(state, models, language)
     return cast(dict[str, Any], _finite(doc))
+
+
+def outlook_document(state: CustomerState, models: Models, language: str) -> dict[str, Any]:
+    """Value and churn risk as last scored (the model version says with which fit)."""
+    o = state.outlook
+    assert o is not None
+    snap = models.value_snapshot
+    spend = state.purchases.spend_minor if state.purchases else 0
+    out: dict[str, Any] = {
+        "churn_risk": {
+            "score": o.risk_bp / 10_000,
+            "level": "high" if o.high else "normal",
+            "since": from_us(o.changed_us).isoformat() if o.changed_us else None,
+            "drivers": [
+                {"name": d, "label": DRIVER_NAMES[language][d], "weight": bp / 10_000}
+                for d, bp in sorted(zip(DRIVERS, o.drivers_bp, strict=False), key=lambda kv: -kv[1])
+                if bp
+            ],
+        }
+    }
+    if o.version:
+        out["value"] = {
+            "p_alive": o.p_alive_bp / 10_000,
+            "expected_purchases": o.purchases_milli / 1000,
+            "horizon_days": models.value.horizon_days,
+            "expected_spend_per_purchase": o.spend_minor / 100,
+            "clv": o.clv_minor / 100,
+            "clv_months": models.value.clv_months,
+            "tier": state.segments.get("value"),
+            "contribution": spend / snap.revenue_minor if snap and snap.revenue_minor else None,
+            "model_version": o.version,
+        }
+    return out
 
 
 def _finite(obj: Any) -> Any:
@@ -100,6 +138,7 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
                 d: {seg: segment_name(d, seg, pipeline.models, language) for seg in segs} for d, segs in counts.items()
             }
             rfm, clusters = pipeline.models.rfm_snapshot, pipeline.models.cluster_snapshot
+            value = pipeline.models.value_snapshot
             return self.json(
                 {
                     "segments": counts,
@@ -107,7 +146,9 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
                     "model_versions": {
                         "rfm": rfm.version if rfm else None,
                         "cluster": clusters.version if clusters else None,
+                        "value": value.version if value else None,
                     },
+                    "value_model": msgspec.to_builtins(value) if value else None,
                     "stats": stats,
                     "stream_clock": from_us(clock).isoformat() if clock else None,
                 }

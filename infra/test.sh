@@ -10,6 +10,19 @@ cleanup() {
 }
 trap cleanup EXIT
 t0=$(date +%s)
+# the metrics test scrapes a worker with a real Prometheus, the dashboard test drives Chromium
+missing=()
+command -v prometheus >/dev/null || missing+=(prometheus)
+command -v chromium >/dev/null || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "test.sh: the suite needs ${missing[*]} (Debian packages); install them or run as root" >&2
+    exit 1
+  fi
+  echo "test.sh: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
 for s in kafka redis; do
   if ! "infra/$s.sh" status >/dev/null 2>&1; then
     "infra/$s.sh" up

@@ -319,25 +319,59 @@ def customer(customer_id: Annotated[str, typer.Argument(help="The customer id")]
 
 
 @cli.command()
-def status() -> None:
-    """Segment populations and counters from Redis."""
+def status(
+    interval: Annotated[float, typer.Option(min=0.2, help="Seconds between the two readings for events/s")] = 1.0,
+) -> None:
+    """Consumer lag per partition, events/s, dead letters and segment populations.
+
+    Exits non-zero with a one-line message when Kafka or Redis cannot be reached."""
+    import time
+
     from rich.console import Console
     from rich.table import Table
+
+    from segstream.streams.topics import consumer_lag
+
+    settings = settings_or_exit()
 
     async def read(store: Any) -> tuple[Any, Any]:
         return await store.segment_counts(), await store.stats()
 
+    def applied(stats: dict[str, int]) -> int:
+        return sum(v for k, v in stats.items() if k.startswith("events:"))
+
+    _, before = _with_store(read)
+    lag = guarded(lambda: consumer_lag(settings))
+    time.sleep(interval)
     counts, stats = _with_store(read)
+    console = Console()
+    rate = (applied(stats) - applied(before)) / interval
+    behind = sum(end - max(0, done) for end, done in lag.values())
+    dead = {k.removeprefix("dlq:"): v for k, v in stats.items() if k.startswith("dlq:")}
+    console.print(
+        f"[bold]{applied(stats):,}[/] events applied, [bold]{rate:,.0f}[/] events/s, "
+        f"lag [bold]{behind:,}[/], {stats.get('customers', 0):,} customers, {sum(dead.values()):,} dead letters"
+    )
+    table = Table(title="consumer lag")
+    for col in ("topic", "partition", "end offset", "committed", "lag"):
+        table.add_column(col, justify="right" if col != "topic" else "left")
+    for (topic, part), (end, done) in sorted(lag.items()):
+        table.add_row(topic, str(part), str(end), "-" if done < 0 else str(done), str(end - max(0, done)))
+    console.print(table)
+    if dead:
+        table = Table(title="dead letters")
+        table.add_column("reason")
+        table.add_column("events", justify="right")
+        for reason, n in sorted(dead.items(), key=lambda kv: -kv[1]):
+            table.add_row(reason, str(n))
+        console.print(table)
     table = Table(title="segments")
     for col in ("dimension", "segment", "customers"):
-        table.add_column(col)
+        table.add_column(col, justify="right" if col == "customers" else "left")
     for dim, segs in sorted(counts.items()):
         for seg, n in sorted(segs.items(), key=lambda kv: -kv[1]):
             table.add_row(dim, seg, str(n))
-    console = Console()
     console.print(table)
-    for k, v in sorted(stats.items()):
-        console.print(f"{k:28} {v}")
 
 
 def main() -> None:

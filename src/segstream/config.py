@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     web_enabled: bool = Field(True, description="Serve the HTTP API and dashboard from the worker")
     web_host: str = Field("127.0.0.1", description="Address the worker's web server binds")
     web_port: int = Field(6066, ge=1, le=65535, description="Port of the worker's web server")
+    api_token: str = Field(
+        "", description="Bearer token required by the customer-data endpoints (empty: no token, loopback use only)"
+    )
 
     data_dir: str = Field(".cache/faust", description="Faust's local data folder (one sub-folder per app id)")
 

@@ -24,7 +24,7 @@ from tests.integration.harness import WorkerProcess, free_port, reachable, run_s
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "tests/integration" in str(item.path):
+        if "tests/integration" in str(item.path) or "tests/e2e" in str(item.path):
             item.add_marker(pytest.mark.integration)
 
 

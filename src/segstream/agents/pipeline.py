@@ -52,6 +52,7 @@ class Pipeline:
         self.models = self.sync.models
         self.metrics = Metrics()
         self._idle_ms = round(settings.idle_partition_s * 1000)
+        self.lag: dict[tuple[str, int], int] = {}  # (topic, partition) -> messages behind, this worker
         self.codecs = {
             kind: EventCodec(
                 kind,
@@ -129,13 +130,17 @@ class Pipeline:
             m.redis_retries.labels(what).inc()
             m.redis_unavailable.set(1)
 
-        return await retry_forever(
-            what,
-            fn,
-            max_delay=self.settings.redis_retry_max_s,
-            on_retry=failed,
-            on_recover=lambda: m.redis_unavailable.set(0),
-        )
+        started = time.perf_counter()
+        try:
+            return await retry_forever(
+                what,
+                fn,
+                max_delay=self.settings.redis_retry_max_s,
+                on_retry=failed,
+                on_recover=lambda: m.redis_unavailable.set(0),
+            )
+        finally:
+            m.redis_seconds.labels(what).observe(time.perf_counter() - started)
 
     async def _send_all(self, topic: faust.TopicT, payloads: Sequence[tuple[bytes | None, bytes, Any]]) -> None:
         """Send and wait until the broker has every message; retry while Kafka is away."""
@@ -188,6 +193,26 @@ class Pipeline:
             failed = {(p.source, p.offset) for p, _ in result.failed}
             pending = [p for p in pending if p.event.customer_id in again and (p.source, p.offset) not in failed]
         m.batch_seconds.labels(kind).observe(time.perf_counter() - started)
+        self._observe_latency_and_lag(events)
+
+    def _observe_latency_and_lag(self, events: Sequence[Any]) -> None:
+        """Append-to-emitted latency of every event of the batch; lag of its partitions."""
+        m = self.metrics
+        done = time.time()
+        last: dict[Any, int] = {}
+        for ev in events:
+            msg = ev.message
+            if msg.timestamp:
+                m.processing_latency.observe(max(0.0, done - msg.timestamp))
+            last[msg.tp] = max(msg.offset, last.get(msg.tp, -1))
+        for tp, offset in last.items():
+            try:
+                end = self.app.consumer.highwater(tp)
+            except Exception:  # no highwater yet (just assigned): no gauge this time
+                continue
+            if end is not None:
+                self.lag[(tp.topic, tp.partition)] = max(0, end - offset - 1)
+                m.consumer_lag.labels(tp.topic, str(tp.partition)).set(self.lag[(tp.topic, tp.partition)])
 
     def _scoring_clock(self, clocks: dict[str, int]) -> int:
         return scoring_clock(clocks, int(time.time() * 1000), self._idle_ms)
@@ -198,6 +223,14 @@ class Pipeline:
         self.sync.use_snapshot(rfm)
         self.sync.use_cluster_snapshot(clusters)
         self.sync.use_value_snapshot(value)
+        models = self.models
+        for name, snap in (
+            ("rfm", models.rfm_snapshot),
+            ("cluster", models.cluster_snapshot),
+            ("value", models.value_snapshot),
+        ):
+            if snap is not None:
+                self.metrics.model_version.labels(name).set(snap.version)
 
     async def _emit_and_save(self, result: StepResult, kind: str) -> set[str]:
         """Send the segment changes and churn-risk events (acknowledged), then save; return
@@ -209,9 +242,11 @@ class Pipeline:
             payloads = [(c.customer_id.encode(), encode(c), None) for c in result.churn_events]
             await self._send_all(self.churn_risk, payloads)
         conflicts = set(await self._redis("save", partial(self.store.save, result.items, result.clock, kind)))
-        for ev in result.churn_events:
-            if ev.customer_id not in conflicts:
-                self.metrics.churn_events.labels(ev.level).inc()
+        kept = [ev for ev in result.churn_events if ev.customer_id not in conflicts]
+        for ev in kept:
+            self.metrics.churn_events.labels(ev.level).inc()
+        if kept:
+            await self._redis("recent churn", partial(self.store.remember_churn_events, [encode(ev) for ev in kept]))
         return conflicts
 
     async def sweep(self, limit: int = 2000) -> int:

@@ -1,42 +1,377 @@
-"""A first live dashboard: segment populations and counters, plain HTML + SVG, no build step.
+"""The live dashboard served at ``/``: one HTML page, inline CSS and JavaScript, plain SVG charts.
 
-It polls ``/segments`` every two seconds.
+No build step, no CDN, no third-party code. The page polls the worker's JSON endpoints (same
+origin) every two seconds: ``/segments``, ``/api/overview``, ``/api/flows?minutes=N`` and
+``/api/churn/recent?limit=20``. Every dimension present in ``/segments`` is drawn. All text is
+inserted with ``textContent``/``setAttribute`` (never ``innerHTML``), so customer ids and
+segment names (UTF-8, e.g. Chinese) cannot inject markup. If a poll fails an "offline" notice
+shows and the last data stays on screen.
+
+Hooks for tests and scrapers: ``body[data-updated]`` and ``meta[name=segstream-updated]`` hold
+the ISO time of the last fully successful poll; header values are in ``#stream-clock``,
+``#events-per-s``, ``#lag-total``, ``#dlq-total`` and ``#customers-total``; bar-chart counts are
+``text[data-dimension][data-segment]``; flow-matrix cells are ``td[data-flow-dimension][data-from]
+[data-to]`` (``data-from=""`` for customers new to the dimension); churn rows are
+``#churn-table tr[data-customer]``; dead-letter rows are ``#dlq-table tr[data-reason]``;
+``window.segstream`` holds the last documents received (``seg``, ``ov``, ``flows``, ``churn``).
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-DASHBOARD_HTML: Final = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>segstream</title>
+DASHBOARD_HTML: Final[str] = r"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<meta name="segstream-updated" content="">
+<link rel="icon" href="data:,">
+<title>segstream · live segments</title>
 <style>
- body{font:14px system-ui,sans-serif;margin:2em;color:#222}
- h1{font-size:20px} .muted{color:#777} table{border-collapse:collapse}
- td,th{padding:2px 10px;text-align:left} .bar{fill:#3b7dd8}
-</style></head><body>
-<h1>segstream <span class="muted" id="clock"></span></h1>
-<div id="stats"></div>
-<div id="charts"></div>
+:root{--bg:#f5f6f8;--card:#fff;--ink:#1f2933;--muted:#6b7785;--line:#e2e6eb;--accent:#3d6fb6;--bad:#b83227;--ok:#2e7d4f}
+*{box-sizing:border-box} [hidden]{display:none!important}
+body{margin:0;color:var(--ink);background:var(--bg);font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,
+ "Noto Sans","Noto Sans CJK SC","PingFang SC","Microsoft YaHei",sans-serif}
+header{background:var(--card);border-bottom:1px solid var(--line);padding:12px 24px;display:flex;flex-wrap:wrap;
+ gap:10px 32px;align-items:flex-end}
+h1{font-size:18px;margin:0 8px 2px 0;font-weight:650} h1 small{font-weight:400;color:var(--muted);font-size:13px}
+.kpi{display:flex;flex-direction:column;min-width:84px}
+.kpi .label{font-size:11px;text-transform:uppercase;letter-spacing:.05em;color:var(--muted)}
+.kpi .value{font-size:20px;font-weight:600;font-variant-numeric:tabular-nums;white-space:nowrap}
+.kpi .value.small{font-size:15px;padding-top:4px}
+.status{margin-left:auto;font-size:12px;color:var(--muted);text-align:right}
+.dot{display:inline-block;width:8px;height:8px;border-radius:50%;background:#aab3bd;margin-right:6px}
+body.is-live .dot{background:var(--ok)} body.is-offline .dot{background:var(--bad)}
+#offline{background:#fdecea;color:#7a1f16;border-bottom:1px solid #f3c4be;padding:8px 24px;font-weight:500}
+main{padding:8px 24px 40px;max-width:1680px;margin:0 auto} body.is-offline main{opacity:.65}
+.section-head{display:flex;flex-wrap:wrap;gap:4px 16px;align-items:baseline;margin:22px 0 8px}
+h2{font-size:15px;margin:0;font-weight:600}
+.grid{display:grid;grid-template-columns:minmax(0,1fr);gap:16px}
+@media (min-width:1000px){.grid{grid-template-columns:repeat(2,minmax(0,1fr))}}
+.card{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:12px 16px;min-width:0}
+.card h3{font-size:13px;margin:0 0 8px;font-weight:600;display:flex;flex-wrap:wrap;gap:4px 10px;align-items:baseline}
+.muted{color:var(--muted);font-weight:400;font-size:12px}
+svg.bars{width:100%;height:auto;display:block;max-width:760px}
+svg.bars text{font-size:12px;fill:var(--ink)} svg.bars text.count{fill:var(--muted);font-variant-numeric:tabular-nums}
+.bar{fill:var(--accent)} g:hover .bar{fill:#2c568f}
+.scroll{overflow-x:auto}
+table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
+th,td{padding:4px 8px;text-align:left;border-bottom:1px solid var(--line);white-space:nowrap}
+th{font-size:11px;color:var(--muted);font-weight:600;text-transform:uppercase;letter-spacing:.03em}
+.num{text-align:right} td.wrap{white-space:normal;min-width:180px}
+table.matrix{width:auto} table.matrix td{text-align:center;border:1px solid var(--line);min-width:46px}
+table.matrix th{text-transform:none;letter-spacing:0;border:1px solid var(--line);max-width:150px;overflow:hidden;
+ text-overflow:ellipsis;text-align:center} table.matrix th.row{text-align:right}
+table.matrix td.zero{color:#c5ccd4} table.matrix td.hot{color:#fff}
+table.matrix td.diag{background:repeating-linear-gradient(45deg,#fafbfc 0 4px,#eef1f4 4px 8px)}
+.badge{display:inline-block;padding:0 8px;border-radius:10px;font-size:12px}
+.badge.high{background:#fdecea;color:var(--bad)} .badge.normal{background:#e7f3eb;color:var(--ok)}
+.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
+select{font:inherit;padding:1px 4px}
+#eps-sparkline{vertical-align:-6px;margin-left:6px} .spark{fill:none;stroke:var(--accent);stroke-width:1.5}
+.spark-area{fill:rgba(61,111,182,.12)}
+</style></head>
+<body>
+<header>
+ <h1>segstream <small>live segments</small></h1>
+ <div class="kpi"><span class="label">Stream clock</span><time class="value small" id="stream-clock">–</time></div>
+ <div class="kpi"><span class="label">Events/s</span><span class="value"><span id="events-per-s">–</span><svg
+  id="eps-sparkline" width="120" height="28" viewBox="0 0 120 28" role="img"></svg></span></div>
+ <div class="kpi"><span class="label">Consumer lag</span><span class="value" id="lag-total">–</span></div>
+ <div class="kpi"><span class="label">Dead letters</span><span class="value" id="dlq-total">–</span></div>
+ <div class="kpi"><span class="label">Customers</span><span class="value" id="customers-total">–</span></div>
+ <div class="status"><div><span class="dot"></span><span id="status-text">connecting…</span></div>
+  <div id="model-versions"></div></div>
+</header>
+<div id="offline" role="alert" hidden></div>
+<main>
+ <div class="section-head"><h2>Segments</h2><span class="muted">customers per segment, every dimension</span></div>
+ <div class="grid" id="segments"><p class="muted">Loading…</p></div>
+ <div class="section-head"><h2>Segment changes</h2>
+  <label class="muted">last <select id="flow-minutes" aria-label="minutes of wall time"><option value="5">5</option>
+   <option value="15" selected>15</option><option value="60">60</option></select> minutes</label>
+  <span class="muted">rows: from · columns: to · “new”: entered the dimension</span></div>
+ <div class="grid" id="flows"><p class="muted">Loading…</p></div>
+ <div class="section-head"><h2>Latest churn-risk events</h2><span class="muted">newest first</span></div>
+ <div class="card scroll"><table id="churn-table"><thead><tr><th>Time</th><th>Customer</th><th class="num">Score</th>
+  <th>Level</th><th>Top drivers</th><th>Value tier</th><th>Action</th></tr></thead>
+  <tbody id="churn-body"></tbody></table>
+ </div>
+ <div class="grid" style="margin-top:16px">
+  <div class="card"><h3>Dead letters <span class="muted">per reason</span></h3><table id="dlq-table"><thead><tr>
+   <th>Reason</th><th class="num">Count</th></tr></thead><tbody id="dlq-body"></tbody></table></div>
+  <div class="card"><h3>Pipeline <span class="muted">consumer lag per topic and partition; totals</span></h3>
+   <table id="lag-table"><thead><tr><th>Topic</th><th>Partition: lag</th><th class="num">Total</th></tr></thead>
+   <tbody id="lag-body"></tbody></table>
+   <table id="stats-table" style="margin-top:12px"><thead><tr><th>Counter</th><th class="num">Value</th></tr></thead>
+   <tbody id="stats-body"></tbody></table></div>
+ </div>
+</main>
 <script>
-async function tick(){
-  const r = await fetch('/segments'); const d = await r.json();
-  document.getElementById('clock').textContent = 'stream clock ' + (d.stream_clock || '-');
-  const s = d.stats, rows = Object.keys(s).sort().map(k => `<tr><td>${k}</td><td>${s[k]}</td></tr>`);
-  document.getElementById('stats').innerHTML = '<table>' + rows.join('') + '</table>';
-  const html = Object.keys(d.segments).sort().map(dim => {
-    const seg = d.segments[dim], names = d.names[dim] || {};
-    const keys = Object.keys(seg).filter(k => seg[k] > 0).sort((a,b) => seg[b] - seg[a]);
-    const max = Math.max(1, ...keys.map(k => seg[k]));
-    const bars = keys.map((k, i) => {
-      const w = 380 * seg[k] / max, y = 24 * i + 4;
-      return `<text x="0" y="${y+14}">${names[k] || k}</text>`
-           + `<rect class="bar" x="260" y="${y}" width="${w}" height="18"></rect>`
-           + `<text x="${266+w}" y="${y+14}" data-dimension="${dim}" data-segment="${k}">${seg[k]}</text>`;
-    }).join('');
-    return `<h2>${dim}</h2><svg width="760" height="${24 * keys.length + 10}">${bars}</svg>`;
-  }).join('');
-  document.getElementById('charts').innerHTML = html;
+'use strict';
+const POLL_MS = 2000, SPARK_POINTS = 60, SVGNS = 'http://www.w3.org/2000/svg';
+const DIM_ORDER = ['rfm', 'lifecycle', 'cluster', 'value', 'churn_risk'];  // order only: every dimension is drawn
+const state = {seg: null, ov: null, flows: null, churn: null, eps: [], updated: null};
+window.segstream = state;  // the last data received, for debugging and tests
+const $ = id => document.getElementById(id);
+
+// DOM building: text goes through textContent / text nodes, attributes through setAttribute.
+function build(node, attrs, kids) {
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === 'text') node.textContent = String(v); else node.setAttribute(k, String(v));
+  }
+  for (const kid of kids.flat()) {
+    if (kid !== null && kid !== undefined && kid !== false) node.append(kid instanceof Node ? kid : String(kid));
+  }
+  return node;
 }
-tick(); setInterval(tick, 2000);
-</script></body></html>
+const h = (tag, attrs, ...kids) => build(document.createElement(tag), attrs, kids);
+const s = (tag, attrs, ...kids) => build(document.createElementNS(SVGNS, tag), attrs, kids);
+
+const num = v => (v === null || v === undefined || v === '' || !Number.isFinite(Number(v)) ? null : Number(v));
+const fmtInt = v => (num(v) === null ? '–' : String(Math.round(num(v))));
+const fmtFix = (v, d) => (num(v) === null ? '–' : num(v).toFixed(d));
+const fmtTs = v => (typeof v === 'string' && v
+  ? v.replace('T', ' ').replace(/\.\d+/, '').replace(/(Z|[+-]00:00)$/, ' UTC')
+  : v === null || v === undefined ? '–' : String(v));
+const label = dim => dim.replace(/_/g, ' ');
+function clip(text, units) {  // CJK glyphs are about twice as wide as Latin ones
+  let used = 0, out = '';
+  for (const ch of String(text)) {
+    used += ch.codePointAt(0) >= 0x2e80 ? 2 : 1;
+    if (used > units) return out + '…';
+    out += ch;
+  }
+  return out;
+}
+function orderDims(dims) {
+  const rank = d => (DIM_ORDER.includes(d) ? DIM_ORDER.indexOf(d) : DIM_ORDER.length);
+  return [...dims].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+function segName(dim, code) {
+  const names = state.seg && state.seg.names && state.seg.names[dim];
+  const moved = state.flows && state.flows.names && state.flows.names[dim];
+  return (names && names[code]) || (moved && moved[code]) || code;
+}
+function segOrder(dim) {  // largest segment first
+  const c = (state.seg && state.seg.segments && state.seg.segments[dim]) || {};
+  return Object.keys(c).sort((a, b) => (num(c[b]) || 0) - (num(c[a]) || 0) || a.localeCompare(b));
+}
+const emptyRow = (cols, text) => h('tr', {}, h('td', {colspan: cols, class: 'muted', text}));
+
+function renderHeader() {
+  const o = state.ov, d = state.seg;
+  const clock = (o && o.stream_clock) || (d && d.stream_clock) || null;
+  const el = $('stream-clock');
+  el.textContent = fmtTs(clock);
+  if (clock) { el.setAttribute('datetime', clock); el.title = clock; }
+  if (o) {
+    const eps = num(o.events_per_s);
+    $('events-per-s').textContent = eps === null ? '–' : eps.toFixed(eps < 10 ? 2 : 1);
+    $('lag-total').textContent = fmtInt(o.lag_total);
+    $('dlq-total').textContent = fmtInt(o.dead_letters_total);
+  }
+  if (d && d.stats) $('customers-total').textContent = fmtInt(d.stats.customers);
+  const mv = (o && o.model_versions) || (d && d.model_versions) || {};
+  $('model-versions').textContent = 'models: ' + Object.keys(mv).sort()
+    .map(k => `${k} ${num(mv[k]) === null ? '–' : 'v' + mv[k]}`).join(' · ');
+  renderSparkline();
+}
+
+function renderSparkline() {
+  const v = state.eps, W = 120, H = 28, svg = $('eps-sparkline');
+  if (v.length < 2) { svg.replaceChildren(); return; }
+  const max = Math.max(...v, 1e-9);
+  const pts = v.map((y, i) => [W - (v.length - 1 - i) * W / (SPARK_POINTS - 1), H - 2 - (H - 4) * y / max]);
+  const line = pts.map(p => p[0].toFixed(1) + ',' + p[1].toFixed(1)).join(' ');
+  svg.replaceChildren(
+    s('title', {text: `events/s, last ${v.length} polls: min ${fmtFix(Math.min(...v), 1)}, max ${fmtFix(max, 1)}`}),
+    s('polygon', {class: 'spark-area', points: `${pts[0][0].toFixed(1)},${H} ${line} ${W},${H}`}),
+    s('polyline', {class: 'spark', points: line}));
+}
+
+function renderSegments() {
+  const d = state.seg;
+  if (!d) return;
+  const segs = d.segments || {}, versions = d.model_versions || {};
+  const W = 600, ROW = 24, LABEL = 210, COUNT = 70, BAR = W - LABEL - COUNT;
+  const cards = orderDims(Object.keys(segs)).map(dim => {
+    const counts = segs[dim] || {}, codes = segOrder(dim);
+    const total = codes.reduce((t, c) => t + (num(counts[c]) || 0), 0);
+    const max = Math.max(1, ...codes.map(c => num(counts[c]) || 0));
+    const svg = s('svg', {class: 'bars', viewBox: `0 0 ${W} ${Math.max(1, codes.length) * ROW + 4}`,
+      role: 'img', 'aria-label': `customers per ${label(dim)} segment`});
+    codes.forEach((code, i) => {
+      const n = num(counts[code]) || 0, y = i * ROW + 2, name = segName(dim, code);
+      const w = n > 0 ? Math.max(2, BAR * n / max) : 0;
+      svg.append(s('g', {},
+        s('title', {text: `${name} (${code}): ${fmtInt(counts[code])}`}),
+        s('text', {x: LABEL - 8, y: y + 15, 'text-anchor': 'end', text: clip(name, 30)}),
+        s('rect', {class: 'bar', x: LABEL, y: y + 3, width: w.toFixed(1), height: ROW - 8, rx: 2}),
+        s('text', {class: 'count', x: (LABEL + w + 6).toFixed(1), y: y + 15, 'data-dimension': dim,
+          'data-segment': code, text: fmtInt(counts[code])})));
+    });
+    if (!codes.length) svg.append(s('text', {class: 'count', x: 0, y: 16, text: 'no segments yet'}));
+    const v = num(versions[dim]);
+    const info = `${total} customers · ${codes.length} segments` + (v === null ? '' : ` · model v${v}`);
+    return h('div', {class: 'card', 'data-dimension-card': dim},
+      h('h3', {}, label(dim), h('span', {class: 'muted', text: info})), svg);
+  });
+  $('segments').replaceChildren(...(cards.length ? cards : [h('p', {class: 'muted', text: 'No segments yet.'})]));
+}
+
+function flowCard(dim, list) {
+  const key = v => (v === null || v === undefined ? '' : String(v));
+  const cells = new Map();
+  let max = 0, total = 0;
+  for (const r of list) {
+    const k = JSON.stringify([key(r.from), key(r.to)]), n = num(r.count) || 0;
+    cells.set(k, (cells.get(k) || 0) + n);
+    max = Math.max(max, cells.get(k));
+    total += n;
+  }
+  const order = segOrder(dim), rank = c => (order.includes(c) ? order.indexOf(c) : order.length);
+  const codes = [...new Set(list.flatMap(r => [key(r.from), key(r.to)]).filter(c => c !== ''))]
+    .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  const rows = list.some(r => key(r.from) === '') ? ['', ...codes] : codes;
+  const title = c => (c === '' ? 'new in this dimension' : `${segName(dim, c)} (${c})`);
+  const head = h('tr', {}, h('th', {class: 'row', text: 'from \u2193 to \u2192'}),
+    ...codes.map(c => h('th', {title: title(c), text: clip(segName(dim, c), 18)})));
+  const body = rows.map(from => h('tr', {},
+    h('th', {class: 'row', title: title(from), text: from === '' ? 'new' : clip(segName(dim, from), 22)}),
+    ...codes.map(to => {
+      const n = cells.get(JSON.stringify([from, to])) || 0, a = n ? 0.12 + 0.78 * n / max : 0;
+      const td = h('td', {class: n ? (a > 0.55 ? 'hot' : null) : from === to ? 'zero diag' : 'zero',
+        'data-flow-dimension': dim, 'data-from': from, 'data-to': to,
+        title: `${title(from)} \u2192 ${title(to)}: ${n}`, text: String(n)});
+      if (n) td.style.background = `rgba(61,111,182,${a.toFixed(3)})`;
+      return td;
+    })));
+  return h('div', {class: 'card', 'data-flow-card': dim},
+    h('h3', {}, label(dim), h('span', {class: 'muted', text: `${total} moves`})),
+    h('div', {class: 'scroll'}, h('table', {class: 'matrix'}, h('thead', {}, head), h('tbody', {}, ...body))));
+}
+
+function renderFlows() {
+  const f = state.flows;
+  if (!f) return;
+  const flows = f.flows || {}, dims = orderDims(Object.keys(flows).filter(d => (flows[d] || []).length));
+  $('flows').replaceChildren(...(dims.length ? dims.map(d => flowCard(d, flows[d]))
+    : [h('p', {class: 'muted', text: `No customer changed segment in the last ${fmtInt(f.minutes)} minutes.`})]));
+}
+
+function renderChurn() {
+  const c = state.churn;
+  if (!c) return;
+  const events = c.events || [];
+  const rows = events.map(e => {
+    const drivers = (e.drivers || []).slice().sort((a, b) => (num(b.weight) || 0) - (num(a.weight) || 0)).slice(0, 3)
+      .map(d => `${d.name} ${fmtFix((num(d.weight) || 0) * 100, 0)}%`).join(', ');
+    const tier = e.value_tier === null || e.value_tier === undefined ? '–' : segName('value', e.value_tier);
+    const level = e.level === 'high' ? 'high' : 'normal';
+    return h('tr', {'data-customer': String(e.customer_id), 'data-event': e.event_id},
+      h('td', {title: e.ts, text: fmtTs(e.ts)}),
+      h('td', {class: 'mono', text: String(e.customer_id)}),
+      h('td', {class: 'num score', text: fmtFix(e.score, 2)}),
+      h('td', {}, h('span', {class: 'badge ' + level, text: String(e.level)})),
+      h('td', {class: 'wrap', text: drivers || '–'}),
+      h('td', {title: e.value_tier, text: tier}),
+      h('td', {class: 'wrap', title: e.reason || e.action, text: e.action_name || e.action || '–'}));
+  });
+  $('churn-body').replaceChildren(...(rows.length ? rows : [emptyRow(7, 'No churn-risk events yet.')]));
+}
+
+function renderPipeline() {
+  const o = state.ov, d = state.seg;
+  if (o) {
+    const dead = o.dead_letters || {};
+    const reasons = Object.keys(dead).sort((a, b) => (num(dead[b]) || 0) - (num(dead[a]) || 0) || a.localeCompare(b));
+    $('dlq-body').replaceChildren(...(reasons.length ? reasons.map(r => h('tr', {'data-reason': r},
+      h('td', {class: 'mono', text: r}), h('td', {class: 'num', text: fmtInt(dead[r])})))
+      : [emptyRow(2, 'No dead letters.')]));
+    const lag = o.lag || {};
+    $('lag-body').replaceChildren(...(Object.keys(lag).length ? Object.keys(lag).sort().map(topic => {
+      const parts = lag[topic] || {}, ps = Object.keys(parts).sort((a, b) => Number(a) - Number(b));
+      return h('tr', {'data-topic': topic}, h('td', {class: 'mono', text: topic}),
+        h('td', {class: 'mono wrap', text: ps.map(p => `${p}: ${fmtInt(parts[p])}`).join('  ')}),
+        h('td', {class: 'num', text: String(ps.reduce((t, p) => t + (num(parts[p]) || 0), 0))}));
+    }) : [emptyRow(3, 'No lag reported yet.')]));
+  }
+  if (d && d.stats) {
+    const keys = Object.keys(d.stats).filter(k => !k.startsWith('dlq:')).sort();
+    $('stats-body').replaceChildren(...keys.map(k => h('tr', {'data-stat': k},
+      h('td', {class: 'mono', text: k}), h('td', {class: 'num', text: fmtInt(d.stats[k])}))));
+  }
+}
+
+function setStatus(failed) {
+  const offline = failed.length > 0;
+  if (!offline) {
+    state.updated = new Date().toISOString();
+    document.body.dataset.updated = state.updated;
+    document.querySelector('meta[name="segstream-updated"]').setAttribute('content', state.updated);
+  }
+  const since = state.updated ? new Date(state.updated).toLocaleTimeString() : null;
+  document.body.classList.toggle('is-offline', offline);
+  document.body.classList.toggle('is-live', !offline);
+  $('offline').hidden = !offline;
+  if (offline) {
+    $('offline').textContent = `Offline: ${failed.join('; ')}. ` + (since ? `Showing the data of ${since}; ` : '')
+      + `retrying every ${POLL_MS / 1000} s.`;
+  }
+  $('status-text').textContent = offline ? 'offline' : `live · updated ${since}`;
+}
+
+async function getJSON(path) {
+  const ctl = new AbortController(), timer = setTimeout(() => ctl.abort(), 5000);
+  try {
+    const r = await fetch(path, {cache: 'no-store', signal: ctl.signal, headers: {Accept: 'application/json'}});
+    if (!r.ok) throw new Error(`HTTP ${r.status}`);
+    return await r.json();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function poll() {
+  const started = Date.now(), minutes = $('flow-minutes').value;
+  try {
+    const paths = ['/segments', '/api/overview', `/api/flows?minutes=${encodeURIComponent(minutes)}`,
+      '/api/churn/recent?limit=20'];
+    const got = await Promise.allSettled(paths.map(getJSON));
+    const why = r => (r.reason && r.reason.message) || String(r.reason);
+    const failed = got.every(r => r.status === 'rejected') ? [`cannot reach the worker (${why(got[0])})`]
+      : got.flatMap((r, i) => (r.status === 'rejected' ? [`${paths[i]} (${why(r)})`] : []));
+    const [seg, ov, flows, churn] = got.map(r => (r.status === 'fulfilled' ? r.value : null));
+    if (seg) state.seg = seg;
+    if (ov) {
+      state.ov = ov;
+      if (num(ov.events_per_s) !== null) state.eps = [...state.eps, num(ov.events_per_s)].slice(-SPARK_POINTS);
+    }
+    if (flows && minutes === $('flow-minutes').value) state.flows = flows;
+    if (churn) state.churn = churn;
+    try {
+      renderHeader(); renderSegments(); renderFlows(); renderChurn(); renderPipeline();
+    } catch (err) {
+      console.error(err);
+      failed.push(`rendering failed (${err.message})`);
+    }
+    setStatus(failed);
+  } finally {
+    setTimeout(poll, Math.max(200, POLL_MS - (Date.now() - started)));
+  }
+}
+
+$('flow-minutes').addEventListener('change', async () => {
+  const minutes = $('flow-minutes').value;
+  try {
+    const flows = await getJSON(`/api/flows?minutes=${encodeURIComponent(minutes)}`);
+    if (minutes === $('flow-minutes').value) { state.flows = flows; renderFlows(); }
+  } catch (err) {
+    console.warn('flows', err);  // the next poll retries and shows the offline notice if it fails too
+  }
+});
+poll();
+</script>
+</body></html>
 """

@@ -31,9 +31,44 @@ class Metrics:
         self.churn_events = Counter(
             "segstream_churn_risk_events", "Churn-risk events (entered high / back to normal)", ["level"], registry=r
         )
+        self.processing_latency = Histogram(
+            "segstream_processing_latency_seconds",
+            "Wall time from an input event's append to Kafka to its outputs emitted and state saved",
+            registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+        )
+        self.consumer_lag = Gauge(
+            "segstream_consumer_lag",
+            "Messages behind the partition's end, after the last batch",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.redis_seconds = Histogram(
+            "segstream_redis_seconds",
+            "Redis round trips (including retries) by operation",
+            ["op"],
+            registry=r,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
+        )
+        self.model_version = Gauge(
+            "segstream_model_version", "Version of the model snapshot this worker scores with", ["model"], registry=r
+        )
+        self.segment_customers = Gauge(
+            "segstream_segment_customers",
+            "Customers per segment (the population, read from Redis when scraped: the same on every worker)",
+            ["dimension", "segment"],
+            registry=r,
+        )
         self.conflicts = Counter(
             "segstream_version_conflicts", "Customers recomputed after a concurrent write", registry=r
         )
+
+    def set_populations(self, counts: dict[str, dict[str, int]]) -> None:
+        """Segment populations as gauges (segments that emptied drop out)."""
+        self.segment_customers.clear()
+        for dim, segs in counts.items():
+            for seg, n in segs.items():
+                self.segment_customers.labels(dim, seg).set(n)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hmac
+import logging
 import math
+from pathlib import Path
 from typing import Any, cast
 
 import faust
@@ -14,10 +17,12 @@ from segstream.agents.score import Models, segment_name
 from segstream.models.churn import DRIVER_NAMES, DRIVERS
 from segstream.models.decay import US_PER_DAY
 from segstream.state.customer import CustomerState
-from segstream.state.keys import CLOCK_GLOBAL
 from segstream.streams.codec import from_us
 
-from .dashboard import DASHBOARD_HTML
+from . import ops
+from .http import error, int_param
+
+log = logging.getLogger(__name__)
 
 
 def customer_document(
@@ -106,9 +111,20 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
+OPENAPI = Path(__file__).with_name("openapi.json")
+SCAN_PER_PAGE = 2000  # customer keys one page of a segment listing examines at most
+
+
 def register(app: faust.App, pipeline: Pipeline) -> None:
     store = pipeline.store
     language = pipeline.settings.language
+    token = pipeline.settings.api_token
+    if not token and pipeline.settings.web_host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("SEGSTREAM_API_TOKEN is empty: customer data is served without a token on %s",
+                    pipeline.settings.web_host)  # fmt: skip
+
+    def authorised(request: Request) -> bool:
+        return not token or hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}")
 
     @app.page("/health")
     class Health(View):
@@ -119,14 +135,50 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
                 return self.json({"status": "unhealthy", "redis": str(exc)}, status=503)
             return self.json({"status": "ok"})
 
+    @app.page("/ready")
+    class Ready(View):
+        async def get(self, request: Request) -> Response:
+            try:
+                await store.client.ping()
+            except Exception as exc:  # any failure means not ready; say which
+                return self.json({"status": "not_ready", "reason": f"redis: {exc}"}, status=503)
+            assigned = len(app.consumer.assignment()) if app.consumer else 0
+            if not assigned:
+                return self.json({"status": "not_ready", "reason": "no partitions assigned yet"}, status=503)
+            return self.json({"status": "ready", "assigned_partitions": assigned})
+
     @app.page("/customers/{customer_id}")
     class Customer(View):
         async def get(self, request: Request, customer_id: str) -> Response:
-            state = await store.get(customer_id)
+            if not authorised(request):
+                return error(self, 401, "a valid bearer token is required (Authorization: Bearer <token>)")
+            state, now = await store.get_with_clock(customer_id)
             if state is None:
-                return self.json({"error": f"no customer {customer_id!r}"}, status=404)
-            now = (await store.clock()).get(CLOCK_GLOBAL, 0)
+                return error(self, 404, f"no customer {customer_id!r}")
             return self.json(customer_document(customer_id, state, now, pipeline.models, language))
+
+    @app.page("/segments/{dimension}/{segment}/customers")
+    class SegmentCustomers(View):
+        async def get(self, request: Request, dimension: str, segment: str) -> Response:
+            if not authorised(request):
+                return error(self, 401, "a valid bearer token is required (Authorization: Bearer <token>)")
+            try:
+                cursor = int_param(request, "cursor", 0, 0, 2**84)
+                limit = int_param(request, "limit", 100, 1, 1000)
+            except ValueError as exc:
+                return error(self, 400, str(exc))
+            if dimension not in await store.segment_counts():
+                return error(self, 404, f"no dimension {dimension!r}")
+            found, cursor, scanned = await store.in_segment(dimension, segment, cursor, limit, SCAN_PER_PAGE)
+            return self.json(
+                {
+                    "dimension": dimension,
+                    "segment": segment,
+                    "customers": found,
+                    "next_cursor": cursor or None,
+                    "scanned": scanned,
+                }
+            )
 
     @app.page("/segments")
     class Segments(View):
@@ -154,13 +206,9 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
                 }
             )
 
-    @app.page("/metrics")
-    class Metrics(View):
+    @app.page("/openapi.json")
+    class OpenAPI(View):
         async def get(self, request: Request) -> Response:
-            body = pipeline.metrics.render()
-            return self.bytes(body, content_type="text/plain; version=0.0.4")
+            return self.bytes(OPENAPI.read_bytes(), content_type="application/json")
 
-    @app.page("/")
-    class Dashboard(View):
-        async def get(self, request: Request) -> Response:
-            return self.html(DASHBOARD_HTML)
+    ops.register(app, pipeline)

@@ -14,6 +14,8 @@ key                        type    holds
 ``{p}:snap:{model}``       string  the latest published model snapshot (msgpack)
 ``{p}:rules:gen``          string  bumped by `segstream segments reload`
 ``{p}:rescore``            string  set by `segstream segments rescore`; the leader clears it
+``{p}:flow:{minute}``      hash    ``{dim}\t{from}\t{to}`` -> moves in that wall minute (25 h TTL)
+``{p}:recent:churn``       list    the newest 200 churn-risk events (JSON), newest first
 =========================  ======  =====================================================
 """
 
@@ -29,6 +31,7 @@ STATS: Final = "stats"
 HISTOGRAMS: Final = "hist"
 DUE: Final = "due"
 SNAPSHOT: Final = "snap"
+FLOW: Final = "flow"
 
 CLOCK_GLOBAL: Final = "global"
 STAT_CUSTOMERS: Final = "customers"
@@ -81,6 +84,13 @@ class Keys:
     @property
     def rules_generation(self) -> str:
         return f"{self.prefix}:rules:gen"
+
+    def flow(self, minute: int) -> str:
+        return f"{self.prefix}:{FLOW}:{minute}"
+
+    @property
+    def recent_churn(self) -> str:
+        return f"{self.prefix}:recent:churn"
 
     def snapshot(self, name: str) -> str:
         return f"{self.prefix}:{SNAPSHOT}:{name}"

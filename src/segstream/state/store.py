@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, TypeVar, cast
@@ -31,12 +32,15 @@ T = TypeVar("T")
 
 RETRYABLE: Final = (ConnectionError, TimeoutError, BusyLoadingError, OSError)
 
-# KEYS: clock, segcount, stats, hist, due, customer...
+# KEYS: clock, segcount, stats, hist, due, flow (this wall minute's transitions), customer...
 # ARGV: nclock, (field, value) * nclock, then per customer: header, blob, moves, events, due,
 #   and last the stats field of the applied-event counter.
 #   moves = "kind\tname\told\tnew\n" lines; kind s = segment (count in segcount under
 #   name:segment), h = histogram bucket (count in hist under name:bucket); old may be empty.
 #   due = event time (µs) at which the customer must be re-scored, or empty: unchanged.
+SCAN_COUNT: Final = 500  # keys one SCAN call of a segment listing asks for (fixed: pages re-read a batch)
+PAGE_SPLIT: Final = 1 << 20  # segment-listing cursor = SCAN cursor * PAGE_SPLIT + members already served
+FLOW_TTL_S: Final = 25 * 3600  # transitions kept per wall minute: the dashboard looks back up to a day
 SAVE_LUA: Final = """
 local nclock = tonumber(ARGV[1])
 local i = 2
@@ -51,11 +55,12 @@ local created = 0
 local function move(key, field, by)
   if redis.call('HINCRBY', key, field, by) == 0 then redis.call('HDEL', key, field) end
 end
-for k = 6, #KEYS do
+local flows = 0
+for k = 7, #KEYS do
   local expect, blob, moves, n, due = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   i = i + 5
   if redis.call('GETRANGE', KEYS[k], 0, 7) ~= expect then
-    conflicts[#conflicts + 1] = k - 5
+    conflicts[#conflicts + 1] = k - 6
   else
     redis.call('SET', KEYS[k], blob)
     if expect == '' then created = created + 1 end
@@ -64,15 +69,20 @@ for k = 6, #KEYS do
       if kind == 'h' then h = KEYS[4] end
       if old ~= '' then move(h, name .. ':' .. old, -1) end
       if new ~= '' then move(h, name .. ':' .. new, 1) end
+      if kind == 's' then
+        redis.call('HINCRBY', KEYS[6], name .. '\t' .. old .. '\t' .. new, 1)
+        flows = flows + 1
+      end
     end
     if due ~= '' then redis.call('ZADD', KEYS[5], due, KEYS[k]) end
     events = events + tonumber(n)
   end
 end
+if flows > 0 then redis.call('EXPIRE', KEYS[6], FLOW_TTL) end
 if created > 0 then redis.call('HINCRBY', KEYS[3], 'customers', created) end
 if events > 0 then redis.call('HINCRBY', KEYS[3], ARGV[#ARGV], events) end
 return conflicts
-"""
+""".replace("FLOW_TTL", str(FLOW_TTL_S))
 
 
 @dataclass(slots=True)
@@ -134,7 +144,9 @@ class Store:
         argv: list[bytes | str | int] = [len(clock)]
         for f, v in clock.items():
             argv += [f, v]
+        minute = int(time.time() // 60)
         keys = [self.keys.clock, self.keys.segment_counts, self.keys.stats, self.keys.histograms, self.keys.due]
+        keys.append(self.keys.flow(minute))
         for it in items:
             keys.append(self.keys.customer(it.customer_id))
             moves = "".join(f"s\t{d}\t{_s(old)}\t{_s(new)}\n" for d, old, new in it.changes)
@@ -194,6 +206,48 @@ class Store:
     async def get_snapshot(self, name: str) -> bytes | None:
         return cast(bytes | None, await self.client.get(self.keys.snapshot(name)))
 
+    async def get_with_clock(self, customer_id: str) -> tuple[CustomerState | None, int]:
+        """One customer and the global stream clock, in one round trip (the profile API)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.get(self.keys.customer(customer_id))
+        pipe.hget(self.keys.clock, K.CLOCK_GLOBAL)
+        blob, clock = await pipe.execute()
+        return (unpack(blob)[1] if blob else None), int(clock or 0)
+
+    async def in_segment(
+        self, dimension: str, segment: str, cursor: int, limit: int, scan: int
+    ) -> tuple[list[str], int, int]:
+        """A page of at most ``limit`` customers in one segment, walking the customers with
+        a SCAN cursor and examining about ``scan`` keys at most; returns (ids, next cursor
+        (0: done), keys examined).
+
+        The cursor is ``scan_cursor * PAGE_SPLIT + served``: where the SCAN batch the page
+        stopped in began, and how many of that batch's members were already served (a
+        batch cannot be cut otherwise; SCAN returns more keys than asked for). No
+        per-segment index is kept (it would cost more memory per customer than the state
+        itself), so a page of a small segment may come back short, with a cursor; like
+        SCAN, a listing may repeat a customer, or miss one while Redis resizes its table."""
+        scan_cursor, skip = divmod(cursor, PAGE_SPLIT)
+        found: list[str] = []
+        examined = 0
+        while True:
+            start = scan_cursor
+            scan_cursor, keys = await self.client.scan(scan_cursor, match=self.keys.customer_pattern, count=SCAN_COUNT)
+            examined += len(keys)
+            members = []
+            if keys:
+                members = [c for c, st in (await self._get_many(cast(list[bytes], keys))).items()
+                           if st.segments.get(dimension) == segment]  # fmt: skip
+            members = sorted(members)[skip:]  # MGET order is SCAN order; sorted: stable across calls
+            room = limit - len(found)
+            if len(members) > room:
+                found += members[:room]
+                return found, start * PAGE_SPLIT + skip + room, examined
+            found += members
+            skip = 0
+            if scan_cursor == 0 or examined >= scan or len(found) == limit:
+                return found, int(scan_cursor) * PAGE_SPLIT, examined
+
     async def get(self, customer_id: str) -> CustomerState | None:
         blob = cast(bytes | None, await self.client.get(self.keys.customer(customer_id)))
         return unpack(blob)[1] if blob else None
@@ -214,6 +268,31 @@ class Store:
             dim, _, seg = k.partition(":")
             out.setdefault(dim, {})[seg] = v
         return out
+
+    async def flows(self, minutes: int) -> dict[str, dict[tuple[str, str], int]]:
+        """Segment transitions of the last ``minutes`` of wall time: dimension ->
+        (from, to) -> customers ("" for from: entered the dimension)."""
+        now = int(time.time() // 60)
+        pipe = self.client.pipeline(transaction=False)
+        for m in range(now - minutes + 1, now + 1):
+            pipe.hgetall(self.keys.flow(m))
+        out: dict[str, dict[tuple[str, str], int]] = {}
+        for raw in await pipe.execute():
+            for k, v in raw.items():
+                dim, old, new = k.decode().split("\t")
+                per = out.setdefault(dim, {})
+                per[(old, new)] = per.get((old, new), 0) + int(v)
+        return out
+
+    async def remember_churn_events(self, payloads: Sequence[bytes], keep: int = 200) -> None:
+        """The newest churn-risk events (JSON), for the dashboard; older ones drop off."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.lpush(self.keys.recent_churn, *payloads)
+        pipe.ltrim(self.keys.recent_churn, 0, keep - 1)
+        await pipe.execute()
+
+    async def recent_churn_events(self, limit: int) -> list[bytes]:
+        return cast(list[bytes], await self.client.lrange(self.keys.recent_churn, 0, limit - 1))  # type: ignore[misc]
 
     async def count_dead_letters(self, reasons: Iterable[str]) -> None:
         pipe = self.client.pipeline(transaction=False)

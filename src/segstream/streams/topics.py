@@ -62,3 +62,38 @@ def create_topics(settings: Settings, partitions: int | None = None) -> list[Top
         raise KafkaUnavailable(f"Kafka at {settings.kafka_bootstrap} failed: {exc}") from None
     finally:
         admin.close()
+
+
+INPUT_TOPICS = ("purchases", "usage", "feedback", "profiles")
+
+
+def consumer_lag(settings: Settings) -> dict[tuple[str, int], tuple[int, int]]:
+    """Per input partition: (end offset, the consumer group's committed offset; -1 when it
+    has committed none). Lag is their difference."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    admin = admin_client(settings)
+    consumer = None
+    try:
+        committed = admin.list_group_offsets({settings.app_id: None}).get(settings.app_id, {})
+        consumer = KafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap.split(","), client_id=f"{settings.app_id}-status",
+            request_timeout_ms=10_000, enable_auto_commit=False,
+        )  # fmt: skip
+        tps = [
+            TopicPartition(settings.topic(kind), p)
+            for kind in INPUT_TOPICS
+            for p in sorted(consumer.partitions_for_topic(settings.topic(kind)) or ())
+        ]
+        ends = consumer.end_offsets(tps)
+        out = {}
+        for tp in tps:
+            meta = committed.get(tp)
+            out[(tp.topic, tp.partition)] = (int(ends[tp]), int(meta.offset) if meta is not None else -1)
+        return out
+    except KafkaError as exc:
+        raise KafkaUnavailable(f"Kafka at {settings.kafka_bootstrap} failed: {exc}") from None
+    finally:
+        admin.close()
+        if consumer is not None:
+            consumer.close()

@@ -1,0 +1,105 @@
+"""Operators' views: overview (throughput, lag, dead letters), segment flows, latest
+churn-risk events, Prometheus metrics and the live dashboard."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+
+from segstream.agents.pipeline import Pipeline
+from segstream.agents.score import segment_name
+from segstream.streams.codec import from_us
+
+from .dashboard import DASHBOARD_HTML
+from .http import error, int_param
+
+RATE_WINDOW_S = 10.0  # events/s is measured over about this much wall time
+
+
+class Throughput:
+    """Applied events per second from successive readings of the applied-event counters."""
+
+    def __init__(self, window_s: float = RATE_WINDOW_S) -> None:
+        self.window_s = window_s
+        self._samples: deque[tuple[float, int]] = deque()
+
+    def rate(self, total: int, now: float) -> float:
+        """Record a reading; the rate since the oldest reading within the window."""
+        self._samples.append((now, total))
+        while len(self._samples) > 2 and now - self._samples[1][0] >= self.window_s:
+            self._samples.popleft()
+        t0, n0 = self._samples[0]
+        return (total - n0) / (now - t0) if now > t0 else 0.0
+
+
+def register(app: faust.App, pipeline: Pipeline) -> None:
+    store = pipeline.store
+    language = pipeline.settings.language
+    throughput = Throughput()
+
+    @app.page("/api/overview")
+    class Overview(View):
+        async def get(self, request: Request) -> Response:
+            stats = await store.stats()
+            clock = (await store.clock()).get("global", 0)
+            applied = sum(v for k, v in stats.items() if k.startswith("events:"))
+            lag: dict[str, dict[str, int]] = {}
+            for (topic, partition), n in sorted(pipeline.lag.items()):
+                lag.setdefault(topic, {})[str(partition)] = n
+            dead = {k.removeprefix("dlq:"): v for k, v in stats.items() if k.startswith("dlq:")}
+            models = pipeline.models
+            snaps = {"rfm": models.rfm_snapshot, "cluster": models.cluster_snapshot, "value": models.value_snapshot}
+            return self.json(
+                {
+                    "stream_clock": from_us(clock).isoformat() if clock else None,
+                    "events_per_s": round(throughput.rate(applied, time.monotonic()), 1),
+                    "applied_total": applied,
+                    "lag": lag,
+                    "lag_total": sum(pipeline.lag.values()),
+                    "dead_letters": dead,
+                    "dead_letters_total": sum(dead.values()),
+                    "model_versions": {k: s.version if s else None for k, s in snaps.items()},
+                }
+            )
+
+    @app.page("/api/flows")
+    class Flows(View):
+        async def get(self, request: Request) -> Response:
+            try:
+                minutes = int_param(request, "minutes", 15, 1, 1440)
+            except ValueError as exc:
+                return error(self, 400, str(exc))
+            flows: dict[str, list[dict[str, Any]]] = {}
+            names: dict[str, dict[str, str]] = {}
+            for dim, moves in (await store.flows(minutes)).items():
+                rows = [{"from": old or None, "to": new, "count": n} for (old, new), n in moves.items() if n]
+                flows[dim] = sorted(rows, key=lambda r: -r["count"])
+                codes = {c for (old, new) in moves for c in (old, new) if c}
+                names[dim] = {c: segment_name(dim, c, pipeline.models, language) for c in codes}
+            return self.json({"minutes": minutes, "flows": flows, "names": names})
+
+    @app.page("/api/churn/recent")
+    class RecentChurn(View):
+        async def get(self, request: Request) -> Response:
+            try:
+                limit = int_param(request, "limit", 20, 1, 200)
+            except ValueError as exc:
+                return error(self, 400, str(exc))
+            events = await store.recent_churn_events(limit)
+            body = b'{"events":[' + b",".join(events) + b"]}"
+            return self.bytes(body, content_type="application/json")
+
+    @app.page("/metrics")
+    class Metrics(View):
+        async def get(self, request: Request) -> Response:
+            pipeline.metrics.set_populations(await store.segment_counts())
+            return self.bytes(pipeline.metrics.render(), content_type="text/plain; version=0.0.4")
+
+    @app.page("/")
+    class Dashboard(View):
+        async def get(self, request: Request) -> Response:
+            return self.html(DASHBOARD_HTML)

@@ -1,0 +1,140 @@
+"""The live dashboard in a real browser (Debian's Chromium, driven by Playwright) against a running worker.
+
+``dashboard_url`` (the worker's base URL) and ``screenshot_path`` are fixtures of the e2e conftest.
+The simulator may keep feeding the worker while this runs, so the page and the API are compared
+right after a dashboard refresh (``body[data-updated]`` changes), and again after later refreshes
+until they agree, for at most ``AGREE_WITHIN_S`` seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from playwright.sync_api import Page, sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+AGREE_WITHIN_S = 20.0
+REFRESH_TIMEOUT_MS = 15_000  # the page polls every 2 s; each request times out after 5 s
+T = TypeVar("T")
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.load(resp)
+
+
+def wait_for_refresh(page: Page) -> None:
+    """Block until the page finishes its next successful poll."""
+    before = page.get_attribute("body", "data-updated")
+    page.wait_for_function("prev => document.body.dataset.updated !== prev", arg=before, timeout=REFRESH_TIMEOUT_MS)
+
+
+def eventually_equal(
+    page: Page, shown: Callable[[], T], served: Callable[[], T], ready: Callable[[T], bool] = lambda _: True
+) -> tuple[T, T]:
+    """Right after a refresh, fetch the API then read the page; retry until equal (and ``ready``)."""
+    deadline = time.monotonic() + AGREE_WITHIN_S
+    while True:
+        wait_for_refresh(page)
+        from_api = served()
+        on_page = shown()
+        if (on_page == from_api and ready(from_api)) or time.monotonic() > deadline:
+            return on_page, from_api
+
+
+def diff(shown: dict[Any, Any], served: dict[Any, Any]) -> str:
+    keys = sorted(set(shown) | set(served))
+    return "; ".join(f"{k}: page {shown.get(k)!r} api {served.get(k)!r}" for k in keys if shown.get(k) != served.get(k))
+
+
+def test_dashboard_shows_the_numbers_the_api_serves(dashboard_url: str, screenshot_path: Path) -> None:
+    base = dashboard_url.rstrip("/")
+
+    def served_counts() -> dict[tuple[str, str], str]:
+        doc = get_json(f"{base}/segments")
+        return {(dim, seg): str(n) for dim, segs in doc["segments"].items() for seg, n in segs.items()}
+
+    def served_churn() -> list[str]:
+        return [str(e["customer_id"]) for e in get_json(f"{base}/api/churn/recent?limit=20")["events"]]
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page_errors: list[str] = []
+            page.on("pageerror", lambda exc: page_errors.append(str(exc)))
+
+            def shown_counts() -> dict[tuple[str, str], str]:
+                cells = page.eval_on_selector_all(
+                    "[data-dimension][data-segment]",
+                    "els => els.map(e => [e.getAttribute('data-dimension'), e.getAttribute('data-segment'),"
+                    " e.textContent])",
+                )
+                assert len(cells) == len({(d, s) for d, s, _ in cells}), f"a segment is drawn twice: {cells}"
+                return {(d, s): text for d, s, text in cells}
+
+            def shown_churn() -> list[str]:
+                return page.eval_on_selector_all(
+                    "#churn-table tbody tr[data-customer]", "rows => rows.map(r => r.getAttribute('data-customer'))"
+                )
+
+            try:
+                page.goto(f"{base}/", wait_until="domcontentloaded")
+                page.wait_for_selector("body[data-updated]", state="attached", timeout=REFRESH_TIMEOUT_MS)
+
+                on_page, from_api = eventually_equal(page, shown_counts, served_counts, ready=bool)
+                assert from_api, "the worker serves no segments: feed it events before opening the dashboard"
+                if on_page != from_api:
+                    own = page.evaluate(
+                        "() => window.segstream && window.segstream.seg && window.segstream.seg.segments"
+                    )
+                    own_counts = {(d, s): str(n) for d, segs in (own or {}).items() for s, n in segs.items()}
+                    verdict = (
+                        "the page shows exactly the /segments it last received (the API kept moving)"
+                        if own_counts == on_page
+                        else f"the page does not even match its own last /segments: {diff(on_page, own_counts)}"
+                    )
+                    raise AssertionError(
+                        f"segment counts differ for {AGREE_WITHIN_S} s; {verdict}; vs the API: "
+                        f"{diff(on_page, from_api)}"
+                    )
+
+                rows, ids = eventually_equal(page, shown_churn, served_churn)
+                assert rows == ids, f"churn table rows {rows} != /api/churn/recent customers {ids}"
+                for score in page.eval_on_selector_all(
+                    "#churn-table tr[data-customer] td.score", "tds => tds.map(t => t.textContent)"
+                ):
+                    assert re.fullmatch(r"-?\d+\.\d\d", score), f"churn score {score!r} is not shown with 2 decimals"
+
+                eps = float(page.text_content("#events-per-s") or "")
+                assert math.isfinite(eps) and eps >= 0, f"events/s is {eps}"
+                for kpi in ("#lag-total", "#dlq-total"):
+                    text = page.text_content(kpi) or ""
+                    assert re.fullmatch(r"\d+", text), f"{kpi} shows {text!r}, not a count"
+                assert (page.text_content("#stream-clock") or "").strip(), "the stream clock is empty"
+                for cell in page.eval_on_selector_all("[data-flow-dimension]", "tds => tds.map(t => t.textContent)"):
+                    assert re.fullmatch(r"\d+", cell), f"a flow cell shows {cell!r}, not a count"
+                assert page.is_hidden("#offline"), "the offline notice shows after a successful poll"
+                assert not page_errors, f"JavaScript errors on the page: {page_errors}"
+            finally:
+                screenshot_path.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(screenshot_path), full_page=True)
+        finally:
+            browser.close()

@@ -1,0 +1,204 @@
+"""The worker's HTTP API, metrics and status CLI against a real worker, Kafka, Redis and
+Prometheus."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import KafkaProducer
+
+from segstream.config import Settings
+from tests.integration.harness import (
+    WorkerProcess,
+    applied_total,
+    free_port,
+    metrics,
+    read_store,
+    settings_env,
+    wait_until,
+)
+
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
+TOKEN = "tok-123"
+CUSTOMERS = [f"客户-{i:03d}" for i in range(30)]
+
+
+def call(s: Settings, path: str, token: str | None = TOKEN) -> tuple[int, Any]:
+    req = urllib.request.Request(f"http://127.0.0.1:{s.web_port}{urllib.parse.quote(path, safe='/?=&')}")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def send_history(s: Settings, producer: KafkaProducer) -> int:
+    """Purchases for every customer, usage for some, a detractor with complaints for one."""
+    n = 0
+
+    def send(topic: str, cid: str, day: float, **fields: object) -> None:
+        nonlocal n
+        ts = (T0 + timedelta(days=day)).isoformat()
+        doc = {"event_id": f"{topic}-{n}", "customer_id": cid, "ts": ts, **fields}
+        producer.send(s.topic(topic), key=cid.encode(), value=json.dumps(doc, ensure_ascii=False).encode())
+        n += 1
+
+    for i, cid in enumerate(CUSTOMERS):
+        for k in range(1 + i % 4):
+            send("purchases", cid, i * 0.5 + k * 3, amount=20.0 + i)
+        if i % 3 == 0:
+            send("usage", cid, i * 0.5, action="search")
+    send("feedback", CUSTOMERS[0], 20, kind="nps", score=1)
+    send("feedback", CUSTOMERS[0], 20.1, kind="complaint", text="发货太慢")
+    send("feedback", CUSTOMERS[0], 20.2, kind="complaint", text="still late")
+    producer.flush()
+    return n
+
+
+@pytest.fixture
+def worker_with_history(
+    make_settings: Callable[..., Settings], start_worker: Callable[..., WorkerProcess], producer: KafkaProducer
+) -> Iterator[tuple[Settings, int]]:
+    s = make_settings(api_token=TOKEN, churn_enter=0.5, churn_leave=0.3)  # the detractor scores 0.62
+    start_worker(s)
+    sent = send_history(s, producer)
+    wait_until(lambda: applied_total(s) >= sent, 120, "all events applied")
+    yield s, sent
+
+
+def test_customer_data_needs_the_token_and_every_error_is_json(worker_with_history: tuple[Settings, int]) -> None:
+    s, _ = worker_with_history
+    cid = CUSTOMERS[3]
+    assert call(s, f"/customers/{cid}", token=None)[0] == 401
+    status, body = call(s, f"/customers/{cid}", token="wrong")
+    assert status == 401 and "bearer token" in body["error"]
+    status, doc = call(s, f"/customers/{cid}")
+    assert status == 200 and doc["customer_id"] == cid and doc["purchases"]["count"] == 4
+    assert {"rfm", "lifecycle"} <= set(doc["segments"]) and "churn_risk" in doc
+    status, body = call(s, "/customers/nobody")
+    assert status == 404 and "nobody" in body["error"]
+    assert call(s, "/segments/lifecycle/new/customers?limit=0")[0] == 400
+    assert call(s, "/segments/lifecycle/new/customers?cursor=abc")[0] == 400
+    assert call(s, "/segments/no_such_dimension/x/customers")[0] == 404
+    assert call(s, "/segments/lifecycle/new/customers", token=None)[0] == 401
+    assert call(s, "/api/flows?minutes=0")[0] == 400
+    # open endpoints
+    assert call(s, "/health", token=None) == (200, {"status": "ok"})
+    status, ready = call(s, "/ready", token=None)
+    assert status == 200 and ready["assigned_partitions"] > 0
+    status, spec = call(s, "/openapi.json", token=None)
+    assert status == 200 and "/customers/{customer_id}" in spec["paths"]
+
+
+def test_segment_listing_pages_through_every_member(worker_with_history: tuple[Settings, int]) -> None:
+    s, _ = worker_with_history
+    customers = read_store(s, lambda st: st.scan_customers())
+    for dim, seg in (("lifecycle", "new"), ("relationship", "repeat_buyer")):
+        want = {c for c, st in customers.items() if st.segments.get(dim) == seg}
+        got: list[str] = []
+        cursor: int | None = 0
+        while cursor is not None:
+            status, page = call(s, f"/segments/{dim}/{seg}/customers?limit=7&cursor={cursor}")
+            assert status == 200 and len(page["customers"]) <= 7
+            got += page["customers"]
+            cursor = page["next_cursor"]
+        assert sorted(got) == sorted(want) and want, (dim, seg)
+
+
+def test_overview_flows_and_recent_churn_events_are_served(worker_with_history: tuple[Settings, int]) -> None:
+    s, sent = worker_with_history
+    status, overview = call(s, "/api/overview", token=None)
+    assert status == 200 and overview["applied_total"] == sent and overview["dead_letters_total"] == 0
+    assert set(overview["model_versions"]) == {"rfm", "cluster", "value"} and overview["lag_total"] >= 0
+    status, flows = call(s, "/api/flows?minutes=5", token=None)
+    entered = sum(f["count"] for f in flows["flows"]["lifecycle"] if f["from"] is None)
+    assert status == 200 and entered == len(CUSTOMERS)
+    counts = read_store(s, lambda st: st.segment_counts())
+    high = counts["churn_risk"].get("high", 0)
+    status, recent = call(s, "/api/churn/recent?limit=200", token=None)
+    assert status == 200 and len([e for e in recent["events"] if e["level"] == "high"]) >= high > 0
+    first = recent["events"][-1]  # oldest first at the end
+    assert first["drivers"] and first["customer_id"] in CUSTOMERS
+
+
+def test_metrics_cover_latency_lag_redis_models_and_populations(worker_with_history: tuple[Settings, int]) -> None:
+    s, sent = worker_with_history
+    m = metrics(s)
+    assert m["segstream_processing_latency_seconds_count"] >= sent
+    assert sum(v for k, v in m.items() if k.startswith('segstream_events_total{outcome="applied"')) == sent
+    assert any(k.startswith("segstream_consumer_lag{") for k in m)
+    assert m['segstream_redis_seconds_count{op="save"}'] > 0
+    counts = read_store(s, lambda st: st.segment_counts())
+    assert m['segstream_segment_customers{dimension="lifecycle",segment="new"}'] == counts["lifecycle"]["new"]
+
+
+def test_status_prints_lag_rates_and_populations_and_fails_in_one_line_without_kafka(
+    worker_with_history: tuple[Settings, int],
+) -> None:
+    s, sent = worker_with_history
+    out = subprocess.run([sys.executable, "-m", "segstream", "status", "--interval", "0.5"],
+                         env=settings_env(s), capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert f"{sent:,} events applied" in out.stdout and "consumer lag" in out.stdout and "lifecycle" in out.stdout
+    bad = s.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{free_port()}"})
+    out = subprocess.run([sys.executable, "-m", "segstream", "status"],
+                         env=settings_env(bad), capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert out.returncode != 0 and len(out.stderr.strip().splitlines()) == 1 and "Kafka" in out.stderr
+    bad = s.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    out = subprocess.run([sys.executable, "-m", "segstream", "status"],
+                         env=settings_env(bad), capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert out.returncode != 0 and len(out.stderr.strip().splitlines()) == 1 and "Redis" in out.stderr
+
+
+def test_a_real_prometheus_scrapes_the_worker_and_promql_counts_the_events(
+    worker_with_history: tuple[Settings, int], tmp_path: Path
+) -> None:
+    s, sent = worker_with_history
+    binary = shutil.which("prometheus")
+    assert binary, "prometheus is not installed (Debian package `prometheus`; infra/test.sh installs it)"
+    port = free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global: {scrape_interval: 1s}\n"
+        "scrape_configs:\n"
+        f"  - job_name: segstream\n    static_configs: [{{targets: ['127.0.0.1:{s.web_port}']}}]\n"
+    )
+    log = (tmp_path / "prometheus.log").open("wb")
+    proc = subprocess.Popen(
+        [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+    def query(promql: str) -> float | None:
+        url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                result = json.loads(resp.read())["data"]["result"]
+        except (OSError, ValueError, KeyError):
+            return None
+        return float(result[0]["value"][1]) if result else None
+
+    try:
+        applied = 'sum(segstream_events_total{outcome="applied"})'
+        wait_until(lambda: query(applied) == sent, 60, f"PromQL {applied} == {sent}", every=0.5)
+        new = 'sum(segstream_segment_customers{dimension="lifecycle"})'
+        wait_until(lambda: query(new) == len(CUSTOMERS), 30, f"PromQL {new} == {len(CUSTOMERS)}", every=0.5)
+        assert query("up") == 1
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()

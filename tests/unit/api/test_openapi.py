@@ -1,0 +1,195 @@
+"""The packaged OpenAPI document of the worker's HTTP API (src/segstream/api/openapi.json)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from typing import Any
+
+import msgspec
+import pytest
+from jsonschema.exceptions import ValidationError  # openapi-spec-validator's dependency
+from openapi_schema_validator import OAS31Validator
+from openapi_spec_validator import validate
+
+from segstream.agents.score import Models
+from segstream.agents.step import apply_events, positioned
+from segstream.models.bgnbd import BGNBDParams
+from segstream.models.churn import DRIVERS
+from segstream.models.gammagamma import GammaGammaParams
+from segstream.models.profile import ATTRIBUTES
+from segstream.models.satisfaction import SatisfactionFeatures
+from segstream.models.usage import UsageFeatures
+from segstream.models.value import ValueSnapshot
+from segstream.state.customer import CustomerState
+from segstream.state.keys import CLOCK_GLOBAL
+from segstream.state.store import Loaded
+from segstream.streams import schemas as events
+from segstream.streams.codec import encode
+from segstream.streams.schemas import Feedback, Profile, Purchase, Usage
+
+PATHS = {
+    "/health": {"get"},
+    "/ready": {"get"},
+    "/customers/{customer_id}": {"get"},
+    "/segments": {"get"},
+    "/segments/{dimension}/{segment}/customers": {"get"},
+    "/api/overview": {"get"},
+    "/api/flows": {"get"},
+    "/api/churn/recent": {"get"},
+    "/metrics": {"get"},
+    "/": {"get"},
+    "/openapi.json": {"get"},
+}
+SECURED = {"/customers/{customer_id}", "/segments/{dimension}/{segment}/customers"}
+METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def doc() -> dict[str, Any]:
+    text = resources.files("segstream.api").joinpath("openapi.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def conforms(doc: dict[str, Any], schema: str, instance: Any) -> None:
+    """Raise unless ``instance`` is valid against ``components/schemas/{schema}``."""
+    root = {"$ref": f"#/components/schemas/{schema}", "components": doc["components"]}
+    OAS31Validator(root, format_checker=OAS31Validator.FORMAT_CHECKER).validate(instance)
+
+
+def properties(doc: dict[str, Any], schema: str) -> set[str]:
+    return set(doc["components"]["schemas"][schema]["properties"])
+
+
+def test_the_document_is_valid_openapi_3_1(doc: dict[str, Any]) -> None:
+    assert doc["openapi"].startswith("3.1.")
+    validate(doc)
+
+
+@pytest.mark.parametrize("path", sorted(PATHS))
+def test_every_endpoint_is_documented_with_its_methods(doc: dict[str, Any], path: str) -> None:
+    assert path in doc["paths"]
+    assert set(doc["paths"][path]) & METHODS == PATHS[path]
+
+
+def test_no_undocumented_extra_paths(doc: dict[str, Any]) -> None:
+    assert set(doc["paths"]) == set(PATHS)
+
+
+def test_bearer_token_guards_exactly_the_customer_data_endpoints(doc: dict[str, Any]) -> None:
+    scheme = doc["components"]["securitySchemes"]["bearerAuth"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    for path, item in doc["paths"].items():
+        op = item["get"]
+        security = op.get("security", doc.get("security", []))
+        if path in SECURED:
+            assert security == [{"bearerAuth": []}], path
+            assert "401" in op["responses"], path
+        else:
+            assert not any(security), path
+
+
+def test_errors_are_error_objects(doc: dict[str, Any]) -> None:
+    for path, item in doc["paths"].items():
+        for status, response in item["get"]["responses"].items():
+            if status.startswith("4"):
+                assert response["$ref"].startswith("#/components/responses/"), (path, status)
+    for name, response in doc["components"]["responses"].items():
+        assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}, name
+    conforms(doc, "Error", {"error": "no customer 'x'"})
+
+
+def test_schemas_name_every_field_the_code_produces(doc: dict[str, Any]) -> None:
+    assert set(ATTRIBUTES) | {"signup", "tenure_days", "contract_end"} == properties(doc, "Profile")
+    assert set(UsageFeatures._fields) | {"last"} == properties(doc, "Usage")
+    assert set(SatisfactionFeatures._fields) | {"last_complaint", "last_complaint_text"} == properties(
+        doc, "Satisfaction"
+    )
+    assert set(ValueSnapshot.__struct_fields__) == properties(doc, "ValueModel")
+    assert set(BGNBDParams.__struct_fields__) == properties(doc, "BgNbdParams")
+    assert set(GammaGammaParams.__struct_fields__) == properties(doc, "GammaGammaParams")
+    assert set(events.ChurnRisk.__struct_fields__) == properties(doc, "ChurnRisk")
+    assert set(events.Driver.__struct_fields__) == properties(doc, "Driver")
+    for schema in ("Driver", "CustomerDriver"):
+        assert doc["components"]["schemas"][schema]["properties"]["name"]["enum"] == list(DRIVERS)
+
+
+def value_snapshot() -> ValueSnapshot:
+    return ValueSnapshot(
+        version=3,
+        as_of_us=0,
+        fitted_at="2024-01-01T00:00:00+00:00",
+        customers=100,
+        bgnbd=BGNBDParams(0.24, 4.4, 0.79, 2.4, -100.0, 100, True),
+        gammagamma=GammaGammaParams(6.25, 3.74, 15.44, -50.0, 60, True),
+        tier_edges=[10.0, 50.0, 200.0],
+        revenue_minor=1_000_000,
+    )
+
+
+def test_a_customer_document_conforms(doc: dict[str, Any]) -> None:
+    from segstream.api.views import customer_document  # imports faust: only here
+
+    models = Models(value_snapshot=value_snapshot())
+    batch = [
+        Profile(
+            event_id="r1",
+            customer_id="客户-0815",
+            ts=T0,
+            kind="organisation",
+            industry="制造业",
+            city_tier=1,
+            contract=True,
+            signup_date=T0 - timedelta(days=400),
+        ),
+        Purchase(event_id="p1", customer_id="客户-0815", ts=T0 + timedelta(days=1), amount=19.99),
+        Usage(event_id="u1", customer_id="客户-0815", ts=T0 + timedelta(days=2), action="login"),
+        Feedback(event_id="f1", customer_id="客户-0815", ts=T0 + timedelta(days=3), kind="complaint", text="slow"),
+        Feedback(event_id="f2", customer_id="客户-0815", ts=T0 + timedelta(days=3), kind="nps", score=3),
+    ]
+    sources = ["r0", "p0", "u0", "f0", "f0"]
+    result = apply_events(
+        {"客户-0815": Loaded(0, CustomerState())},
+        [positioned(ev, src, i) for i, (ev, src) in enumerate(zip(batch, sources, strict=True))],
+        0,
+        models,
+    )
+    [item] = result.items
+    document = customer_document("客户-0815", item.state, result.clock[CLOCK_GLOBAL], models, "en")
+    for part in ("purchases", "usage", "satisfaction", "profile", "churn_risk", "value"):
+        assert part in document, part  # the example exercises every optional part
+    conforms(doc, "Customer", json.loads(json.dumps(document)))
+
+    bare = customer_document("c1", CustomerState(), 0, Models(), "en")
+    conforms(doc, "Customer", json.loads(json.dumps(bare)))
+
+
+def test_the_value_model_and_a_churn_risk_event_conform(doc: dict[str, Any]) -> None:
+    conforms(doc, "ValueModel", msgspec.to_builtins(value_snapshot()))
+    event = events.ChurnRisk(
+        event_id="sweep-1710620192444295-churn",
+        customer_id="c0000747",
+        ts=T0,
+        score=0.9252,
+        level="high",
+        drivers=[events.Driver("usage_decline", 0.5575), events.Driver("purchase_lapse", 0.4425)],
+        value_tier="low",
+        action="service_call",
+        action_name="Service call: ask what went wrong",
+        reason="churn risk 0.93",
+        p_alive=0.5368,
+        clv=369.94,
+        segments={"rfm": "at_risk", "value": "low"},
+    )
+    conforms(doc, "ChurnRecent", {"events": [json.loads(encode(event))]})
+
+
+def test_bad_instances_are_rejected(doc: dict[str, Any]) -> None:
+    page = {"dimension": "rfm", "segment": "lost", "customers": ["a"], "next_cursor": None, "scanned": 10}
+    conforms(doc, "SegmentCustomers", page)
+    with pytest.raises(ValidationError, match="is not of type"):
+        conforms(doc, "SegmentCustomers", page | {"next_cursor": "12"})
+    with pytest.raises(ValidationError, match="required"):
+        conforms(doc, "Ready", {"status": "ready"})

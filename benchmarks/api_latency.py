@@ -18,6 +18,8 @@ import asyncio
 import json
 import os
 import random
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -106,6 +108,40 @@ async def measure(s: Settings, ids: list[str], n: int, concurrency: int, token: 
     return out
 
 
+def wrk_latency(
+    root: str, path: str, ids: list[str], token: str, connections: int, seconds: int
+) -> dict[str, float] | None:
+    """The same load from wrk (C, Debian package `wrk`), when installed, on one thread with
+    ``connections`` connections: ``path`` followed by a random customer id when it ends
+    with a slash; its latency percentiles and requests/s."""
+    binary = shutil.which("wrk")
+    if not binary:
+        return None
+    lua = ROOT / ".cache" / "api_latency.lua"
+    target = f'"{path}" .. ids[math.random(#ids)]' if path.endswith("/") else f'"{path}"'
+    lua.write_text(
+        "ids = {" + ",".join(json.dumps(i) for i in ids[:5000]) + "}\n"
+        "math.randomseed(7)\n"
+        "request = function()\n"
+        f'  return wrk.format("GET", {target}, {{["Authorization"] = "Bearer {token}"}})\n'
+        "end\n"
+    )
+    out = subprocess.run(
+        [binary, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(lua), root],
+        capture_output=True, text=True, timeout=seconds + 60, check=True,
+    ).stdout  # fmt: skip
+    if "Non-2xx" in out:
+        raise SystemExit(f"wrk got errors from {path}:\n{out}")
+
+    def ms(label: str) -> float:
+        value = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        assert value, out
+        return round(float(value[1]) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[value[2]], 3)
+
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    return {"p50_ms": ms("50%"), "p90_ms": ms("90%"), "p99_ms": ms("99%"), "per_s": float(rate[1]) if rate else 0.0}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--customers", type=int, default=2000)
@@ -143,6 +179,10 @@ def main() -> None:
         ids = asyncio.run(ready())
         result: dict[str, Any] = {"check": "api_latency", "customers": len(ids), "concurrency": a.concurrency}
         result |= asyncio.run(measure(s, ids, a.requests, a.concurrency, token))
+        root = f"http://127.0.0.1:{s.web_port}"
+        # wrk: GET /health (a view doing one Redis PING: the server's floor) vs the profile
+        result["wrk_health_baseline"] = wrk_latency(root, "/health", ids, token, a.concurrency, 10)
+        result["wrk_get_customer"] = wrk_latency(root, "/customers/", ids, token, a.concurrency, 10)
     finally:
         worker.terminate()
         worker.wait(30)

@@ -31,7 +31,9 @@ def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
         web_enabled=settings.web_enabled,
         web_bind=settings.web_host,
         web_port=settings.web_port,
-        web_in_thread=False,
+        # the API gets its own thread and event loop: the leader's CPU-bound timers (cluster
+        # learning, sweeps) would otherwise hold every request behind them
+        web_in_thread=True,
     )
     pipeline = Pipeline(app, settings)
     ingest.register(app, pipeline)

@@ -37,7 +37,7 @@ class Throughput:
 
 
 def register(app: faust.App, pipeline: Pipeline) -> None:
-    store = pipeline.store
+    store = pipeline.web_store  # used from the web server's thread only
     language = pipeline.settings.language
     throughput = Throughput()
 

@@ -116,7 +116,7 @@ SCAN_PER_PAGE = 2000  # customer keys one page of a segment listing examines at 
 
 
 def register(app: faust.App, pipeline: Pipeline) -> None:
-    store = pipeline.store
+    store = pipeline.web_store  # used from the web server's thread only
     language = pipeline.settings.language
     token = pipeline.settings.api_token
     if not token and pipeline.settings.web_host not in ("127.0.0.1", "localhost", "::1"):

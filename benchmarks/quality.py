@@ -102,6 +102,12 @@ def run(s: Settings, feed: Any, expected: int) -> tuple[dict[str, Any], dict[str
         log.close()
 
 
+def produce(s: Settings, events: list[Any]) -> None:
+    p = make_producer(s)
+    send_events(p, topic_router(s), events, progress=False)
+    p.close()
+
+
 def wait_swept(s: Settings, deadline: float) -> None:
     """Wait until the leader's sweep has re-scored every customer due by the stream clock,
     so that churn alerts carry the event times the sweep gives them, not the final re-score's."""
@@ -131,12 +137,7 @@ def clusters(s: Settings, customers_n: int, events_n: int) -> dict[str, Any]:
     sim = Simulator(customers_n, datetime(2024, 1, 1, tzinfo=UTC), seed=5)
     events = list(islice(sim.events(), events_n))
 
-    def feed() -> None:
-        p = make_producer(s)
-        send_events(p, topic_router(s), events, progress=False)
-        p.close()
-
-    customers, snaps, now = run(s, feed, len(events))
+    customers, snaps, now = run(s, lambda: produce(s, events), len(events))
     persona = {c.customer_id: c.persona for c in sim.population}
     ids = sorted(c for c, st in customers.items() if "cluster" in st.segments)
     streamed = [customers[c].segments["cluster"] for c in ids]
@@ -210,12 +211,7 @@ def churn_sim(s: Settings, customers_n: int, events_n: int) -> dict[str, Any]:
     sim = Simulator(customers_n, start, seed=11)
     events = list(islice(sim.events(), events_n))
 
-    def feed() -> None:
-        p = make_producer(s)
-        send_events(p, topic_router(s), events, progress=False)
-        p.close()
-
-    customers, _, clock = run(s, feed, len(events))
+    customers, _, clock = run(s, lambda: produce(s, events), len(events))
     t0 = start.timestamp()
     end_days = (clock / 1e6 - t0) / 86_400
     consumer = KafkaConsumer(

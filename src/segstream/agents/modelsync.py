@@ -26,7 +26,7 @@ from segstream.models.clusters import FEATURES, ClusterLearner, ClusterSnapshot
 from segstream.models.lifecycle import LifecycleModel
 from segstream.models.playbook import Playbook, PlaybookError, load_playbook
 from segstream.models.rfm import FixedRFMScorer, RFMSnapshot
-from segstream.models.rules import RulesError, RuleSet, parse_rules
+from segstream.models.rules import RulesError, RuleSet, load_file, parse_rules
 from segstream.models.value import ValueModel, ValueSnapshot, fit_value
 from segstream.state.store import Store
 
@@ -45,14 +45,7 @@ def rules_path(settings: Settings) -> Path:
 
 def load_rules(path: Path) -> RuleSet:
     """The rules of a file, or :class:`RulesError` naming the file, line and reason."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RulesError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        return parse_rules(text)
-    except RulesError as exc:
-        raise RulesError(f"{path}: {exc}") from None
+    return load_file(path, parse_rules, RulesError)
 
 
 def playbook_path(settings: Settings) -> Path:

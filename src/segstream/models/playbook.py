@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from simpleeval import EvalWithCompoundTypes, InvalidExpression
 
-from segstream.models.rules import SAFE_FUNCTIONS, _compile, _load_yaml
+from segstream.models.rules import SAFE_FUNCTIONS, _compile, _load_yaml, load_file
 
 __all__ = ["PLAYBOOK_NAMES", "Action", "Playbook", "PlaybookError", "load_playbook", "parse_playbook"]
 
@@ -181,13 +181,4 @@ def load_playbook(path: Path) -> Playbook:
     PlaybookError
         ``"<path>: cannot read: ..."`` if the file cannot be read, else as :func:`parse_playbook`.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PlaybookError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise PlaybookError(f"{path}: cannot read: {exc}") from None
-    try:
-        return parse_playbook(text)
-    except PlaybookError as exc:
-        raise PlaybookError(f"{path}: {exc}") from None
+    return load_file(path, parse_playbook, PlaybookError)

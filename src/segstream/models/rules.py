@@ -9,12 +9,15 @@ a customer matching none has no segment in that dimension. A bad file raises
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from pathlib import Path
+from typing import Any, Final, TypeVar
 
 import yaml
 from simpleeval import EvalWithCompoundTypes, InvalidExpression
+
+T = TypeVar("T")
 
 #: Names a rule may use (anything else is a mistake in the file, reported with its line).
 RULE_NAMES: Final = frozenset(
@@ -142,6 +145,21 @@ def _load_yaml(text: str, error: type[ValueError] = RulesError) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "file"
         raise error(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+
+
+def load_file(path: Path, parse: Callable[[str], T], error: type[ValueError]) -> T:
+    """``parse`` of a UTF-8 file's text; any failure is ``error`` naming the file (and,
+    from ``parse``, the line)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise error(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: cannot read: {exc}") from None
+    try:
+        return parse(text)
+    except error as exc:
+        raise error(f"{path}: {exc}") from None
 
 
 def _compile(

@@ -7,7 +7,10 @@ pandas computation over the same events: nothing lost, nothing counted twice.
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from itertools import islice
@@ -73,7 +76,12 @@ def test_redis_outage_of_ten_seconds_holds_the_batch_and_loses_nothing(
     private_redis("down")
     time.sleep(10)
     assert worker.proc.poll() is None, "the worker died during the Redis outage"
-    during = metrics(s)
+    during = metrics(s)  # served during the outage (populations as last read)
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{s.web_port}/segments", timeout=10)
+        raise AssertionError("/segments answered 200 while Redis was down")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 503 and "Redis unavailable" in json.loads(exc.read())["error"]
     private_redis("up")
     assert_exact(s, events)
     log = worker.log()

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from faust.web import Request, Response, View
+
+from segstream.state.store import RETRYABLE
 
 
 def error(view: View, status: int, message: str) -> Response:
@@ -21,3 +27,16 @@ def int_param(request: Request, name: str, default: int, lo: int, hi: int) -> in
     if not lo <= value <= hi:
         raise ValueError(f"{name} must be in {lo}..{hi}, got {value}")
     return value
+
+
+def redis_503(fn: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
+    """A view method that answers 503 JSON, not a bare 500, while Redis does not answer."""
+
+    @functools.wraps(fn)
+    async def view(self: View, *args: Any, **kwargs: Any) -> Response:
+        try:
+            return await fn(self, *args, **kwargs)
+        except RETRYABLE as exc:
+            return error(self, 503, f"Redis unavailable: {exc}")
+
+    return view

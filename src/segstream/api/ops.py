@@ -3,6 +3,8 @@ churn-risk events, Prometheus metrics and the live dashboard."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections import deque
 from typing import Any
@@ -12,12 +14,16 @@ from faust.web import Request, Response, View
 
 from segstream.agents.pipeline import Pipeline
 from segstream.agents.score import segment_name
+from segstream.state.store import RETRYABLE
 from segstream.streams.codec import from_us
 
 from .dashboard import DASHBOARD_HTML
-from .http import error, int_param
+from .http import error, int_param, redis_503
+
+log = logging.getLogger(__name__)
 
 RATE_WINDOW_S = 10.0  # events/s is measured over about this much wall time
+POPULATION_TIMEOUT_S = 1.0  # /metrics waits this long for the populations, then serves the last ones
 
 
 class Throughput:
@@ -43,6 +49,7 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
 
     @app.page("/api/overview")
     class Overview(View):
+        @redis_503
         async def get(self, request: Request) -> Response:
             stats = await store.stats()
             clock = (await store.clock()).get("global", 0)
@@ -68,6 +75,7 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
 
     @app.page("/api/flows")
     class Flows(View):
+        @redis_503
         async def get(self, request: Request) -> Response:
             try:
                 minutes = int_param(request, "minutes", 15, 1, 1440)
@@ -84,6 +92,7 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
 
     @app.page("/api/churn/recent")
     class RecentChurn(View):
+        @redis_503
         async def get(self, request: Request) -> Response:
             try:
                 limit = int_param(request, "limit", 20, 1, 200)
@@ -96,7 +105,10 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
     @app.page("/metrics")
     class Metrics(View):
         async def get(self, request: Request) -> Response:
-            pipeline.metrics.set_populations(await store.segment_counts())
+            try:  # metrics must answer during a Redis outage: then the populations stay as last read
+                pipeline.metrics.set_populations(await asyncio.wait_for(store.segment_counts(), POPULATION_TIMEOUT_S))
+            except (TimeoutError, *RETRYABLE) as exc:
+                log.warning("/metrics: segment populations not refreshed (%s)", exc)
             return self.bytes(pipeline.metrics.render(), content_type="text/plain; version=0.0.4")
 
     @app.page("/")

@@ -20,7 +20,7 @@ from segstream.state.customer import CustomerState
 from segstream.streams.codec import from_us
 
 from . import ops
-from .http import error, int_param
+from .http import error, int_param, redis_503
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +149,7 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
 
     @app.page("/customers/{customer_id}")
     class Customer(View):
+        @redis_503
         async def get(self, request: Request, customer_id: str) -> Response:
             if not authorised(request):
                 return error(self, 401, "a valid bearer token is required (Authorization: Bearer <token>)")
@@ -159,6 +160,7 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
 
     @app.page("/segments/{dimension}/{segment}/customers")
     class SegmentCustomers(View):
+        @redis_503
         async def get(self, request: Request, dimension: str, segment: str) -> Response:
             if not authorised(request):
                 return error(self, 401, "a valid bearer token is required (Authorization: Bearer <token>)")
@@ -182,6 +184,7 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
 
     @app.page("/segments")
     class Segments(View):
+        @redis_503
         async def get(self, request: Request) -> Response:
             counts = await store.segment_counts()
             stats = await store.stats()

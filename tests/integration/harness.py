@@ -61,7 +61,9 @@ class WorkerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        # a worker restarted after a SIGKILL joins the group only once the killed member's
+        # Kafka session has expired (~60 s, Faust's broker_session_timeout): allow for it
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

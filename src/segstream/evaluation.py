@@ -146,7 +146,7 @@ def churn_delays(churn_at: dict[str, float], alerts: list[tuple[str, float, str]
         else:
             missed += 1
     return {
-        "churned": float(before + missed + len(delays) - before),
+        "churned": float(len(delays) + missed),
         "before_churn": float(before),
         "detected_after": float(len(delays) - before),
         "missed": float(missed),

@@ -52,6 +52,14 @@ def playbook_path(settings: Settings) -> Path:
     return Path(settings.playbook_file) if settings.playbook_file else DEFAULT_PLAYBOOK
 
 
+def _mtime(path: Path) -> float:
+    """A file's modification time, 0.0 when it cannot be read."""
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
 def build_models(settings: Settings) -> Models:
     """The worker's models from the settings; a bad rules or playbook file is a
     configuration error."""
@@ -100,11 +108,8 @@ class ModelSync:
         self.store = store
         self.models = build_models(settings)
         self.path = rules_path(settings)
-        self._rules_mtime = self._mtime()
-        try:
-            self._playbook_mtime = playbook_path(settings).stat().st_mtime
-        except OSError:
-            self._playbook_mtime = 0.0
+        self._rules_mtime = _mtime(self.path)
+        self._playbook_mtime = _mtime(playbook_path(settings))
         self._rules_generation: bytes | None = None
         self._snapshot_blob: bytes | None = None
         self._hist_seen: dict[str, dict[int, int]] | None = None
@@ -206,20 +211,11 @@ class ModelSync:
 
     # -- rules
 
-    def _mtime(self) -> float:
-        try:
-            return self.path.stat().st_mtime
-        except OSError:
-            return 0.0
-
     async def maybe_reload_playbook(self) -> bool:
         """Reload the playbook when its file changed; keep the previous one if it is bad."""
         path = playbook_path(self.settings)
-        try:
-            mtime = path.stat().st_mtime
-        except OSError:
-            return False
-        if mtime == self._playbook_mtime:
+        mtime = _mtime(path)
+        if mtime in (0.0, self._playbook_mtime):  # unreadable (kept as is) or unchanged
             return False
         self._playbook_mtime = mtime
         try:
@@ -233,7 +229,7 @@ class ModelSync:
     async def maybe_reload_rules(self) -> bool:
         """Reload the rules when the file changed or a reload was requested; keep them if bad."""
         generation = cast(bytes | None, await self.store.client.get(self.store.keys.rules_generation))
-        mtime = self._mtime()
+        mtime = _mtime(self.path)
         if mtime == self._rules_mtime and generation == self._rules_generation:
             return False
         self._rules_mtime, self._rules_generation = mtime, generation

@@ -84,7 +84,7 @@ def customer_clock(st: CustomerState, now: int, active: Mapping[str, int]) -> in
     return min([now, *(active[f] for t in ACTIVITY_TOPICS if (f := t + index) in active)])
 
 
-def batch_values(batch: Batch, models: Models, clocks: Mapping[str, int] | None = None) -> dict[int, tuple[float, ...]]:
+def batch_values(batch: Batch, models: Models) -> dict[int, tuple[float, ...]]:
     """Per batch position of a customer with purchases: (p_alive, expected purchases,
     P(no purchase), expected spend, CLV), from one vectorised call."""
     snap = models.value_snapshot
@@ -126,7 +126,7 @@ def assess(
         if val and snap:
             tier = tier_of(val[4], snap.tier_edges)
             if tier:
-                reason = _tier_reason(tier, val[4], currency, language)
+                reason = _tier_reason(tier, val[4], models.value.clv_months, currency, language)
                 feats = {"clv": round(val[4], 2), "p_alive": round(val[0], 4), "expected_purchases": round(val[1], 3)}
                 record_change(st, scored, cid, trigger, "value", tier, TIER_NAMES[language][tier], reason, feats)
         level, was = ("high" if high else "normal"), ("high" if old.high else "normal")
@@ -149,10 +149,10 @@ def assess(
             scored.due_us = min(scored.due_us, now + US_PER_DAY)
 
 
-def _tier_reason(tier: str, value: float, currency: str, language: str) -> str:
+def _tier_reason(tier: str, value: float, months: int, currency: str, language: str) -> str:
     if language == "zh-CN":
-        return f"{TIER_NAMES['zh-CN'][tier]}：未来 12 个月预计贡献 {value:.2f} {currency}（折现）"
-    return f"{TIER_NAMES['en'][tier]}: expected {value:.2f} {currency} over the next 12 months (discounted)"
+        return f"{TIER_NAMES['zh-CN'][tier]}：未来 {months} 个月预计贡献 {value:.2f} {currency}（折现）"
+    return f"{TIER_NAMES['en'][tier]}: expected {value:.2f} {currency} over the next {months} months (discounted)"
 
 
 def playbook_names(

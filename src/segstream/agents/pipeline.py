@@ -172,12 +172,13 @@ class Pipeline:
             cids = list(dict.fromkeys(p.event.customer_id for p in pending))
             loaded, clocks, snaps = await self._redis("load", partial(self.store.load, cids, SNAPSHOTS))
             self._use(snaps)
-            active = active_clocks(clocks, int(time.time() * 1000), self._idle_ms)
+            wall_ms = int(time.time() * 1000)
+            active = active_clocks(clocks, wall_ms, self._idle_ms)
             s = self.settings
             result = apply_events(
                 loaded, pending, clocks.get(CLOCK_GLOBAL, 0), self.models, s.language, s.currency, active
             )
-            wall_ms = int(time.time() * 1000)  # this batch's partitions are being consumed
+            # this batch's partitions are being consumed: their wall-time marks move with the save
             result.clock.update({f"w{src}": wall_ms for src in {p.source for p in pending}})
             if result.failed:
                 log.error("model step failed on %d event(s): %s", len(result.failed), result.failed[0][1])

@@ -103,8 +103,7 @@ def apply_events(
         by_customer.setdefault(p.event.customer_id, []).append(p)
     now = out.clock[CLOCK_GLOBAL]
     to_assign: list[tuple[str, CustomerState, int, Trigger, Scored]] = []
-    items: dict[str, SaveItem] = {}
-    due: dict[str, Scored] = {}
+    scored_items: list[SaveItem] = []
     for cid, evs in by_customer.items():
         entry = loaded[cid]
         st = entry.state
@@ -145,29 +144,29 @@ def apply_events(
             scored = score_customer(cid, st, at, trigger, models, language, currency, changed=parts)
             item.changes = scored.changes
             to_assign.append((cid, st, at, trigger, scored))
-            due[cid] = scored
+            scored_items.append(item)
         out.items.append(item)
-        items[cid] = item
-    _finish(out, to_assign, models, language, currency)
-    for cid, scored in due.items():
-        items[cid].due_us = scored.due_us
+    _finish(out, to_assign, scored_items, models, language, currency)
     return out
 
 
 def _finish(
     out: StepResult,
     to_assign: list[tuple[str, CustomerState, int, Trigger, Scored]],
+    items: list[SaveItem],
     models: Models,
     language: str,
     currency: str,
 ) -> None:
     """Batch cluster assignment and value/churn scoring, then collect every scored
-    customer's outputs."""
+    customer's outputs and its due time (``items`` is parallel to ``to_assign``; value
+    and churn scoring can bring a due time forward)."""
     assign_clusters(to_assign, models, language)
     assess(to_assign, models, language, currency)
-    for _, _, _, _, scored in to_assign:
+    for item, (_, _, _, _, scored) in zip(items, to_assign, strict=True):
         out.outputs.extend(scored.outputs)
         out.churn_events.extend(scored.churn)
+        item.due_us = scored.due_us
 
 
 def rescore(
@@ -198,9 +197,7 @@ def rescore(
         scored = score_customer(cid, entry.state, when, trigger, models, language, currency)
         out.items.append(SaveItem(cid, entry.version, entry.state, scored.changes))
         to_assign.append((cid, entry.state, when, trigger, scored))
-    _finish(out, to_assign, models, language, currency)
-    for item, (_, _, _, _, scored) in zip(out.items, to_assign, strict=True):
-        item.due_us = scored.due_us
+    _finish(out, to_assign, out.items, models, language, currency)
     return out
 
 

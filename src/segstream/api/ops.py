@@ -18,7 +18,7 @@ from segstream.state.store import RETRYABLE
 from segstream.streams.codec import from_us
 
 from .dashboard import DASHBOARD_HTML
-from .http import error, int_param, redis_503
+from .http import int_param, json_errors
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +49,14 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
 
     @app.page("/api/overview")
     class Overview(View):
-        @redis_503
+        @json_errors
         async def get(self, request: Request) -> Response:
             stats = await store.stats()
             clock = (await store.clock()).get("global", 0)
             applied = sum(v for k, v in stats.items() if k.startswith("events:"))
+            behind = dict(pipeline.lag)  # a copy: the worker's thread updates it
             lag: dict[str, dict[str, int]] = {}
-            for (topic, partition), n in sorted(pipeline.lag.items()):
+            for (topic, partition), n in sorted(behind.items()):
                 lag.setdefault(topic, {})[str(partition)] = n
             dead = {k.removeprefix("dlq:"): v for k, v in stats.items() if k.startswith("dlq:")}
             models = pipeline.models
@@ -66,7 +67,7 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
                     "events_per_s": round(throughput.rate(applied, time.monotonic()), 1),
                     "applied_total": applied,
                     "lag": lag,
-                    "lag_total": sum(pipeline.lag.values()),
+                    "lag_total": sum(behind.values()),
                     "dead_letters": dead,
                     "dead_letters_total": sum(dead.values()),
                     "model_versions": {k: s.version if s else None for k, s in snaps.items()},
@@ -75,12 +76,9 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
 
     @app.page("/api/flows")
     class Flows(View):
-        @redis_503
+        @json_errors
         async def get(self, request: Request) -> Response:
-            try:
-                minutes = int_param(request, "minutes", 15, 1, 1440)
-            except ValueError as exc:
-                return error(self, 400, str(exc))
+            minutes = int_param(request, "minutes", 15, 1, 1440)
             flows: dict[str, list[dict[str, Any]]] = {}
             names: dict[str, dict[str, str]] = {}
             for dim, moves in (await store.flows(minutes)).items():
@@ -92,12 +90,9 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
 
     @app.page("/api/churn/recent")
     class RecentChurn(View):
-        @redis_503
+        @json_errors
         async def get(self, request: Request) -> Response:
-            try:
-                limit = int_param(request, "limit", 20, 1, 200)
-            except ValueError as exc:
-                return error(self, 400, str(exc))
+            limit = int_param(request, "limit", 20, 1, 200)
             events = await store.recent_churn_events(limit)
             body = b'{"events":[' + b",".join(events) + b"]}"
             return self.bytes(body, content_type="application/json")

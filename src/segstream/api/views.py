@@ -20,7 +20,7 @@ from segstream.state.customer import CustomerState
 from segstream.streams.codec import from_us
 
 from . import ops
-from .http import error, int_param, redis_503
+from .http import HTTPProblem, int_param, json_errors
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +123,9 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
         log.warning("SEGSTREAM_API_TOKEN is empty: customer data is served without a token on %s",
                     pipeline.settings.web_host)  # fmt: skip
 
-    def authorised(request: Request) -> bool:
-        return not token or hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}")
+    def authorise(request: Request) -> None:
+        if token and not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
+            raise HTTPProblem(401, "a valid bearer token is required (Authorization: Bearer <token>)")
 
     @app.page("/health")
     class Health(View):
@@ -149,28 +150,23 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
 
     @app.page("/customers/{customer_id}")
     class Customer(View):
-        @redis_503
+        @json_errors
         async def get(self, request: Request, customer_id: str) -> Response:
-            if not authorised(request):
-                return error(self, 401, "a valid bearer token is required (Authorization: Bearer <token>)")
+            authorise(request)
             state, now = await store.get_with_clock(customer_id)
             if state is None:
-                return error(self, 404, f"no customer {customer_id!r}")
+                raise HTTPProblem(404, f"no customer {customer_id!r}")
             return self.json(customer_document(customer_id, state, now, pipeline.models, language))
 
     @app.page("/segments/{dimension}/{segment}/customers")
     class SegmentCustomers(View):
-        @redis_503
+        @json_errors
         async def get(self, request: Request, dimension: str, segment: str) -> Response:
-            if not authorised(request):
-                return error(self, 401, "a valid bearer token is required (Authorization: Bearer <token>)")
-            try:
-                cursor = int_param(request, "cursor", 0, 0, 2**84)
-                limit = int_param(request, "limit", 100, 1, 1000)
-            except ValueError as exc:
-                return error(self, 400, str(exc))
+            authorise(request)
+            cursor = int_param(request, "cursor", 0, 0, 2**84)
+            limit = int_param(request, "limit", 100, 1, 1000)
             if dimension not in await store.segment_counts():
-                return error(self, 404, f"no dimension {dimension!r}")
+                raise HTTPProblem(404, f"no dimension {dimension!r}")
             found, cursor, scanned = await store.in_segment(dimension, segment, cursor, limit, SCAN_PER_PAGE)
             return self.json(
                 {
@@ -184,7 +180,7 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
 
     @app.page("/segments")
     class Segments(View):
-        @redis_503
+        @json_errors
         async def get(self, request: Request) -> Response:
             counts = await store.segment_counts()
             stats = await store.stats()
@@ -209,9 +205,11 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
                 }
             )
 
+    spec = OPENAPI.read_bytes()
+
     @app.page("/openapi.json")
     class OpenAPI(View):
         async def get(self, request: Request) -> Response:
-            return self.bytes(OPENAPI.read_bytes(), content_type="application/json")
+            return self.bytes(spec, content_type="application/json")
 
     ops.register(app, pipeline)

@@ -16,7 +16,9 @@ def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
     """A configured Faust app with segstream's agents and HTTP views registered."""
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)  # Faust creates one level only
     app = faust.App(
-        settings.app_id,
+        # the inputs are consumed in the group named app_id (agents/ingest.py); Faust's own
+        # group (leader election) gets a name of its own
+        f"{settings.app_id}-app",
         broker=[f"kafka://{hp.strip()}" for hp in settings.kafka_bootstrap.split(",")],
         store="memory://",
         datadir=f"{settings.data_dir}/{settings.app_id}-data",

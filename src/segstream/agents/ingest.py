@@ -1,32 +1,126 @@
-"""The input agents: one per input topic, each a thin loop over batches."""
+"""The input side: one batch consumer of the four input topics, a thin loop over batches.
+
+Faust's per-event stream (``stream.take_events``) tops out near 11,000 events/s on our
+2-core machine with an agent that does nothing (docs/BENCHMARKS.md), a fifth of the aim.
+So the inputs are read in batches with aiokafka's ``getmany`` (Faust's own Kafka client),
+in the consumer group named ``app_id``; Faust keeps what it does well here: the app,
+leader election, timers, the producer and the web server.
+
+Each batch is processed (decode → load → step → emit → save) before its offsets are
+committed, so offsets are committed only after the state is written. A rebalance waits
+for the batch in flight (the revocation callback takes the same lock), and a replay after
+a crash or a rebalance is skipped by the offsets each customer's state records.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterable
+from collections import defaultdict
+from functools import cached_property
 from typing import Any
 
-import faust
+import mode
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
 
 from segstream.agents.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
-
-def register(app: faust.App, pipeline: Pipeline) -> None:
-    for kind, topic in pipeline.inputs.items():
-        _register(app, pipeline, kind, topic)
+KINDS = ("purchases", "usage", "feedback", "profiles")
+REVOKE_WAIT_S = 60.0  # longest a rebalance waits for the batch in flight
 
 
-def _register(app: faust.App, pipeline: Pipeline, kind: str, topic: faust.TopicT) -> None:
-    size, within = pipeline.settings.batch_size, pipeline.settings.batch_within
+class Ingest(mode.Service):
+    """Consumes the input topics in batches and hands each topic's share to the pipeline."""
 
-    async def agent(stream: AsyncIterable[Any]) -> None:
-        async for events in stream.take_events(size, within=within):  # type: ignore[attr-defined]
+    def __init__(self, pipeline: Pipeline, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pipeline = pipeline
+        s = pipeline.settings
+        self.kind_of = {s.topic(k): k for k in KINDS}
+        self._lock = asyncio.Lock()  # held while a batch is in flight
+        self._stopping = False
+
+    @cached_property
+    def consumer(self) -> AIOKafkaConsumer:  # created on the running loop (aiokafka needs it)
+        s = self.pipeline.settings
+        return AIOKafkaConsumer(
+            bootstrap_servers=s.kafka_bootstrap.split(","),
+            group_id=s.app_id,
+            client_id=f"{s.app_id}-ingest",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=4 << 20,
+            fetch_max_bytes=32 << 20,
+        )
+
+    async def on_start(self) -> None:
+        await self.consumer.start()
+        self.consumer.subscribe(topics=list(self.kind_of), listener=_Rebalance(self))
+        self.pipeline.highwater = self.consumer.highwater
+        self.pipeline.assignment = self.consumer.assignment
+
+    async def on_stop(self) -> None:
+        self._stopping = True
+        async with self._lock:  # let the batch in flight finish and commit
+            await self.consumer.stop()
+
+    @mode.Service.task
+    async def _run(self) -> None:
+        s = self.pipeline.settings
+        timeout_ms = round(s.batch_within * 1000)
+        while not self._stopping:
+            batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=s.batch_size)
+            if not batch:
+                continue
+            async with self._lock:
+                if self._stopping:
+                    return
+                # a rebalance may have taken partitions away since the fetch: leave their
+                # records to the new owner, which starts from the last committed offset
+                owned = self.consumer.assignment()
+                batch = {tp: recs for tp, recs in batch.items() if tp in owned}
+                if batch:
+                    await self._process(batch)
+
+    async def _process(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        by_kind: dict[str, list[Any]] = defaultdict(list)
+        for tp, records in batch.items():
+            by_kind[self.kind_of[tp.topic]] += records
+        for kind, records in by_kind.items():
             try:
-                await pipeline.process(kind, events)
-            except Exception as exc:  # a bug must not lose the batch Faust is about to ack
-                log.exception("%s batch of %d failed; sending it to the dead-letter topic", kind, len(events))
-                await pipeline.dead_letter_batch(events, exc)
+                await self.pipeline.process(kind, records)
+            except Exception as exc:  # a bug must not lose the batch about to be committed
+                log.exception("%s batch of %d failed; sending it to the dead-letter topic", kind, len(records))
+                await self.pipeline.dead_letter_batch(records, exc)
+        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+        try:
+            await self.consumer.commit(offsets)
+        except (CommitFailedError, KafkaError) as exc:  # replays are skipped by the state's offsets
+            log.warning("offset commit failed (%s); the batch may be read again and skipped", exc)
 
-    app.agent(topic, name=kind)(agent)
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, ingest: Ingest) -> None:
+        self.ingest = ingest
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        # the batch in flight finishes (saved, committed) before the partitions move on
+        try:
+            async with asyncio.timeout(REVOKE_WAIT_S):
+                async with self.ingest._lock:
+                    pass
+        except TimeoutError:
+            log.warning("batch still in flight after %ss of a rebalance; its partitions move on", REVOKE_WAIT_S)
+        if revoked:
+            log.info("partitions revoked: %s", sorted(f"{tp.topic}/{tp.partition}" for tp in revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("partitions assigned: %d", len(assigned))
+
+
+def register(app: Any, pipeline: Pipeline) -> None:
+    """Start the batch consumer with the app (and stop it with the app)."""
+    app._extra_services.append(Ingest(pipeline, loop=app.loop, beacon=app.beacon))

@@ -1,7 +1,7 @@
 """The I/O shell around the pure step: decode → load → step → emit → save, per batch.
 
-A batch is only returned to Faust (which then acknowledges its offsets for commit) after
-its state is saved, so offsets are committed only after the state is written. Redis or
+The batch consumer (agents/ingest.py) commits a batch's offsets only after this has saved
+its state, so offsets are committed only after the state is written. Redis or
 Kafka outages hold the batch and retry; they never drop it.
 """
 
@@ -16,6 +16,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 import faust
+from aiokafka import TopicPartition
 from kafka.errors import KafkaError as SyncKafkaError
 
 from segstream.agents.modelsync import CLUSTER, RFM, VALUE, ModelSync
@@ -38,7 +39,7 @@ except ImportError:  # pragma: no cover
 KAFKA_RETRYABLE = (AioKafkaError, SyncKafkaError, asyncio.TimeoutError)
 SNAPSHOTS = (RFM, CLUSTER, VALUE)  # model snapshots loaded with every batch
 T = TypeVar("T")
-Rejected = tuple[Any, Rejection]  # (faust event, why)
+Rejected = tuple[Any, Rejection]  # (Kafka record, why)
 
 
 class Pipeline:
@@ -76,7 +77,10 @@ class Pipeline:
                 internal=False,
             )
 
-        self.inputs = {k: topic(k) for k in ("purchases", "usage", "feedback", "profiles")}
+        # set by the batch consumer (agents/ingest.py) once it runs: its partitions' end offsets
+        # (lag) and its current assignment (readiness)
+        self.highwater: Callable[[TopicPartition], int | None] = lambda tp: None
+        self.assignment: Callable[[], set[TopicPartition]] = set
         self.segment_changes = topic("segment_changes")
         self.churn_risk = topic("churn_risk")
         self.dlq = topic("dlq")
@@ -90,13 +94,12 @@ class Pipeline:
         now = datetime.now(UTC)
         valid: list[Positioned] = []
         rejected: list[Rejected] = []
-        for ev in events:
-            msg = ev.message
-            result = codec.decode(ev.value, now)
+        for rec in events:
+            result = codec.decode(rec.value, now)
             if isinstance(result, Rejection):
-                rejected.append((ev, result))
+                rejected.append((rec, result))
             else:
-                valid.append(positioned(result, source_field(kind, msg.partition), msg.offset))  # type: ignore[arg-type]
+                valid.append(positioned(result, source_field(kind, rec.partition), rec.offset))  # type: ignore[arg-type]
         return valid, rejected
 
     async def send_dead_letters(self, rejected: list[Rejected]) -> None:
@@ -104,19 +107,18 @@ class Pipeline:
             return
         now = datetime.now(UTC)
         payloads = []
-        for ev, rej in rejected:
-            m = ev.message
+        for rec, rej in rejected:
             env = dead_letter(
                 rej,
-                topic=m.topic,
-                partition=m.partition,
-                offset=m.offset,
-                kafka_ts_ms=int(m.timestamp * 1000) if m.timestamp else None,
-                key=m.key,
-                value=ev.value,
+                topic=rec.topic,
+                partition=rec.partition,
+                offset=rec.offset,
+                kafka_ts_ms=rec.timestamp if rec.timestamp and rec.timestamp > 0 else None,
+                key=rec.key,
+                value=rec.value,
                 now=now,
             )
-            payloads.append((m.key, encode(env), [("reason", rej.reason.encode())]))
+            payloads.append((rec.key, encode(env), [("reason", rej.reason.encode())]))
         log.info("%d event(s) to the dead-letter topic", len(payloads))
         await self._send_all(self.dlq, payloads)
         reasons = [rej.reason for _, rej in rejected]
@@ -182,7 +184,7 @@ class Pipeline:
             result.clock.update({f"w{src}": wall_ms for src in {p.source for p in pending}})
             if result.failed:
                 log.error("model step failed on %d event(s): %s", len(result.failed), result.failed[0][1])
-                by_position = {(source_field(kind, e.message.partition), e.message.offset): e for e in events}
+                by_position = {(source_field(kind, e.partition), e.offset): e for e in events}
                 why = [(by_position[(p.source, p.offset)], Rejection("processing_error", w)) for p, w in result.failed]
                 await self.send_dead_letters(why)
             again = await self._emit_and_save(result, kind)
@@ -202,21 +204,22 @@ class Pipeline:
     def _observe_latency_and_lag(self, events: Sequence[Any]) -> None:
         """Append-to-emitted latency of every event of the batch; lag of its partitions."""
         m = self.metrics
-        done = time.time()
-        last: dict[Any, int] = {}
-        for ev in events:
-            msg = ev.message
-            if msg.timestamp:
-                m.processing_latency.observe(max(0.0, done - msg.timestamp))
-            last[msg.tp] = max(msg.offset, last.get(msg.tp, -1))
-        for tp, offset in last.items():
+        done_ms = time.time() * 1000
+        last: dict[tuple[str, int], int] = {}
+        observe = m.processing_latency.observe
+        for rec in events:
+            if rec.timestamp and rec.timestamp > 0:
+                observe(max(0.0, done_ms - rec.timestamp) / 1000)
+            key = (rec.topic, rec.partition)
+            last[key] = max(rec.offset, last.get(key, -1))
+        for (topic, partition), offset in last.items():
             try:
-                end = self.app.consumer.highwater(tp)
+                end = self.highwater(TopicPartition(topic, partition))
             except Exception:  # no highwater yet (just assigned): no gauge this time
                 continue
             if end is not None:
-                self.lag[(tp.topic, tp.partition)] = max(0, end - offset - 1)
-                m.consumer_lag.labels(tp.topic, str(tp.partition)).set(self.lag[(tp.topic, tp.partition)])
+                self.lag[(topic, partition)] = max(0, end - offset - 1)
+                m.consumer_lag.labels(topic, str(partition)).set(self.lag[(topic, partition)])
 
     def _scoring_clock(self, clocks: dict[str, int]) -> int:
         return scoring_clock(clocks, int(time.time() * 1000), self._idle_ms)

@@ -143,7 +143,7 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
                 await store.client.ping()
             except Exception as exc:  # any failure means not ready; say which
                 return self.json({"status": "not_ready", "reason": f"redis: {exc}"}, status=503)
-            assigned = len(app.consumer.assignment()) if app.consumer else 0
+            assigned = len(pipeline.assignment())
             if not assigned:
                 return self.json({"status": "not_ready", "reason": "no partitions assigned yet"}, status=503)
             return self.json({"status": "ready", "assigned_partitions": assigned})

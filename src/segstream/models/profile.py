@@ -10,7 +10,7 @@ import msgspec
 from segstream.models.decay import US_PER_DAY
 
 
-class ProfileState(msgspec.Struct, array_like=True, frozen=True, omit_defaults=True):
+class ProfileState(msgspec.Struct, array_like=True, frozen=True, omit_defaults=True, gc=False):
     """The customer's attributes and when they were last written (µs of event time).
 
     Stored as an array (an absent attribute costs one byte), so attribute names do not

@@ -61,7 +61,7 @@ SEGMENT_NAMES: Final[dict[str, dict[str, str]]] = {
 }
 
 
-class PurchaseSummary(msgspec.Struct, array_like=True, frozen=True):
+class PurchaseSummary(msgspec.Struct, array_like=True, frozen=True, gc=False):
     """What RFM and the purchase models need of a customer's purchases.
 
     ``count`` and ``spend_minor`` count every purchase (RFM); ``days`` counts distinct

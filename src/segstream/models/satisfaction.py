@@ -13,7 +13,7 @@ from segstream.models.decay import US_PER_DAY
 MAX_TEXT: Final = 80
 
 
-class FeedbackState(msgspec.Struct, array_like=True, frozen=True):
+class FeedbackState(msgspec.Struct, array_like=True, frozen=True, gc=False):
     """Learned feedback state of one customer (times in µs of event time)."""
 
     num_s: float = 0.0  # decayed sum of normalised scores, short half-life

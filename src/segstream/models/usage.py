@@ -11,7 +11,7 @@ from segstream.models import decay
 from segstream.models.decay import US_PER_DAY
 
 
-class UsageState(msgspec.Struct, array_like=True, frozen=True):
+class UsageState(msgspec.Struct, array_like=True, frozen=True, gc=False):
     """Learned usage state of one customer (all times in µs of event time)."""
 
     short: float = 0.0  # decayed event count, short half-life, referenced at ref_us

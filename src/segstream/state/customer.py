@@ -26,7 +26,7 @@ _HEADER: Final = struct.Struct(">Q")
 RECENT_IDS: Final = 2
 
 
-class Outlook(msgspec.Struct, array_like=True, frozen=True, omit_defaults=True):
+class Outlook(msgspec.Struct, array_like=True, frozen=True, omit_defaults=True, gc=False):
     """Value and churn risk of a customer as last scored, in compact integers.
 
     ``drivers_bp`` holds each churn driver's share of the score in basis points, in the
@@ -44,7 +44,7 @@ class Outlook(msgspec.Struct, array_like=True, frozen=True, omit_defaults=True):
     drivers_bp: list[int] = msgspec.field(default_factory=list)
 
 
-class CustomerState(msgspec.Struct, array_like=True, omit_defaults=True):
+class CustomerState(msgspec.Struct, array_like=True, omit_defaults=True, gc=False):
     """Everything segstream keeps about one customer.
 
     ``offsets`` maps a source partition (``p3``: purchases partition 3) to the last

@@ -78,7 +78,7 @@ async def measure(s: Settings, ids: list[str], n: int, concurrency: int, token: 
 
     rng = random.Random(7)
     picks = [rng.choice(ids) for _ in range(n)]
-    store = Store.from_url(s.redis_url, s.redis_prefix)
+    store = Store.from_settings(s)
     out: dict[str, Any] = {}
     try:
 
@@ -166,7 +166,7 @@ def main() -> None:
         )  # fmt: skip
 
         async def ready() -> list[str]:
-            store = Store.from_url(s.redis_url, s.redis_prefix)
+            store = Store.from_settings(s)
             try:
                 while sum(v for k, v in (await store.stats()).items() if k.startswith("events:")) < events:
                     if worker.poll() is not None:

@@ -32,7 +32,7 @@ from segstream.agents.step import Models, apply_events, positioned  # noqa: E402
 from segstream.config import load_settings  # noqa: E402
 from segstream.feeders.simulator import Simulator  # noqa: E402
 from segstream.state.customer import CustomerState  # noqa: E402
-from segstream.state.keys import TOPIC_CODES  # noqa: E402
+from segstream.state.keys import TOPIC_CODES, Keys  # noqa: E402
 from segstream.state.store import Loaded, SaveItem, Store  # noqa: E402
 from segstream.streams.schemas import Feedback, Profile, Purchase, Usage  # noqa: E402
 
@@ -61,16 +61,16 @@ def build(customers: int, days: int, purchases_only: bool) -> tuple[dict[str, Lo
     return loaded, n + len(batch)
 
 
-async def save(url: str, prefix: str, loaded: dict[str, Loaded]) -> None:
-    store = Store.from_url(url, prefix)
+async def save(url: str, prefix: str, shards: int, loaded: dict[str, Loaded]) -> None:
+    store = Store.from_url(url, prefix, shards)
     items = [SaveItem(cid, 0, e.state) for cid, e in loaded.items() if e.state.last_us]
     for i in range(0, len(items), 2000):
         await store.save(items[i : i + 2000], {}, "bench")
     await store.close()
 
 
-def measure(r: redis.Redis, prefix: str) -> list[int]:
-    keys = list(r.scan_iter(match=f"{prefix}:c:*", count=10_000))
+def measure(r: redis.Redis, prefix: str, shards: int) -> list[int]:
+    keys = list(r.scan_iter(match=Keys(prefix, shards).customer_pattern, count=10_000))
     sizes: list[int] = []
     for i in range(0, len(keys), 5000):
         pipe = r.pipeline(transaction=False)
@@ -94,9 +94,9 @@ def main() -> None:
         loaded, n = build(a.customers, a.days, only)
         prefix = f"m{uuid.uuid4().hex[:8]}"
         before = r.info("memory")["used_memory"]
-        asyncio.run(save(settings.redis_url, prefix, loaded))
+        asyncio.run(save(settings.redis_url, prefix, settings.redis_shards, loaded))
         after = r.info("memory")["used_memory"]
-        sizes = measure(r, prefix)
+        sizes = measure(r, prefix, settings.redis_shards)
         q = statistics.quantiles(sizes, n=100)
         parts = {
             "usage": sum(1 for e in loaded.values() if e.state.usage),

@@ -66,7 +66,7 @@ def segstream(s: Settings, *args: str) -> None:
 
 
 async def read(s: Settings) -> tuple[dict[str, Any], dict[str, int], dict[str, bytes | None], int]:
-    store = Store.from_url(s.redis_url, s.redis_prefix)
+    store = Store.from_settings(s)
     try:
         customers = await store.scan_customers()
         stats = await store.stats()
@@ -113,7 +113,7 @@ def wait_swept(s: Settings, deadline: float) -> None:
     so that churn alerts carry the event times the sweep gives them, not the final re-score's."""
 
     async def due() -> int:
-        store = Store.from_url(s.redis_url, s.redis_prefix)
+        store = Store.from_settings(s)
         try:
             clock = scoring_clock(await store.clock(), int(time.time() * 1000), round(s.idle_partition_s * 1000))
             return await store.due_count(clock)

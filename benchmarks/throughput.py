@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from segstream.config import Settings, load_settings  # noqa: E402
 from segstream.feeders.producer import make_producer, send_events, topic_router  # noqa: E402
 from segstream.feeders.simulator import Simulator  # noqa: E402
+from segstream.state.keys import Keys  # noqa: E402
 from segstream.streams.schemas import INPUT_SCHEMAS  # noqa: E402
 from segstream.streams.topics import create_topics  # noqa: E402
 
@@ -76,7 +77,9 @@ def rss_peak_mb(pid: int) -> float:
 
 def run_worker(s: Settings, src: Path, total: int, timeout: float) -> tuple[float, float, float]:
     r = redis.Redis.from_url(s.redis_url)
-    stats_key = f"{s.redis_prefix}:stats"
+    # every shard's counters, and the single hash a --worker-src from before sharding writes
+    keys = Keys(s.redis_prefix, s.redis_shards)
+    stats_keys = [f"{s.redis_prefix}:stats", *(keys.stats(i) for i in range(s.redis_shards))]
     log = open(ROOT / ".cache" / f"bench-worker-{s.app_id}.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "segstream", "worker"], env=env_for(s, src), stdout=log, stderr=log, cwd=ROOT / ".cache"
@@ -85,7 +88,10 @@ def run_worker(s: Settings, src: Path, total: int, timeout: float) -> tuple[floa
     t_start = time.perf_counter()
     try:
         while True:
-            n = sum(int(v) for k, v in r.hgetall(stats_key).items() if k.startswith(b"events:"))
+            pipe = r.pipeline(transaction=False)
+            for key in stats_keys:
+                pipe.hgetall(key)
+            n = sum(int(v) for h in pipe.execute() for k, v in h.items() if k.startswith(b"events:"))
             now = time.perf_counter()
             samples.append((now, n))
             if n >= total:

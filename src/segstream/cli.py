@@ -291,7 +291,7 @@ def _with_store(fn: Callable[[Any], Any]) -> Any:
     settings = settings_or_exit()
 
     async def run() -> Any:
-        store = Store.from_url(settings.redis_url, settings.redis_prefix)
+        store = Store.from_settings(settings)
         try:
             return await fn(store)
         finally:

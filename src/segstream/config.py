@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Literal
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +24,13 @@ TOPIC_BASE_NAMES = {
     "dlq": "dlq",
     "cluster_events": "cluster-events",
 }
+
+
+def redis_db(url: str) -> int:
+    """The database number a Redis URL selects (path ``/n`` or query ``db=n``; default 0)."""
+    parts = urlsplit(url)
+    db = parse_qs(parts.query).get("db", [parts.path.strip("/") if parts.scheme != "unix" else ""])[0]
+    return int(db) if db.isdigit() else 0
 
 
 class ConfigError(Exception):
@@ -41,6 +49,15 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,host:port]")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL (db number selects the database)")
     redis_prefix: str = Field("ss", min_length=1, max_length=32, description="Prefix of every Redis key")
+    redis_cluster: bool = Field(
+        False, description="The Redis URL is one startup node of a Redis Cluster (its db must be 0)"
+    )
+    redis_shards: int = Field(
+        16,
+        ge=1,
+        le=4096,
+        description="Shards (hash tags) customers are spread over in Redis; may not change once data exists",
+    )
 
     # -- Kafka topics and the consumer group
     app_id: str = Field("segstream", min_length=1, description="Faust app id = Kafka consumer group")
@@ -139,6 +156,13 @@ class Settings(BaseSettings):
             raise ValueError(f"expected redis://host:port/db, got {v!r}")
         return v
 
+    @field_validator("redis_prefix")
+    @classmethod
+    def _plain_prefix(cls, v: str) -> str:
+        if bad := sorted(set(v) & set("{}*?[]\\")):
+            raise ValueError(f"may not contain {' '.join(bad)} (Redis hash tags and SCAN patterns), got {v!r}")
+        return v
+
     @field_validator("min_event_time")
     @classmethod
     def _aware(cls, v: datetime) -> datetime:
@@ -169,6 +193,12 @@ class Settings(BaseSettings):
     def _hysteresis(self) -> Settings:
         if self.churn_leave >= self.churn_enter:
             raise ValueError(f"churn_leave ({self.churn_leave}) must be below churn_enter ({self.churn_enter})")
+        return self
+
+    @model_validator(mode="after")
+    def _cluster_db0(self) -> Settings:
+        if self.redis_cluster and (db := redis_db(self.redis_url)) != 0:
+            raise ValueError(f"a Redis Cluster has only db 0, but SEGSTREAM_REDIS_URL selects db {db}")
         return self
 
     def thresholds(self, name: str) -> tuple[float, float, float, float]:

@@ -72,10 +72,17 @@ def make_settings(
     yield make
     for s in made:
         try:
-            r = redis.Redis.from_url(s.redis_url, socket_connect_timeout=2)
-            keys = list(r.scan_iter(match=f"{s.redis_prefix}:*", count=1000))
-            if keys:
-                r.unlink(*keys)
+            if s.redis_cluster:  # scan_iter walks every primary; UNLINK is split by slot
+                rc = redis.RedisCluster.from_url(s.redis_url, socket_connect_timeout=2)
+                keys = list(rc.scan_iter(match=f"{s.redis_prefix}:*", count=1000))
+                for i in range(0, len(keys), 1000):
+                    rc.unlink(*keys[i : i + 1000])
+                rc.close()
+            else:
+                r = redis.Redis.from_url(s.redis_url, socket_connect_timeout=2)
+                keys = list(r.scan_iter(match=f"{s.redis_prefix}:*", count=1000))
+                if keys:
+                    r.unlink(*keys)
         except redis.RedisError:  # a test's private server may be gone already
             pass
         try:

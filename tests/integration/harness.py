@@ -124,7 +124,7 @@ def consume_all(settings: Settings, topic: str, idle_ms: int = 3000) -> list[Any
 
 def read_store(settings: Settings, fn: Callable[[Store], Any]) -> Any:
     async def run() -> Any:
-        store = Store.from_url(settings.redis_url, settings.redis_prefix)
+        store = Store.from_settings(settings)
         try:
             return await fn(store)
         finally:

@@ -34,3 +34,38 @@ def test_bad_setting_gives_a_one_line_error_naming_the_variable(
         load_settings()
     msg = str(err.value)
     assert fragment in msg and env in msg and "\n" not in msg
+
+
+def test_a_redis_cluster_url_must_select_db_0() -> None:
+    with pytest.raises(ConfigError, match="only db 0") as err:
+        load_settings(redis_url="redis://127.0.0.1:7100/3", redis_cluster=True)
+    assert "\n" not in str(err.value)
+    assert load_settings(redis_url="redis://127.0.0.1:7100/0", redis_cluster=True).redis_cluster
+    assert load_settings(redis_url="redis://127.0.0.1:7100", redis_cluster=True).redis_shards == 16
+    with pytest.raises(ConfigError, match="only db 0"):
+        load_settings(redis_url="redis://127.0.0.1:7100?db=2", redis_cluster=True)
+
+
+@pytest.mark.parametrize("prefix", ["a{b", "x}", "p*", "q?"])
+def test_a_key_prefix_may_not_hold_hash_tag_or_pattern_characters(prefix: str) -> None:
+    with pytest.raises(ConfigError, match="SEGSTREAM_REDIS_PREFIX"):
+        load_settings(redis_prefix=prefix)
+
+
+def test_shards_are_bounded() -> None:
+    with pytest.raises(ConfigError, match="SEGSTREAM_REDIS_SHARDS"):
+        load_settings(redis_shards=0)
+    with pytest.raises(ConfigError, match="SEGSTREAM_REDIS_SHARDS"):
+        load_settings(redis_shards=4097)
+
+
+def test_the_readme_settings_table_lists_every_setting_with_its_description() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    missing = [
+        name
+        for name, f in Settings.model_fields.items()
+        if f"| `SEGSTREAM_{name.upper()}` |" not in readme or f" | {f.description} |" not in readme
+    ]
+    assert missing == []

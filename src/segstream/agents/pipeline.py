@@ -48,10 +48,10 @@ class Pipeline:
     def __init__(self, app: faust.App, settings: Settings) -> None:
         self.app = app
         self.settings = settings
-        self.store = Store.from_url(settings.redis_url, settings.redis_prefix)
+        self.store = Store.from_settings(settings)
         # the HTTP views run in the web server's own thread and event loop (app.py): they get
         # their own Redis client, whose connections belong to that loop
-        self.web_store = Store.from_url(settings.redis_url, settings.redis_prefix)
+        self.web_store = Store.from_settings(settings)
         self.sync = ModelSync(settings, self.store)
         self.models = self.sync.models
         self.metrics = Metrics()

@@ -17,6 +17,7 @@ from segstream.agents.score import Models, segment_name
 from segstream.models.churn import DRIVER_NAMES, DRIVERS
 from segstream.models.decay import US_PER_DAY
 from segstream.state.customer import CustomerState
+from segstream.state.store import CURSOR_MAX
 from segstream.streams.codec import from_us
 
 from . import ops
@@ -163,7 +164,7 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
         @json_errors
         async def get(self, request: Request, dimension: str, segment: str) -> Response:
             authorise(request)
-            cursor = int_param(request, "cursor", 0, 0, 2**84)
+            cursor = int_param(request, "cursor", 0, 0, CURSOR_MAX)
             limit = int_param(request, "limit", 100, 1, 1000)
             if dimension not in await store.segment_counts():
                 raise HTTPProblem(404, f"no dimension {dimension!r}")

@@ -1,26 +1,36 @@
 """Every Redis key segstream writes, in one place.
 
-All keys start with the deployment's prefix (``SEGSTREAM_REDIS_PREFIX``, default ``ss``):
+All keys start with the deployment's prefix (``SEGSTREAM_REDIS_PREFIX``, default ``ss``).
+Customers are spread over ``SEGSTREAM_REDIS_SHARDS`` shards (``shard = crc32(id) % shards``,
+:meth:`Keys.shard_of`); every per-shard key carries the shard as a Redis Cluster hash tag,
+``{p}:{<shard>}:…``, so all keys one save touches hash to one slot (one node):
 
-=========================  ======  =====================================================
-key                        type    holds
-=========================  ======  =====================================================
-``{p}:c:{customer_id}``    string  8-byte version header + msgpack customer state
-``{p}:clock``              hash    stream clock: per source partition and ``global``, µs
-``{p}:segcount``           hash    ``{dimension}:{segment}`` -> customers in it
-``{p}:stats``              hash    ``customers``, ``events:{topic}``, ``dlq:{reason}``
-``{p}:hist``               hash    ``{metric}:{bucket}`` -> customers (RFM population)
-``{p}:due``                zset    customer key -> event time (µs) it must be re-scored
-``{p}:snap:{model}``       string  the latest published model snapshot (msgpack)
-``{p}:rules:gen``          string  bumped by `segstream segments reload`
-``{p}:rescore``            string  set by `segstream segments rescore`; the leader clears it
-``{p}:flow:{minute}``      hash    ``{dim}\t{from}\t{to}`` -> moves in that wall minute (25 h TTL)
-``{p}:recent:churn``       list    the newest 200 churn-risk events (JSON), newest first
-=========================  ======  =====================================================
+===============================  ======  ==================================================
+key                              type    holds
+===============================  ======  ==================================================
+``{p}:{s}:c:{customer_id}``      string  8-byte version header + msgpack customer state
+``{p}:{s}:segcount``             hash    ``{dimension}:{segment}`` -> the shard's customers in it
+``{p}:{s}:stats``                hash    ``customers``, ``events:{topic}``; shard 0 also
+                                         ``dlq:{reason}``
+``{p}:{s}:hist``                 hash    ``{metric}:{bucket}`` -> customers (RFM population)
+``{p}:{s}:due``                  zset    customer id -> event time (µs) it must be re-scored
+``{p}:{s}:flow:{minute}``        hash    ``{dim}\t{from}\t{to}`` -> moves in that wall minute
+                                         (25 h TTL)
+``{p}:clock``                    hash    stream clock: per source partition and ``global``, µs
+``{p}:snap:{model}``             string  the latest published model snapshot (msgpack)
+``{p}:rules:gen``                string  bumped by `segstream segments reload`
+``{p}:rescore``                  string  set by `segstream segments rescore`; the leader clears it
+``{p}:recent:churn``             list    the newest 200 churn-risk events (JSON), newest first
+===============================  ======  ==================================================
+
+``{s}`` above is literal braces around the shard number, e.g. ``ss:{7}:c:alice``. Readers
+of counters sum (or merge) the per-shard keys. The shard count may not change once data
+exists: customers would be looked for in the wrong shard.
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Final
 
@@ -35,47 +45,81 @@ FLOW: Final = "flow"
 
 CLOCK_GLOBAL: Final = "global"
 STAT_CUSTOMERS: Final = "customers"
+DEAD_LETTER_SHARD: Final = 0  # the shard whose stats hash counts dead letters
 
 #: One-letter codes of the source topics, used in offset and clock fields.
 TOPIC_CODES: Final = {"purchases": "p", "usage": "u", "feedback": "f", "profiles": "r"}
 
 
+def shard_of(customer_id: str, shards: int) -> int:
+    """The shard of a customer: stable across processes and versions (CRC-32 of the UTF-8 id)."""
+    return zlib.crc32(customer_id.encode()) % shards
+
+
 @dataclass(frozen=True, slots=True)
 class Keys:
-    """Key names under one prefix."""
+    """Key names under one prefix, with customers spread over ``shards`` shards."""
 
     prefix: str
+    shards: int
+
+    def __post_init__(self) -> None:
+        if "{" in self.prefix or "}" in self.prefix:
+            raise ValueError(f"a key prefix may not contain braces (Redis hash tags): {self.prefix!r}")
+        if self.shards < 1:
+            raise ValueError(f"shards must be at least 1, got {self.shards}")
+
+    def shard_of(self, customer_id: str) -> int:
+        return shard_of(customer_id, self.shards)
+
+    def tag(self, shard: int) -> str:
+        """``{p}:{shard}``: the start of every key of one shard (hash tag = the shard)."""
+        return f"{self.prefix}:{{{shard}}}"
+
+    def customer_head(self, shard: int) -> str:
+        """What precedes the customer id in a customer key of ``shard``."""
+        return f"{self.prefix}:{{{shard}}}:{CUSTOMER}:"
 
     def customer(self, customer_id: str) -> str:
-        return f"{self.prefix}:{CUSTOMER}:{customer_id}"
+        return self.customer_head(self.shard_of(customer_id)) + customer_id
 
     @property
     def customer_pattern(self) -> str:
-        return f"{self.prefix}:{CUSTOMER}:*"
+        """SCAN MATCH pattern of every customer key (every shard)."""
+        return f"{self.prefix}:{{*}}:{CUSTOMER}:*"
+
+    def _split(self, key: str | bytes) -> tuple[int, str]:
+        k = key.decode() if isinstance(key, bytes) else key
+        start = len(self.prefix) + 2  # after "{prefix}:{"
+        end = k.index("}", start)  # the shard is digits: the first "}" closes the tag
+        return int(k[start:end]), k[end + 3 + len(CUSTOMER) :]  # skip "}:c:"
 
     def customer_id_of(self, key: str | bytes) -> str:
-        k = key.decode() if isinstance(key, bytes) else key
-        return k[len(self.prefix) + len(CUSTOMER) + 2 :]
+        """The customer id in a customer key (ids may hold any character, braces included)."""
+        return self._split(key)[1]
+
+    def shard_of_key(self, key: str | bytes) -> int:
+        """The shard a customer key is in, read from its hash tag."""
+        return self._split(key)[0]
+
+    def segment_counts(self, shard: int) -> str:
+        return f"{self.tag(shard)}:{SEGMENT_COUNTS}"
+
+    def stats(self, shard: int) -> str:
+        return f"{self.tag(shard)}:{STATS}"
+
+    def histograms(self, shard: int) -> str:
+        return f"{self.tag(shard)}:{HISTOGRAMS}"
+
+    def due(self, shard: int) -> str:
+        return f"{self.tag(shard)}:{DUE}"
+
+    def flow(self, shard: int, minute: int) -> str:
+        return f"{self.tag(shard)}:{FLOW}:{minute}"
 
     @property
     def clock(self) -> str:
         return f"{self.prefix}:{CLOCK}"
-
-    @property
-    def segment_counts(self) -> str:
-        return f"{self.prefix}:{SEGMENT_COUNTS}"
-
-    @property
-    def stats(self) -> str:
-        return f"{self.prefix}:{STATS}"
-
-    @property
-    def histograms(self) -> str:
-        return f"{self.prefix}:{HISTOGRAMS}"
-
-    @property
-    def due(self) -> str:
-        return f"{self.prefix}:{DUE}"
 
     @property
     def rescore_request(self) -> str:
@@ -84,9 +128,6 @@ class Keys:
     @property
     def rules_generation(self) -> str:
         return f"{self.prefix}:rules:gen"
-
-    def flow(self, minute: int) -> str:
-        return f"{self.prefix}:{FLOW}:{minute}"
 
     @property
     def recent_churn(self) -> str:

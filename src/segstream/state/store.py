@@ -1,25 +1,35 @@
-"""The Redis store: load a batch of customers in one round trip, save it atomically in one.
+"""The Redis store: load a batch of customers in one round trip, save it atomically per shard.
 
-Saving goes through one Lua script per batch. For each customer it compares the stored
-version header with the one loaded; on a match it writes the new state (which carries the
-applied offsets) and moves the segment counters, otherwise it reports a conflict so the
-caller reloads and recomputes that customer. The stream clock only moves forward.
+Customers are spread over shards (see :mod:`segstream.state.keys`); every key one Lua call
+touches carries the same hash tag, so the store works on one Redis and on a Redis Cluster
+alike and never sends a cross-slot command. Saving runs one script per shard present in
+the batch, all in one pipeline (one round trip on a single Redis; one per node, in
+parallel, on a cluster). For each customer the script compares the stored version header
+with the one loaded; on a match it writes the new state (which carries the applied
+offsets) and moves the shard's counters, otherwise it reports a conflict so the caller
+reloads and recomputes that customer. The stream clock (one hash) only moves forward.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import heapq
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Final, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 import redis.asyncio as aioredis
-from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.exceptions import BusyLoadingError, ConnectionError, NoScriptError, TimeoutError
 
 from segstream.state import keys as K
 from segstream.state.customer import CustomerState, header, pack, unpack
+
+if TYPE_CHECKING:
+    from segstream.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -32,23 +42,28 @@ T = TypeVar("T")
 
 RETRYABLE: Final = (ConnectionError, TimeoutError, BusyLoadingError, OSError)
 
-# KEYS: clock, segcount, stats, hist, due, flow (this wall minute's transitions), customer...
-# ARGV: nclock, (field, value) * nclock, then per customer: header, blob, moves, events, due,
-#   and last the stats field of the applied-event counter.
+SCAN_COUNT: Final = 500  # keys one SCAN call of a segment listing asks for (fixed: pages re-read a batch)
+# Cursors of the customer walks (sample, in_segment) are opaque non-negative integers:
+#   walk position = scan_cursor * NODE_SPLIT + node  (node: index of the Redis node in the
+#                   walk, 0 on a single Redis; cluster primaries sorted by host:port)
+#   in_segment cursor = walk position * PAGE_SPLIT + members of that SCAN batch already served
+NODE_SPLIT: Final = 1 << 10
+PAGE_SPLIT: Final = 1 << 20
+CURSOR_MAX: Final = (1 << 64) * NODE_SPLIT * PAGE_SPLIT - 1  # SCAN cursors are 64-bit
+FLOW_TTL_S: Final = 25 * 3600  # transitions kept per wall minute: the dashboard looks back up to a day
+
+# One shard's save. KEYS: segcount, stats, hist, due, flow (this wall minute's transitions),
+#   then the customers (all of one shard: one hash tag, one slot).
+# ARGV: bytes before the customer id in a customer key, then per customer: header, blob,
+#   moves, events, due; last the stats field of the applied-event counter.
 #   moves = "kind\tname\told\tnew\n" lines; kind s = segment (count in segcount under
 #   name:segment), h = histogram bucket (count in hist under name:bucket); old may be empty.
-#   due = event time (µs) at which the customer must be re-scored, or empty: unchanged.
-SCAN_COUNT: Final = 500  # keys one SCAN call of a segment listing asks for (fixed: pages re-read a batch)
-PAGE_SPLIT: Final = 1 << 20  # segment-listing cursor = SCAN cursor * PAGE_SPLIT + members already served
-FLOW_TTL_S: Final = 25 * 3600  # transitions kept per wall minute: the dashboard looks back up to a day
+#   due = event time (µs) at which the customer must be re-scored, or empty: unchanged;
+#   the due zset's member is the customer id (the key without its head).
+# Returns the 1-based positions (among the customers) that conflicted.
 SAVE_LUA: Final = """
-local nclock = tonumber(ARGV[1])
+local head = tonumber(ARGV[1])
 local i = 2
-for _ = 1, nclock do
-  local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '-1')
-  if tonumber(ARGV[i + 1]) > cur then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-  i = i + 2
-end
 local conflicts = {}
 local events = 0
 local created = 0
@@ -56,33 +71,47 @@ local function move(key, field, by)
   if redis.call('HINCRBY', key, field, by) == 0 then redis.call('HDEL', key, field) end
 end
 local flows = 0
-for k = 7, #KEYS do
+for k = 6, #KEYS do
   local expect, blob, moves, n, due = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   i = i + 5
   if redis.call('GETRANGE', KEYS[k], 0, 7) ~= expect then
-    conflicts[#conflicts + 1] = k - 6
+    conflicts[#conflicts + 1] = k - 5
   else
     redis.call('SET', KEYS[k], blob)
     if expect == '' then created = created + 1 end
     for kind, name, old, new in string.gmatch(moves, '(%a)\\t([^\\t\\n]*)\\t([^\\t\\n]*)\\t([^\\t\\n]*)\\n') do
-      local h = KEYS[2]
-      if kind == 'h' then h = KEYS[4] end
+      local h = KEYS[1]
+      if kind == 'h' then h = KEYS[3] end
       if old ~= '' then move(h, name .. ':' .. old, -1) end
       if new ~= '' then move(h, name .. ':' .. new, 1) end
       if kind == 's' then
-        redis.call('HINCRBY', KEYS[6], name .. '\t' .. old .. '\t' .. new, 1)
+        redis.call('HINCRBY', KEYS[5], name .. '\t' .. old .. '\t' .. new, 1)
         flows = flows + 1
       end
     end
-    if due ~= '' then redis.call('ZADD', KEYS[5], due, KEYS[k]) end
+    if due ~= '' then redis.call('ZADD', KEYS[4], due, string.sub(KEYS[k], head + 1)) end
     events = events + tonumber(n)
   end
 end
-if flows > 0 then redis.call('EXPIRE', KEYS[6], FLOW_TTL) end
-if created > 0 then redis.call('HINCRBY', KEYS[3], 'customers', created) end
-if events > 0 then redis.call('HINCRBY', KEYS[3], ARGV[#ARGV], events) end
+if flows > 0 then redis.call('EXPIRE', KEYS[5], FLOW_TTL) end
+if created > 0 then redis.call('HINCRBY', KEYS[2], 'customers', created) end
+if events > 0 then redis.call('HINCRBY', KEYS[2], ARGV[#ARGV], events) end
 return conflicts
 """.replace("FLOW_TTL", str(FLOW_TTL_S))
+
+# The stream clock: KEYS[1] = clock hash; ARGV = (field, value) pairs; a field only moves forward.
+CLOCK_LUA: Final = """
+for i = 1, #ARGV, 2 do
+  local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '-1')
+  if tonumber(ARGV[i + 1]) > cur then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+return 0
+"""
+
+SCRIPTS: Final = {hashlib.sha1(s.encode()).hexdigest(): s for s in (SAVE_LUA, CLOCK_LUA)}
+SAVE_SHA, CLOCK_SHA = SCRIPTS
+
+Client = aioredis.Redis | RedisCluster
 
 
 @dataclass(slots=True)
@@ -104,101 +133,217 @@ class SaveItem:
     due_us: int | None = None  # None: leave the customer's due time as it is
 
 
-class Store:
-    """Customer state, clock and counters of one deployment (one key prefix)."""
+def _sum_into(out: dict[str, int], raw: dict[bytes, bytes]) -> None:
+    for k, v in raw.items():
+        name = k.decode()
+        out[name] = out.get(name, 0) + int(v)
 
-    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+
+class Store:
+    """Customer state, clock and counters of one deployment (one key prefix), on one Redis
+    or on a Redis Cluster (``client`` a :class:`redis.asyncio.cluster.RedisCluster`)."""
+
+    def __init__(self, client: Client, prefix: str, shards: int) -> None:
         self.client = client
-        self.keys = K.Keys(prefix)
-        self._save = client.register_script(SAVE_LUA)
+        self.keys = K.Keys(prefix, shards)
+        self.cluster = isinstance(client, RedisCluster)
 
     @classmethod
-    def from_url(cls, url: str, prefix: str) -> Store:
-        client = aioredis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
-        return cls(client, prefix)
+    def from_url(cls, url: str, prefix: str, shards: int, cluster: bool = False) -> Store:
+        """A store on the Redis at ``url``; with ``cluster``, ``url`` is one startup node of a
+        Redis Cluster (the others are discovered)."""
+        client: Client
+        if cluster:
+            client = RedisCluster.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+        else:
+            client = aioredis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+        return cls(client, prefix, shards)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        """A store as the settings say (``redis_url``, ``redis_prefix``, ``redis_shards``, ``redis_cluster``)."""
+        return cls.from_url(settings.redis_url, settings.redis_prefix, settings.redis_shards, settings.redis_cluster)
 
     async def close(self) -> None:
         await self.client.aclose()
+
+    def _pipe(self) -> Any:
+        return self.client.pipeline(transaction=False)
+
+    @property
+    def _shards(self) -> range:
+        return range(self.keys.shards)
 
     async def load(
         self, customer_ids: Sequence[str], snapshots: Sequence[str] = ()
     ) -> tuple[dict[str, Loaded], dict[str, int], list[bytes | None]]:
         """The customers (missing ones empty, version 0), the stream clocks (µs, per source
-        partition and ``global``) and the named model snapshots, in one round trip."""
-        pipe = self.client.pipeline(transaction=False)
-        pipe.mget([self.keys.customer(c) for c in customer_ids])
+        partition and ``global``) and the named model snapshots, in one pipeline: one MGET
+        per shard present (one round trip on a single Redis)."""
+        by_shard: dict[int, list[str]] = {}
+        for c in customer_ids:
+            by_shard.setdefault(self.keys.shard_of(c), []).append(c)
+        pipe = self._pipe()
+        for shard, cids in by_shard.items():
+            head = self.keys.customer_head(shard)
+            pipe.execute_command("MGET", *[head + c for c in cids])
         pipe.hgetall(self.keys.clock)
         for name in snapshots:
             pipe.get(self.keys.snapshot(name))
-        blobs, clock, *snaps = await pipe.execute()
+        res = await pipe.execute()
         loaded = {}
-        for cid, blob in zip(customer_ids, blobs, strict=True):
-            version, state = unpack(blob)
-            loaded[cid] = Loaded(version, state)
-        return loaded, {k.decode(): int(v) for k, v in clock.items()}, snaps
+        for cids, blobs in zip(by_shard.values(), res, strict=False):
+            for cid, blob in zip(cids, blobs, strict=True):
+                version, state = unpack(blob)
+                loaded[cid] = Loaded(version, state)
+        clock, snaps = res[len(by_shard)], res[len(by_shard) + 1 :]
+        return {c: loaded[c] for c in customer_ids}, {k.decode(): int(v) for k, v in clock.items()}, snaps
 
     async def save(self, items: Sequence[SaveItem], clock: dict[str, int], topic_kind: str) -> list[str]:
-        """Write the items that nobody else changed since load; return the ids that conflicted."""
+        """Write the items that nobody else changed since load; return the ids that conflicted
+        (in item order).
+
+        Each shard's customers are written atomically by one script; the shards and the
+        clock are separate calls in one pipeline, so a failure part-way (a lost
+        connection) can leave some shards written: a retry then reports those customers
+        as conflicts, and the caller's reload finds their offsets already applied."""
         if not items:
             return []
-        argv: list[bytes | str | int] = [len(clock)]
-        for f, v in clock.items():
-            argv += [f, v]
         minute = int(time.time() // 60)
-        keys = [self.keys.clock, self.keys.segment_counts, self.keys.stats, self.keys.histograms, self.keys.due]
-        keys.append(self.keys.flow(minute))
-        for it in items:
-            keys.append(self.keys.customer(it.customer_id))
-            moves = "".join(f"s\t{d}\t{_s(old)}\t{_s(new)}\n" for d, old, new in it.changes)
-            moves += "".join(f"h\t{m}\t{_s(old)}\t{_s(new)}\n" for m, old, new in it.buckets if old != new)
-            due = "" if it.due_us is None else str(it.due_us)
-            argv += [header(it.version), pack(it.version + 1, it.state), moves, it.events, due]
-        argv.append(f"events:{topic_kind}")
-        conflicts = await self._save(keys=keys, args=argv)
-        return [items[int(i) - 1].customer_id for i in conflicts]
+        groups: dict[int, list[int]] = {}
+        for n, it in enumerate(items):
+            groups.setdefault(self.keys.shard_of(it.customer_id), []).append(n)
+        calls: list[tuple[Any, ...]] = []
+        if clock:
+            pairs = [x for f, v in clock.items() for x in (f, v)]
+            calls.append(("EVALSHA", CLOCK_SHA, 1, self.keys.clock, *pairs))
+        stat = f"events:{topic_kind}"
+        for shard, idx in groups.items():
+            k = self.keys
+            head = k.customer_head(shard)
+            keys = [k.segment_counts(shard), k.stats(shard), k.histograms(shard), k.due(shard), k.flow(shard, minute)]
+            argv: list[bytes | str | int] = [len(head.encode())]
+            for n in idx:
+                it = items[n]
+                keys.append(head + it.customer_id)
+                moves = "".join(f"s\t{d}\t{_s(old)}\t{_s(new)}\n" for d, old, new in it.changes)
+                moves += "".join(f"h\t{m}\t{_s(old)}\t{_s(new)}\n" for m, old, new in it.buckets if old != new)
+                due = "" if it.due_us is None else str(it.due_us)
+                argv += [header(it.version), pack(it.version + 1, it.state), moves, it.events, due]
+            argv.append(stat)
+            calls.append(("EVALSHA", SAVE_SHA, len(keys), *keys, *argv))
+        results = await self._run_scripts(calls)
+        conflicts = sorted(
+            idx[int(i) - 1] for idx, res in zip(groups.values(), results[1 if clock else 0 :], strict=True) for i in res
+        )
+        return [items[n].customer_id for n in conflicts]
+
+    async def _run_scripts(self, calls: list[tuple[Any, ...]]) -> list[Any]:
+        """EVALSHA ``calls`` in one pipeline; scripts the server lacks (a fresh or restarted
+        node) are loaded and just those calls sent again."""
+        results = await self._pipe_results(calls)
+        missing = [n for n, r in enumerate(results) if isinstance(r, NoScriptError)]
+        if missing:
+            for text in SCRIPTS.values():
+                await self.client.script_load(text)  # on a cluster: on every primary
+            for n, r in zip(missing, await self._pipe_results([calls[n] for n in missing]), strict=True):
+                results[n] = r
+        for r in results:
+            if isinstance(r, Exception):
+                raise r
+        return results
+
+    async def _pipe_results(self, calls: list[tuple[Any, ...]]) -> list[Any]:
+        pipe = self._pipe()
+        for c in calls:
+            pipe.execute_command(*c)
+        return cast(list[Any], await pipe.execute(raise_on_error=False))
+
+    async def _sum_hashes(self, names: Iterable[str]) -> dict[str, int]:
+        pipe = self._pipe()
+        for name in names:
+            pipe.hgetall(name)
+        out: dict[str, int] = {}
+        for raw in await pipe.execute():
+            _sum_into(out, raw)
+        return out
 
     async def histograms(self) -> dict[str, dict[int, int]]:
-        """The population histograms (metric -> bucket -> customers)."""
+        """The population histograms (metric -> bucket -> customers), summed over the shards."""
         out: dict[str, dict[int, int]] = {}
-        for k, v in (await self._int_hash(self.keys.histograms)).items():
+        for k, v in (await self._sum_hashes(self.keys.histograms(s) for s in self._shards)).items():
             name, _, b = k.partition(":")
             out.setdefault(name, {})[int(b)] = v
         return out
 
     async def due(self, now_us: int, limit: int) -> dict[str, int]:
-        """Customers whose re-scoring time has come (stream clock ``now_us``), earliest
-        first, with the event time each was due at."""
-        pairs = await self.client.zrangebyscore(self.keys.due, "-inf", now_us, start=0, num=limit, withscores=True)
-        return {self.keys.customer_id_of(k): int(score) for k, score in cast(list[tuple[bytes, float]], pairs)}
+        """At most ``limit`` customers whose re-scoring time has come (stream clock
+        ``now_us``), earliest first over all shards, with the event time each was due at."""
+        pipe = self._pipe()
+        for s in self._shards:
+            pipe.zrangebyscore(self.keys.due(s), "-inf", now_us, start=0, num=limit, withscores=True)
+        per_shard = cast(list[list[tuple[bytes, float]]], await pipe.execute())
+        earliest = heapq.nsmallest(limit, (p for pairs in per_shard for p in pairs), key=lambda p: p[1])
+        return {cid.decode(): int(score) for cid, score in earliest}
+
+    async def _nodes(self) -> list[ClusterNode | None]:
+        """The nodes a walk over every customer visits: the cluster's primaries (sorted by
+        name, so positions stay meaningful between calls), or ``[None]`` on one Redis."""
+        if not isinstance(self.client, RedisCluster):
+            return [None]
+        await self.client.initialize()
+        return cast(list[ClusterNode | None], sorted(self.client.get_primaries(), key=lambda n: n.name))
+
+    async def _scan(self, node: ClusterNode | None, cursor: int, count: int) -> tuple[int, list[bytes]]:
+        """One SCAN call for customer keys on ``node`` (None: the single Redis)."""
+        if node is None:
+            cur, keys = await self.client.scan(cursor, match=self.keys.customer_pattern, count=count)
+            return int(cur), cast(list[bytes], keys)
+        per_node, keys = await self.client.execute_command(
+            "SCAN", cursor, "MATCH", self.keys.customer_pattern, "COUNT", count, target_nodes=node
+        )  # a cluster answers {node name: cursor}
+        return int(next(iter(per_node.values()))), cast(list[bytes], keys)
 
     async def sample(self, cursor: int, count: int) -> tuple[int, dict[str, CustomerState]]:
-        """About ``count`` customers from a SCAN cursor, and the next cursor (0: wrapped round)."""
+        """About ``count`` customers from a walk position (0: the start; see NODE_SPLIT), and
+        the next position (0: wrapped round)."""
+        nodes = await self._nodes()
+        scan_cursor, node = divmod(cursor, NODE_SPLIT)
         out: dict[str, CustomerState] = {}
+        if node >= len(nodes):  # the cluster lost nodes since: start again
+            return 0, out
         while len(out) < count:
-            cursor, keys = await self.client.scan(cursor, match=self.keys.customer_pattern, count=count)
+            scan_cursor, keys = await self._scan(nodes[node], scan_cursor, count)
             if keys:
-                out.update(await self._get_many(cast(list[bytes], keys)))
-            if cursor == 0:
-                break
-        return int(cursor), out
+                out.update(await self._get_many(keys))
+            if scan_cursor == 0:
+                node += 1
+                if node == len(nodes):
+                    return 0, out
+        return scan_cursor * NODE_SPLIT + node, out
 
     async def mark_all_due(self, now_us: int = 0, chunk: int = 5000) -> int:
         """Make every customer due now (an operator's full re-score); returns how many."""
         n = 0
-        batch: list[bytes] = []
-        async for member, _ in self.client.zscan_iter(self.keys.due, count=chunk):
-            batch.append(member)
-            if len(batch) >= chunk:
-                await self.client.zadd(self.keys.due, dict.fromkeys(batch, now_us), xx=True)
+        for s in self._shards:
+            key = self.keys.due(s)
+            batch: list[bytes] = []
+            async for member, _ in self.client.zscan_iter(key, count=chunk):
+                batch.append(member)
+                if len(batch) >= chunk:
+                    await self.client.zadd(key, dict.fromkeys(batch, now_us), xx=True)
+                    n += len(batch)
+                    batch = []
+            if batch:
+                await self.client.zadd(key, dict.fromkeys(batch, now_us), xx=True)
                 n += len(batch)
-                batch = []
-        if batch:
-            await self.client.zadd(self.keys.due, dict.fromkeys(batch, now_us), xx=True)
-            n += len(batch)
         return n
 
     async def due_count(self, now_us: int) -> int:
-        return int(await self.client.zcount(self.keys.due, "-inf", now_us))
+        pipe = self._pipe()
+        for s in self._shards:
+            pipe.zcount(self.keys.due(s), "-inf", now_us)
+        return sum(int(c) for c in await pipe.execute())
 
     async def put_snapshot(self, name: str, blob: bytes) -> None:
         await self.client.set(self.keys.snapshot(name), blob)
@@ -207,8 +352,8 @@ class Store:
         return cast(bytes | None, await self.client.get(self.keys.snapshot(name)))
 
     async def get_with_clock(self, customer_id: str) -> tuple[CustomerState | None, int]:
-        """One customer and the global stream clock, in one round trip (the profile API)."""
-        pipe = self.client.pipeline(transaction=False)
+        """One customer and the global stream clock, in one pipeline (the profile API)."""
+        pipe = self._pipe()
         pipe.get(self.keys.customer(customer_id))
         pipe.hget(self.keys.clock, K.CLOCK_GLOBAL)
         blob, clock = await pipe.execute()
@@ -218,53 +363,61 @@ class Store:
         self, dimension: str, segment: str, cursor: int, limit: int, scan: int
     ) -> tuple[list[str], int, int]:
         """A page of at most ``limit`` customers in one segment, walking the customers with
-        a SCAN cursor and examining about ``scan`` keys at most; returns (ids, next cursor
-        (0: done), keys examined).
+        SCAN (node by node on a cluster) and examining about ``scan`` keys at most; returns
+        (ids, next cursor (0: done), keys examined).
 
-        The cursor is ``scan_cursor * PAGE_SPLIT + served``: where the SCAN batch the page
-        stopped in began, and how many of that batch's members were already served (a
-        batch cannot be cut otherwise; SCAN returns more keys than asked for). No
-        per-segment index is kept (it would cost more memory per customer than the state
-        itself), so a page of a small segment may come back short, with a cursor; like
-        SCAN, a listing may repeat a customer, or miss one while Redis resizes its table."""
-        scan_cursor, skip = divmod(cursor, PAGE_SPLIT)
+        The cursor is ``(scan_cursor * NODE_SPLIT + node) * PAGE_SPLIT + served``: which
+        node (0 on a single Redis; cluster primaries sorted by host:port) and where on it
+        the SCAN batch the page stopped in began, and how many of that batch's members
+        were already served (a batch cannot be cut otherwise; SCAN returns more keys than
+        asked for). No per-segment index is kept (it would cost more memory per customer
+        than the state itself), so a page of a small segment may come back short, with a
+        cursor; like SCAN, a listing may repeat a customer, or miss one while Redis
+        resizes its table or the cluster changes its nodes."""
+        pos, skip = divmod(cursor, PAGE_SPLIT)
+        scan_cursor, node = divmod(pos, NODE_SPLIT)
+        nodes = await self._nodes()
         found: list[str] = []
         examined = 0
+        if node >= len(nodes):
+            return found, 0, examined
         while True:
             start = scan_cursor
-            scan_cursor, keys = await self.client.scan(scan_cursor, match=self.keys.customer_pattern, count=SCAN_COUNT)
+            scan_cursor, keys = await self._scan(nodes[node], scan_cursor, SCAN_COUNT)
             examined += len(keys)
             members = []
             if keys:
-                members = [c for c, st in (await self._get_many(cast(list[bytes], keys))).items()
+                members = [c for c, st in (await self._get_many(keys)).items()
                            if st.segments.get(dimension) == segment]  # fmt: skip
             members = sorted(members)[skip:]  # MGET order is SCAN order; sorted: stable across calls
             room = limit - len(found)
             if len(members) > room:
                 found += members[:room]
-                return found, start * PAGE_SPLIT + skip + room, examined
+                return found, (start * NODE_SPLIT + node) * PAGE_SPLIT + skip + room, examined
             found += members
             skip = 0
-            if scan_cursor == 0 or examined >= scan or len(found) == limit:
-                return found, int(scan_cursor) * PAGE_SPLIT, examined
+            if scan_cursor == 0:
+                node += 1
+                if node == len(nodes):
+                    return found, 0, examined
+            if examined >= scan or len(found) == limit:
+                return found, (scan_cursor * NODE_SPLIT + node) * PAGE_SPLIT, examined
 
     async def get(self, customer_id: str) -> CustomerState | None:
         blob = cast(bytes | None, await self.client.get(self.keys.customer(customer_id)))
         return unpack(blob)[1] if blob else None
 
-    async def _int_hash(self, key: str) -> dict[str, int]:
-        raw = cast(dict[bytes, bytes], await self.client.hgetall(key))  # type: ignore[misc]
+    async def clock(self) -> dict[str, int]:
+        raw = cast(dict[bytes, bytes], await self.client.hgetall(self.keys.clock))  # type: ignore[misc]
         return {k.decode(): int(v) for k, v in raw.items()}
 
-    async def clock(self) -> dict[str, int]:
-        return await self._int_hash(self.keys.clock)
-
     async def stats(self) -> dict[str, int]:
-        return await self._int_hash(self.keys.stats)
+        """``customers``, ``events:{topic}`` and ``dlq:{reason}``, summed over the shards."""
+        return await self._sum_hashes(self.keys.stats(s) for s in self._shards)
 
     async def segment_counts(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
-        for k, v in (await self._int_hash(self.keys.segment_counts)).items():
+        for k, v in (await self._sum_hashes(self.keys.segment_counts(s) for s in self._shards)).items():
             dim, _, seg = k.partition(":")
             out.setdefault(dim, {})[seg] = v
         return out
@@ -273,9 +426,10 @@ class Store:
         """Segment transitions of the last ``minutes`` of wall time: dimension ->
         (from, to) -> customers ("" for from: entered the dimension)."""
         now = int(time.time() // 60)
-        pipe = self.client.pipeline(transaction=False)
+        pipe = self._pipe()
         for m in range(now - minutes + 1, now + 1):
-            pipe.hgetall(self.keys.flow(m))
+            for s in self._shards:
+                pipe.hgetall(self.keys.flow(s, m))
         out: dict[str, dict[tuple[str, str], int]] = {}
         for raw in await pipe.execute():
             for k, v in raw.items():
@@ -286,7 +440,7 @@ class Store:
 
     async def remember_churn_events(self, payloads: Sequence[bytes], keep: int = 200) -> None:
         """The newest churn-risk events (JSON), for the dashboard; older ones drop off."""
-        pipe = self.client.pipeline(transaction=False)
+        pipe = self._pipe()
         pipe.lpush(self.keys.recent_churn, *payloads)
         pipe.ltrim(self.keys.recent_churn, 0, keep - 1)
         await pipe.execute()
@@ -295,27 +449,35 @@ class Store:
         return cast(list[bytes], await self.client.lrange(self.keys.recent_churn, 0, limit - 1))  # type: ignore[misc]
 
     async def count_dead_letters(self, reasons: Iterable[str]) -> None:
-        pipe = self.client.pipeline(transaction=False)
+        """Count dead letters (in one shard's stats hash; :meth:`stats` includes them)."""
+        key = self.keys.stats(K.DEAD_LETTER_SHARD)
+        pipe = self._pipe()
         for r in reasons:
-            pipe.hincrby(self.keys.stats, f"dlq:{r}", 1)
+            pipe.hincrby(key, f"dlq:{r}", 1)
         await pipe.execute()
 
     async def scan_customers(self, count: int = 1000) -> dict[str, CustomerState]:
         """Every customer (for tests, replays and batch comparisons; not for the hot path)."""
         out: dict[str, CustomerState] = {}
-        batch: list[bytes] = []
-        async for key in self.client.scan_iter(match=self.keys.customer_pattern, count=count):
-            batch.append(key)
-            if len(batch) >= count:
-                out.update(await self._get_many(batch))
-                batch = []
-        if batch:
-            out.update(await self._get_many(batch))
+        for node in await self._nodes():
+            cursor = None
+            while cursor != 0:
+                cursor, keys = await self._scan(node, cursor or 0, count)
+                if keys:
+                    out.update(await self._get_many(keys))
         return out
 
     async def _get_many(self, keys: list[bytes]) -> dict[str, CustomerState]:
-        blobs = cast(list[bytes | None], await self.client.mget(keys))
-        return {self.keys.customer_id_of(k): unpack(b)[1] for k, b in zip(keys, blobs, strict=True) if b}
+        """The states of customer keys (any shards), in key order: one MGET per shard."""
+        by_shard: dict[int, list[bytes]] = {}
+        for k in keys:
+            by_shard.setdefault(self.keys.shard_of_key(k), []).append(k)
+        pipe = self._pipe()
+        for ks in by_shard.values():
+            pipe.execute_command("MGET", *ks)
+        blobs = {k: b for ks, bs in zip(by_shard.values(), await pipe.execute(), strict=True)
+                 for k, b in zip(ks, bs, strict=True)}  # fmt: skip
+        return {self.keys.customer_id_of(k): unpack(blobs[k])[1] for k in keys if blobs[k]}
 
 
 async def retry_forever(

@@ -182,27 +182,40 @@ def create_topic(s: Settings, name: str, partitions: int) -> None:
 
 
 def group_stable(s: Settings, group: str) -> bool:
-    """Whether a consumer group has members with partitions assigned (state Stable)."""
+    """Whether a consumer group is Stable (members joined, partitions assigned)."""
     from segstream.streams.topics import admin_client
 
     admin = admin_client(s)
     try:
-        desc = admin.describe_consumer_groups([group])[0]
-        return desc.state == "Stable" and bool(desc.members)
-    except Exception:
-        return False
+        return any(g["group_id"] == group and g["group_state"] == "Stable" for g in admin.list_groups())
+    finally:
+        admin.close()
+
+
+def delete_groups(s: Settings, tag: str) -> int:
+    """Delete the run's (empty) consumer groups: every group id containing its tag."""
+    from segstream.streams.topics import admin_client
+
+    admin = admin_client(s)
+    try:
+        mine = [g["group_id"] for g in admin.list_groups() if tag in g["group_id"]]
+        if mine:
+            admin.delete_groups(mine)
+        return len(mine)
     finally:
         admin.close()
 
 
 @contextlib.contextmanager
 def cleaned_up(s: Settings, tag: str) -> Iterator[None]:
-    """Delete the run's topics and keys when the block ends, however it ends."""
+    """Delete the run's topics, consumer groups and keys when the block ends, however it ends."""
     try:
         yield
     finally:
         with contextlib.suppress(Exception):
             delete_topics(s, tag)
+        with contextlib.suppress(Exception):
+            delete_groups(s, tag)
         with contextlib.suppress(Exception):
             delete_prefix(s.redis_url, s.redis_prefix)
 

@@ -98,11 +98,13 @@ class Counters:
     """A deployment's counters read through segstream's own Store (whatever its key layout)."""
 
     def __init__(self, s: Settings) -> None:
-        self._runner = asyncio.Runner()
+        # a bare loop, not asyncio.Runner: the Runner turns Ctrl-C into a task cancellation,
+        # which a Redis call in flight may swallow, and the benchmark would go on
+        self._loop = asyncio.new_event_loop()
         self._store = Store.from_url(s.redis_url, s.redis_prefix)
 
     def stats(self) -> dict[str, int]:
-        return self._runner.run(self._store.stats())
+        return self._loop.run_until_complete(self._store.stats())
 
     def applied(self) -> int:
         """Input events the workers applied (``events:*`` counters)."""
@@ -110,8 +112,8 @@ class Counters:
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
-            self._runner.run(self._store.close())
-        self._runner.close()
+            self._loop.run_until_complete(self._store.close())
+        self._loop.close()
 
 
 def wait_applied(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -210,7 +211,7 @@ def delete_groups(s: Settings, tag: str) -> int:
 
 @contextlib.contextmanager
 def cleaned_up(s: Settings, tag: str) -> Iterator[None]:
-    """Delete the run's topics, consumer groups and keys when the block ends, however it ends."""
+    """Delete the run's topics, consumer groups, keys and Faust data folders when the block ends."""
     try:
         yield
     finally:
@@ -220,6 +221,8 @@ def cleaned_up(s: Settings, tag: str) -> Iterator[None]:
             delete_groups(s, tag)
         with contextlib.suppress(Exception):
             delete_prefix(s.redis_url, s.redis_prefix)
+        for d in CACHE.glob(f"**/faust/*{tag}*-data"):  # the Faust workers' local data folders
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:

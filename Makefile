@@ -40,10 +40,10 @@ down:
 	infra/kafka.sh down
 	infra/redis.sh down
 
-## make bench: throughput and memory benchmarks with their same-run baselines (servers must be up: make up)
+## make bench: throughput (+ naive agent), latency, memory and batch baseline, each with its same-run
+## baseline, results appended to benchmarks/results/*.jsonl; ~20 min (servers must be up: make up)
 bench: install
-	$(PY) benchmarks/throughput.py --events 200000 --customers 20000 --mix mixed --json benchmarks/results/throughput.jsonl
-	$(PY) benchmarks/memory.py --customers 100000 --days 45 --json benchmarks/results/memory.jsonl
+	$(PY) benchmarks/run_all.py
 
 ## make quality: segmentation quality through the real pipeline (docs/QUALITY.md)
 quality: install

@@ -15,6 +15,7 @@ a crash or a rebalance is skipped by the offsets each customer's state records.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections import defaultdict
 from functools import cached_property
@@ -61,6 +62,9 @@ class Ingest(mode.Service):
         self.consumer.subscribe(topics=list(self.kind_of), listener=_Rebalance(self))
         self.pipeline.highwater = self.consumer.highwater
         self.pipeline.assignment = self.consumer.assignment
+        # what start-up built (modules, models, clients) lives as long as the worker: out of
+        # the cyclic collector's generations, so full collections stop walking it per batch
+        gc.freeze()
 
     async def on_stop(self) -> None:
         self._stopping = True

@@ -70,10 +70,13 @@ class RuleSet:
         default_factory=lambda: EvalWithCompoundTypes(names={}, functions=SAFE_FUNCTIONS), compare=False, repr=False
     )
     _parts: dict[str, frozenset[str]] = field(init=False, compare=False, repr=False)
+    # affected dimensions per set of changed parts (few distinct sets: asked once per customer)
+    _affected: dict[frozenset[str] | None, list[str]] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         parts = {d: frozenset(NAME_PARTS[n] for r in rules for n in r.names) for d, rules in self.dimensions.items()}
         object.__setattr__(self, "_parts", parts)
+        object.__setattr__(self, "_affected", {})
 
     def parts(self, dimension: str) -> frozenset[str]:
         """The parts of the state (see :data:`NAME_PARTS`) a dimension's rules read."""
@@ -81,7 +84,11 @@ class RuleSet:
 
     def affected(self, changed: frozenset[str] | None) -> list[str]:
         """The dimensions to re-evaluate when these parts changed (``None``: all)."""
-        return [d for d in self.dimensions if changed is None or self.parts(d) & changed]
+        dims = self._affected.get(changed)
+        if dims is None:
+            dims = [d for d in self.dimensions if changed is None or self.parts(d) & changed]
+            self._affected[changed] = dims
+        return list(dims)
 
     def evaluate(
         self, names: Mapping[str, Any], changed: frozenset[str] | None = None

@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     replication_factor: int = Field(1, ge=1, le=16, description="Replication factor of created topics")
 
     # -- processing
-    batch_size: int = Field(5000, ge=1, le=100_000, description="Max events per batch (one getmany of the input topics)")
+    batch_size: int = Field(5000, ge=1, le=100_000, description="Max events per batch (one getmany of the inputs)")
     batch_within: float = Field(0.2, gt=0, le=60, description="Seconds to wait to fill a batch")
     max_event_bytes: int = Field(16_384, ge=256, le=1_048_576, description="Larger events go to the DLQ")
     currency: str = Field("USD", min_length=3, max_length=3, description="The one currency amounts are kept in")

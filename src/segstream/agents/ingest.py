@@ -30,6 +30,7 @@ from segstream.agents.pipeline import Pipeline
 log = logging.getLogger(__name__)
 
 KINDS = ("purchases", "usage", "feedback", "profiles")
+FETCH_BYTES_PER_PARTITION = 1 << 20  # aiokafka's default
 REVOKE_WAIT_S = 60.0  # longest a rebalance waits for the batch in flight
 
 
@@ -53,8 +54,7 @@ class Ingest(mode.Service):
             client_id=f"{s.app_id}-ingest",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            max_partition_fetch_bytes=4 << 20,
-            fetch_max_bytes=32 << 20,
+            max_partition_fetch_bytes=FETCH_BYTES_PER_PARTITION,
         )
 
     async def on_start(self) -> None:
@@ -76,7 +76,7 @@ class Ingest(mode.Service):
         s = self.pipeline.settings
         timeout_ms = round(s.batch_within * 1000)
         while not self._stopping:
-            batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=s.batch_size)
+            batch = await self._fetch(s.batch_size, timeout_ms)
             if not batch:
                 continue
             async with self._lock:
@@ -89,16 +89,31 @@ class Ingest(mode.Service):
                 if batch:
                     await self._process(batch)
 
+    async def _fetch(self, size: int, timeout_ms: int) -> dict[TopicPartition, list[Any]]:
+        """A batch with an equal share of every assigned partition's buffered records.
+
+        A plain ``getmany`` drains the partitions one after the other (a fetch buffers up to
+        1 MiB of each), so a replay would run one topic's partition far ahead of the others
+        in event time; taking a share of each keeps the partitions, and the topics, in step."""
+        parts = self.consumer.assignment()
+        share = max(1, size // max(1, len(parts)))
+        batch: dict[TopicPartition, list[Any]] = {}
+        for tp in parts:
+            batch.update(await self.consumer.getmany(tp, timeout_ms=0, max_records=share))
+        if not batch:  # nothing buffered: wait for whatever comes first
+            batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=size)
+        return batch
+
     async def _process(self, batch: dict[TopicPartition, list[Any]]) -> None:
         by_kind: dict[str, list[Any]] = defaultdict(list)
         for tp, records in batch.items():
             by_kind[self.kind_of[tp.topic]] += records
-        for kind, records in by_kind.items():
-            try:
-                await self.pipeline.process(kind, records)
-            except Exception as exc:  # a bug must not lose the batch about to be committed
-                log.exception("%s batch of %d failed; sending it to the dead-letter topic", kind, len(records))
-                await self.pipeline.dead_letter_batch(records, exc)
+        try:
+            await self.pipeline.process(by_kind)
+        except Exception as exc:  # a bug must not lose the batch about to be committed
+            records = [r for rs in by_kind.values() for r in rs]
+            log.exception("batch of %d failed; sending it to the dead-letter topic", len(records))
+            await self.pipeline.dead_letter_batch(records, exc)
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
         try:
             await self.consumer.commit(offsets)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -185,13 +185,16 @@ class Pipeline:
 
     # -- the batch
 
-    async def process(self, kind: str, events: Sequence[Any]) -> None:
-        """Decode, load, step, emit, save one batch of one input topic."""
+    async def process(self, batch: Mapping[str, Sequence[Any]]) -> None:
+        """Decode, load, step, emit, save one batch: the records of each input topic (kind)."""
         started = time.perf_counter()
         m = self.metrics
-        pending, rejected = self.decode(kind, events)
-        m.events.labels(kind, "rejected").inc(len(rejected))
-        await self.send_dead_letters(rejected)
+        pending: list[Positioned] = []
+        for kind, records in batch.items():
+            valid, rejected = self.decode(kind, records)
+            pending += valid
+            m.events.labels(kind, "rejected").inc(len(rejected))
+            await self.send_dead_letters(rejected)
         while pending:
             cids = list(dict.fromkeys(p.event.customer_id for p in pending))
             loaded, clocks, snaps = await self._redis("load", partial(self.store.load, cids, SNAPSHOTS))
@@ -206,22 +209,27 @@ class Pipeline:
             result.clock.update({f"w{src}": wall_ms for src in {p.source for p in pending}})
             if result.failed:
                 log.error("model step failed on %d event(s): %s", len(result.failed), result.failed[0][1])
-                by_position = {(source_field(kind, e.partition), e.offset): e for e in events}
+                by_position = {
+                    (source_field(kind, e.partition), e.offset): e for kind, records in batch.items() for e in records
+                }
                 why = [(by_position[(p.source, p.offset)], Rejection("processing_error", w)) for p, w in result.failed]
                 await self.send_dead_letters(why)
-            again = await self._emit_and_save(result, kind)
+            again = await self._emit_and_save(result, "input")
             m.conflicts.inc(len(again))
             for item in result.items:
                 if item.customer_id not in again:
-                    m.events.labels(kind, "applied").inc(item.events)
+                    for kind, n in item.by_kind.items():
+                        m.events.labels(kind, "applied").inc(n)
                     for dim, _, _ in item.changes:
                         m.segment_changes.labels(dim).inc()
-            m.events.labels(kind, "replayed").inc(result.skipped)
-            m.events.labels(kind, "duplicate").inc(result.duplicates)
+            for kind, n in result.skipped.items():
+                m.events.labels(kind, "replayed").inc(n)
+            for kind, n in result.duplicates.items():
+                m.events.labels(kind, "duplicate").inc(n)
             failed = {(p.source, p.offset) for p, _ in result.failed}
             pending = [p for p in pending if p.event.customer_id in again and (p.source, p.offset) not in failed]
-        m.batch_seconds.labels(kind).observe(time.perf_counter() - started)
-        self._observe_latency_and_lag(events)
+        m.batch_seconds.labels("inputs").observe(time.perf_counter() - started)
+        self._observe_latency_and_lag([r for records in batch.values() for r in records])
 
     def _observe_latency_and_lag(self, events: Sequence[Any]) -> None:
         """Append-to-emitted latency of every event of the batch; lag of its partitions."""

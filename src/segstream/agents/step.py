@@ -7,6 +7,7 @@ or its ``event_id`` (a producer retry written at a new offset).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -16,7 +17,7 @@ from segstream.models.profile import ATTRIBUTES as PROFILE_ATTRIBUTES
 from segstream.models.quantiles import bucket
 from segstream.models.rfm import RFM_METRICS, PurchaseSummary, metric_values
 from segstream.state.customer import CustomerState
-from segstream.state.keys import CLOCK_GLOBAL
+from segstream.state.keys import CLOCK_GLOBAL, TOPIC_CODES
 from segstream.state.store import Loaded, SaveItem
 from segstream.streams.codec import to_us
 from segstream.streams.schemas import ChurnRisk, Event, Feedback, Profile, Purchase, SegmentChange, Usage
@@ -38,10 +39,12 @@ class StepResult:
     outputs: list[SegmentChange] = field(default_factory=list)
     churn_events: list[ChurnRisk] = field(default_factory=list)
     clock: dict[str, int] = field(default_factory=dict)
-    skipped: int = 0  # offsets already applied (replays)
-    duplicates: int = 0  # event ids already applied (producer retries)
+    skipped: Counter[str] = field(default_factory=Counter)  # offsets already applied (replays), per topic
+    duplicates: Counter[str] = field(default_factory=Counter)  # event ids already applied (producer retries)
     failed: list[tuple[Positioned, str]] = field(default_factory=list)  # event, why
 
+
+KIND_OF_CODE = {code: kind for kind, code in TOPIC_CODES.items()}
 
 #: The part of the state each input topic (by its code) changes.
 PARTS = {"p": "purchases", "u": "usage", "f": "feedback", "r": "profile"}
@@ -110,14 +113,14 @@ def apply_events(
         before = metric_values(st.purchases) if st.purchases else None
         last: Positioned | None = None
         applied = 0
-        kinds: set[str] = set()
+        kinds: Counter[str] = Counter()  # applied events per topic code
         for p in evs:
-            if st.offsets.get(p.source, -1) >= p.offset:
-                out.skipped += 1
-                continue
             topic = p.source[0]
+            if st.offsets.get(p.source, -1) >= p.offset:
+                out.skipped[KIND_OF_CODE[topic]] += 1
+                continue
             if st.seen(topic, p.event.event_id):
-                out.duplicates += 1
+                out.duplicates[KIND_OF_CODE[topic]] += 1
                 st.offsets[p.source] = p.offset
                 last = last or p
                 continue
@@ -130,10 +133,11 @@ def apply_events(
             st.offsets[p.source] = p.offset
             last = p
             applied += 1
-            kinds.add(topic)
+            kinds[topic] += 1
         if last is None:
             continue
-        item = SaveItem(cid, entry.version, st, events=applied, due_us=None)
+        by_kind = {KIND_OF_CODE[c]: n for c, n in kinds.items()}
+        item = SaveItem(cid, entry.version, st, events=applied, due_us=None, by_kind=by_kind)
         if applied:
             after = metric_values(st.purchases) if st.purchases else None
             if after != before:

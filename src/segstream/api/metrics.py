@@ -23,7 +23,7 @@ class Metrics:
         self.kafka_send_retries = Counter("segstream_kafka_send_retries", "Kafka sends retried", ["topic"], registry=r)
         self.batch_seconds = Histogram(
             "segstream_batch_seconds",
-            "Time to process one batch (decode to save)",
+            "Time to process one batch of the input topics (decode to save)",
             ["topic"],
             registry=r,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),

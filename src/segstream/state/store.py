@@ -55,7 +55,8 @@ FLOW_TTL_S: Final = 25 * 3600  # transitions kept per wall minute: the dashboard
 # One shard's save. KEYS: segcount, stats, hist, due, flow (this wall minute's transitions),
 #   then the customers (all of one shard: one hash tag, one slot).
 # ARGV: bytes before the customer id in a customer key, then per customer: header, blob,
-#   moves, events, due; last the stats field of the applied-event counter.
+#   moves, events, due. events = "topic=n,topic=n" applied events per input topic (counted
+#   in stats under events:topic), or empty.
 #   moves = "kind\tname\told\tnew\n" lines; kind s = segment (count in segcount under
 #   name:segment), h = histogram bucket (count in hist under name:bucket); old may be empty.
 #   due = event time (µs) at which the customer must be re-scored, or empty: unchanged;
@@ -65,7 +66,7 @@ SAVE_LUA: Final = """
 local head = tonumber(ARGV[1])
 local i = 2
 local conflicts = {}
-local events = 0
+local events = {}
 local created = 0
 local function move(key, field, by)
   if redis.call('HINCRBY', key, field, by) == 0 then redis.call('HDEL', key, field) end
@@ -90,12 +91,12 @@ for k = 6, #KEYS do
       end
     end
     if due ~= '' then redis.call('ZADD', KEYS[4], due, string.sub(KEYS[k], head + 1)) end
-    events = events + tonumber(n)
+    for topic, c in string.gmatch(n, '([^=,]+)=(%d+)') do events[topic] = (events[topic] or 0) + tonumber(c) end
   end
 end
 if flows > 0 then redis.call('EXPIRE', KEYS[5], FLOW_TTL) end
 if created > 0 then redis.call('HINCRBY', KEYS[2], 'customers', created) end
-if events > 0 then redis.call('HINCRBY', KEYS[2], ARGV[#ARGV], events) end
+for topic, c in pairs(events) do redis.call('HINCRBY', KEYS[2], 'events:' .. topic, c) end
 return conflicts
 """.replace("FLOW_TTL", str(FLOW_TTL_S))
 
@@ -130,6 +131,7 @@ class SaveItem:
     changes: list[tuple[str, str | None, str | None]] = field(default_factory=list)  # segment moves
     buckets: list[tuple[str, int | None, int | None]] = field(default_factory=list)  # histogram moves
     events: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)  # applied events per input topic (else all topic_kind)
     due_us: int | None = None  # None: leave the customer's due time as it is
 
 
@@ -217,7 +219,6 @@ class Store:
         if clock:
             pairs = [x for f, v in clock.items() for x in (f, v)]
             calls.append(("EVALSHA", CLOCK_SHA, 1, self.keys.clock, *pairs))
-        stat = f"events:{topic_kind}"
         for shard, idx in groups.items():
             k = self.keys
             head = k.customer_head(shard)
@@ -229,8 +230,9 @@ class Store:
                 moves = "".join(f"s\t{d}\t{_s(old)}\t{_s(new)}\n" for d, old, new in it.changes)
                 moves += "".join(f"h\t{m}\t{_s(old)}\t{_s(new)}\n" for m, old, new in it.buckets if old != new)
                 due = "" if it.due_us is None else str(it.due_us)
-                argv += [header(it.version), pack(it.version + 1, it.state), moves, it.events, due]
-            argv.append(stat)
+                counts = it.by_kind or ({topic_kind: it.events} if it.events else {})
+                events = ",".join(f"{t}={n}" for t, n in counts.items())
+                argv += [header(it.version), pack(it.version + 1, it.state), moves, events, due]
             calls.append(("EVALSHA", SAVE_SHA, len(keys), *keys, *argv))
         results = await self._run_scripts(calls)
         conflicts = sorted(

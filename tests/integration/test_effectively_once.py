@@ -8,6 +8,7 @@ pandas computation over the same events: nothing lost, nothing counted twice.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from itertools import islice
 
+import msgspec
 import pytest
 
 from segstream.config import Settings
@@ -113,12 +115,35 @@ def test_second_worker_joining_mid_stream_rebalances_without_loss_or_double_coun
     s = make_settings(batch_size=300)
     events = simulated(60_000, customers=2000, seed=14)
     start_worker(s, "a")
-    produce_events(s, events)
-    wait_until(lambda: applied_total(s) >= 10_000, 120, "events applied before the second worker")
+    produce_events(s, events[:10_000])
+    wait_until(lambda: applied_total(s) >= 5_000, 120, "events applied before the second worker")
+
+    def trickle() -> None:  # the rest over ~25 s: the stream is still flowing while "b" joins
+        for i in range(10_000, len(events), 2000):
+            produce_events(s, events[i : i + 2000])
+            time.sleep(1.0)
+
+    feeder = threading.Thread(target=trickle)
+    feeder.start()
     s_b = s.model_copy(update={"web_port": free_port()})
     b = start_worker(s_b, "b", ready=False)
+    feeder.join()
     assert_exact(s, events)
     assert b.proc.poll() is None
+
+    def applied_by(w: Settings) -> float:
+        return sum(v for k, v in metrics(w).items() if k.startswith("segstream_events_total{") and "applied" in k)
+
+    # both shared the partitions (the second took some over mid-stream) ...
+    per_worker = [applied_by(w) for w in (s, s_b)]
+    assert min(per_worker) > 0 and sum(per_worker) == len(events)
+    # ... and scored with the one model the leader publishes: neither learns its own, so the
+    # versions they last loaded are versions the leader stored (the latest, or one before it)
+    from segstream.models.rfm import RFMSnapshot
+
+    stored = msgspec.msgpack.decode(read_store(s, lambda st: st.get_snapshot("rfm")), type=RFMSnapshot)
+    used = [metrics(w).get('segstream_model_version{model="rfm"}', 0) for w in (s, s_b)]
+    assert all(0 < v <= stored.version for v in used), (used, stored.version)
 
 
 @pytest.mark.parametrize("copies", [3])

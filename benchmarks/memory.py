@@ -1,6 +1,7 @@
 """Redis bytes per customer: full state vs the purchases-only state, same customers, same run.
 
     python benchmarks/memory.py --customers 100000 --days 45
+    python benchmarks/memory.py --customers 100000 --days 45 --copies 10   # 1M customers
 
 Simulated customers' events (profiles, purchases, usage, feedback over ``--days`` of event
 time) go through the worker's pure model step; the states are written by the worker's own
@@ -8,6 +9,10 @@ save script (Store.save) under a fresh key prefix. Then Redis ``MEMORY USAGE`` i
 every customer key (sampling all of them, pipelined) and ``INFO memory`` used_memory is
 compared before/after. The baseline is the same customers with only their purchases
 applied (what the state held before usage, feedback and profiles were added).
+Every customer gets a due time, as in the worker, so ``used_memory`` per customer includes
+its entry in the due index. ``--copies K`` writes each simulated state K times under new
+ids (same size distribution, K times the customers) to reach 1M customers without
+simulating 25M events.
 Needs Redis (`make up`).
 """
 
@@ -36,6 +41,7 @@ from segstream.state.keys import TOPIC_CODES, Keys  # noqa: E402
 from segstream.state.store import Loaded, SaveItem, Store  # noqa: E402
 from segstream.streams.schemas import Feedback, Profile, Purchase, Usage  # noqa: E402
 
+DUE_AFTER_US = 30 * 86_400_000_000  # every customer has a due time, 30 days after its last event
 KIND = {Purchase: "purchases", Usage: "usage", Feedback: "feedback", Profile: "profiles"}
 
 
@@ -61,11 +67,16 @@ def build(customers: int, days: int, purchases_only: bool) -> tuple[dict[str, Lo
     return loaded, n + len(batch)
 
 
-async def save(url: str, prefix: str, shards: int, loaded: dict[str, Loaded]) -> None:
+async def save(url: str, prefix: str, shards: int, loaded: dict[str, Loaded], copies: int = 1) -> None:
+    """Write every state ``copies`` times (ids ``{id}``, ``{id}~1``, ...), each with a due
+    time, as the worker does: the due index is part of what a customer costs."""
     store = Store.from_url(url, prefix, shards)
-    items = [SaveItem(cid, 0, e.state) for cid, e in loaded.items() if e.state.last_us]
-    for i in range(0, len(items), 2000):
-        await store.save(items[i : i + 2000], {}, "bench")
+    for k in range(copies):
+        suffix = f"~{k}" if k else ""
+        items = [SaveItem(cid + suffix, 0, e.state, due_us=e.state.last_us + DUE_AFTER_US)
+                 for cid, e in loaded.items() if e.state.last_us]  # fmt: skip
+        for i in range(0, len(items), 2000):
+            await store.save(items[i : i + 2000], {}, "bench")
     await store.close()
 
 
@@ -84,17 +95,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--customers", type=int, default=100_000)
     ap.add_argument("--days", type=int, default=45)
+    ap.add_argument("--copies", type=int, default=1,
+                    help="write each simulated state this many times under new ids (1M customers: 100000 x 10)")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
     settings = load_settings()
     r = redis.Redis.from_url(settings.redis_url)
-    out: dict[str, object] = {"customers": a.customers, "days": a.days, "redis": r.info("server")["redis_version"]}
+    out: dict[str, object] = {
+        "customers": a.customers * a.copies, "simulated": a.customers, "copies": a.copies, "days": a.days,
+        "redis": r.info("server")["redis_version"], "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     for label, only in (("baseline_purchases_only", True), ("full_state", False)):
         t0 = time.perf_counter()
         loaded, n = build(a.customers, a.days, only)
         prefix = f"m{uuid.uuid4().hex[:8]}"
         before = r.info("memory")["used_memory"]
-        asyncio.run(save(settings.redis_url, prefix, settings.redis_shards, loaded))
+        asyncio.run(save(settings.redis_url, prefix, settings.redis_shards, loaded, a.copies))
         after = r.info("memory")["used_memory"]
         sizes = measure(r, prefix, settings.redis_shards)
         q = statistics.quantiles(sizes, n=100)
@@ -111,6 +127,7 @@ def main() -> None:
             "memory_usage_p50": q[49],
             "memory_usage_p99": q[98],
             "memory_usage_max": max(sizes),
+            # everything a customer costs: its key, its due-index entry, the shard aggregates
             "used_memory_delta_per_key": round((after - before) / max(1, len(sizes)), 1),
             "customers_with": parts,
             "seconds": round(time.perf_counter() - t0, 1),

@@ -6,13 +6,13 @@
 
 In order, each appending its results to benchmarks/results/<name>.jsonl:
 
-throughput  throughput.py --events 200000 --customers 20000 --mix mixed --naive
-            backlog rate of: read+decode baseline, naive Faust agent, segstream worker
+throughput  throughput.py --events 300000 --customers 100000 --mix mixed --naive --two-workers
+            backlog rate of: read+decode baseline, segstream worker, two workers, naive Faust agent
 latency     latency.py --rates 1000,10000 --seconds 30 --customers 20000
             append -> segment change readable, p50/p95/p99, vs an echo pass-through
-memory      memory.py --customers 100000 --days 45
+memory      memory.py --customers 100000 --days 45 --copies 10   (1M customers)
             Redis bytes per customer, vs the purchases-only state
-batch       batch_baseline.py --events 200000 --customers 20000  (the throughput backlog)
+batch       batch_baseline.py --events 300000 --customers 100000  (the throughput backlog)
             batch_baseline.py --events 1000000 --customers 100000
             time to fresh segments recomputing everything with pandas + scikit-learn
 
@@ -36,7 +36,7 @@ RESULTS = HERE / "results"
 # name -> (script, arguments, smoke arguments, time limit s)
 STEPS: dict[str, list[tuple[str, list[str], list[str], float]]] = {
     "throughput": [
-        ("throughput.py", ["--events", "200000", "--customers", "20000", "--mix", "mixed", "--naive"],
+        ("throughput.py", ["--events", "300000", "--customers", "100000", "--mix", "mixed", "--naive", "--two-workers"],
          ["--events", "3000", "--customers", "300", "--mix", "mixed", "--naive", "--timeout", "120"], 900),
     ],
     "latency": [
@@ -44,10 +44,11 @@ STEPS: dict[str, list[tuple[str, list[str], list[str], float]]] = {
          ["--rates", "300", "--seconds", "4", "--warmup", "2", "--drain", "10", "--customers", "500"], 900),
     ],
     "memory": [
-        ("memory.py", ["--customers", "100000", "--days", "45"], ["--customers", "500", "--days", "10"], 900),
+        ("memory.py", ["--customers", "100000", "--days", "45", "--copies", "10"],
+         ["--customers", "500", "--days", "10"], 1500),
     ],
     "batch": [
-        ("batch_baseline.py", ["--events", "200000", "--customers", "20000"],
+        ("batch_baseline.py", ["--events", "300000", "--customers", "100000"],
          ["--events", "5000", "--customers", "500"], 600),
         ("batch_baseline.py", ["--events", "1000000", "--customers", "100000"],
          ["--events", "20000", "--customers", "2000"], 900),

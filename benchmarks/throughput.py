@@ -12,7 +12,8 @@ from its atomically-written Redis counters. Worker peak RSS is read from /proc.
 With --naive, (3) baseline (a) of issue 7 consumes the same backlog after the worker: the
 naive Faust agent of benchmarks/naive_agent.py (one Redis read and one write round trip and
 one River learn/predict per event), measured the same way, so one run prints read baseline,
-naive agent and segstream worker side by side.
+naive agent and segstream worker side by side. With --two-workers, (4) two worker processes
+in one consumer group consume the same backlog into fresh state (own group and key prefix).
 Needs Kafka and Redis running (`make up`). Prints a table; --json appends one line to a file.
 The run's topics and Redis keys are deleted at the end.
 """
@@ -65,19 +66,23 @@ def baseline_read(s: Settings, kinds: list[str], total: int) -> float:
     return n / dt
 
 
-def run_worker(s: Settings, src: Path, total: int, timeout: float) -> tuple[float, float, float]:
-    """A real `segstream worker` over the backlog: sustained events/s, wall s, peak RSS MB."""
+def run_worker(s: Settings, src: Path, total: int, timeout: float, workers: int = 1) -> tuple[float, float, float]:
+    """``workers`` real `segstream worker` processes (one consumer group) over the backlog:
+    sustained events/s of them together, wall s, the largest peak RSS MB."""
     counters = harness.Counters(s)
-    proc, log = harness.start(
-        [sys.executable, "-m", "segstream", "worker"], harness.env_for(s, src), f"bench-worker-{s.app_id}.log"
-    )
+    procs = []
     try:
+        for i in range(workers):
+            cmd = [sys.executable, "-m", "segstream", "worker"]
+            procs.append(harness.start(cmd, harness.env_for(s, src), f"bench-worker-{s.app_id}-{i}.log"))
         samples = harness.wait_applied(
-            counters.applied, total, timeout, lambda: proc.poll() is None, f"worker (log {log})"
-        )
-        rss = harness.rss_peak_mb(proc.pid)
+            counters.applied, total, timeout, lambda: all(p.poll() is None for p, _ in procs),
+            f"worker (logs {[str(log) for _, log in procs]})",
+        )  # fmt: skip
+        rss = max(harness.rss_peak_mb(p.pid) for p, _ in procs)
     finally:
-        harness.stop(proc)
+        for p, _ in procs:
+            harness.stop(p)
         counters.close()
     sustained, wall = harness.sustained_rate(samples, total)
     return sustained, wall, rss
@@ -109,6 +114,8 @@ def main() -> None:
     ap.add_argument("--label", default="")
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--naive", action="store_true", help="also run the naive Faust agent baseline (issue 7 (a))")
+    ap.add_argument("--two-workers", action="store_true",
+                    help="also run two workers in one consumer group on the same backlog (fresh state)")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
 
@@ -116,10 +123,17 @@ def main() -> None:
 
     tag, s = harness.isolated_settings("bench", partitions=a.partitions)
     naive: dict[str, float] = {}
+    two: tuple[float, float, float] | None = None
     with harness.cleaned_up(s, tag):
         n, kinds, produce_rate = produce_backlog(s, a.events, a.customers, a.mix)
         base = baseline_read(s, kinds, n)
         sustained, wall, rss = run_worker(s, a.worker_src, n, a.timeout)
+        if a.two_workers:  # own consumer group and key prefix: the same backlog from scratch
+            s2 = s.model_copy(update={"app_id": f"two-{tag}", "redis_prefix": f"{s.redis_prefix}w2"})
+            try:
+                two = run_worker(s2, a.worker_src, n, a.timeout, workers=2)
+            finally:
+                harness.delete_prefix(s2.redis_url, s2.redis_prefix)
         if a.naive:
             from naive_agent import run_naive
 
@@ -138,6 +152,12 @@ def main() -> None:
         "worker_src": str(a.worker_src),
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if two:
+        result |= {
+            "two_workers_sustained_events_per_s": round(two[0]),
+            "two_workers_wall_s": round(two[1], 2),
+            "two_workers_peak_rss_mb": round(two[2], 1),
+        }
     if naive:
         result |= {
             "naive_agent_events_per_s": round(naive["events_per_s"]),
@@ -152,6 +172,9 @@ def main() -> None:
         rows.append(["naive Faust agent (per event: Redis GET + SET, River)", f"{rate:,.0f}", f"{rate / base:.0%}",
                      f"{naive['peak_rss_mb']:.0f} MB"])  # fmt: skip
     rows.append(["segstream worker", f"{sustained:,.0f}", f"{sustained / base:.0%}", f"{rss:.0f} MB"])
+    if two:
+        rows.append(["segstream, two workers (one group)", f"{two[0]:,.0f}", f"{two[0] / base:.0%}",
+                     f"{two[2]:.0f} MB each at most"])  # fmt: skip
     print()
     print(harness.table(rows, ["consumer (same backlog)", "events/s", "of baseline", "peak RSS"]))
     if a.json:

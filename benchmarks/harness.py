@@ -221,7 +221,9 @@ def cleaned_up(s: Settings, tag: str) -> Iterator[None]:
             delete_groups(s, tag)
         with contextlib.suppress(Exception):
             delete_prefix(s.redis_url, s.redis_prefix)
-        for d in CACHE.glob(f"**/faust/*{tag}*-data"):  # the Faust workers' local data folders
+        # the Faust workers' local data folders (workers run in .cache with data_dir .cache/faust);
+        # not a recursive glob: it would walk Kafka's data folder while the broker changes it
+        for d in [*CACHE.glob(f"faust/*{tag}*-data"), *CACHE.glob(f".cache/faust/*{tag}*-data")]:
             shutil.rmtree(d, ignore_errors=True)
 
 

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 KINDS = ("purchases", "usage", "feedback", "profiles")
 FETCH_BYTES_PER_PARTITION = 1 << 20  # aiokafka's default
 REVOKE_WAIT_S = 60.0  # longest a rebalance waits for the batch in flight
+STOP_WAIT_S = 10.0  # longest a shutdown waits for it
 
 
 class Ingest(mode.Service):
@@ -68,8 +69,12 @@ class Ingest(mode.Service):
 
     async def on_stop(self) -> None:
         self._stopping = True
-        async with self._lock:  # let the batch in flight finish and commit
-            await self.consumer.stop()
+        try:  # let the batch in flight finish and commit ...
+            async with asyncio.timeout(STOP_WAIT_S):
+                await self._lock.acquire()
+        except TimeoutError:  # ... unless it is held up (Redis away): uncommitted, it is read again
+            log.warning("stopping with a batch in flight (not committed: it will be read again)")
+        await self.consumer.stop()
 
     @mode.Service.task
     async def _run(self) -> None:

@@ -28,6 +28,7 @@ from segstream.models.playbook import Playbook, PlaybookError, load_playbook
 from segstream.models.rfm import FixedRFMScorer, RFMSnapshot
 from segstream.models.rules import RulesError, RuleSet, load_file, parse_rules
 from segstream.models.value import ValueModel, ValueSnapshot, fit_value
+from segstream.state.customer import CustomerState
 from segstream.state.store import Store
 
 log = logging.getLogger(__name__)
@@ -171,19 +172,25 @@ class ModelSync:
             )  # fmt: skip
         return snap
 
+    def _learn(self, customers: list[CustomerState], now_us: int) -> None:
+        for st in customers:
+            self.learner.learn_one(dict(zip(FEATURES, behaviour_vector(st, now_us, self.models), strict=True)))
+
     async def learn_clusters(self, now_us: int, sample: int = 2000) -> list[dict[str, object]]:
         """Leader only: learn from the next slice of the population (a SCAN cursor walks it
         round and round) and publish a cluster snapshot; return cluster births/merges/retirements."""
         self._scan_cursor, customers = await self.store.sample(self._scan_cursor, sample)
         if not customers:
             return []
-        for st in customers.values():
-            self.learner.learn_one(dict(zip(FEATURES, behaviour_vector(st, now_us, self.models), strict=True)))
+        # learning is CPU-bound (~0.1 s a sample): in a thread, so that the event loop (and
+        # the batches' latency) gets its share of the GIL meanwhile; the learner is the
+        # leader timer's alone
+        await asyncio.to_thread(self._learn, list(customers.values()), now_us)
         if self.learner.learned < self.learner.n_clusters * 20:
             return []
         blob = await self.store.get_snapshot(CLUSTER)
         previous = self._cluster_decoder.decode(blob) if blob else None
-        snap, events = self.learner.snapshot(previous)
+        snap, events = await asyncio.to_thread(self.learner.snapshot, previous)
         new = msgspec.msgpack.encode(snap)
         if blob:
             await self.store.put_snapshot(CLUSTER + ":prev", blob)

@@ -40,8 +40,8 @@ down:
 	infra/kafka.sh down
 	infra/redis.sh down
 
-## make bench: throughput (+ naive agent), latency, memory and batch baseline, each with its same-run
-## baseline, results appended to benchmarks/results/*.jsonl; ~20 min (servers must be up: make up)
+## make bench: throughput (+ naive agent, two workers), latency, memory at 1M, batch baseline, each with its same-run
+## baseline, results appended to benchmarks/results/*.jsonl; ~15 min (servers must be up: make up)
 bench: install
 	$(PY) benchmarks/run_all.py
 

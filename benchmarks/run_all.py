@@ -1,6 +1,6 @@
 """Every benchmark with its same-run baseline, in one command (what `make bench` runs).
 
-    python benchmarks/run_all.py                  # the documented sizes, ~20 min on 2 cores
+    python benchmarks/run_all.py                  # the documented sizes, ~15 min on 2 cores
     python benchmarks/run_all.py --smoke          # tiny sizes, ~3 min: checks the harness, not a result
     python benchmarks/run_all.py --only latency,batch
 

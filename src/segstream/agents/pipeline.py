@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import faust
 from aiokafka import TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
+from faust.exceptions import NotReady
 from kafka.errors import KafkaError as SyncKafkaError
 
 from segstream.agents.modelsync import CLUSTER, RFM, VALUE, ModelSync
@@ -37,7 +38,9 @@ try:  # aiokafka is what Faust produces with
 except ImportError:  # pragma: no cover
     AioKafkaError = SyncKafkaError
 
-KAFKA_RETRYABLE = (AioKafkaError, SyncKafkaError, asyncio.TimeoutError)
+# NotReady: Faust's producer not started yet, or already stopped (a batch in flight while
+# the worker shuts down): retried, so the batch is never dead-lettered for it
+KAFKA_RETRYABLE = (AioKafkaError, SyncKafkaError, asyncio.TimeoutError, NotReady)
 SNAPSHOTS = (RFM, CLUSTER, VALUE)  # model snapshots loaded with every batch
 T = TypeVar("T")
 Rejected = tuple[Any, Rejection]  # (Kafka record, why)

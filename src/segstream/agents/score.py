@@ -215,34 +215,36 @@ def score_customer(
     if (p := st.purchases) and scorer:
         s = scorer.score_one(p, now)
         st.rfm_score = s.r * 100 + s.f * 10 + s.m
-        days = max(0, now - p.last_us) / US_PER_DAY
-        feats = {"recency_days": round(days, 3), "frequency": p.count, "monetary": p.spend_minor / 100}
-        feats |= {"r": s.r, "f": s.f, "m": s.m}
-        change(
-            "rfm",
-            s.segment,
-            names[s.segment],
-            _rfm_reason(s, days, p.count, p.spend_minor / 100, language, currency),
-            feats,
-        )
+        if s.segment != st.segments.get("rfm"):  # reasons and features only for a change
+            days = max(0, now - p.last_us) / US_PER_DAY
+            feats = {"recency_days": round(days, 3), "frequency": p.count, "monetary": p.spend_minor / 100}
+            feats |= {"r": s.r, "f": s.f, "m": s.m}
+            change(
+                "rfm",
+                s.segment,
+                names[s.segment],
+                _rfm_reason(s, days, p.count, p.spend_minor / 100, language, currency),
+                feats,
+            )
 
     active = max(st.purchases.last_us if st.purchases else 0, st.usage.last_us if st.usage else 0)
     due = now + int(models.rescore_days * US_PER_DAY)
     if active:
         stage = models.lifecycle.predict_one(st.first_us, active, now, st.segments.get("lifecycle"), st.reactivated_us)
         st.reactivated_us = stage.reactivated_us
-        silent = max(0, now - active) / US_PER_DAY
-        feats = {
-            "days_since_activity": round(silent, 3),
-            "tenure_days": round(max(0, now - st.first_us) / US_PER_DAY, 3),
-        }
-        change(
-            "lifecycle",
-            stage.stage,
-            STAGE_NAMES[language][stage.stage],
-            _lifecycle_reason(stage.stage, silent, language),
-            feats,
-        )
+        if stage.stage != st.segments.get("lifecycle"):
+            silent = max(0, now - active) / US_PER_DAY
+            feats = {
+                "days_since_activity": round(silent, 3),
+                "tenure_days": round(max(0, now - st.first_us) / US_PER_DAY, 3),
+            }
+            change(
+                "lifecycle",
+                stage.stage,
+                STAGE_NAMES[language][stage.stage],
+                _lifecycle_reason(stage.stage, silent, language),
+                feats,
+            )
         if stage.due_us is not None:
             due = min(due, stage.due_us)
     out.due_us = due
@@ -273,6 +275,8 @@ def assign_clusters(
     ids = snap.assign(x)
     for (cid, st, _, trigger, scored), cluster_id, row in zip(batch, ids, x, strict=True):
         new = f"c{int(cluster_id)}"
+        if new == st.segments.get("cluster"):
+            continue
         name = snap.description(int(cluster_id), language)
         reason = f"nearest centre of cluster {new} ({name}) in snapshot v{snap.version}"
         feats = dict(zip(FEATURES, (round(float(v), 4) for v in row), strict=True))

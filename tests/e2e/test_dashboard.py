@@ -1,9 +1,11 @@
 """The live dashboard in a real browser (Debian's Chromium, driven by Playwright) against a running worker.
 
 ``dashboard_url`` (the worker's base URL) and ``screenshot_path`` are fixtures of the e2e conftest.
-The simulator may keep feeding the worker while this runs, so the page and the API are compared
-right after a dashboard refresh (``body[data-updated]`` changes), and again after later refreshes
-until they agree, for at most ``AGREE_WITHIN_S`` seconds.
+The simulator keeps feeding the worker while this runs (400 events/s), so the API's numbers move
+between the page's poll and any request of the test's own. The page is therefore compared with the
+very responses it received from the worker (recorded from the browser's network traffic) right
+after a dashboard refresh (``body[data-updated]`` changes), and again after later refreshes until
+they agree, for at most ``AGREE_WITHIN_S`` seconds; the live API is checked for the same segments.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page, Response, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -59,6 +62,14 @@ def eventually_equal(
             return on_page, from_api
 
 
+def last_json(responses: list[Response], path: str) -> Any:
+    """The body of the latest successful response the page received for ``path`` (``None`` if none yet)."""
+    for resp in reversed(responses):
+        if urlsplit(resp.url).path == path and resp.ok:
+            return resp.json()
+    return None
+
+
 def diff(shown: dict[Any, Any], served: dict[Any, Any]) -> str:
     keys = sorted(set(shown) | set(served))
     return "; ".join(f"{k}: page {shown.get(k)!r} api {served.get(k)!r}" for k in keys if shown.get(k) != served.get(k))
@@ -67,12 +78,13 @@ def diff(shown: dict[Any, Any], served: dict[Any, Any]) -> str:
 def test_dashboard_shows_the_numbers_the_api_serves(dashboard_url: str, screenshot_path: Path) -> None:
     base = dashboard_url.rstrip("/")
 
-    def served_counts() -> dict[tuple[str, str], str]:
-        doc = get_json(f"{base}/segments")
-        return {(dim, seg): str(n) for dim, segs in doc["segments"].items() for seg, n in segs.items()}
+    def counts(doc: Any) -> dict[tuple[str, str], str]:
+        return {
+            (dim, seg): str(n) for dim, segs in (doc or {"segments": {}})["segments"].items() for seg, n in segs.items()
+        }
 
-    def served_churn() -> list[str]:
-        return [str(e["customer_id"]) for e in get_json(f"{base}/api/churn/recent?limit=20")["events"]]
+    def churn_ids(doc: Any) -> list[str]:
+        return [str(e["customer_id"]) for e in (doc or {"events": []})["events"]]
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -80,6 +92,8 @@ def test_dashboard_shows_the_numbers_the_api_serves(dashboard_url: str, screensh
             page = browser.new_page(viewport={"width": 1440, "height": 900})
             page_errors: list[str] = []
             page.on("pageerror", lambda exc: page_errors.append(str(exc)))
+            received: list[Response] = []
+            page.on("response", lambda resp: received.append(resp))
 
             def shown_counts() -> dict[tuple[str, str], str]:
                 cells = page.eval_on_selector_all(
@@ -99,7 +113,9 @@ def test_dashboard_shows_the_numbers_the_api_serves(dashboard_url: str, screensh
                 page.goto(f"{base}/", wait_until="domcontentloaded")
                 page.wait_for_selector("body[data-updated]", state="attached", timeout=REFRESH_TIMEOUT_MS)
 
-                on_page, from_api = eventually_equal(page, shown_counts, served_counts, ready=bool)
+                on_page, from_api = eventually_equal(
+                    page, shown_counts, lambda: counts(last_json(received, "/segments")), ready=bool
+                )
                 assert from_api, "the worker serves no segments: feed it events before opening the dashboard"
                 if on_page != from_api:
                     own = page.evaluate(
@@ -112,11 +128,22 @@ def test_dashboard_shows_the_numbers_the_api_serves(dashboard_url: str, screensh
                         else f"the page does not even match its own last /segments: {diff(on_page, own_counts)}"
                     )
                     raise AssertionError(
-                        f"segment counts differ for {AGREE_WITHIN_S} s; {verdict}; vs the API: "
+                        f"segment counts differ for {AGREE_WITHIN_S} s; {verdict}; vs the API's response: "
                         f"{diff(on_page, from_api)}"
                     )
 
-                rows, ids = eventually_equal(page, shown_churn, served_churn)
+                live = counts(get_json(f"{base}/segments"))
+                assert {d for d, _ in live} == {d for d, _ in on_page}, (
+                    f"the page draws dimensions {sorted({d for d, _ in on_page})}, the live API serves "
+                    f"{sorted({d for d, _ in live})}"
+                )
+                assert {urlsplit(r.url).netloc for r in received} == {urlsplit(base).netloc}, (
+                    "the page polled another host"
+                )
+
+                rows, ids = eventually_equal(
+                    page, shown_churn, lambda: churn_ids(last_json(received, "/api/churn/recent"))
+                )
                 assert rows == ids, f"churn table rows {rows} != /api/churn/recent customers {ids}"
                 for score in page.eval_on_selector_all(
                     "#churn-table tr[data-customer] td.score", "tds => tds.map(t => t.textContent)"

@@ -123,7 +123,7 @@ def test_dashboard_shows_the_numbers_the_api_serves(dashboard_url: str, screensh
                     )
                     own_counts = {(d, s): str(n) for d, segs in (own or {}).items() for s, n in segs.items()}
                     verdict = (
-                        "the page shows exactly the /segments it last received (the API kept moving)"
+                        "the page shows the /segments it last processed, not the latest response it received"
                         if own_counts == on_page
                         else f"the page does not even match its own last /segments: {diff(on_page, own_counts)}"
                     )

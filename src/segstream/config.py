@@ -76,6 +76,15 @@ class Settings(BaseSettings):
     max_future_skew_s: float = Field(
         86_400.0, ge=0, description="Events stamped this far past wall-clock time are rejected"
     )
+    max_lateness_days: float = Field(
+        366.0, gt=0, description="Events this far behind their partition's clock are rejected as too_late"
+    )
+    clock_max_jump_s: float = Field(
+        86_400.0, gt=0, description="Largest step one event may move its partition's clock by (event time)"
+    )
+    clock_quorum: int = Field(
+        3, ge=1, le=100, description="Distinct event times past a larger gap that move a partition's clock over it"
+    )
     redis_retry_max_s: float = Field(5.0, gt=0, description="Longest back-off between Redis retries")
 
     # -- segmentation

@@ -138,3 +138,45 @@ def test_a_duplicate_event_id_is_applied_once_but_its_offset_is_recorded() -> No
     r = apply_events(fresh("a"), [positioned(p, "p0", 0), positioned(p, "p0", 1)], 0, Models())
     assert r.duplicates == {"purchases": 1} and r.items[0].state.purchases.count == 1
     assert r.items[0].state.offsets == {"p0": 1}
+
+
+DAY_US = 86_400_000_000
+
+
+def test_one_event_far_ahead_moves_neither_its_partition_nor_the_global_clock() -> None:
+    events = [positioned(purchase("a", d, 1), "p0", d) for d in range(5)]
+    events.append(positioned(purchase("x", 700, 1), "p0", 5))  # stamped two years ahead
+    clock = advance_clock(events, 0)
+    assert clock["p0"] == clock["global"] == to_us(T0 + timedelta(days=4))
+
+
+def test_a_few_outliers_below_the_quorum_are_ignored_even_over_several_batches() -> None:
+    clock = advance_clock([positioned(purchase("a", d, 1), "p0", d) for d in range(3)], 0)
+    for n, day in enumerate((500, 600)):  # two outliers, each alone in its batch (quorum 3)
+        clock = {**clock, **advance_clock([positioned(purchase("x", day, 1), "p0", 10 + n)], clock)}
+    assert clock["global"] == to_us(T0 + timedelta(days=2))
+    # the same outlier time repeated is no quorum either
+    again = advance_clock([positioned(purchase("x", 600, 1), "p0", 20 + n) for n in range(5)], clock)
+    assert again["global"] == to_us(T0 + timedelta(days=2))
+
+
+def test_a_stream_that_really_jumped_moves_on_after_a_quorum_of_events() -> None:
+    clock = advance_clock([positioned(purchase("a", d, 1), "p0", d) for d in range(3)], 0)
+    after_gap = [positioned(purchase(f"c{d}", 30 + d / 10, 1), "p0", 10 + d) for d in range(3)]
+    clock = advance_clock(after_gap, clock)
+    assert clock["p0"] == clock["global"] == to_us(T0 + timedelta(days=30))  # the 3rd largest of 30.0 .. 30.2
+    more = advance_clock([positioned(purchase("c", 30.5, 1), "p0", 20)], clock)
+    assert more["p0"] == to_us(T0 + timedelta(days=30.5))  # and follows the stream again
+
+
+def test_other_customers_are_scored_as_if_the_outlier_never_came() -> None:
+    base = [positioned(purchase(c, d, 10), "p0", i) for i, (c, d) in enumerate([("a", 0), ("b", 1), ("a", 2)])]
+    clean = apply_events(fresh("a", "b"), base, 0, Models())
+    hostile = apply_events(
+        fresh("a", "b", "x"), [*base, positioned(purchase("x", 600, 10), "p0", 3)], 0, Models()
+    )
+    assert hostile.clock["global"] == clean.clock["global"]
+    segs = {i.customer_id: dict(i.state.segments) for i in hostile.items}
+    assert {i.customer_id: dict(i.state.segments) for i in clean.items} == {c: segs[c] for c in ("a", "b")}
+    # the outlier's own customer is scored as of its own event: just bought, not "lost"
+    assert segs["x"]["lifecycle"] == "new"

@@ -44,7 +44,11 @@ def active_clocks(clocks: Mapping[str, int], wall_now_ms: int, idle_ms: int) -> 
     {'p0': 100, 'u1': 60}
     """
     floor = wall_now_ms - idle_ms
-    return {f: v for f, v in clocks.items() if f[0] in ACTIVITY_TOPICS and clocks.get("w" + f, 0) >= floor}
+    return {
+        f: v
+        for f, v in clocks.items()
+        if f[0] in ACTIVITY_TOPICS and "#" not in f and clocks.get("w" + f, 0) >= floor
+    }
 
 
 def scoring_clock(clocks: Mapping[str, int], wall_now_ms: int, idle_ms: int) -> int:

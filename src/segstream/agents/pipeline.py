@@ -23,9 +23,10 @@ from kafka.errors import KafkaError as SyncKafkaError
 
 from segstream.agents.modelsync import CLUSTER, RFM, VALUE, ModelSync
 from segstream.agents.outlook import active_clocks, scoring_clock
-from segstream.agents.step import Positioned, StepResult, apply_events, positioned, rescore
+from segstream.agents.step import KIND_OF_CODE, Positioned, StepResult, apply_events, positioned, rescore
 from segstream.api.metrics import Metrics
 from segstream.config import Settings
+from segstream.models.decay import US_PER_DAY
 from segstream.state.keys import CLOCK_GLOBAL, source_field
 from segstream.state.store import Store, retry_forever
 from segstream.streams.codec import EventCodec, Rejection, encode
@@ -46,6 +47,36 @@ T = TypeVar("T")
 Rejected = tuple[Any, Rejection]  # (Kafka record, why)
 
 
+def by_position(batch: Mapping[str, Sequence[Any]]) -> dict[tuple[str, int], Any]:
+    """The batch's Kafka records by (source field, offset)."""
+    return {(source_field(kind, e.partition), e.offset): e for kind, records in batch.items() for e in records}
+
+
+def too_late(
+    events: list[Positioned], clocks: Mapping[str, int], lateness_us: int
+) -> tuple[list[Positioned], list[tuple[Positioned, Rejection]]]:
+    """Split off the events stamped more than ``lateness_us`` before their own source
+    partition's clock: history from another era sent into a running stream (1997's orders
+    into a 2026 deployment) would make every customer it touches contradict itself.
+
+    >>> from types import SimpleNamespace as E
+    >>> ok, late = too_late([E(source="p0", ts_us=5), E(source="p0", ts_us=95)], {"p0": 100}, 10)
+    >>> [e.ts_us for e in ok], [(e.ts_us, r.reason) for e, r in late]
+    ([95], [(5, 'too_late')])
+    """
+    ok: list[Positioned] = []
+    late: list[tuple[Positioned, Rejection]] = []
+    for p in events:
+        mark = clocks.get(p.source, 0)
+        if mark and p.ts_us < mark - lateness_us:
+            days = (mark - p.ts_us) / US_PER_DAY
+            limit = lateness_us / US_PER_DAY
+            late.append((p, Rejection("too_late", f"{days:.1f} days before its partition's clock (limit {limit:g})")))
+        else:
+            ok.append(p)
+    return ok, late
+
+
 class Pipeline:
     """Everything an agent needs: codecs, the store, output topics, the models."""
 
@@ -60,6 +91,7 @@ class Pipeline:
         self.models = self.sync.models
         self.metrics = Metrics()
         self._idle_ms = round(settings.idle_partition_s * 1000)
+        self._lateness_us = round(settings.max_lateness_days * US_PER_DAY)
         self.lag: dict[tuple[str, int], int] = {}  # (topic, partition) -> messages behind, this worker
         self.codecs = {
             kind: EventCodec(
@@ -202,20 +234,26 @@ class Pipeline:
             cids = list(dict.fromkeys(p.event.customer_id for p in pending))
             loaded, clocks, snaps = await self._redis("load", partial(self.store.load, cids, SNAPSHOTS))
             self._use(snaps)
+            pending, late = too_late(pending, clocks, self._lateness_us)
+            if late:
+                for p, _ in late:
+                    m.events.labels(KIND_OF_CODE[p.source[0]], "rejected").inc()
+                await self.send_dead_letters([(by_position(batch)[(p.source, p.offset)], why) for p, why in late])
+                if not pending:
+                    break
             wall_ms = int(time.time() * 1000)
             active = active_clocks(clocks, wall_ms, self._idle_ms)
             s = self.settings
             result = apply_events(
-                loaded, pending, clocks.get(CLOCK_GLOBAL, 0), self.models, s.language, s.currency, active
-            )
+                loaded, pending, clocks.get(CLOCK_GLOBAL, 0), self.models, s.language, s.currency, active,
+                clocks=clocks, jump_us=round(s.clock_max_jump_s * 1e6), quorum=s.clock_quorum,
+            )  # fmt: skip
             # this batch's partitions are being consumed: their wall-time marks move with the save
-            result.clock.update({f"w{src}": wall_ms for src in {p.source for p in pending}})
+            result.clock.update({f"w{src}": wall_ms for src in {p.source for p in pending} if src in result.clock})
             if result.failed:
                 log.error("model step failed on %d event(s): %s", len(result.failed), result.failed[0][1])
-                by_position = {
-                    (source_field(kind, e.partition), e.offset): e for kind, records in batch.items() for e in records
-                }
-                why = [(by_position[(p.source, p.offset)], Rejection("processing_error", w)) for p, w in result.failed]
+                where = by_position(batch)
+                why = [(where[(p.source, p.offset)], Rejection("processing_error", w)) for p, w in result.failed]
                 await self.send_dead_letters(why)
             again = await self._emit_and_save(result, "input")
             m.conflicts.inc(len(again))

@@ -54,13 +54,70 @@ def positioned(event: Event, source: str, offset: int) -> Positioned:
     return Positioned(event, source, offset, to_us(event.ts))
 
 
-def advance_clock(events: Sequence[Positioned], clock_us: int) -> dict[str, int]:
-    """Largest event time per source partition, and the global clock (never backwards)."""
-    clock: dict[str, int] = {}
+#: Default largest step (µs) an event may move its partition's clock by on its own: 1 day.
+CLOCK_JUMP_US = 86_400_000_000
+#: Default number of events past a gap that move a partition's clock over it.
+CLOCK_QUORUM = 3
+
+
+def top_field(source: str, i: int) -> str:
+    """Clock hash field of the ``i``-th largest event time seen in a source partition."""
+    return f"{source}#{i}"
+
+
+def advance_clock(
+    events: Sequence[Positioned],
+    clocks: Mapping[str, int] | int,
+    *,
+    jump_us: int = CLOCK_JUMP_US,
+    quorum: int = CLOCK_QUORUM,
+) -> dict[str, int]:
+    """The clock fields a batch moves: a watermark per source partition, its ``quorum``
+    largest event times (``p3#0`` …), and the global clock (all forward only).
+
+    A partition's watermark follows its events while each is at most ``jump_us`` past it
+    (in event-time order); an event further ahead does not move it on its own. Once
+    ``quorum`` events lie past a gap, the watermark moves to the smallest of them (the
+    ``quorum``-th largest event time seen). So one event, or up to ``quorum - 1`` events,
+    stamped far ahead never drag the clock, and a stream that really jumped (a pause, a
+    gap in a replay) moves on after ``quorum`` events. The global clock is the largest
+    partition watermark, never moved backwards.
+
+    >>> from types import SimpleNamespace as E
+    >>> day = 86_400_000_000
+    >>> evs = [E(source="p0", ts_us=t * day) for t in (10, 11, 900)]
+    >>> c = advance_clock(evs, {"global": 0})
+    >>> c["p0"] // day, c["global"] // day
+    (11, 11)
+    >>> c = advance_clock([E(source="p0", ts_us=t * day) for t in (901, 902)], c)
+    >>> c["p0"] // day
+    900
+    """
+    stored: Mapping[str, int] = clocks if isinstance(clocks, Mapping) else {CLOCK_GLOBAL: clocks}
+    times: dict[str, list[int]] = {}
     for p in events:
-        if p.ts_us > clock.get(p.source, -1):
-            clock[p.source] = p.ts_us
-    clock[CLOCK_GLOBAL] = max([clock_us, *clock.values()])
+        times.setdefault(p.source, []).append(p.ts_us)
+    clock: dict[str, int] = {}
+    for source, ts in times.items():
+        ts.sort()
+        tops = {v for i in range(quorum) if (v := stored.get(top_field(source, i))) is not None}
+        merged = sorted(tops.union(ts), reverse=True)[:quorum]  # distinct times: a repeat is no quorum
+        # a new partition starts at its first event not far ahead of the global clock
+        mark = stored.get(source, 0)
+        ref = mark or stored.get(CLOCK_GLOBAL) or ts[0]
+        for t in ts:
+            if t <= ref + jump_us:
+                mark = max(mark, t)
+                ref = max(ref, t)
+        if len(merged) == quorum:
+            mark = max(mark, merged[-1])
+        if mark > stored.get(source, -1):
+            clock[source] = mark
+        for i, v in enumerate(merged):
+            if v > stored.get(top_field(source, i), -1):
+                clock[top_field(source, i)] = v
+    marks = [v for f, v in clock.items() if "#" not in f]
+    clock[CLOCK_GLOBAL] = max([stored.get(CLOCK_GLOBAL, 0), *marks])
     return clock
 
 
@@ -90,16 +147,23 @@ def apply_events(
     language: str = "en",
     currency: str = "USD",
     active: Mapping[str, int] | None = None,
+    clocks: Mapping[str, int] | None = None,
+    jump_us: int = CLOCK_JUMP_US,
+    quorum: int = CLOCK_QUORUM,
 ) -> StepResult:
     """Apply a batch of events to the loaded customers (mutating their states).
 
-    Customers are scored as of the stream clock after the batch, held back to the clocks
-    of their own purchase and usage partitions being consumed (``active``, see
-    :func:`segstream.agents.outlook.customer_clock`)."""
-    out = StepResult(clock=advance_clock(events, clock_us))
+    Customers are scored as of the stream clock after the batch (:func:`advance_clock`;
+    ``clocks`` as loaded, else just the global ``clock_us``), held back to the clocks of
+    their own purchase and usage partitions being consumed (``active``, see
+    :func:`segstream.agents.outlook.customer_clock`). A customer whose own events lie
+    ahead of the stream clock (an event the clock did not follow) is scored as of its
+    latest event: it alone sees that time."""
+    stored = clock_us if clocks is None else clocks
+    out = StepResult(clock=advance_clock(events, stored, jump_us=jump_us, quorum=quorum))
     bounds = dict(active or {})
     for f, v in out.clock.items():  # the batch's own partitions are being consumed right now
-        if f[0] in ACTIVITY_TOPICS and f != CLOCK_GLOBAL:
+        if f[0] in ACTIVITY_TOPICS and f != CLOCK_GLOBAL and "#" not in f:
             bounds[f] = max(v, bounds.get(f, 0))
     by_customer: dict[str, list[Positioned]] = {}
     for p in events:
@@ -144,7 +208,7 @@ def apply_events(
                 item.buckets = histogram_moves(before, after)
             trigger = Trigger(f"{last.source}-{last.offset}", last.ts_us)
             parts = frozenset(PARTS[k] for k in kinds)
-            at = customer_clock(st, now, bounds)
+            at = st.last_us if st.last_us > now else customer_clock(st, now, bounds)
             scored = score_customer(cid, st, at, trigger, models, language, currency, changed=parts)
             item.changes = scored.changes
             to_assign.append((cid, st, at, trigger, scored))
@@ -197,6 +261,7 @@ def rescore(
             continue
         due = at.get(cid, now)
         when = (full_now or now) if due < entry.state.last_us else min(due, now)
+        when = max(when, entry.state.last_us)  # a customer ahead of the clock: as of its own latest event
         trigger = Trigger(f"sweep-{when}", when)
         scored = score_customer(cid, entry.state, when, trigger, models, language, currency)
         out.items.append(SaveItem(cid, entry.version, entry.state, scored.changes))

@@ -110,20 +110,34 @@ class Ingest(mode.Service):
         return batch
 
     async def _process(self, batch: dict[TopicPartition, list[Any]]) -> None:
-        by_kind: dict[str, list[Any]] = defaultdict(list)
-        for tp, records in batch.items():
-            by_kind[self.kind_of[tp.topic]] += records
-        try:
-            await self.pipeline.process(by_kind)
-        except Exception as exc:  # a bug must not lose the batch about to be committed
-            records = [r for rs in by_kind.values() for r in rs]
-            log.exception("batch of %d failed; sending it to the dead-letter topic", len(records))
-            await self.pipeline.dead_letter_batch(records, exc)
+        records = [(self.kind_of[tp.topic], r) for tp, recs in batch.items() for r in recs]
+        await self._narrow(records)
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
         try:
             await self.consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as exc:  # replays are skipped by the state's offsets
             log.warning("offset commit failed (%s); the batch may be read again and skipped", exc)
+
+    async def _narrow(self, records: list[tuple[str, Any]]) -> None:
+        """Process the records; if that raises for a reason nobody foresaw, split them in
+        halves (in order) and process each, down to the single records that fail: those
+        alone go to the dead-letter topic, the rest are applied. A replayed half is skipped
+        by the offsets its customers recorded, so nothing counts twice."""
+        by_kind: dict[str, list[Any]] = defaultdict(list)
+        for kind, rec in records:
+            by_kind[kind].append(rec)
+        try:
+            await self.pipeline.process(by_kind)
+        except Exception as exc:  # a bug must not lose, or take down, the valid events about to be committed
+            if len(records) == 1:
+                log.exception("event %s/%d/%d failed; to the dead-letter topic", records[0][0],
+                              records[0][1].partition, records[0][1].offset)  # fmt: skip
+                await self.pipeline.dead_letter_batch([records[0][1]], exc)
+                return
+            log.warning("batch of %d failed (%s: %s); narrowing it down", len(records), type(exc).__name__, exc)
+            half = len(records) // 2
+            await self._narrow(records[:half])
+            await self._narrow(records[half:])
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

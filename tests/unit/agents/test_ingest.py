@@ -81,7 +81,30 @@ async def test_offsets_are_committed_after_the_batch_is_processed_one_past_the_l
     assert consumer.committed == {a: 3, b: 2}
 
 
-async def test_a_batch_that_raises_goes_to_the_dead_letter_topic_whole_then_is_committed() -> None:
+async def test_a_batch_that_raises_is_narrowed_down_to_the_events_that_fail() -> None:
+    a, b = TopicPartition("usage", 0), TopicPartition("purchases", 1)
+    poison = {("usage", 2), ("purchases", 4)}
+    applied: list[tuple[str, int]] = []
+
+    async def fails_on_poison(batch: Any) -> None:
+        recs = [(r.topic, r.offset) for rs in batch.values() for r in rs]
+        if poison & set(recs):
+            raise RecursionError("maximum recursion depth exceeded")
+        applied.extend(recs)
+
+    consumer = FakeConsumer({})
+    ing, seen = ingest(consumer, fails_on_poison)
+    ing.kind_of = {"usage": "usage", "purchases": "purchases"}
+    await ing._process({a: records("usage", 0, 5), b: records("purchases", 1, 6)})
+    dead = [x for x in seen if x[0] == "dlq"]
+    assert dead == [("dlq", 1, "maximum recursion depth exceeded")] * 2
+    assert sorted(applied) == sorted(({("usage", i) for i in range(5)} | {("purchases", i) for i in range(6)}) - poison)
+    # in order within each partition
+    assert [o for t, o in applied if t == "usage"] == [0, 1, 3, 4]
+    assert consumer.committed == {a: 5, b: 6}
+
+
+async def test_a_batch_that_always_raises_dead_letters_each_event_alone_then_commits() -> None:
     a = TopicPartition("usage", 0)
 
     async def broken(batch: Any) -> None:
@@ -91,5 +114,5 @@ async def test_a_batch_that_raises_goes_to_the_dead_letter_topic_whole_then_is_c
     ing, seen = ingest(consumer, broken)
     ing.kind_of = {"usage": "usage"}
     await ing._process({a: records("usage", 0, 4)})
-    assert seen == [("dlq", 4, "bug")]
+    assert seen == [("dlq", 1, "bug")] * 4
     assert consumer.committed == {a: 4}

@@ -1,4 +1,4 @@
-"""The ``segstream`` command: worker, topics, simulate, replay, watch, customer, status.
+"""The ``segstream`` command: worker, topics, simulate, replay, watch, customer, status, dlq.
 
 Bad settings or arguments and unreachable servers end with a one-line message and a
 non-zero exit code, never a traceback.
@@ -20,6 +20,7 @@ import typer
 from redis.exceptions import RedisError
 
 from segstream.config import ConfigError, Settings, load_settings
+from segstream.feeders.dlq import dlq_cli
 from segstream.streams.topics import KafkaUnavailable, create_topics
 
 T = TypeVar("T")
@@ -33,6 +34,7 @@ topics_cli = typer.Typer(no_args_is_help=True, help="Kafka topics.")
 cli.add_typer(topics_cli, name="topics")
 segments_cli = typer.Typer(no_args_is_help=True, help="Rule segments.")
 cli.add_typer(segments_cli, name="segments")
+cli.add_typer(dlq_cli, name="dlq")  # dlq list, dlq replay (feeders/dlq.py)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -85,6 +85,15 @@ class Settings(BaseSettings):
     clock_quorum: int = Field(
         3, ge=1, le=100, description="Distinct event times past a larger gap that move a partition's clock over it"
     )
+    event_epoch_s: float = Field(
+        0.0,
+        ge=0,
+        description="Catch-up in event-time epochs of this length: same events, same results on any machine "
+        "(0: off; docs/PROCESSING.md)",
+    )
+    slow_batch_s: float = Field(
+        0.0, ge=0, le=60, description="Testing only: sleep this long per batch (a slow machine, for determinism tests)"
+    )
     redis_retry_max_s: float = Field(5.0, gt=0, description="Longest back-off between Redis retries")
 
     # -- segmentation

@@ -18,14 +18,18 @@ import asyncio
 import gc
 import logging
 from collections import defaultdict
-from functools import cached_property
+from datetime import datetime
+from functools import cached_property, partial
 from typing import Any
 
 import mode
+import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from segstream.agents.pipeline import Pipeline
+from segstream.state.barrier import LIVE, NOT_STARTED, Barrier, Position
+from segstream.streams.codec import to_us
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,12 @@ class Ingest(mode.Service):
         self.kind_of = {s.topic(k): k for k in KINDS}
         self._lock = asyncio.Lock()  # held while a batch is in flight
         self._stopping = False
+        self._barrier = Barrier(pipeline.store.client, pipeline.store.keys) if s.event_epoch_s else None
+        self._jump_us = round(s.clock_max_jump_s * 1e6)
+        self._epoch: int | None = None  # the boundary last read (barrier on)
+        self._paused: set[TopicPartition] = set()
+        self._reported: dict[str, Position] = {}
+        self._reported_next: dict[str, Position] = {}
 
     @cached_property
     def consumer(self) -> AIOKafkaConsumer:  # created on the running loop (aiokafka needs it)
@@ -81,8 +91,9 @@ class Ingest(mode.Service):
         s = self.pipeline.settings
         timeout_ms = round(s.batch_within * 1000)
         while not self._stopping:
+            epoch = await self._current_epoch()
             batch = await self._fetch(s.batch_size, timeout_ms)
-            if not batch:
+            if not batch and epoch is None:
                 continue
             async with self._lock:
                 if self._stopping:
@@ -91,8 +102,74 @@ class Ingest(mode.Service):
                 # records to the new owner, which starts from the last committed offset
                 owned = self.consumer.assignment()
                 batch = {tp: recs for tp, recs in batch.items() if tp in owned}
+                if epoch is not None:
+                    batch = self._hold(batch, epoch)
                 if batch:
-                    await self._process(batch)
+                    await self._process(batch, defer=epoch is not None)
+                if epoch is not None:
+                    await self._report(batch, epoch)
+
+    # -- the event-time barrier (SEGSTREAM_EVENT_EPOCH_S > 0, agents/epochs.py)
+
+    async def _current_epoch(self) -> int | None:
+        """The boundary events must stay below, or None (no barrier, or the stream is live)."""
+        if self._barrier is None:
+            return None
+        barrier = self._barrier
+        epoch = (await self.pipeline._redis("epoch", barrier.epoch)).next
+        if epoch != self._epoch:  # moved on: what waited may go
+            if self._paused:
+                self.consumer.resume(*(self._paused & self.consumer.assignment()))
+            self._paused.clear()
+            self._reported.clear()
+            self._epoch = epoch
+        return None if epoch == LIVE else epoch
+
+    def _hold(self, batch: dict[TopicPartition, list[Any]], epoch: int) -> dict[TopicPartition, list[Any]]:
+        """Each partition's records before its first event at or past the boundary; the
+        partition is paused and rewound to that event. An event more than the clock's jump
+        past the boundary (an outlier, or a partition after a long gap) does not hold it."""
+        out: dict[TopicPartition, list[Any]] = {}
+        for tp, recs in batch.items():
+            cut = None
+            for i, rec in enumerate(recs):
+                ts = probe_ts(rec.value)
+                if ts is not None and ts >= epoch and (epoch == NOT_STARTED or ts <= epoch + self._jump_us):
+                    cut = (i, ts)
+                    break
+            if cut is None:
+                out[tp] = recs
+                continue
+            i, ts = cut
+            if i:
+                out[tp] = recs[:i]
+            self.consumer.seek(tp, recs[i].offset)
+            self.consumer.pause(tp)
+            self._paused.add(tp)
+            self._reported_next[f"{tp.topic}/{tp.partition}"] = Position(epoch, ts)
+        return out
+
+    async def _report(self, batch: dict[TopicPartition, list[Any]], epoch: int) -> None:
+        """Tell the leader where this worker's partitions stand: waiting, or drained."""
+        news = dict(self._reported_next)
+        self._reported_next.clear()
+        gone = []
+        for tp in self.consumer.assignment():
+            name = f"{tp.topic}/{tp.partition}"
+            if tp in self._paused:
+                continue
+            end = self.consumer.highwater(tp)
+            if end is not None and await self.consumer.position(tp) >= end:
+                news.setdefault(name, Position(epoch, None))
+            elif name in self._reported:  # drained before, records since
+                gone.append(name)
+                del self._reported[name]
+        news = {n: p for n, p in news.items() if self._reported.get(n) != p}
+        if news or gone:
+            barrier = self._barrier
+            assert barrier is not None
+            await self.pipeline._redis("barrier", partial(barrier.report, news, gone))
+            self._reported.update(news)
 
     async def _fetch(self, size: int, timeout_ms: int) -> dict[TopicPartition, list[Any]]:
         """A batch with an equal share of every assigned partition's buffered records.
@@ -109,16 +186,16 @@ class Ingest(mode.Service):
             batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=size)
         return batch
 
-    async def _process(self, batch: dict[TopicPartition, list[Any]]) -> None:
+    async def _process(self, batch: dict[TopicPartition, list[Any]], defer: bool = False) -> None:
         records = [(self.kind_of[tp.topic], r) for tp, recs in batch.items() for r in recs]
-        await self._narrow(records)
+        await self._narrow(records, defer)
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
         try:
             await self.consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as exc:  # replays are skipped by the state's offsets
             log.warning("offset commit failed (%s); the batch may be read again and skipped", exc)
 
-    async def _narrow(self, records: list[tuple[str, Any]]) -> None:
+    async def _narrow(self, records: list[tuple[str, Any]], defer: bool = False) -> None:
         """Process the records; if that raises for a reason nobody foresaw, split them in
         halves (in order) and process each, down to the single records that fail: those
         alone go to the dead-letter topic, the rest are applied. A replayed half is skipped
@@ -127,7 +204,7 @@ class Ingest(mode.Service):
         for kind, rec in records:
             by_kind[kind].append(rec)
         try:
-            await self.pipeline.process(by_kind)
+            await self.pipeline.process(by_kind, defer)
         except Exception as exc:  # a bug must not lose, or take down, the valid events about to be committed
             if len(records) == 1:
                 log.exception("event %s/%d/%d failed; to the dead-letter topic", records[0][0],
@@ -136,8 +213,28 @@ class Ingest(mode.Service):
                 return
             log.warning("batch of %d failed (%s: %s); narrowing it down", len(records), type(exc).__name__, exc)
             half = len(records) // 2
-            await self._narrow(records[:half])
-            await self._narrow(records[half:])
+            await self._narrow(records[:half], defer)
+            await self._narrow(records[half:], defer)
+
+
+class _Stamp(msgspec.Struct):
+    ts: datetime
+
+
+_STAMP = msgspec.json.Decoder(_Stamp)
+
+
+def probe_ts(raw: bytes | None) -> int | None:
+    """An event's time (µs) read without validating the rest; None when it has none.
+
+    >>> probe_ts(b'{"x": 1, "ts": "1970-01-01T00:00:01Z"}'), probe_ts(b"oops")
+    (1000000, None)
+    """
+    try:
+        ts = _STAMP.decode(raw or b"").ts
+        return to_us(ts) if ts.tzinfo is not None else None
+    except Exception:  # anything unreadable is the codec's to judge
+        return None
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

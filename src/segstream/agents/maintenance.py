@@ -11,7 +11,9 @@ from collections.abc import Awaitable, Callable
 
 import faust
 
+from segstream.agents import epochs
 from segstream.agents.pipeline import KAFKA_RETRYABLE, Pipeline
+from segstream.state.barrier import LIVE, Barrier
 from segstream.state.store import RETRYABLE
 
 log = logging.getLogger(__name__)
@@ -33,15 +35,29 @@ def _skip_when_unavailable(fn: Callable[[], Awaitable[None]]) -> Callable[[], Aw
 def register(app: faust.App, pipeline: Pipeline) -> None:
     s = pipeline.settings
     store = pipeline.store
+    barrier = Barrier(store.client, store.keys)
+
+    async def catching_up() -> bool:
+        """Behind the event-time barrier the leader's jobs run per epoch (agents/epochs.py),
+        not on wall-clock timers, so a replay's results do not depend on the machine's speed."""
+        return bool(s.event_epoch_s) and (await barrier.epoch()).next != LIVE
 
     async def publish_snapshots() -> None:
-        await pipeline.sync.publish()
+        if not await catching_up():
+            await pipeline.sync.publish()
 
     async def learn_clusters() -> None:
-        await pipeline.learn_clusters()
+        if not await catching_up():
+            await pipeline.learn_clusters()
 
     async def fit_value_models() -> None:
-        await pipeline.fit_value()
+        if not await catching_up():
+            await pipeline.fit_value()
+
+    async def advance_epoch() -> None:
+        if s.event_epoch_s:
+            while await epochs.advance(pipeline, barrier):
+                pass
 
     async def sweep_due() -> None:
         if await store.client.get(store.keys.rescore_request):
@@ -51,6 +67,8 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
             n = await store.mark_all_due()
             await store.client.delete(store.keys.rescore_request)  # after marking: waiters see due > 0
             log.info("full re-score requested: %d customers due now", n)
+        elif await catching_up():
+            return
         # a silent customer may need several re-scores to catch up with a clock that moved
         # fast (a replay); each pass scores it at its next due time. Bounded per tick.
         for _ in range(SWEEP_PASSES):
@@ -66,6 +84,7 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
         (learn_clusters, s.cluster_interval_s, True),
         (fit_value_models, s.value_fit_interval_s, True),
         (sweep_due, s.sweep_interval_s, True),
+        (advance_epoch, 0.2, True),
         (watch_rules, 2.0, False),
     ):
         app.timer(interval, on_leader=on_leader, name=fn.__name__)(_skip_when_unavailable(fn))

@@ -144,7 +144,8 @@ class ModelSync:
         """Leader only: refit BG/NBD and Gamma-Gamma on the customers' repeat histories as
         of the stream clock (at most ``value_fit_sample`` of them) and publish the result,
         versioned; a failed fit keeps the previous parameters and says so in ``status``."""
-        _, customers = await self.store.sample(0, self.settings.value_fit_sample)
+        _, found = await self.store.sample(0, self.settings.value_fit_sample)
+        customers = {c: found[c] for c in sorted(found)}  # one order whatever SCAN's: the same fit
         unit = self.models.value.unit_days
         rows = [st.purchases.repeat_history(now_us, unit) for st in customers.values() if st.purchases]
         revenue = sum(st.purchases.spend_minor for st in customers.values() if st.purchases)
@@ -180,12 +181,16 @@ class ModelSync:
         """Leader only: learn from the next slice of the population (a SCAN cursor walks it
         round and round) and publish a cluster snapshot; return cluster births/merges/retirements."""
         self._scan_cursor, customers = await self.store.sample(self._scan_cursor, sample)
+        return await self.learn_from(list(customers.values()), now_us)
+
+    async def learn_from(self, customers: list[CustomerState], now_us: int) -> list[dict[str, object]]:
+        """Learn from these customers, in this order, and publish a cluster snapshot (leader only)."""
         if not customers:
             return []
         # learning is CPU-bound (~0.1 s a sample): in a thread, so that the event loop (and
         # the batches' latency) gets its share of the GIL meanwhile; the learner is the
         # leader timer's alone
-        await asyncio.to_thread(self._learn, list(customers.values()), now_us)
+        await asyncio.to_thread(self._learn, customers, now_us)
         if self.learner.learned < self.learner.n_clusters * 20:
             return []
         blob = await self.store.get_snapshot(CLUSTER)

@@ -27,6 +27,7 @@ from segstream.agents.step import KIND_OF_CODE, Positioned, StepResult, apply_ev
 from segstream.api.metrics import Metrics
 from segstream.config import Settings
 from segstream.models.decay import US_PER_DAY
+from segstream.state.customer import CustomerState
 from segstream.state.keys import CLOCK_GLOBAL, source_field
 from segstream.state.store import Store, retry_forever
 from segstream.streams.codec import EventCodec, Rejection, encode
@@ -220,9 +221,12 @@ class Pipeline:
 
     # -- the batch
 
-    async def process(self, batch: Mapping[str, Sequence[Any]]) -> None:
-        """Decode, load, step, emit, save one batch: the records of each input topic (kind)."""
+    async def process(self, batch: Mapping[str, Sequence[Any]], defer: bool = False) -> None:
+        """Decode, load, step, emit, save one batch: the records of each input topic (kind).
+        ``defer``: apply and save only; the barrier's sweep scores (a catch-up)."""
         started = time.perf_counter()
+        if self.settings.slow_batch_s:
+            await asyncio.sleep(self.settings.slow_batch_s)
         m = self.metrics
         pending: list[Positioned] = []
         for kind, records in batch.items():
@@ -246,7 +250,7 @@ class Pipeline:
             s = self.settings
             result = apply_events(
                 loaded, pending, clocks.get(CLOCK_GLOBAL, 0), self.models, s.language, s.currency, active,
-                clocks=clocks, jump_us=round(s.clock_max_jump_s * 1e6), quorum=s.clock_quorum,
+                clocks=clocks, jump_us=round(s.clock_max_jump_s * 1e6), quorum=s.clock_quorum, score=not defer,
             )  # fmt: skip
             # this batch's partitions are being consumed: their wall-time marks move with the save
             result.clock.update({f"w{src}": wall_ms for src in {p.source for p in pending} if src in result.clock})
@@ -327,15 +331,18 @@ class Pipeline:
             await self._redis("recent churn", partial(self.store.remember_churn_events, [encode(ev) for ev in kept]))
         return conflicts
 
-    async def sweep(self, limit: int = 2000) -> int:
-        """Re-score the customers whose due time the stream clock has passed (leader only)."""
+    async def sweep(self, limit: int = 2000, until: int | None = None, seen: list[CustomerState] | None = None) -> int:
+        """Re-score the customers whose due time the stream clock (or ``until``) has passed
+        (leader only); ``seen`` collects their states."""
         clocks = await self._redis("clock", self.store.clock)
-        now = self._scoring_clock(clocks)
+        now = self._scoring_clock(clocks) if until is None else until
         due = await self._redis("due", partial(self.store.due, now, limit))
         if not due:
             return 0
         loaded, _, snaps = await self._redis("load", partial(self.store.load, list(due), SNAPSHOTS))
         self._use(snaps)
+        if seen is not None:
+            seen.extend(loaded[c].state for c in sorted(loaded) if loaded[c].version)
         s = self.settings
         result = rescore(loaded, due, now, self.models, s.language, s.currency, clocks.get(CLOCK_GLOBAL, 0))
         conflicts = await self._emit_and_save(result, "sweep")
@@ -345,18 +352,21 @@ class Pipeline:
                     self.metrics.segment_changes.labels(dim).inc()
         return len(due)
 
-    async def fit_value(self) -> None:
-        """Leader only: refit the purchase models as of the stream clock."""
-        now = (await self._redis("clock", self.store.clock)).get("global", 0)
+    async def fit_value(self, now: int | None = None) -> None:
+        """Leader only: refit the purchase models as of the stream clock (or ``now``)."""
+        now = now or (await self._redis("clock", self.store.clock)).get("global", 0)
         if now:
             await self.sync.fit_value(now)
 
-    async def learn_clusters(self) -> None:
-        """Leader only: learn clusters from a slice of the population; publish model events."""
-        now = (await self._redis("clock", self.store.clock)).get("global", 0)
-        events = await self._redis(
-            "learn clusters", partial(self.sync.learn_clusters, now, self.settings.cluster_sample)
-        )
+    async def learn_clusters(self, customers: list[CustomerState] | None = None, now: int | None = None) -> None:
+        """Leader only: learn clusters from a slice of the population (or ``customers``, in
+        order, as of ``now``); publish model events."""
+        now = now or (await self._redis("clock", self.store.clock)).get("global", 0)
+        if customers is None:
+            learn = partial(self.sync.learn_clusters, now, self.settings.cluster_sample)
+        else:
+            learn = partial(self.sync.learn_from, customers[: self.settings.cluster_sample], now)
+        events = await self._redis("learn clusters", learn)
         if events:
             # one key: every model event in one partition, in order
             await self._send_all(self.cluster_events, [(b"clusters", encode(e), None) for e in events])

@@ -150,8 +150,12 @@ def apply_events(
     clocks: Mapping[str, int] | None = None,
     jump_us: int = CLOCK_JUMP_US,
     quorum: int = CLOCK_QUORUM,
+    score: bool = True,
 ) -> StepResult:
     """Apply a batch of events to the loaded customers (mutating their states).
+
+    With ``score=False`` (a catch-up behind the event-time barrier) nothing is scored: each
+    changed customer is made due at its latest event, and the barrier's sweep scores it.
 
     Customers are scored as of the stream clock after the batch (:func:`advance_clock`;
     ``clocks`` as loaded, else just the global ``clock_us``), held back to the clocks of
@@ -206,6 +210,10 @@ def apply_events(
             after = metric_values(st.purchases) if st.purchases else None
             if after != before:
                 item.buckets = histogram_moves(before, after)
+            if not score:
+                item.due_us = st.last_us
+                out.items.append(item)
+                continue
             trigger = Trigger(f"{last.source}-{last.offset}", last.ts_us)
             parts = frozenset(PARTS[k] for k in kinds)
             at = st.last_us if st.last_us > now else customer_clock(st, now, bounds)

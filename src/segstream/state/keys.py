@@ -17,10 +17,17 @@ key                              type    holds
 ``{p}:{s}:flow:{minute}``        hash    ``{dim}\t{from}\t{to}`` -> moves in that wall minute
                                          (25 h TTL)
 ``{p}:clock``                    hash    stream clock: per source partition and ``global``, µs
+``{p}:epoch``                    hash    ``next``: events at or after it wait (µs; -1: live),
+                                         ``done``: the epoch whose sweep and snapshots ran
+``{p}:barrier``                  hash    ``{topic}/{partition}`` -> ``{next}:held:{µs}`` (waits
+                                         at an event of that time) or ``{next}:drained``
 ``{p}:snap:{model}``             string  the latest published model snapshot (msgpack)
 ``{p}:rules:gen``                string  bumped by `segstream segments reload`
 ``{p}:rescore``                  string  set by `segstream segments rescore`; the leader clears it
 ``{p}:recent:churn``             list    the newest 200 churn-risk events (JSON), newest first
+``{p}:dlq:replayed``             hash    dead letters `segstream dlq replay` re-sent:
+                                         ``{dlq partition}/{dlq offset}@{topic}/{partition}/{offset}``
+                                         -> where the copy went, ``{topic}/{partition}/{offset}``
 ===============================  ======  ==================================================
 
 ``{s}`` above is literal braces around the shard number, e.g. ``ss:{7}:c:alice``. Readers
@@ -42,6 +49,9 @@ HISTOGRAMS: Final = "hist"
 DUE: Final = "due"
 SNAPSHOT: Final = "snap"
 FLOW: Final = "flow"
+EPOCH: Final = "epoch"
+BARRIER: Final = "barrier"
+DLQ_REPLAYED: Final = "dlq:replayed"
 
 CLOCK_GLOBAL: Final = "global"
 STAT_CUSTOMERS: Final = "customers"
@@ -133,8 +143,23 @@ class Keys:
     def recent_churn(self) -> str:
         return f"{self.prefix}:recent:churn"
 
+    @property
+    def dlq_replayed(self) -> str:
+        """The dead letters `segstream dlq replay` has re-sent (one hash, not sharded)."""
+        return f"{self.prefix}:{DLQ_REPLAYED}"
+
     def snapshot(self, name: str) -> str:
         return f"{self.prefix}:{SNAPSHOT}:{name}"
+
+    @property
+    def epoch(self) -> str:
+        """Event-time epochs of a catch-up (``SEGSTREAM_EVENT_EPOCH_S``): ``next`` and ``done``."""
+        return f"{self.prefix}:{EPOCH}"
+
+    @property
+    def barrier(self) -> str:
+        """Where each input partition stands in the current epoch."""
+        return f"{self.prefix}:{BARRIER}"
 
 
 def source_field(topic_kind: str, partition: int) -> str:

@@ -17,7 +17,7 @@ import hashlib
 import heapq
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
@@ -457,6 +457,20 @@ class Store:
         for r in reasons:
             pipe.hincrby(key, f"dlq:{r}", 1)
         await pipe.execute()
+
+    async def replayed_dead_letters(self, ids: Sequence[str]) -> set[str]:
+        """Which of these dead letters (ids of :func:`segstream.feeders.dlq.replay_id`) were
+        re-sent already: one HMGET."""
+        if not ids:
+            return set()
+        found = await self.client.hmget(self.keys.dlq_replayed, list(ids))  # type: ignore[misc]
+        return {i for i, v in zip(ids, found, strict=True) if v is not None}
+
+    async def record_replayed_dead_letters(self, sent: Mapping[str, str]) -> None:
+        """Remember re-sent dead letters (id -> where the copy went): one HSET."""
+        if sent:
+            mapping: dict[Any, Any] = dict(sent)
+            await self.client.hset(self.keys.dlq_replayed, mapping=mapping)  # type: ignore[misc]
 
     async def scan_customers(self, count: int = 1000) -> dict[str, CustomerState]:
         """Every customer (for tests, replays and batch comparisons; not for the hot path)."""

@@ -44,7 +44,7 @@ def records(topic: str, partition: int, n: int) -> list[Any]:
 def ingest(consumer: FakeConsumer, process: Any = None) -> tuple[Ingest, list[Any]]:
     seen: list[Any] = []
 
-    async def default(batch: Any) -> None:
+    async def default(batch: Any, *_: Any) -> None:
         seen.append({k: len(v) for k, v in batch.items()})
 
     async def dead_letter_batch(recs: list[Any], exc: BaseException) -> None:
@@ -86,7 +86,7 @@ async def test_a_batch_that_raises_is_narrowed_down_to_the_events_that_fail() ->
     poison = {("usage", 2), ("purchases", 4)}
     applied: list[tuple[str, int]] = []
 
-    async def fails_on_poison(batch: Any) -> None:
+    async def fails_on_poison(batch: Any, *_: Any) -> None:
         recs = [(r.topic, r.offset) for rs in batch.values() for r in rs]
         if poison & set(recs):
             raise RecursionError("maximum recursion depth exceeded")
@@ -107,7 +107,7 @@ async def test_a_batch_that_raises_is_narrowed_down_to_the_events_that_fail() ->
 async def test_a_batch_that_always_raises_dead_letters_each_event_alone_then_commits() -> None:
     a = TopicPartition("usage", 0)
 
-    async def broken(batch: Any) -> None:
+    async def broken(batch: Any, *_: Any) -> None:
         raise RuntimeError("bug")
 
     consumer = FakeConsumer({})

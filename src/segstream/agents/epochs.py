@@ -1,0 +1,64 @@
+"""The leader's side of the event-time barrier (``SEGSTREAM_EVENT_EPOCH_S`` > 0).
+
+During a catch-up the workers apply events only up to the next epoch boundary and hold
+each partition at its first event past it (agents/ingest.py). Once every input partition
+waits there or has nothing more, the leader re-scores the customers due before the
+boundary (those whose events arrived in the epoch are due at their latest event),
+publishes the RFM, cluster and value snapshots as of it, and moves the boundary on to the
+epoch of the earliest waiting event. So every event is applied, and every customer scored,
+with the same snapshots whatever the machine's speed (docs/PROCESSING.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from segstream.agents.ingest import KINDS
+from segstream.agents.pipeline import Pipeline
+from segstream.state.barrier import LIVE, Barrier, next_boundary, ready
+from segstream.state.customer import CustomerState
+from segstream.state.keys import CLOCK_GLOBAL
+
+log = logging.getLogger(__name__)
+
+MAX_SWEEP_PASSES = 10_000  # a customer re-scored as of ever later due times ends; this bounds a bug
+
+
+def partition_names(pipeline: Pipeline) -> list[str]:
+    s = pipeline.settings
+    return [f"{s.topic(k)}/{p}" for k in KINDS for p in range(s.partitions)]
+
+
+async def advance(pipeline: Pipeline, barrier: Barrier) -> bool:
+    """One look at the barrier (leader only); True when the boundary moved."""
+    s = pipeline.settings
+    epoch_us = round(s.event_epoch_s * 1e6)
+    ep = await barrier.epoch()
+    if ep.next == LIVE:
+        return False
+    held = ready(await barrier.positions(), partition_names(pipeline), ep.next)
+    if held is None:  # some partition is still applying events before the boundary
+        return False
+    if ep.next and ep.done != ep.next:
+        clock = (await pipeline.store.clock()).get(CLOCK_GLOBAL, 0)
+        until = min(ep.next - 1, clock)
+        seen: list[CustomerState] = []
+        passes = 0
+        while await pipeline.sweep(2000, until=until, seen=seen):
+            passes += 1
+            if passes >= MAX_SWEEP_PASSES:
+                log.error("sweep to %d did not finish in %d passes", until, passes)
+                break
+        await pipeline.sync.publish()
+        await pipeline.learn_clusters(seen, until)
+        await pipeline.fit_value(until)
+        await barrier.set_done(ep.next)
+    if not held:  # every partition drained: wait for more
+        return False
+    nxt = next_boundary(min(held), epoch_us)
+    if nxt > time.time() * 1e6 - epoch_us:  # the stream reached the present: no barrier any more
+        nxt = LIVE
+    await barrier.set_next(nxt)
+    log.info("event-time barrier moved to %s", "live" if nxt == LIVE else nxt)
+    return True

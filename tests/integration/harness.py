@@ -14,9 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, TopicPartition
 
 from segstream.config import Settings
+from segstream.state.barrier import Barrier, ready
 from segstream.state.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -205,3 +206,34 @@ def metrics(s: Settings) -> dict[str, float]:
             name, _, value = line.rpartition(" ")
             out[name] = float(value)
     return out
+
+
+def settled(s: Settings) -> bool:
+    """Every partition drained and the last epoch's sweep and snapshots done."""
+
+    async def look(store: Any) -> bool:
+        barrier = Barrier(store.client, store.keys)
+        ep = await barrier.epoch()
+        held = ready(await barrier.positions(), names, ep.next)
+        return held == [] and ep.done == ep.next > 0
+
+    names = [f"{s.topic(k)}/{p}" for k in ("purchases", "usage", "feedback", "profiles") for p in range(s.partitions)]
+    return bool(read_store(s, look))
+
+
+def every_record(s: Settings, topic: str) -> list[Any]:
+    """All records of a topic up to its end offsets as they are now (no idle time window)."""
+    consumer = KafkaConsumer(bootstrap_servers=s.kafka_bootstrap.split(","), enable_auto_commit=False)
+    try:
+        name = s.topic(topic)
+        tps = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or ()]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        out: list[Any] = []
+        while any(consumer.position(tp) < end[tp] for tp in tps):
+            for recs in consumer.poll(timeout_ms=1000).values():
+                out.extend(recs)
+        return out
+    finally:
+        consumer.close()

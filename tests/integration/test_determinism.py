@@ -10,7 +10,6 @@ from itertools import islice
 from typing import Any
 
 import msgspec
-from kafka import KafkaConsumer, TopicPartition
 
 from segstream.agents.epochs import partition_names
 from segstream.config import Settings
@@ -18,43 +17,19 @@ from segstream.feeders.simulator import Simulator
 from segstream.models.clusters import ClusterSnapshot
 from segstream.models.rfm import RFMSnapshot
 from segstream.models.value import ValueSnapshot
-from segstream.state.barrier import Barrier, ready
 from segstream.streams.schemas import ChurnRisk, Feedback, Profile, Purchase, Usage
-from tests.integration.harness import WorkerProcess, produce_events, read_store, wait_for_counts, wait_until
+from tests.integration.harness import (
+    WorkerProcess,
+    every_record,
+    produce_events,
+    read_store,
+    settled,
+    wait_for_counts,
+    wait_until,
+)
 
 KINDS = {Purchase: "purchases", Usage: "usage", Feedback: "feedback", Profile: "profiles"}
 DAY_S = 86_400.0
-
-
-def every_record(s: Settings, topic: str) -> list[Any]:
-    """All records of a topic up to its end offsets as they are now (no idle time window)."""
-    consumer = KafkaConsumer(bootstrap_servers=s.kafka_bootstrap.split(","), enable_auto_commit=False)
-    try:
-        name = s.topic(topic)
-        tps = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or ()]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        end = consumer.end_offsets(tps)
-        out: list[Any] = []
-        while any(consumer.position(tp) < end[tp] for tp in tps):
-            for recs in consumer.poll(timeout_ms=1000).values():
-                out.extend(recs)
-        return out
-    finally:
-        consumer.close()
-
-
-def settled(s: Settings) -> bool:
-    """Every partition drained and the last epoch's sweep and snapshots done."""
-
-    async def look(store: Any) -> bool:
-        barrier = Barrier(store.client, store.keys)
-        ep = await barrier.epoch()
-        held = ready(await barrier.positions(), names, ep.next)
-        return held == [] and ep.done == ep.next > 0
-
-    names = [f"{s.topic(k)}/{p}" for k in ("purchases", "usage", "feedback", "profiles") for p in range(s.partitions)]
-    return bool(read_store(s, look))
 
 
 def run(make_settings: Callable[..., Settings], start: Callable[..., WorkerProcess], events: list[Any], **over: Any):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -13,7 +12,6 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from segstream.agents.outlook import scoring_clock
 from segstream.config import Settings
 from segstream.evaluation import auc, cdnow_calibration, churn_delays
 from segstream.feeders.simulator import Simulator
@@ -25,9 +23,10 @@ from tests.integration.harness import (
     ROOT,
     WorkerProcess,
     consume,
-    consume_all,
+    every_record,
     produce_events,
     read_store,
+    settled,
     wait_for_counts,
     wait_until,
 )
@@ -119,21 +118,22 @@ def test_simulated_churners_are_flagged_by_the_sweep_soon_after_they_go_silent(
     """Customers with known churn times (they stop all activity) through the real worker:
     the due-time sweep flags them without new events, soon in event time, and the final
     risk ranks churned above active customers."""
-    s = make_settings(batch_size=2000, idle_partition_s=300, value_fit_interval_s=5, sweep_interval_s=0.5)
-    start_worker(s)
+    # a replay of a backlog in event-time epochs of one day: the same numbers on any machine
+    s = make_settings(batch_size=2000, idle_partition_s=300, event_epoch_s=86_400)
     start = datetime(2024, 1, 1, tzinfo=UTC)
     sim = Simulator(800, start, seed=11)
     events = list(islice(sim.events(), 120_000))
     produce_events(s, events)
-    wait_for_counts(s, {"usage": sum(isinstance(e, Usage) for e in events)}, timeout=600)
-    wait_for_counts(s, {"purchases": sum(isinstance(e, Purchase) for e in events)}, timeout=120)
-
-    def swept() -> bool:
-        clocks = read_store(s, lambda st: st.clock())
-        now = scoring_clock(clocks, int(time.time() * 1000), 300_000)
-        return now > 0 and read_store(s, lambda st: st.due_count(now)) == 0
-
-    wait_until(swept, 300, "the sweep to catch up with the stream clock", every=1)
+    start_worker(s)
+    wait_for_counts(
+        s,
+        {
+            "usage": sum(isinstance(e, Usage) for e in events),
+            "purchases": sum(isinstance(e, Purchase) for e in events),
+        },
+        timeout=200,
+    )
+    wait_until(lambda: settled(s), 60, "the last epoch's sweep and snapshots", every=0.5)
     cli(s, "segments", "rescore")
     customers = read_store(s, lambda st: st.scan_customers())
     end = read_store(s, lambda st: st.clock())["global"] / 1e6
@@ -141,7 +141,7 @@ def test_simulated_churners_are_flagged_by_the_sweep_soon_after_they_go_silent(
     def days(ts: float) -> float:
         return (ts - start.timestamp()) / 86_400
 
-    alerts = [msgspec.json.decode(r.value, type=ChurnRisk) for r in consume_all(s, "churn_risk")]
+    alerts = [msgspec.json.decode(r.value, type=ChurnRisk) for r in every_record(s, "churn_risk")]
     churn_at = {c.customer_id: days(c.churn_at.timestamp()) for c in sim.population if c.churn_at}
     timeline = [(a.customer_id, days(a.ts.timestamp()), a.level) for a in alerts]
     delays = churn_delays(churn_at, timeline, days(end) - 30)  # churned at least 30 days before the end
@@ -152,13 +152,15 @@ def test_simulated_churners_are_flagged_by_the_sweep_soon_after_they_go_silent(
     false_alarm = len({a.customer_id for a in alerts if a.level == "high"} & stayed) / len(stayed)
     result = {"auc": auc(y, risk), **delays, "never_churning_alerted": false_alarm, "alerts": len(alerts)}
     (ARTIFACTS / "simulated-churn.json").write_text(json.dumps(result, indent=1))
-    # measured (docs/QUALITY.md): AUC 0.99, median delay 15-20 days, 15% missed (customers
-    # who churned right after signing up), 13-29% of never-churning customers alerted once
-    # (mostly "occasional" buyers, whose long gaps look like lapses to BG/NBD)
+    # measured in event-time epochs of one day (docs/QUALITY.md), the same on every run and
+    # machine: AUC 0.954, median delay 27.8 days, 32 of 141 churners missed (22.7%: customers
+    # who churned right after signing up), 2.0% of never-churning customers alerted once.
+    # Before the barrier (value fits every 5 s of wall time) a run gave AUC 0.99, 15% missed,
+    # 13-29% false alarms and a median that moved with the machine's speed (31.6 days once).
     assert result["auc"] > 0.95, result
-    assert delays["churned"] >= 50 and delays["missed"] <= 0.2 * delays["churned"], result
+    assert delays["churned"] >= 50 and delays["missed"] <= 0.25 * delays["churned"], result
     assert delays["median_delay_days"] <= 30, result
-    assert false_alarm < 0.4, result
+    assert false_alarm < 0.05, result
     by_sweep = [
         a for a in alerts if a.level == "high" and a.event_id.startswith("sweep-") and a.customer_id in churn_at
     ]

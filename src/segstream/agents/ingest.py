@@ -50,7 +50,7 @@ class Ingest(mode.Service):
         self._lock = asyncio.Lock()  # held while a batch is in flight
         self._stopping = False
         self._barrier = Barrier(pipeline.store.client, pipeline.store.keys) if s.event_epoch_s else None
-        self._jump_us = round(s.clock_max_jump_s * 1e6)
+        self._ahead_us = round(s.max_lateness_days * 86_400e6)  # further past the boundary: an outlier
         self._epoch: int | None = None  # the boundary last read (barrier on)
         self._paused: set[TopicPartition] = set()
         self._reported: dict[str, Position] = {}
@@ -127,14 +127,15 @@ class Ingest(mode.Service):
 
     def _hold(self, batch: dict[TopicPartition, list[Any]], epoch: int) -> dict[TopicPartition, list[Any]]:
         """Each partition's records before its first event at or past the boundary; the
-        partition is paused and rewound to that event. An event more than the clock's jump
-        past the boundary (an outlier, or a partition after a long gap) does not hold it."""
+        partition is paused and rewound to that event. An event further past the boundary than
+        the lateness limit (an outlier from another era) does not hold it: it is applied (its
+        customer alone is scored as of it), and its partition goes on."""
         out: dict[TopicPartition, list[Any]] = {}
         for tp, recs in batch.items():
             cut = None
             for i, rec in enumerate(recs):
                 ts = probe_ts(rec.value)
-                if ts is not None and ts >= epoch and (epoch == NOT_STARTED or ts <= epoch + self._jump_us):
+                if ts is not None and ts >= epoch and (epoch == NOT_STARTED or ts <= epoch + self._ahead_us):
                     cut = (i, ts)
                     break
             if cut is None:

@@ -11,7 +11,6 @@ from typing import Any
 
 import msgspec
 
-from segstream.agents.epochs import partition_names
 from segstream.config import Settings
 from segstream.feeders.simulator import Simulator
 from segstream.models.clusters import ClusterSnapshot
@@ -52,8 +51,8 @@ def run(make_settings: Callable[..., Settings], start: Callable[..., WorkerProce
     for name, typ in (("rfm", RFMSnapshot), ("cluster", ClusterSnapshot), ("value", ValueSnapshot)):
         blob = read_store(s, lambda st, n=name: st.get_snapshot(n))
         versions[name] = msgspec.msgpack.decode(blob, type=typ).version if blob else None
-    assert partition_names  # the leader's list of partitions is the one this test waits on
-    return segments, risk, alerts, versions
+    clock = read_store(s, lambda st: st.clock())["global"]
+    return segments, risk, alerts, versions, clock
 
 
 def test_a_replay_gives_the_same_segments_alerts_and_models_on_a_fast_and_a_slow_worker(
@@ -63,8 +62,9 @@ def test_a_replay_gives_the_same_segments_alerts_and_models_on_a_fast_and_a_slow
     events = list(islice(sim.events(), 30_000))
     fast = run(make_settings, start_worker, events, batch_size=5000)
     slow = run(make_settings, start_worker, events, batch_size=400, slow_batch_s=0.05)
-    f_seg, f_risk, f_alerts, f_versions = fast
-    s_seg, s_risk, s_alerts, s_versions = slow
+    f_seg, f_risk, f_alerts, f_versions, f_clock = fast
+    s_seg, s_risk, s_alerts, s_versions, s_clock = slow
+    assert f_clock == s_clock
     assert len(f_seg) == 300 and all(f_seg.values())
     assert f_seg == s_seg
     assert f_risk == s_risk

@@ -17,7 +17,7 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 
 from segstream.config import Settings
-from segstream.state.barrier import Barrier, ready
+from segstream.state.barrier import Barrier, partition_names, ready
 from segstream.state.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -217,7 +217,7 @@ def settled(s: Settings) -> bool:
         held = ready(await barrier.positions(), names, ep.next)
         return held == [] and ep.done == ep.next > 0
 
-    names = [f"{s.topic(k)}/{p}" for k in ("purchases", "usage", "feedback", "profiles") for p in range(s.partitions)]
+    names = partition_names(s.topic, s.partitions)
     return bool(read_store(s, look))
 
 

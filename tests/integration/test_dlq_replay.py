@@ -11,7 +11,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -118,7 +117,8 @@ def test_dead_letters_replayed_after_a_fix_are_applied_once(
     assert input_end(usd) == 2 * PURCHASES  # nothing sent
     everything = cli(usd, "dlq", "replay", "--dry-run", "--no-progress")
     assert f"matched 22: would re-send 2, already re-sent {PURCHASES}" in everything, everything
-    time.sleep(3)  # a batch or two of the worker: nothing more may apply
+    # the worker has read (and committed) every input, the re-sent copies included: nothing more can apply
+    wait_until(lambda: committed(usd), 60, "the USD worker to commit every input offset")
     stats = read_store(usd, lambda st: st.stats())
     assert stats["events:purchases"] == PURCHASES and stats["customers"] == CUSTOMERS
     assert dead_letters(usd) == want  # the copies were accepted, none rejected again

@@ -14,20 +14,14 @@ from __future__ import annotations
 import logging
 import time
 
-from segstream.agents.ingest import KINDS
 from segstream.agents.pipeline import Pipeline
-from segstream.state.barrier import LIVE, Barrier, next_boundary, ready
+from segstream.state.barrier import LIVE, Barrier, next_boundary, partition_names, ready
 from segstream.state.customer import CustomerState
 from segstream.state.keys import CLOCK_GLOBAL
 
 log = logging.getLogger(__name__)
 
 MAX_SWEEP_PASSES = 10_000  # a customer re-scored as of ever later due times ends; this bounds a bug
-
-
-def partition_names(pipeline: Pipeline) -> list[str]:
-    s = pipeline.settings
-    return [f"{s.topic(k)}/{p}" for k in KINDS for p in range(s.partitions)]
 
 
 async def advance(pipeline: Pipeline, barrier: Barrier) -> bool:
@@ -37,7 +31,7 @@ async def advance(pipeline: Pipeline, barrier: Barrier) -> bool:
     ep = await barrier.epoch()
     if ep.next == LIVE:
         return False
-    held = ready(await barrier.positions(), partition_names(pipeline), ep.next)
+    held = ready(await barrier.positions(), partition_names(s.topic, s.partitions), ep.next)
     if held is None:  # some partition is still applying events before the boundary
         return False
     if ep.next and ep.done != ep.next:

@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from segstream.agents.pipeline import Pipeline
-from segstream.state.barrier import LIVE, NOT_STARTED, Barrier, Position
+from segstream.state.barrier import LIVE, NOT_STARTED, Barrier, Position, partition_name
 from segstream.streams.codec import to_us
 
 log = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ class Ingest(mode.Service):
             self.consumer.seek(tp, recs[i].offset)
             self.consumer.pause(tp)
             self._paused.add(tp)
-            self._reported_next[f"{tp.topic}/{tp.partition}"] = Position(epoch, ts)
+            self._reported_next[partition_name(tp.topic, tp.partition)] = Position(epoch, ts)
         return out
 
     async def _report(self, batch: dict[TopicPartition, list[Any]], epoch: int) -> None:
@@ -156,7 +156,7 @@ class Ingest(mode.Service):
         self._reported_next.clear()
         gone = []
         for tp in self.consumer.assignment():
-            name = f"{tp.topic}/{tp.partition}"
+            name = partition_name(tp.topic, tp.partition)
             if tp in self._paused:
                 continue
             end = self.consumer.highwater(tp)
@@ -251,7 +251,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         except TimeoutError:
             log.warning("batch still in flight after %ss of a rebalance; its partitions move on", REVOKE_WAIT_S)
         if revoked:
-            log.info("partitions revoked: %s", sorted(f"{tp.topic}/{tp.partition}" for tp in revoked))
+            log.info("partitions revoked: %s", sorted(partition_name(tp.topic, tp.partition) for tp in revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("partitions assigned: %d", len(assigned))

@@ -7,11 +7,11 @@ workers write their partitions' positions, the leader reads them and moves the e
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
-from segstream.state.keys import Keys
+from segstream.state.keys import TOPIC_CODES, Keys
 
 LIVE: Final = -1  # the stream reached the present: no barrier
 NOT_STARTED: Final = 0
@@ -41,6 +41,20 @@ class Position:
         """
         epoch, kind, *rest = raw.split(":")
         return cls(int(epoch), int(rest[0]) if kind == "held" else None)
+
+
+def partition_name(topic: str, partition: int) -> str:
+    """A partition's field in the barrier hash, e.g. ``purchases/3``."""
+    return f"{topic}/{partition}"
+
+
+def partition_names(topic: Callable[[str], str], partitions: int) -> list[str]:
+    """Every input partition the barrier waits for (``topic`` names an input kind's topic).
+
+    >>> partition_names(lambda kind: kind, 1)
+    ['purchases/0', 'usage/0', 'feedback/0', 'profiles/0']
+    """
+    return [partition_name(topic(kind), p) for kind in TOPIC_CODES for p in range(partitions)]
 
 
 def next_boundary(held_us: int, epoch_us: int) -> int:

@@ -164,7 +164,8 @@ def test_a_stream_that_really_jumped_moves_on_after_a_quorum_of_events() -> None
     clock = advance_clock([positioned(purchase("a", d, 1), "p0", d) for d in range(3)], 0)
     after_gap = [positioned(purchase(f"c{d}", 30 + d / 10, 1), "p0", 10 + d) for d in range(3)]
     clock = advance_clock(after_gap, clock)
-    assert clock["p0"] == clock["global"] == to_us(T0 + timedelta(days=30))  # the 3rd largest of 30.0 .. 30.2
+    # the 3rd largest of 30.0 .. 30.2 confirms the gap; the watermark then follows to 30.2
+    assert clock["p0"] == clock["global"] == to_us(T0 + timedelta(days=30.2))
     more = advance_clock([positioned(purchase("c", 30.5, 1), "p0", 20)], clock)
     assert more["p0"] == to_us(T0 + timedelta(days=30.5))  # and follows the stream again
 
@@ -180,3 +181,11 @@ def test_other_customers_are_scored_as_if_the_outlier_never_came() -> None:
     assert {i.customer_id: dict(i.state.segments) for i in clean.items} == {c: segs[c] for c in ("a", "b")}
     # the outlier's own customer is scored as of its own event: just bought, not "lost"
     assert segs["x"]["lifecycle"] == "new"
+
+
+def test_a_sparse_partition_keeps_up_with_the_clock_the_other_partitions_vouch_for() -> None:
+    # p1 is silent for three days, then has one event on the day the others reached
+    clock = advance_clock([positioned(purchase("a", d, 1), "p0", d) for d in range(4)], 0)
+    clock = {**clock, **advance_clock([positioned(purchase("b", 0, 1), "p1", 0)], clock)}
+    after = advance_clock([positioned(purchase("b", 3.5, 1), "p1", 1)], clock)
+    assert after["p1"] == after["global"] == to_us(T0 + timedelta(days=3.5))

@@ -75,10 +75,11 @@ def advance_clock(
     """The clock fields a batch moves: a watermark per source partition, its ``quorum``
     largest event times (``p3#0`` …), and the global clock (all forward only).
 
-    A partition's watermark follows its events while each is at most ``jump_us`` past it
-    (in event-time order); an event further ahead does not move it on its own. Once
-    ``quorum`` events lie past a gap, the watermark moves to the smallest of them (the
-    ``quorum``-th largest event time seen). So one event, or up to ``quorum - 1`` events,
+    A partition's watermark follows its events while each is at most ``jump_us`` past it or
+    past the global clock (in event-time order); an event further ahead does not move it on
+    its own. Once
+    ``quorum`` events lie past a gap, the watermark moves over it (to the ``quorum``-th
+    largest event time seen, and on from there). So one event, or up to ``quorum - 1`` events,
     stamped far ahead never drag the clock, and a stream that really jumped (a pause, a
     gap in a replay) moves on after ``quorum`` events. The global clock is the largest
     partition watermark, never moved backwards.
@@ -91,33 +92,43 @@ def advance_clock(
     (11, 11)
     >>> c = advance_clock([E(source="p0", ts_us=t * day) for t in (901, 902)], c)
     >>> c["p0"] // day
-    900
+    902
     """
     stored: Mapping[str, int] = clocks if isinstance(clocks, Mapping) else {CLOCK_GLOBAL: clocks}
     times: dict[str, list[int]] = {}
     for p in events:
         times.setdefault(p.source, []).append(p.ts_us)
     clock: dict[str, int] = {}
+    marks: dict[str, int] = {}
     for source, ts in times.items():
         ts.sort()
         tops = {v for i in range(quorum) if (v := stored.get(top_field(source, i))) is not None}
         merged = sorted(tops.union(ts), reverse=True)[:quorum]  # distinct times: a repeat is no quorum
-        # a new partition starts at its first event not far ahead of the global clock
-        mark = stored.get(source, 0)
-        ref = mark or stored.get(CLOCK_GLOBAL) or ts[0]
-        for t in ts:
-            if t <= ref + jump_us:
-                mark = max(mark, t)
-                ref = max(ref, t)
-        if len(merged) == quorum:
-            mark = max(mark, merged[-1])
-        if mark > stored.get(source, -1):
-            clock[source] = mark
         for i, v in enumerate(merged):
             if v > stored.get(top_field(source, i), -1):
                 clock[top_field(source, i)] = v
-    marks = [v for f, v in clock.items() if "#" not in f]
-    clock[CLOCK_GLOBAL] = max([stored.get(CLOCK_GLOBAL, 0), *marks])
+        marks[source] = max(stored.get(source, 0), merged[-1] if len(merged) == quorum else 0)
+    # an event moves its partition when it is at most jump_us past the partition's watermark
+    # or the global clock (the other partitions vouch for that time), so a sparse partition
+    # keeps up; repeated until no watermark moves, as one partition's move can vouch for another
+    glob = max([stored.get(CLOCK_GLOBAL, 0), *marks.values()])
+    moved = True
+    while moved:
+        moved = False
+        for source, ts in times.items():
+            mark = marks[source]
+            ref = max(mark, glob) or ts[0]  # a first event ever starts the clock
+            for t in ts:
+                if mark < t <= ref + jump_us:
+                    mark = t
+                    ref = max(ref, t)
+            if mark > marks[source]:
+                marks[source], moved = mark, True
+                glob = max(glob, mark)
+    for source, mark in marks.items():
+        if mark > stored.get(source, -1):
+            clock[source] = mark
+    clock[CLOCK_GLOBAL] = glob
     return clock
 
 

@@ -77,7 +77,7 @@ class Settings(BaseSettings):
         86_400.0, ge=0, description="Events stamped this far past wall-clock time are rejected"
     )
     max_lateness_days: float = Field(
-        366.0, gt=0, description="Events this far behind their partition's clock are rejected as too_late"
+        3653.0, gt=0, description="Events this far behind their partition's clock are rejected as too_late"
     )
     clock_max_jump_s: float = Field(
         86_400.0, gt=0, description="Largest step one event may move its partition's clock by (event time)"

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 KINDS = ("purchases", "usage", "feedback", "profiles")
 FETCH_BYTES_PER_PARTITION = 1 << 20  # aiokafka's default
+HOLD_AHEAD_US = 366 * 86_400_000_000  # an event further past the barrier's boundary is an outlier
 REVOKE_WAIT_S = 60.0  # longest a rebalance waits for the batch in flight
 STOP_WAIT_S = 10.0  # longest a shutdown waits for it
 
@@ -50,7 +51,7 @@ class Ingest(mode.Service):
         self._lock = asyncio.Lock()  # held while a batch is in flight
         self._stopping = False
         self._barrier = Barrier(pipeline.store.client, pipeline.store.keys) if s.event_epoch_s else None
-        self._ahead_us = round(s.max_lateness_days * 86_400e6)  # further past the boundary: an outlier
+        self._ahead_us = HOLD_AHEAD_US
         self._epoch: int | None = None  # the boundary last read (barrier on)
         self._paused: set[TopicPartition] = set()
         self._reported: dict[str, Position] = {}
@@ -127,8 +128,8 @@ class Ingest(mode.Service):
 
     def _hold(self, batch: dict[TopicPartition, list[Any]], epoch: int) -> dict[TopicPartition, list[Any]]:
         """Each partition's records before its first event at or past the boundary; the
-        partition is paused and rewound to that event. An event further past the boundary than
-        the lateness limit (an outlier from another era) does not hold it: it is applied (its
+        partition is paused and rewound to that event. An event more than a year past the
+        boundary (an outlier) does not hold it: it is applied (its
         customer alone is scored as of it), and its partition goes on."""
         out: dict[TopicPartition, list[Any]] = {}
         for tp, recs in batch.items():

@@ -8,7 +8,7 @@ pandas computation over the same events: nothing lost, nothing counted twice.
 from __future__ import annotations
 
 import json
-import threading
+import re
 import time
 import urllib.error
 import urllib.request
@@ -73,10 +73,13 @@ def test_redis_outage_of_ten_seconds_holds_the_batch_and_loses_nothing(
     s = make_settings(redis_url=private_redis("url"), batch_size=200, redis_retry_max_s=1.0)
     events = simulated(40_000, customers=1500, seed=12)
     worker = start_worker(s)
-    produce_events(s, events)
+    produce_events(s, events[:5_000])
     wait_until(lambda: applied_total(s) >= 5_000, 120, "events applied before the outage")
     private_redis("down")
-    time.sleep(10)
+    down_at = time.monotonic()
+    produce_events(s, events[5_000:])  # the worker has work to do while Redis is away
+    wait_until(lambda: metrics(s)["segstream_redis_unavailable"] == 1, 60, "the worker to find Redis down")
+    time.sleep(max(0.0, 10 - (time.monotonic() - down_at)))  # the outage lasts ten seconds
     assert worker.proc.poll() is None, "the worker died during the Redis outage"
     during = metrics(s)  # served during the outage (populations as last read)
     try:
@@ -118,16 +121,15 @@ def test_second_worker_joining_mid_stream_rebalances_without_loss_or_double_coun
     produce_events(s, events[:10_000])
     wait_until(lambda: applied_total(s) >= 5_000, 120, "events applied before the second worker")
 
-    def trickle() -> None:  # the rest over ~25 s: the stream is still flowing while "b" joins
-        for i in range(10_000, len(events), 2000):
-            produce_events(s, events[i : i + 2000])
-            time.sleep(1.0)
-
-    feeder = threading.Thread(target=trickle)
-    feeder.start()
+    # the stream flows before "b" joins and after it has taken partitions over
+    chunks = [events[i : i + 2000] for i in range(10_000, len(events), 2000)]
+    for chunk in chunks[: len(chunks) // 2]:
+        produce_events(s, chunk)
     s_b = s.model_copy(update={"web_port": free_port()})
     b = start_worker(s_b, "b", ready=False)
-    feeder.join()
+    wait_until(lambda: re.search(r"partitions assigned: [1-9]", b.log()) is not None, 120, "b to take partitions")
+    for chunk in chunks[len(chunks) // 2 :]:
+        produce_events(s, chunk)
     assert_exact(s, events)
     assert b.proc.poll() is None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -18,7 +19,8 @@ from segstream.evaluation import cdnow_rfm_reference, rfm_agreement
 from tests.integration.harness import (
     ROOT,
     WorkerProcess,
-    consume,
+    every_record,
+    produce_events,
     read_store,
     settings_env,
     wait_for_counts,
@@ -32,7 +34,7 @@ CDNOW_MASTER = ROOT.parent / "shared" / "data" / "cdnow" / "CDNOW_master.txt"
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
-def cli(s: Settings, *args: str, timeout: float = 600) -> str:
+def cli(s: Settings, *args: str, timeout: float = 120) -> str:
     proc = subprocess.run(
         [sys.executable, "-m", "segstream", *args], env=settings_env(s), capture_output=True, text=True, timeout=timeout
     )
@@ -89,7 +91,7 @@ def test_silent_customer_moves_to_at_risk_and_churned_by_the_due_time_sweep(
         wait_for_counts(s, {"usage": last + 1})
         wait_until(lambda expected=expected: stage() == expected, 60, f"the silent customer to be {expected}")
 
-    changes = [msgspec.json.decode(r.value) for r in consume(s, "segment_changes", 99, timeout=5)]
+    changes = [msgspec.json.decode(r.value) for r in every_record(s, "segment_changes")]  # sent before saved
     quiet = [c for c in changes if c["customer_id"] == "安静" and c["dimension"] == "lifecycle"]
     assert [(c["from"], c["to"]) for c in quiet] == [(None, "new"), ("new", "at_risk"), ("at_risk", "churned")]
     assert all(c["event_id"].startswith("sweep-") for c in quiet[1:])
@@ -142,14 +144,21 @@ def test_behavioural_clusters_recover_the_simulated_personas_with_stable_ids(
     from segstream.agents.score import Models, behaviour_vector
     from segstream.feeders.simulator import Simulator
     from segstream.models.clusters import ClusterSnapshot
-    from tests.integration.harness import produce_events
 
+    # clusters learned on the leader's wall-clock timer from samples of the whole population
+    # (SCAN), not in event-time epochs: an epoch's learner sees only the customers of that
+    # day, which gave an ARI of 0.56 here (docs/PROCESSING.md, known gaps)
     s = make_settings(batch_size=2000, rescore_days=30, partitions=8, cluster_interval_s=0.5)
     sim = Simulator(3000, T0, seed=5)
     events = list(islice(sim.events(), 370_000))
     start_worker(s)
     produce_events(s, events)
-    wait_until(lambda: applied(s) >= len(events), 600, "every event applied", every=1.0)
+    deadline = time.monotonic() + 270  # one budget for the test's waits (the per-test limit is 300 s)
+
+    def left() -> float:
+        return deadline - time.monotonic()
+
+    wait_until(lambda: applied(s) >= len(events), left(), "every event applied", every=1.0)
     dec = msgspec.msgpack.Decoder(ClusterSnapshot)
 
     def features() -> np.ndarray:
@@ -165,11 +174,10 @@ def test_behavioural_clusters_recover_the_simulated_personas_with_stable_ids(
         blob = read_store(s, lambda st: st.get_snapshot("cluster"))
         return dec.decode(blob).learned if blob else 0
 
-    # the leader learns from a sample of the population on a wall-clock timer, not per event:
     # a replay faster than the learner ends before the model has seen each customer often
-    # enough. Wait for 40 looks per customer, then for two snapshots in a row to agree.
-    wait_until(lambda: learned() >= 40 * len(sim.population), 300, "the cluster learner's passes", every=1.0)
-    wait_until(lambda: flips(features()) <= 0.01, 180, "the cluster model to settle", every=2.0)
+    # enough: wait for 40 looks per customer, then for two snapshots in a row to agree
+    wait_until(lambda: learned() >= 40 * len(sim.population), left(), "the cluster learner's passes", every=1.0)
+    wait_until(lambda: flips(features()) <= 0.01, left(), "the cluster model to settle", every=2.0)
     cli(s, "segments", "rescore")
     customers = read_store(s, lambda st: st.scan_customers())
     ids = sorted(customers)
@@ -183,6 +191,6 @@ def test_behavioural_clusters_recover_the_simulated_personas_with_stable_ids(
     assert adjusted_rand_score([persona[c] for c in ids], streamed) >= 0.8
     assert adjusted_rand_score(batch, streamed) >= 0.8
     assert flips(x) <= 0.01
-    model_events = [json.loads(r.value) for r in consume(s, "cluster_events", 5, timeout=10)]
+    model_events = [json.loads(r.value) for r in every_record(s, "cluster_events")]
     assert [(e["version"], e["event"]) for e in model_events[:5]] == [(1, "birth")] * 5
     assert all(e["description"] for e in model_events[:5])

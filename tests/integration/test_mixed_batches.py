@@ -90,7 +90,7 @@ def check(s: Settings, proc: WorkerProcess, producer: KafkaProducer, batch: list
         now = read_store(s, lambda store: store.stats())
         return all(now.get(k, 0) >= v for k, v in want.items())
 
-    wait_until(done, 120, f"{sum(sent.values())} valid events applied and {len(hostile)} dead-lettered")
+    wait_until(done, 30, f"{sum(sent.values())} valid events applied and {len(hostile)} dead-lettered")
     after = read_store(s, lambda store: store.stats())
     assert {k: after.get(k, 0) for k in want} == want  # nothing more: no valid event dead-lettered
     assert all(after.get(k, 0) == v for k, v in before.items() if k.startswith("dlq:") and k not in want)

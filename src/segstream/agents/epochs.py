@@ -39,15 +39,24 @@ async def advance(pipeline: Pipeline, barrier: Barrier) -> bool:
         until = min(ep.next - 1, clock)
         seen: list[CustomerState] = []
         passes = 0
+        t0 = time.perf_counter()
         while await pipeline.sweep(2000, until=until, seen=seen):
             passes += 1
             if passes >= MAX_SWEEP_PASSES:
                 log.error("sweep to %d did not finish in %d passes", until, passes)
                 break
+        t1 = time.perf_counter()
         await pipeline.sync.publish()
+        t2 = time.perf_counter()
         await pipeline.learn_clusters(seen, until)
+        t3 = time.perf_counter()
         await pipeline.fit_value(until)
+        t4 = time.perf_counter()
         await barrier.set_done(ep.next)
+        log.info(
+            "epoch to %d: %d customers re-scored in %.3fs, RFM %.3fs, clusters %.3fs, value fit %.3fs",
+            until, len(seen), t1 - t0, t2 - t1, t3 - t2, t4 - t3,
+        )  # fmt: skip
     if not held:  # every partition drained: wait for more
         return False
     nxt = next_boundary(min(held), epoch_us)

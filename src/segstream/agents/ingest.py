@@ -38,6 +38,8 @@ FETCH_BYTES_PER_PARTITION = 1 << 20  # aiokafka's default
 HOLD_AHEAD_US = 366 * 86_400_000_000  # an event further past the barrier's boundary is an outlier
 REVOKE_WAIT_S = 60.0  # longest a rebalance waits for the batch in flight
 STOP_WAIT_S = 10.0  # longest a shutdown waits for it
+BARRIER_FETCH_WAIT_MS = 20  # see the consumer
+BARRIER_POLL_S = 0.02  # how often a worker whose partitions all wait looks for the next boundary
 
 
 class Ingest(mode.Service):
@@ -67,6 +69,9 @@ class Ingest(mode.Service):
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=FETCH_BYTES_PER_PARTITION,
+            # a partition resumed at a new epoch joins the next fetch request only after the
+            # one in flight returns, which the broker holds up to this long when nothing is new
+            fetch_max_wait_ms=BARRIER_FETCH_WAIT_MS if s.event_epoch_s else 500,
         )
 
     async def on_start(self) -> None:
@@ -93,6 +98,9 @@ class Ingest(mode.Service):
         timeout_ms = round(s.batch_within * 1000)
         while not self._stopping:
             epoch = await self._current_epoch()
+            if epoch is not None and self._paused and self._paused >= self.consumer.assignment():
+                await asyncio.sleep(BARRIER_POLL_S)  # every partition waits for the leader: look again soon
+                continue
             batch = await self._fetch(s.batch_size, timeout_ms)
             if not batch and epoch is None:
                 continue

@@ -152,7 +152,12 @@ def main() -> None:
     tag = uuid.uuid4().hex[:8]
     token = uuid.uuid4().hex
     s = load_settings(
-        topic_suffix=f"-a{tag}", app_id=f"api-{tag}", redis_prefix=f"a{tag}", web_port=6077, api_token=token
+        topic_suffix=f"-a{tag}",
+        app_id=f"api-{tag}",
+        redis_prefix=f"a{tag}",
+        web_port=6077,
+        api_token=token,
+        event_epoch_s=0,
     )
     create_topics(s)
     log = (ROOT / ".cache" / f"api-latency-{tag}.log").open("wb")

@@ -148,7 +148,7 @@ def test_behavioural_clusters_recover_the_simulated_personas_with_stable_ids(
     # clusters learned on the leader's wall-clock timer from samples of the whole population
     # (SCAN), not in event-time epochs: an epoch's learner sees only the customers of that
     # day, which gave an ARI of 0.56 here (docs/PROCESSING.md, known gaps)
-    s = make_settings(batch_size=2000, rescore_days=30, partitions=8, cluster_interval_s=0.5)
+    s = make_settings(batch_size=2000, rescore_days=30, partitions=8, cluster_interval_s=0.5, event_epoch_s=0)
     sim = Simulator(3000, T0, seed=5)
     events = list(islice(sim.events(), 370_000))
     start_worker(s)

@@ -50,7 +50,9 @@ def ingest(consumer: FakeConsumer, process: Any = None) -> tuple[Ingest, list[An
     async def dead_letter_batch(recs: list[Any], exc: BaseException) -> None:
         seen.append(("dlq", len(recs), str(exc)))
 
-    pipeline = SimpleNamespace(settings=Settings(), process=process or default, dead_letter_batch=dead_letter_batch)
+    pipeline = SimpleNamespace(
+        settings=Settings(event_epoch_s=0), process=process or default, dead_letter_batch=dead_letter_batch
+    )
     ing = Ingest(pipeline)  # type: ignore[arg-type]
     ing.__dict__["consumer"] = consumer  # the cached property, without a Kafka client
     return ing, seen

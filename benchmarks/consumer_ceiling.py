@@ -106,8 +106,13 @@ def main() -> None:
     finally:
         admin.delete_topics([topic])
         admin.close()
-    result = {"events": a.events, "kafka_python_poll_per_s": round(base), "aiokafka_getmany_per_s": round(aio),
-              "faust_take_events_per_s": round(faust_rate), "at": datetime.now(UTC).isoformat(timespec="seconds")}
+    result = {
+        "events": a.events,
+        "kafka_python_poll_per_s": round(base),
+        "aiokafka_getmany_per_s": round(aio),
+        "faust_take_events_per_s": round(faust_rate),
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     for k, v in result.items():
         print(f"{k:28} {v}")
     if a.json:

@@ -307,8 +307,12 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30, help="measured seconds per rate")
     ap.add_argument("--warmup", type=float, default=5, help="seconds at the rate before measuring")
     ap.add_argument("--drain", type=float, default=30, help="at most this long for the last inputs after the producer")
-    ap.add_argument("--kept-up-s", type=float, default=1, help="kept up: at most this many seconds of input unapplied "
-                    "when the producer stops")
+    ap.add_argument(
+        "--kept-up-s",
+        type=float,
+        default=1,
+        help="kept up: at most this many seconds of input unapplied when the producer stops",
+    )
     ap.add_argument("--customers", type=int, default=20_000)
     ap.add_argument("--partitions", type=int, default=8)
     ap.add_argument("--label", default="")

@@ -95,15 +95,23 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--customers", type=int, default=100_000)
     ap.add_argument("--days", type=int, default=45)
-    ap.add_argument("--copies", type=int, default=1,
-                    help="write each simulated state this many times under new ids (1M customers: 100000 x 10)")
+    ap.add_argument(
+        "--copies",
+        type=int,
+        default=1,
+        help="write each simulated state this many times under new ids (1M customers: 100000 x 10)",
+    )
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
     settings = load_settings()
     r = redis.Redis.from_url(settings.redis_url)
     out: dict[str, object] = {
-        "customers": a.customers * a.copies, "simulated": a.customers, "copies": a.copies, "days": a.days,
-        "redis": r.info("server")["redis_version"], "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "customers": a.customers * a.copies,
+        "simulated": a.customers,
+        "copies": a.copies,
+        "days": a.days,
+        "redis": r.info("server")["redis_version"],
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     for label, only in (("baseline_purchases_only", True), ("full_state", False)):
         t0 = time.perf_counter()

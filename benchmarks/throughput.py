@@ -114,8 +114,11 @@ def main() -> None:
     ap.add_argument("--label", default="")
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--naive", action="store_true", help="also run the naive Faust agent baseline (issue 7 (a))")
-    ap.add_argument("--two-workers", action="store_true",
-                    help="also run two workers in one consumer group on the same backlog (fresh state)")
+    ap.add_argument(
+        "--two-workers",
+        action="store_true",
+        help="also run two workers in one consumer group on the same backlog (fresh state)",
+    )
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
 

@@ -8,12 +8,14 @@ import faust
 
 from segstream.agents import ingest, maintenance
 from segstream.agents.pipeline import Pipeline
-from segstream.api import views
-from segstream.config import Settings
+from segstream.api import http, views
+from segstream.config import ConfigError, Settings
 
 
 def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
     """A configured Faust app with segstream's agents and HTTP views registered."""
+    if problem := settings.web_exposure_problem():
+        raise ConfigError(problem)
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)  # Faust creates one level only
     app = faust.App(
         # the inputs are consumed in the group named app_id (agents/ingest.py); Faust's own
@@ -36,7 +38,10 @@ def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
         # the API gets its own thread and event loop: the leader's CPU-bound timers (cluster
         # learning, sweeps) would otherwise hold every request behind them
         web_in_thread=True,
+        web_application_options=http.web_options(),  # every error answered as JSON
     )
+    if settings.web_enabled:
+        http.install_json_error_handler()
     pipeline = Pipeline(app, settings)
     ingest.register(app, pipeline)
     maintenance.register(app, pipeline)

@@ -75,6 +75,8 @@ def worker(
 ) -> None:
     """Run a segstream worker (Faust) until Ctrl-C / SIGTERM."""
     settings = settings_or_exit(web_port=web_port)
+    if problem := settings.web_exposure_problem():  # before anything reaches Kafka
+        fail(problem, 2)
     guarded(lambda: create_topics(settings))
     from faust.worker import Worker
 

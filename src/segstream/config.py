@@ -14,6 +14,9 @@ from urllib.parse import parse_qs, urlsplit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+DANGEROUS_NO_TOKEN = "SEGSTREAM_DANGEROUSLY_SERVE_CUSTOMER_DATA_WITHOUT_TOKEN"
+
 TOPIC_BASE_NAMES = {
     "purchases": "purchases",
     "usage": "usage",
@@ -153,6 +156,11 @@ class Settings(BaseSettings):
     api_token: str = Field(
         "", description="Bearer token required by the customer-data endpoints (empty: no token, loopback use only)"
     )
+    dangerously_serve_customer_data_without_token: bool = Field(
+        False,
+        description="Let a worker bound beyond loopback serve customer data with no SEGSTREAM_API_TOKEN (anyone "
+        "who reaches the port reads every customer)",
+    )
 
     data_dir: str = Field(".cache/faust", description="Faust's local data folder (one sub-folder per app id)")
 
@@ -238,6 +246,19 @@ class Settings(BaseSettings):
             f"SEGSTREAM_{name.upper()}": value.isoformat() if isinstance(value, datetime) else str(value)
             for name, value in self.model_dump().items()
         }
+
+    def web_is_loopback(self) -> bool:
+        return self.web_host in LOOPBACK_HOSTS
+
+    def web_exposure_problem(self) -> str | None:
+        """Why this worker must not start: customer data served beyond loopback with no token."""
+        exposed = self.web_enabled and not self.api_token and not self.web_is_loopback()
+        if exposed and not self.dangerously_serve_customer_data_without_token:
+            return (
+                f"SEGSTREAM_WEB_HOST={self.web_host} serves customer data beyond this machine: set "
+                f"SEGSTREAM_API_TOKEN (or {DANGEROUS_NO_TOKEN}=true to serve it to anyone)"
+            )
+        return None
 
     @property
     def max_future_skew(self) -> timedelta:

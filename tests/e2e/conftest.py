@@ -16,15 +16,13 @@ from segstream.config import Settings
 from tests.integration.conftest import base_settings, make_settings, start_worker  # noqa: F401 - fixtures
 from tests.integration.harness import ARTIFACTS, WorkerProcess, applied_total, settings_env, wait_until
 
+TOKEN = "e2e-T0ken"
 
-@pytest.fixture
-def dashboard_url(
-    make_settings: Callable[..., Settings],  # noqa: F811
-    start_worker: Callable[..., WorkerProcess],  # noqa: F811
-) -> Iterator[str]:
+
+def serve(make: Callable[..., Settings], start: Callable[..., WorkerProcess], **over: object) -> Iterator[str]:
     """A worker's dashboard URL while the simulator feeds it (bounded: it stops by itself)."""
-    s = make_settings(partitions=4)
-    start_worker(s)
+    s = make(partitions=4, **over)
+    start(s)
     ARTIFACTS.mkdir(exist_ok=True)
     with (ARTIFACTS / f"simulator-{s.app_id}.log").open("wb") as log:
         sim = subprocess.Popen(
@@ -38,6 +36,24 @@ def dashboard_url(
         finally:
             sim.terminate()
             sim.wait(30)
+
+
+@pytest.fixture
+def dashboard_url(
+    make_settings: Callable[..., Settings],  # noqa: F811
+    start_worker: Callable[..., WorkerProcess],  # noqa: F811
+) -> Iterator[str]:
+    """A worker without a token (loopback): every call of the page is open."""
+    yield from serve(make_settings, start_worker)
+
+
+@pytest.fixture
+def dashboard_url_with_token(
+    make_settings: Callable[..., Settings],  # noqa: F811
+    start_worker: Callable[..., WorkerProcess],  # noqa: F811
+) -> Iterator[str]:
+    """A worker with the API token :data:`TOKEN`."""
+    yield from serve(make_settings, start_worker, api_token=TOKEN)
 
 
 @pytest.fixture

@@ -165,3 +165,54 @@ def test_dashboard_shows_the_numbers_the_api_serves(dashboard_url: str, screensh
                 page.screenshot(path=str(screenshot_path), full_page=True)
         finally:
             browser.close()
+
+
+def test_the_dashboard_asks_for_the_token_once_and_keeps_it_for_the_tab(dashboard_url_with_token: str) -> None:
+    from tests.e2e.conftest import TOKEN
+
+    base = dashboard_url_with_token.rstrip("/")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context()
+            page = context.new_page()
+            requests: list[Any] = []
+            page.on("request", lambda req: requests.append(req))
+            received: list[Response] = []
+            page.on("response", lambda resp: received.append(resp))
+            page.goto(f"{base}/", wait_until="domcontentloaded")
+            # the aggregates are open, the churn events are not: the page asks for the token
+            page.wait_for_selector("body.needs-token", state="attached", timeout=REFRESH_TIMEOUT_MS)
+            assert page.is_visible("#token-form")
+            assert any(urlsplit(r.url).path == "/api/churn/recent" and r.status == 401 for r in received)
+            page.fill("#token-input", TOKEN)
+            page.click("#token-form button[type=submit]")
+            page.wait_for_function("() => !document.body.classList.contains('needs-token')", timeout=REFRESH_TIMEOUT_MS)
+            assert page.is_hidden("#token-form")
+
+            def served() -> list[str]:
+                req = urllib.request.Request(f"{base}/api/churn/recent?limit=20")
+                req.add_header("Authorization", f"Bearer {TOKEN}")
+                with urllib.request.urlopen(req, timeout=10) as resp:
+                    return [str(e["customer_id"]) for e in json.load(resp)["events"]]
+
+            def shown() -> list[str]:
+                return page.eval_on_selector_all(
+                    "#churn-table tbody tr[data-customer]", "rows => rows.map(r => r.getAttribute('data-customer'))"
+                )
+
+            on_page, from_api = eventually_equal(page, shown, served, ready=bool)
+            assert on_page == from_api and from_api, (on_page, from_api)
+            churn_calls = [r for r in requests if urlsplit(r.url).path == "/api/churn/recent"]
+            assert churn_calls[-1].headers.get("authorization") == f"Bearer {TOKEN}"
+
+            page.reload(wait_until="domcontentloaded")  # the same tab keeps it
+            wait_for_refresh(page)
+            assert page.is_hidden("#token-form") and "needs-token" not in (page.get_attribute("body", "class") or "")
+            other = context.new_page()  # a new tab asks again
+            other.goto(f"{base}/", wait_until="domcontentloaded")
+            other.wait_for_selector("body.needs-token", state="attached", timeout=REFRESH_TIMEOUT_MS)
+            assert TOKEN not in page.content() and TOKEN not in other.content()
+            assert not any(TOKEN in r.url for r in requests)
+        finally:
+            browser.close()

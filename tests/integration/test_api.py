@@ -3,6 +3,7 @@ Prometheus."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from kafka import KafkaProducer
 
 from segstream.config import Settings
 from tests.integration.harness import (
+    ARTIFACTS,
     WorkerProcess,
     applied_total,
     free_port,
@@ -128,7 +131,7 @@ def test_overview_flows_and_recent_churn_events_are_served(worker_with_history: 
     assert status == 200 and entered == len(CUSTOMERS)
     counts = read_store(s, lambda st: st.segment_counts())
     high = counts["churn_risk"].get("high", 0)
-    status, recent = call(s, "/api/churn/recent?limit=200", token=None)
+    status, recent = call(s, "/api/churn/recent?limit=200")  # customer ids: the token
     assert status == 200 and len([e for e in recent["events"] if e["level"] == "high"]) >= high > 0
     first = recent["events"][-1]  # oldest first at the end
     assert first["drivers"] and first["customer_id"] in CUSTOMERS
@@ -202,3 +205,76 @@ def test_a_real_prometheus_scrapes_the_worker_and_promql_counts_the_events(
         proc.terminate()
         proc.wait(30)
         log.close()
+
+
+DOC = json.loads(resources.files("segstream.api").joinpath("openapi.json").read_text(encoding="utf-8"))
+HTTP_METHODS = {"get", "put", "post", "delete", "patch"}
+AUTH: dict[str, bytes | None] = {
+    "none": None,
+    "wrong": b"Bearer wrong",
+    "non_ascii": "Bearer 令牌".encode(),
+    "right": f"Bearer {TOKEN}".encode(),
+}
+
+
+def raw_call(s: Settings, method: str, target: str, auth: bytes | None = None) -> tuple[int, str, bytes, str]:
+    """One request as bytes (http.client sends any header bytes); status, content type, body, Allow."""
+    conn = http.client.HTTPConnection("127.0.0.1", s.web_port, timeout=10)
+    try:
+        conn.putrequest(method, target, skip_accept_encoding=True)
+        if auth is not None:
+            conn.putheader("Authorization", auth)
+        conn.putheader("Content-Length", "0")
+        conn.endheaders()
+        resp = conn.getresponse()
+        return resp.status, resp.getheader("Content-Type", ""), resp.read(), resp.getheader("Allow", "")
+    finally:
+        conn.close()
+
+
+def documented_target(path: str, item: dict[str, Any], op: dict[str, Any]) -> str:
+    """The path with each path parameter's example, percent-encoded (a lone dot as %2E)."""
+    for prm in [*item.get("parameters", []), *op.get("parameters", [])]:
+        if "$ref" in prm:
+            prm = DOC["components"]["parameters"][prm["$ref"].rsplit("/", 1)[1]]
+        if prm["in"] == "path":
+            value = urllib.parse.quote(prm["example"], safe="")
+            path = path.replace("{" + prm["name"] + "}", value)
+    return path
+
+
+def test_every_documented_route_answers_with_and_without_the_token_as_documented(
+    worker_with_history: tuple[Settings, int], producer: KafkaProducer
+) -> None:
+    """Generated from the OpenAPI document: a route added to it cannot be left untested."""
+    s, sent = worker_with_history
+    odd = DOC["components"]["parameters"]["CustomerId"]["example"]  # braces, a slash, a percent, Chinese
+    profile = {"event_id": "odd-1", "customer_id": odd, "ts": T0.isoformat(), "industry": "retail"}
+    producer.send(s.topic("profiles"), key=odd.encode(), value=json.dumps(profile, ensure_ascii=False).encode())
+    producer.flush()
+    wait_until(lambda: applied_total(s) >= sent + 1, 60, "the odd id's profile applied")
+    ops = [(p, m, item, op) for p, item in DOC["paths"].items() for m, op in item.items() if m in HTTP_METHODS]
+    assert len(ops) >= 11
+    for path, method, item, op in ops:
+        target = documented_target(path, item, op)
+        secured = any("bearerAuth" in req for req in op.get("security", DOC.get("security", [])))
+        for auth, header in AUTH.items():
+            status, ctype, body, _ = raw_call(s, method.upper(), target, header)
+            where = f"{method.upper()} {target} with {auth} token"
+            assert str(status) in op["responses"], f"{where}: {status} is not documented"
+            if secured and auth != "right":
+                assert status == 401 and ctype.startswith("application/json"), where
+                assert "bearer token" in json.loads(body)["error"], where
+            else:
+                assert status == 200, f"{where}: {status} {body[:200]!r}"
+        if path == "/customers/{customer_id}":
+            assert json.loads(raw_call(s, "GET", target, AUTH["right"])[2])["customer_id"] == odd
+        for other in sorted({"POST", "PUT", "DELETE", "PATCH"} - {m.upper() for m in item}):
+            status, ctype, body, allow = raw_call(s, other, target, AUTH["right"])
+            assert status == 405 and ctype.startswith("application/json") and "GET" in allow, (other, target)
+            assert other in json.loads(body)["error"]
+    status, ctype, body, _ = raw_call(s, "GET", "/no/such/route")
+    assert status == 404 and ctype.startswith("application/json") and json.loads(body)["error"]
+    status, ctype, body, _ = raw_call(s, "GET", "/customers/" + "x" * 9000, AUTH["right"])
+    assert status == 414 and ctype.startswith("application/json") and b"xxxx" not in body
+    assert "Traceback" not in (ARTIFACTS / f"worker-w-{s.app_id}.log").read_text(errors="replace")

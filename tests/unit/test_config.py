@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from segstream.config import ConfigError, Settings, load_settings
@@ -69,3 +71,38 @@ def test_the_readme_settings_table_lists_every_setting_with_its_description() ->
         if f"| `SEGSTREAM_{name.upper()}` |" not in readme or f" | {f.description} |" not in readme
     ]
     assert missing == []
+
+
+@pytest.mark.parametrize(
+    ("host", "token", "dangerous", "refused"),
+    [
+        ("0.0.0.0", "", False, True),
+        ("10.1.2.3", "", False, True),
+        ("0.0.0.0", "t0ken", False, False),
+        ("0.0.0.0", "", True, False),
+        ("127.0.0.1", "", False, False),
+        ("::1", "", False, False),
+    ],
+)
+def test_a_worker_bound_beyond_loopback_without_a_token_refuses_to_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, host: str, token: str, dangerous: bool, refused: bool
+) -> None:
+    from typer.testing import CliRunner
+
+    from segstream.app import create_app
+    from segstream.cli import cli
+
+    s = Settings(web_host=host, api_token=token, dangerously_serve_customer_data_without_token=dangerous)
+    assert (s.web_exposure_problem() is not None) is refused
+    if refused:
+        with pytest.raises(ConfigError, match="SEGSTREAM_DANGEROUSLY_SERVE_CUSTOMER_DATA_WITHOUT_TOKEN"):
+            create_app(s)
+        for k, v in s.as_env().items():
+            monkeypatch.setenv(k, v)
+        monkeypatch.setenv("SEGSTREAM_DATA_DIR", str(tmp_path))
+        # refused before it touches Kafka (nothing listens on port 1)
+        monkeypatch.setenv("SEGSTREAM_KAFKA_BOOTSTRAP", "127.0.0.1:1")
+        result = CliRunner().invoke(cli, ["worker"])
+        assert result.exit_code == 2, result.output
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and "SEGSTREAM_API_TOKEN" in lines[0]

@@ -173,9 +173,7 @@ def test_a_stream_that_really_jumped_moves_on_after_a_quorum_of_events() -> None
 def test_other_customers_are_scored_as_if_the_outlier_never_came() -> None:
     base = [positioned(purchase(c, d, 10), "p0", i) for i, (c, d) in enumerate([("a", 0), ("b", 1), ("a", 2)])]
     clean = apply_events(fresh("a", "b"), base, 0, Models())
-    hostile = apply_events(
-        fresh("a", "b", "x"), [*base, positioned(purchase("x", 600, 10), "p0", 3)], 0, Models()
-    )
+    hostile = apply_events(fresh("a", "b", "x"), [*base, positioned(purchase("x", 600, 10), "p0", 3)], 0, Models())
     assert hostile.clock["global"] == clean.clock["global"]
     segs = {i.customer_id: dict(i.state.segments) for i in hostile.items}
     assert {i.customer_id: dict(i.state.segments) for i in clean.items} == {c: segs[c] for c in ("a", "b")}

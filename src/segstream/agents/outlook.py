@@ -45,9 +45,7 @@ def active_clocks(clocks: Mapping[str, int], wall_now_ms: int, idle_ms: int) -> 
     """
     floor = wall_now_ms - idle_ms
     return {
-        f: v
-        for f, v in clocks.items()
-        if f[0] in ACTIVITY_TOPICS and "#" not in f and clocks.get("w" + f, 0) >= floor
+        f: v for f, v in clocks.items() if f[0] in ACTIVITY_TOPICS and "#" not in f and clocks.get("w" + f, 0) >= floor
     }
 
 

@@ -14,6 +14,9 @@ the ISO time of the last fully successful poll; header values are in ``#stream-c
 [data-to]`` (``data-from=""`` for customers new to the dimension); churn rows are
 ``#churn-table tr[data-customer]``; dead-letter rows are ``#dlq-table tr[data-reason]``;
 ``window.segstream`` holds the last documents received (``seg``, ``ov``, ``flows``, ``churn``).
+When the worker has an API token, the churn call answers 401: ``body.needs-token`` is set and
+``#token-form`` (``#token-input``) asks for the token once; it is kept in ``sessionStorage``
+for the tab and sent as ``Authorization: Bearer``, never in a URL or the page.
 """
 
 from __future__ import annotations
@@ -91,7 +94,10 @@ select{font:inherit;padding:1px 4px}
    <option value="15" selected>15</option><option value="60">60</option></select> minutes</label>
   <span class="muted">rows: from · columns: to · “new”: entered the dimension</span></div>
  <div class="grid" id="flows"><p class="muted">Loading…</p></div>
- <div class="section-head"><h2>Latest churn-risk events</h2><span class="muted">newest first</span></div>
+ <div class="section-head"><h2>Latest churn-risk events</h2><span class="muted">newest first</span>
+  <form id="token-form" hidden><label class="muted">API token <input id="token-input" type="password"
+   autocomplete="off" spellcheck="false"></label> <button type="submit">Use</button>
+   <span id="token-msg" class="muted" role="status"></span></form></div>
  <div class="card scroll"><table id="churn-table"><thead><tr><th>Time</th><th>Customer</th><th class="num">Score</th>
   <th>Level</th><th>Top drivers</th><th>Value tier</th><th>Action</th></tr></thead>
   <tbody id="churn-body"></tbody></table>
@@ -322,10 +328,18 @@ function setStatus(failed) {
   $('status-text').textContent = offline ? 'offline' : `live · updated ${since}`;
 }
 
+// customer data needs the worker's token (when it has one): asked for once, kept for this tab only
+const TOKEN_KEY = 'segstream.apiToken';
+let apiToken = sessionStorage.getItem(TOKEN_KEY) || '';
+class NeedsToken extends Error {}
+
 async function getJSON(path) {
   const ctl = new AbortController(), timer = setTimeout(() => ctl.abort(), 5000);
   try {
-    const r = await fetch(path, {cache: 'no-store', signal: ctl.signal, headers: {Accept: 'application/json'}});
+    const headers = {Accept: 'application/json'};
+    if (apiToken) headers.Authorization = `Bearer ${apiToken}`;
+    const r = await fetch(path, {cache: 'no-store', signal: ctl.signal, headers});
+    if (r.status === 401) throw new NeedsToken(`${path} needs the API token`);
     if (!r.ok) throw new Error(`HTTP ${r.status}`);
     return await r.json();
   } finally {
@@ -340,8 +354,19 @@ async function poll() {
       '/api/churn/recent?limit=20'];
     const got = await Promise.allSettled(paths.map(getJSON));
     const why = r => (r.reason && r.reason.message) || String(r.reason);
+    const needs = got.some(r => r.status === 'rejected' && r.reason instanceof NeedsToken);
+    if (needs && apiToken) {  // refused: ask again
+      sessionStorage.removeItem(TOKEN_KEY); apiToken = ''; $('token-msg').textContent = 'token refused';
+    }
+    document.body.classList.toggle('needs-token', needs);
+    $('token-form').hidden = !needs;
+    if (needs) {
+      state.churn = null;
+      $('churn-body').replaceChildren(emptyRow(7, 'Churn-risk events need the API token.'));
+    }
     const failed = got.every(r => r.status === 'rejected') ? [`cannot reach the worker (${why(got[0])})`]
-      : got.flatMap((r, i) => (r.status === 'rejected' ? [`${paths[i]} (${why(r)})`] : []));
+      : got.flatMap((r, i) => (r.status === 'rejected' && !(r.reason instanceof NeedsToken)
+        ? [`${paths[i]} (${why(r)})`] : []));
     const [seg, ov, flows, churn] = got.map(r => (r.status === 'fulfilled' ? r.value : null));
     if (seg) state.seg = seg;
     if (ov) {
@@ -358,9 +383,21 @@ async function poll() {
     }
     setStatus(failed);
   } finally {
-    setTimeout(poll, Math.max(200, POLL_MS - (Date.now() - started)));
+    schedule(Math.max(200, POLL_MS - (Date.now() - started)));
   }
 }
+
+let pollTimer;
+function schedule(ms) { clearTimeout(pollTimer); pollTimer = setTimeout(poll, ms); }
+
+$('token-form').addEventListener('submit', ev => {
+  ev.preventDefault();
+  const t = $('token-input').value.trim();
+  $('token-input').value = '';
+  if (!/^[\x21-\x7e]+$/.test(t)) { $('token-msg').textContent = 'a token is visible ASCII, no spaces'; return; }
+  apiToken = t; sessionStorage.setItem(TOKEN_KEY, t); $('token-msg').textContent = '';
+  schedule(0);
+});
 
 $('flow-minutes').addEventListener('change', async () => {
   const minutes = $('flow-minutes').value;

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -42,7 +43,7 @@ class Throughput:
         return (total - n0) / (now - t0) if now > t0 else 0.0
 
 
-def register(app: faust.App, pipeline: Pipeline) -> None:
+def register(app: faust.App, pipeline: Pipeline, authorise: Callable[[Request], None]) -> None:
     store = pipeline.web_store  # used from the web server's thread only
     language = pipeline.settings.language
     throughput = Throughput()
@@ -92,6 +93,7 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
     class RecentChurn(View):
         @json_errors
         async def get(self, request: Request) -> Response:
+            authorise(request)  # customer ids, scores and segments
             limit = int_param(request, "limit", 20, 1, 200)
             events = await store.recent_churn_events(limit)
             body = b'{"events":[' + b",".join(events) + b"]}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 import math
 from pathlib import Path
@@ -14,6 +13,7 @@ from faust.web import Request, Response, View
 
 from segstream.agents.pipeline import Pipeline
 from segstream.agents.score import Models, segment_name
+from segstream.config import DANGEROUS_NO_TOKEN
 from segstream.models.churn import DRIVER_NAMES, DRIVERS
 from segstream.models.decay import US_PER_DAY
 from segstream.state.customer import CustomerState
@@ -21,7 +21,7 @@ from segstream.state.store import CURSOR_MAX
 from segstream.streams.codec import from_us
 
 from . import ops
-from .http import HTTPProblem, int_param, json_errors
+from .http import HTTPProblem, int_param, json_errors, make_authorise
 
 log = logging.getLogger(__name__)
 
@@ -119,14 +119,10 @@ SCAN_PER_PAGE = 2000  # customer keys one page of a segment listing examines at 
 def register(app: faust.App, pipeline: Pipeline) -> None:
     store = pipeline.web_store  # used from the web server's thread only
     language = pipeline.settings.language
-    token = pipeline.settings.api_token
-    if not token and pipeline.settings.web_host not in ("127.0.0.1", "localhost", "::1"):
-        log.warning("SEGSTREAM_API_TOKEN is empty: customer data is served without a token on %s",
-                    pipeline.settings.web_host)  # fmt: skip
-
-    def authorise(request: Request) -> None:
-        if token and not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
-            raise HTTPProblem(401, "a valid bearer token is required (Authorization: Bearer <token>)")
+    authorise = make_authorise(pipeline.settings.api_token)
+    if not pipeline.settings.api_token and not pipeline.settings.web_is_loopback():
+        log.warning("customer data is served without a token on %s (%s is set)",
+                    pipeline.settings.web_host, DANGEROUS_NO_TOKEN)  # fmt: skip
 
     @app.page("/health")
     class Health(View):
@@ -149,7 +145,7 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
                 return self.json({"status": "not_ready", "reason": "no partitions assigned yet"}, status=503)
             return self.json({"status": "ready", "assigned_partitions": assigned})
 
-    @app.page("/customers/{customer_id}")
+    @app.page("/customers/{customer_id:[^/]+}")  # any character but /, percent-encoded
     class Customer(View):
         @json_errors
         async def get(self, request: Request, customer_id: str) -> Response:
@@ -159,7 +155,7 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
                 raise HTTPProblem(404, f"no customer {customer_id!r}")
             return self.json(customer_document(customer_id, state, now, pipeline.models, language))
 
-    @app.page("/segments/{dimension}/{segment}/customers")
+    @app.page("/segments/{dimension:[^/]+}/{segment:[^/]+}/customers")
     class SegmentCustomers(View):
         @json_errors
         async def get(self, request: Request, dimension: str, segment: str) -> Response:
@@ -213,4 +209,4 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
         async def get(self, request: Request) -> Response:
             return self.bytes(spec, content_type="application/json")
 
-    ops.register(app, pipeline)
+    ops.register(app, pipeline, authorise)

@@ -27,14 +27,21 @@ from pathlib import Path
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
-BOOTSTRAP = "127.0.0.1:9092"
+from segstream.config import load_settings
+from segstream.streams.security import client_kwargs
+
+SETTINGS = load_settings()  # the SEGSTREAM_* environment: bootstrap servers, TLS and SASL
+BOOTSTRAP = SETTINGS.kafka_bootstrap.split(",")[0]
 VALUE = b'{"event_id":"e1","customer_id":"c123","ts":"2024-01-01T00:00:00+00:00","action":"login","quantity":1.0}'
 
 FAUST_APP = """
 import os, sys, time, faust
+from segstream.config import load_settings
+from segstream.streams.security import faust_credentials
 topic_name, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 sys.argv = [sys.argv[0], "worker", "-l", "warn"]
 app = faust.App("ceiling-" + topic_name, broker="kafka://BOOTSTRAP", store="memory://", key_serializer="raw",
+                broker_credentials=faust_credentials(load_settings()),
                 value_serializer="raw", web_enabled=False, consumer_auto_offset_reset="earliest")
 seen = {"n": 0, "t0": None}
 
@@ -53,10 +60,12 @@ app.main()
 AIOKAFKA = """
 import asyncio, sys, time
 from aiokafka import AIOKafkaConsumer
+from segstream.config import load_settings
+from segstream.streams.security import client_kwargs
 topic_name, n = sys.argv[1], int(sys.argv[2])
 async def main():
     c = AIOKafkaConsumer(topic_name, bootstrap_servers="BOOTSTRAP", group_id="ceiling-aio-" + topic_name,
-                         auto_offset_reset="earliest", enable_auto_commit=False)
+                         auto_offset_reset="earliest", enable_auto_commit=False, **client_kwargs(load_settings()))
     await c.start()
     got, t0 = 0, None
     while got < n:
@@ -71,7 +80,8 @@ asyncio.run(main())
 
 def kafka_python(topic: str, n: int) -> float:
     c = KafkaConsumer(topic, bootstrap_servers=BOOTSTRAP, group_id=f"ceiling-kp-{topic}",
-                      auto_offset_reset="earliest", enable_auto_commit=False, max_poll_records=5000)  # fmt: skip
+                      auto_offset_reset="earliest", enable_auto_commit=False, max_poll_records=5000,
+                      **client_kwargs(SETTINGS))  # fmt: skip
     got, t0 = 0, 0.0
     while got < n:
         for recs in c.poll(timeout_ms=1000).values():
@@ -87,10 +97,10 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
     topic = f"ceiling-{uuid.uuid4().hex[:8]}"
-    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP, **client_kwargs(SETTINGS))
     admin.create_topics([NewTopic(topic, 8, 1)])
     try:
-        p = KafkaProducer(bootstrap_servers=BOOTSTRAP, linger_ms=20, batch_size=256 * 1024)
+        p = KafkaProducer(bootstrap_servers=BOOTSTRAP, linger_ms=20, batch_size=256 * 1024, **client_kwargs(SETTINGS))
         for i in range(a.events):
             p.send(topic, key=b"c%d" % (i % 20_000), value=VALUE)
         p.flush()

@@ -52,7 +52,16 @@ from segstream.state.keys import TOPIC_CODES
 from segstream.streams.topics import INPUT_TOPICS, consumer_lag, create_topics
 
 ECHO = "echo"  # + the run's topic suffix
-CTX = mp.get_context("spawn")  # no Kafka client is ever inherited through fork
+CTX = mp.get_context("spawn")
+
+
+def security() -> dict[str, Any]:
+    """TLS/SASL keyword arguments from the SEGSTREAM_* environment (built in each process: an
+    SSL context cannot be pickled to a spawned one)."""
+    from segstream.config import load_settings
+    from segstream.streams.security import client_kwargs
+
+    return client_kwargs(load_settings())  # no Kafka client is ever inherited through fork
 
 
 # ------------------------------------------------------------------ processes
@@ -76,6 +85,7 @@ def producer_proc(
     sim = Simulator(customers, datetime(2024, 1, 1, tzinfo=UTC), seed=1)
     records = [(kind_of[type(e)], e.customer_id.encode(), encode(e)) for e in islice(sim.events(), n)]
     producer = KafkaProducer(  # segstream.feeders.producer.make_producer's settings
+        **security(),
         bootstrap_servers=bootstrap.split(","), acks="all", linger_ms=10, batch_size=256 * 1024, retries=10,
         max_in_flight_requests_per_connection=1,
     )  # fmt: skip
@@ -118,7 +128,9 @@ def reader_proc(bootstrap: str, topic: str, mode: str, limit_s: float, stop: Any
         event_id: str
 
     dec = msgspec.json.Decoder(Id)
-    c = KafkaConsumer(bootstrap_servers=bootstrap.split(","), enable_auto_commit=False, fetch_max_wait_ms=100)
+    c = KafkaConsumer(
+        bootstrap_servers=bootstrap.split(","), enable_auto_commit=False, fetch_max_wait_ms=100, **security()
+    )
     deadline = time.monotonic() + 30
     while not (parts := c.partitions_for_topic(topic)):
         if time.monotonic() > deadline:
@@ -151,11 +163,13 @@ def echo_proc(bootstrap: str, inputs: list[str], echo_topic: str, limit_s: float
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
     codes = {t: TOPIC_CODES[k] for k, t in zip(INPUT_TOPICS, inputs, strict=True)}
-    c = KafkaConsumer(bootstrap_servers=bootstrap.split(","), enable_auto_commit=False, fetch_max_wait_ms=100)
+    c = KafkaConsumer(
+        bootstrap_servers=bootstrap.split(","), enable_auto_commit=False, fetch_max_wait_ms=100, **security()
+    )
     tps = [TopicPartition(t, p) for t in inputs for p in sorted(c.partitions_for_topic(t) or ())]
     c.assign(tps)
     c.seek_to_beginning()
-    p = KafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all", linger_ms=2)
+    p = KafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all", linger_ms=2, **security())
     deadline = time.monotonic() + limit_s
     while not stop.is_set() and time.monotonic() < deadline:
         for tp, recs in c.poll(timeout_ms=50, max_records=2000).items():

@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness
 
 from segstream.config import Settings
+from segstream.streams.security import faust_credentials
 
 KINDS = ("purchases", "usage", "feedback", "profiles")
 OUTPUT = "naive-changes"  # + the run's topic suffix
@@ -57,6 +58,7 @@ def build_app(s: Settings):  # type: ignore[no-untyped-def]
     app = faust.App(
         s.app_id,
         broker=[f"kafka://{hp.strip()}" for hp in s.kafka_bootstrap.split(",")],
+        broker_credentials=faust_credentials(s),
         store="memory://",
         datadir=str(harness.CACHE / "faust" / f"{s.app_id}-data"),
         autodiscover=False,

@@ -49,6 +49,7 @@ from segstream.models.clusters import ClusterSnapshot  # noqa: E402
 from segstream.models.value import ValueSnapshot  # noqa: E402
 from segstream.state.store import Store  # noqa: E402
 from segstream.streams.schemas import ChurnRisk  # noqa: E402
+from segstream.streams.security import client_kwargs  # noqa: E402
 from segstream.streams.topics import create_topics  # noqa: E402
 
 CDNOW_MASTER = ROOT.parent / "shared" / "data" / "cdnow" / "CDNOW_master.txt"
@@ -216,7 +217,7 @@ def churn_sim(s: Settings, customers_n: int, events_n: int) -> dict[str, Any]:
     end_days = (clock / 1e6 - t0) / 86_400
     consumer = KafkaConsumer(
         s.topic("churn_risk"), bootstrap_servers=s.kafka_bootstrap.split(","), auto_offset_reset="earliest",
-        enable_auto_commit=False, consumer_timeout_ms=3000,
+        enable_auto_commit=False, consumer_timeout_ms=3000, **client_kwargs(s),
     )  # fmt: skip
     alerts = []
     for rec in consumer:

@@ -39,6 +39,7 @@ from segstream.config import Settings
 from segstream.feeders.producer import make_producer, send_events, topic_router
 from segstream.feeders.simulator import Simulator
 from segstream.streams.schemas import INPUT_SCHEMAS
+from segstream.streams.security import client_kwargs
 from segstream.streams.topics import create_topics
 
 
@@ -51,6 +52,7 @@ def baseline_read(s: Settings, kinds: list[str], total: int) -> float:
         enable_auto_commit=False,
         group_id=f"bench-baseline-{uuid.uuid4().hex[:6]}",
         max_poll_records=2000,
+        **client_kwargs(s),
     )
     n, t0 = 0, time.perf_counter()
     while n < total:

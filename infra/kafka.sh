@@ -7,6 +7,14 @@
 # Settings (environment): KAFKA_HOST (127.0.0.1), KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093),
 #   KAFKA_DATA_DIR (.cache/kafka-data), KAFKA_JARS_DIR (.cache/kafka-jars), KAFKA_HEAP (512m),
 #   KAFKA_START_TIMEOUT seconds (90).
+# An extra SASL_SSL listener on $KAFKA_HOST (tests/integration/test_kafka_security.py, docs/SECURITY.md):
+#   KAFKA_SASL_SSL_PORT      its port (empty: none)
+#   KAFKA_SSL_KEYSTORE       PKCS12 keystore with the broker's key and certificate chain
+#   KAFKA_SSL_TRUSTSTORE     PKCS12 truststore with the CA of client certificates (optional)
+#   KAFKA_SSL_PASSWORD_FILE  password of both stores and of the key (one line)
+#   KAFKA_SSL_CLIENT_AUTH    none | requested | required (none)
+#   KAFKA_SCRAM_FILE         lines "SCRAM-SHA-512=[name=U,password=P]", added when the storage is formatted
+#   KAFKA_PLAIN_USERS_FILE   lines "user=password" for SASL/PLAIN on that listener
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -18,6 +26,7 @@ data=${KAFKA_DATA_DIR:-$cache/kafka-data}
 jars=${KAFKA_JARS_DIR:-$cache/kafka-jars}
 heap=${KAFKA_HEAP:-512m}
 timeout=${KAFKA_START_TIMEOUT:-90}
+sasl_port=${KAFKA_SASL_SSL_PORT:-}
 run=$cache/run
 pidfile=$run/kafka-$port.pid
 logs=$data/logs
@@ -40,15 +49,21 @@ fetch() {
 
 write_config() {
   mkdir -p "$data/kraft" "$logs"
-  cat >"$data/server.properties" <<CONF
+  local listeners="PLAINTEXT://$host:$port,CONTROLLER://$host:$cport" advertised="PLAINTEXT://$host:$port"
+  local protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+  if [ -n "$sasl_port" ]; then
+    listeners="$listeners,SASL_SSL://$host:$sasl_port"; advertised="$advertised,SASL_SSL://$host:$sasl_port"
+    protocols="$protocols,SASL_SSL:SASL_SSL"
+  fi
+  (umask 077; cat >"$data/server.properties" <<CONF
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$host:$cport
-listeners=PLAINTEXT://$host:$port,CONTROLLER://$host:$cport
-advertised.listeners=PLAINTEXT://$host:$port
+listeners=$listeners
+advertised.listeners=$advertised
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=$protocols
 log.dirs=$data/kraft
 num.partitions=8
 auto.create.topics.enable=false
@@ -62,6 +77,37 @@ group.initial.rebalance.delay.ms=0
 message.max.bytes=1048588
 log.retention.hours=168
 CONF
+  )
+  if [ -n "$sasl_port" ]; then sasl_ssl_config >>"$data/server.properties"; fi
+}
+
+# the SASL_SSL listener: SCRAM users live in the metadata log (KAFKA_SCRAM_FILE at format
+# time, or Kafka's AlterUserScramCredentials API later), PLAIN users in its JAAS entry
+sasl_ssl_config() {
+  [ -n "${KAFKA_SSL_KEYSTORE:-}" ] && [ -n "${KAFKA_SSL_PASSWORD_FILE:-}" ] \
+    || die "KAFKA_SASL_SSL_PORT needs KAFKA_SSL_KEYSTORE and KAFKA_SSL_PASSWORD_FILE"
+  local pw plain="" l=listener.name.sasl_ssl
+  pw=$(head -n 1 "$KAFKA_SSL_PASSWORD_FILE")
+  if [ -n "${KAFKA_PLAIN_USERS_FILE:-}" ]; then
+    while IFS='=' read -r user secret; do
+      [ -n "$user" ] && plain="$plain user_$user=\"$secret\""
+    done <"$KAFKA_PLAIN_USERS_FILE"
+  fi
+  cat <<CONF
+$l.sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN
+$l.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+$l.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+$l.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required$plain;
+$l.ssl.keystore.type=PKCS12
+$l.ssl.keystore.location=$KAFKA_SSL_KEYSTORE
+$l.ssl.keystore.password=$pw
+$l.ssl.key.password=$pw
+$l.ssl.client.auth=${KAFKA_SSL_CLIENT_AUTH:-none}
+CONF
+  if [ -n "${KAFKA_SSL_TRUSTSTORE:-}" ]; then
+    printf '%s\n' "$l.ssl.truststore.type=PKCS12" "$l.ssl.truststore.location=$KAFKA_SSL_TRUSTSTORE" \
+      "$l.ssl.truststore.password=$pw"
+  fi
 }
 
 java_args() {
@@ -79,7 +125,11 @@ up() {
   write_config
   if [ ! -f "$data/kraft/meta.properties" ]; then
     cluster_id=$(java_cmd kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
-    java_cmd kafka.tools.StorageTool format -t "$cluster_id" -c "$data/server.properties" \
+    format_args=(format -t "$cluster_id" -c "$data/server.properties")
+    if [ -n "${KAFKA_SCRAM_FILE:-}" ]; then
+      while IFS= read -r line; do [ -n "$line" ] && format_args+=(--add-scram "$line"); done <"$KAFKA_SCRAM_FILE"
+    fi
+    java_cmd kafka.tools.StorageTool "${format_args[@]}" \
       >"$logs/format.log" 2>&1 || die "could not format KRaft storage (see $logs/format.log)"
   fi
   mkdir -p "$run"

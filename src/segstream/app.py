@@ -10,6 +10,7 @@ from segstream.agents import ingest, maintenance
 from segstream.agents.pipeline import Pipeline
 from segstream.api import http, views
 from segstream.config import ConfigError, Settings
+from segstream.streams.security import faust_credentials
 
 
 def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
@@ -39,6 +40,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
         # learning, sweeps) would otherwise hold every request behind them
         web_in_thread=True,
         web_application_options=http.web_options(),  # every error answered as JSON
+        broker_credentials=faust_credentials(settings),
     )
     if settings.web_enabled:
         http.install_json_error_handler()

@@ -19,6 +19,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 from redis.exceptions import RedisError
 
+from segstream import logsafe
 from segstream.config import ConfigError, Settings, load_settings
 from segstream.feeders.dlq import dlq_cli
 from segstream.streams.topics import KafkaUnavailable, create_topics
@@ -44,9 +45,11 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def settings_or_exit(**overrides: Any) -> Settings:
     try:
-        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
     except ConfigError as exc:
         fail(str(exc), 2)
+    logsafe.install(settings.secret_values())
+    return settings
 
 
 def guarded(fn: Callable[[], T]) -> T:
@@ -86,7 +89,13 @@ def worker(
         app, _ = create_app(settings)
     except ConfigError as exc:
         fail(str(exc), 2)
-    Worker(app, loglevel=settings.log_level).execute_from_commandline()
+
+    class SafeWorker(Worker):  # Faust sets its logging up itself: redact secrets in it too
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            super().on_setup_root_logger(logger, level)
+            logsafe.install(settings.secret_values(), logger)
+
+    SafeWorker(app, loglevel=settings.log_level).execute_from_commandline()
 
 
 @topics_cli.command("create")
@@ -266,7 +275,11 @@ def watch(
     """Print output events as they arrive (one JSON document per line)."""
     from kafka import KafkaConsumer
 
+    from segstream.streams.security import client_kwargs, describe_failure, tls_problem
+
     settings = settings_or_exit()
+    if problem := tls_problem(settings):
+        fail(problem)
     if topic not in ("segment_changes", "churn_risk", "dlq"):
         fail(f"unknown topic {topic!r}; choose segment_changes, churn_risk or dlq", 2)
     try:
@@ -275,9 +288,10 @@ def watch(
             bootstrap_servers=settings.kafka_bootstrap.split(","),
             auto_offset_reset="earliest" if from_beginning else "latest",
             enable_auto_commit=False,
+            **client_kwargs(settings),
         )
     except Exception as exc:  # kafka-python raises several unrelated types here
-        fail(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}")
+        fail(describe_failure(settings, exc))
     try:
         for i, msg in enumerate(consumer, 1):
             typer.echo(msg.value.decode("utf-8", "replace"))

@@ -7,11 +7,13 @@ Nothing else in segstream reads ``os.environ``: build a :class:`Settings` (or ca
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -60,6 +62,31 @@ class Settings(BaseSettings):
         ge=1,
         le=4096,
         description="Shards (hash tags) customers are spread over in Redis; may not change once data exists",
+    )
+
+    # -- Kafka security (docs/SECURITY.md); each secret may come from a file instead
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="Kafka security protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
+    )
+    kafka_sasl_username: str = Field("", description="SASL user name")
+    kafka_sasl_password: SecretStr = Field(
+        SecretStr(""), description="SASL password (or SEGSTREAM_KAFKA_SASL_PASSWORD_FILE)"
+    )
+    kafka_sasl_password_file: str = Field("", description="File holding the SASL password (one line)")
+    kafka_ssl_cafile: str = Field(
+        "", description="PEM file of the CAs that signed the brokers' certificates (empty: the system CAs)"
+    )
+    kafka_ssl_certfile: str = Field("", description="PEM client certificate (chain), for brokers that require one")
+    kafka_ssl_keyfile: str = Field("", description="PEM private key of the client certificate")
+    kafka_ssl_key_password: SecretStr = Field(
+        SecretStr(""), description="Password of the client key (or SEGSTREAM_KAFKA_SSL_KEY_PASSWORD_FILE)"
+    )
+    kafka_ssl_key_password_file: str = Field("", description="File holding the client key's password (one line)")
+    kafka_ssl_check_hostname: bool = Field(
+        True, description="Check that each broker's certificate names the host connected to"
     )
 
     # -- Kafka topics and the consumer group
@@ -227,6 +254,49 @@ class Settings(BaseSettings):
             raise ValueError(f"a Redis Cluster has only db 0, but SEGSTREAM_REDIS_URL selects db {db}")
         return self
 
+    @model_validator(mode="after")
+    def _kafka_security(self) -> Settings:
+        """Consistent Kafka security settings; readable files. Never echoes a secret."""
+        protocol = self.kafka_security_protocol
+        sasl, tls = protocol.startswith("SASL_"), protocol.endswith("SSL")
+        for name, value, file in (
+            ("KAFKA_SASL_PASSWORD", self.kafka_sasl_password, self.kafka_sasl_password_file),
+            ("KAFKA_SSL_KEY_PASSWORD", self.kafka_ssl_key_password, self.kafka_ssl_key_password_file),
+        ):
+            if value.get_secret_value() and file:
+                raise ValueError(f"set SEGSTREAM_{name} or SEGSTREAM_{name}_FILE, not both")
+        has_password = bool(self.kafka_sasl_password.get_secret_value() or self.kafka_sasl_password_file)
+        if sasl and not (self.kafka_sasl_username and has_password):
+            raise ValueError(
+                f"SEGSTREAM_KAFKA_SECURITY_PROTOCOL={protocol} needs SEGSTREAM_KAFKA_SASL_USERNAME and a password"
+            )
+        if not sasl and (self.kafka_sasl_username or has_password):
+            raise ValueError(f"SASL credentials are set but SEGSTREAM_KAFKA_SECURITY_PROTOCOL={protocol} has no SASL")
+        files = {
+            "KAFKA_SSL_CAFILE": self.kafka_ssl_cafile,
+            "KAFKA_SSL_CERTFILE": self.kafka_ssl_certfile,
+            "KAFKA_SSL_KEYFILE": self.kafka_ssl_keyfile,
+        }
+        if not tls and any(files.values()):
+            raise ValueError(f"TLS files are set but SEGSTREAM_KAFKA_SECURITY_PROTOCOL={protocol} has no TLS")
+        if self.kafka_ssl_keyfile and not self.kafka_ssl_certfile:
+            raise ValueError("SEGSTREAM_KAFKA_SSL_KEYFILE needs SEGSTREAM_KAFKA_SSL_CERTFILE")
+        files["KAFKA_SASL_PASSWORD_FILE"] = self.kafka_sasl_password_file
+        files["KAFKA_SSL_KEY_PASSWORD_FILE"] = self.kafka_ssl_key_password_file
+        for name, path in files.items():
+            if path and not os.access(path, os.R_OK):
+                raise ValueError(f"SEGSTREAM_{name}: cannot read {path}")
+        if tls:
+            import ssl
+
+            from segstream.streams.security import ssl_context
+
+            try:
+                ssl_context(self)  # loads the CA, certificate and key: a wrong key password fails here
+            except (ssl.SSLError, OSError) as exc:
+                raise ValueError(f"the Kafka TLS files do not load ({getattr(exc, 'reason', None) or exc})") from None
+        return self
+
     def thresholds(self, name: str) -> tuple[float, float, float, float]:
         a, b, c, d = (float(x) for x in getattr(self, name).split(","))
         return a, b, c, d
@@ -242,10 +312,24 @@ class Settings(BaseSettings):
 
     def as_env(self) -> dict[str, str]:
         """These settings as ``SEGSTREAM_*`` variables, for a worker or CLI subprocess."""
-        return {
-            f"SEGSTREAM_{name.upper()}": value.isoformat() if isinstance(value, datetime) else str(value)
-            for name, value in self.model_dump().items()
-        }
+
+        def text(v: object) -> str:
+            if isinstance(v, SecretStr):
+                return v.get_secret_value()
+            return v.isoformat() if isinstance(v, datetime) else str(v)
+
+        return {f"SEGSTREAM_{name.upper()}": text(value) for name, value in self.model_dump().items()}
+
+    def kafka_password(self) -> str:
+        return _secret(self.kafka_sasl_password, self.kafka_sasl_password_file)
+
+    def kafka_key_password(self) -> str:
+        return _secret(self.kafka_ssl_key_password, self.kafka_ssl_key_password_file)
+
+    def secret_values(self) -> list[str]:
+        """Every secret these settings hold (for the log filter and the tests)."""
+        found = [self.kafka_password(), self.kafka_key_password(), self.api_token, urlsplit(self.redis_url).password]
+        return [v for v in found if v and len(v) >= 4]
 
     def web_is_loopback(self) -> bool:
         return self.web_host in LOOPBACK_HOSTS
@@ -263,6 +347,13 @@ class Settings(BaseSettings):
     @property
     def max_future_skew(self) -> timedelta:
         return timedelta(seconds=self.max_future_skew_s)
+
+
+def _secret(value: SecretStr, file: str) -> str:
+    """A secret from its file (read when used, never kept) or from its variable."""
+    if file:
+        return Path(file).read_text(encoding="utf-8").rstrip("\r\n")
+    return value.get_secret_value()
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -7,8 +7,12 @@ topics (uuid suffix), consumer group and Redis key prefix, and real worker proce
 
 from __future__ import annotations
 
+import contextlib
+import secrets
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +22,10 @@ from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient
 
 from segstream.config import Settings, load_settings
+from segstream.streams.security import client_kwargs
 from segstream.streams.topics import create_topics, topic_names
-from tests.integration.harness import WorkerProcess, free_port, reachable, run_script
+from tests.integration.harness import ARTIFACTS, WorkerProcess, free_port, reachable, run_script, wait_until
+from tests.tls import Pki, make_test_pki
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -86,7 +92,9 @@ def make_settings(
         except redis.RedisError:  # a test's private server may be gone already
             pass
         try:
-            admin = KafkaAdminClient(bootstrap_servers=s.kafka_bootstrap.split(","), bootstrap_timeout_ms=5000)
+            admin = KafkaAdminClient(
+                bootstrap_servers=s.kafka_bootstrap.split(","), bootstrap_timeout_ms=5000, **client_kwargs(s)
+            )
             try:
                 admin.delete_topics(topic_names(s))
             finally:
@@ -113,7 +121,12 @@ def start_worker() -> Iterator[Callable[..., WorkerProcess]]:
 
 @pytest.fixture
 def producer(base_settings: Settings) -> Iterator[KafkaProducer]:
-    p = KafkaProducer(bootstrap_servers=base_settings.kafka_bootstrap.split(","), acks="all", linger_ms=5)
+    p = KafkaProducer(
+        bootstrap_servers=base_settings.kafka_bootstrap.split(","),
+        acks="all",
+        linger_ms=5,
+        **client_kwargs(base_settings),
+    )
     yield p
     p.close()
 
@@ -147,3 +160,87 @@ def private_kafka(tmp_path: Path) -> Iterator[Callable[[str], str]]:
 
     yield control
     run_script("kafka.sh", "down", env=env)
+
+
+@dataclass(frozen=True)
+class SecureKafka:
+    """A broker of the test session's own with a SASL_SSL listener (client certificates
+    required) and users for SCRAM-SHA-512 (made at format time), SCRAM-SHA-256 (made through
+    Kafka's AlterUserScramCredentials API) and PLAIN."""
+
+    bootstrap: str  # the SASL_SSL listener
+    plaintext: str  # its PLAINTEXT listener (admin of the fixture only)
+    pki: Pki
+    users: dict[str, tuple[str, Path]]  # mechanism -> (user, password file)
+
+    def settings(self, make: Callable[..., Settings], mechanism: str = "SCRAM-SHA-512", **over: Any) -> Settings:
+        user, password = self.users[mechanism]
+        base: dict[str, Any] = dict(
+            kafka_bootstrap=self.bootstrap,
+            kafka_security_protocol="SASL_SSL",
+            kafka_sasl_mechanism=mechanism,
+            kafka_sasl_username=user,
+            kafka_sasl_password_file=str(password),
+            kafka_ssl_cafile=str(self.pki.ca),
+            kafka_ssl_certfile=str(self.pki.client_cert),
+            kafka_ssl_keyfile=str(self.pki.client_key),
+            kafka_ssl_key_password_file=str(self.pki.client_key_pw),
+        )
+        return make(**(base | over))
+
+
+@pytest.fixture(scope="session")
+def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureKafka]:
+    from kafka.admin import UserScramCredentialUpsertion
+
+    d = tmp_path_factory.mktemp("kafka-sasl-ssl")
+    pki = make_test_pki(d / "pki")
+
+    def secret(name: str) -> tuple[str, Path]:
+        value = secrets.token_urlsafe(18)  # no , " \\ ; (they break SCRAM and JAAS syntax)
+        path = d / f"{name}.pw"
+        path.write_text(value + "\n")
+        path.chmod(0o600)
+        return value, path
+
+    scram512, scram512_file = secret("scram512")
+    scram256, scram256_file = secret("scram256")
+    plain, plain_file = secret("plain")
+    (d / "scram.args").write_text(f"SCRAM-SHA-512=[name=segstream,password={scram512}]\n")
+    (d / "plain.users").write_text(f"segstream-plain={plain}\n")
+    port, cport, sport = free_port(), free_port(), free_port()
+    env = {
+        "KAFKA_PORT": str(port), "KAFKA_CONTROLLER_PORT": str(cport), "KAFKA_SASL_SSL_PORT": str(sport),
+        "KAFKA_DATA_DIR": str(d / "data"), "KAFKA_HEAP": "384m",
+        "KAFKA_SSL_KEYSTORE": str(pki.broker_p12), "KAFKA_SSL_TRUSTSTORE": str(pki.truststore),
+        "KAFKA_SSL_PASSWORD_FILE": str(pki.store_pw), "KAFKA_SSL_CLIENT_AUTH": "required",
+        "KAFKA_SCRAM_FILE": str(d / "scram.args"), "KAFKA_PLAIN_USERS_FILE": str(d / "plain.users"),
+    }  # fmt: skip
+    run_script("kafka.sh", "up", env=env)
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=[f"127.0.0.1:{port}"])
+        try:
+            upsert = UserScramCredentialUpsertion("segstream-256", "SCRAM-SHA-256", scram256)
+            assert admin.alter_user_scram_credentials([upsert]) == {"segstream-256": None}
+            wait_until(
+                lambda: bool(admin.describe_user_scram_credentials(["segstream-256"]).get("segstream-256")),
+                30,
+                "the SCRAM-SHA-256 user",
+            )
+        finally:
+            admin.close()
+        yield SecureKafka(
+            bootstrap=f"127.0.0.1:{sport}",
+            plaintext=f"127.0.0.1:{port}",
+            pki=pki,
+            users={
+                "SCRAM-SHA-512": ("segstream", scram512_file),
+                "SCRAM-SHA-256": ("segstream-256", scram256_file),
+                "PLAIN": ("segstream-plain", plain_file),
+            },
+        )
+    finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        with contextlib.suppress(OSError):
+            shutil.copy(d / "data" / "logs" / "server.log", ARTIFACTS / "kafka-sasl-ssl-server.log")
+        run_script("kafka.sh", "down", env=env)

@@ -19,6 +19,7 @@ from kafka import KafkaConsumer, TopicPartition
 from segstream.config import Settings
 from segstream.state.barrier import LIVE, Barrier, partition_names, ready
 from segstream.state.store import Store
+from segstream.streams.security import client_kwargs
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
@@ -97,6 +98,7 @@ def consume(settings: Settings, topic: str, n: int, timeout: float = 60.0) -> li
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         consumer_timeout_ms=1000,
+        **client_kwargs(settings),
     )
     out: list[Any] = []
     deadline = time.monotonic() + timeout
@@ -116,6 +118,7 @@ def consume_all(settings: Settings, topic: str, idle_ms: int = 3000) -> list[Any
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         consumer_timeout_ms=idle_ms,
+        **client_kwargs(settings),
     )
     try:
         return list(consumer)
@@ -228,7 +231,9 @@ def settled(s: Settings) -> bool:
 
 def every_record(s: Settings, topic: str) -> list[Any]:
     """All records of a topic up to its end offsets as they are now (no idle time window)."""
-    consumer = KafkaConsumer(bootstrap_servers=s.kafka_bootstrap.split(","), enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        bootstrap_servers=s.kafka_bootstrap.split(","), enable_auto_commit=False, **client_kwargs(s)
+    )
     try:
         name = s.topic(topic)
         tps = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or ()]

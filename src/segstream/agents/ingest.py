@@ -30,6 +30,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from segstream.agents.pipeline import Pipeline
 from segstream.state.barrier import LIVE, NOT_STARTED, Barrier, Position, partition_name
 from segstream.streams.codec import to_us
+from segstream.streams.security import client_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class Ingest(mode.Service):
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=FETCH_BYTES_PER_PARTITION,
+            **client_kwargs(s),
             # a partition resumed at a new epoch joins the next fetch request only after the
             # one in flight returns, which the broker holds up to this long when nothing is new
             fetch_max_wait_ms=BARRIER_FETCH_WAIT_MS if s.event_epoch_s else 500,

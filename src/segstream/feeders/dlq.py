@@ -34,6 +34,7 @@ from segstream.config import Settings
 from segstream.streams.codec import REASONS
 from segstream.streams.dead_letters import MAX_KEPT_BYTES
 from segstream.streams.schemas import DeadLetter
+from segstream.streams.security import client_kwargs, describe_failure
 from segstream.streams.topics import INPUT_TOPICS, KafkaUnavailable
 
 REPLAYED_HEADER: Final = "segstream-replayed-from"
@@ -309,9 +310,10 @@ def open_dlq(settings: Settings) -> tuple[Any, dict[Any, int], int]:
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",  # retention removed the position meanwhile: the new first one
+            **client_kwargs(settings),
         )
     except (KafkaError, OSError) as exc:
-        raise KafkaUnavailable(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from None
+        raise KafkaUnavailable(describe_failure(settings, exc)) from None
     try:
         parts = consumer.partitions_for_topic(name)
         if not parts:

@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from segstream.config import Settings
 from segstream.streams.codec import encode
 from segstream.streams.schemas import Event, Feedback, Profile, Purchase, Usage
+from segstream.streams.security import client_kwargs, describe_failure
 from segstream.streams.topics import KafkaUnavailable
 
 log = logging.getLogger(__name__)
@@ -37,9 +38,10 @@ def make_producer(settings: Settings) -> KafkaProducer:
             batch_size=256 * 1024,
             retries=10,
             max_in_flight_requests_per_connection=1,  # keep per-key order through retries
+            **client_kwargs(settings),
         )
     except (KafkaError, OSError) as exc:
-        raise KafkaUnavailable(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from None
+        raise KafkaUnavailable(describe_failure(settings, exc)) from None
 
 
 def topic_router(settings: Settings) -> Callable[[Event], str]:

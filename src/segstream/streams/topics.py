@@ -9,6 +9,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from segstream.config import TOPIC_BASE_NAMES, Settings
+from segstream.streams.security import client_kwargs, describe_failure, tls_problem
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,10 @@ def topic_names(settings: Settings) -> list[str]:
 
 
 def admin_client(settings: Settings, timeout_s: float = 10.0) -> KafkaAdminClient:
+    """Kafka's admin client; the first contact of every command, so a TLS problem, wrong
+    credentials or an unreachable broker end here in one line (:class:`KafkaUnavailable`)."""
+    if problem := tls_problem(settings):
+        raise KafkaUnavailable(problem)
     try:
         return KafkaAdminClient(
             bootstrap_servers=settings.kafka_bootstrap.split(","),
@@ -36,9 +41,10 @@ def admin_client(settings: Settings, timeout_s: float = 10.0) -> KafkaAdminClien
             request_timeout_ms=int(timeout_s * 1000),
             bootstrap_timeout_ms=int(timeout_s * 1000),
             reconnect_backoff_max_ms=1000,
+            **client_kwargs(settings),
         )
     except (KafkaError, OSError) as exc:
-        raise KafkaUnavailable(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from None
+        raise KafkaUnavailable(describe_failure(settings, exc)) from None
 
 
 def create_topics(settings: Settings, partitions: int | None = None) -> list[TopicResult]:
@@ -78,7 +84,7 @@ def consumer_lag(settings: Settings) -> dict[tuple[str, int], tuple[int, int]]:
         committed = admin.list_group_offsets({settings.app_id: None}).get(settings.app_id, {})
         consumer = KafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap.split(","), client_id=f"{settings.app_id}-status",
-            request_timeout_ms=10_000, enable_auto_commit=False,
+            request_timeout_ms=10_000, enable_auto_commit=False, **client_kwargs(settings),
         )  # fmt: skip
         tps = [
             TopicPartition(settings.topic(kind), p)

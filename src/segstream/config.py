@@ -180,8 +180,9 @@ class Settings(BaseSettings):
     web_enabled: bool = Field(True, description="Serve the HTTP API and dashboard from the worker")
     web_host: str = Field("127.0.0.1", description="Address the worker's web server binds")
     web_port: int = Field(6066, ge=1, le=65535, description="Port of the worker's web server")
-    api_token: str = Field(
-        "", description="Bearer token required by the customer-data endpoints (empty: no token, loopback use only)"
+    api_token: SecretStr = Field(
+        SecretStr(""),
+        description="Bearer token required by the customer-data endpoints (empty: no token, loopback use only)",
     )
     dangerously_serve_customer_data_without_token: bool = Field(
         False,
@@ -320,6 +321,10 @@ class Settings(BaseSettings):
 
         return {f"SEGSTREAM_{name.upper()}": text(value) for name, value in self.model_dump().items()}
 
+    def token(self) -> str:
+        """The API's bearer token (empty: none)."""
+        return self.api_token.get_secret_value()
+
     def kafka_password(self) -> str:
         return _secret(self.kafka_sasl_password, self.kafka_sasl_password_file)
 
@@ -328,7 +333,7 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """Every secret these settings hold (for the log filter and the tests)."""
-        found = [self.kafka_password(), self.kafka_key_password(), self.api_token, urlsplit(self.redis_url).password]
+        found = [self.kafka_password(), self.kafka_key_password(), self.token(), urlsplit(self.redis_url).password]
         return [v for v in found if v and len(v) >= 4]
 
     def web_is_loopback(self) -> bool:
@@ -336,7 +341,7 @@ class Settings(BaseSettings):
 
     def web_exposure_problem(self) -> str | None:
         """Why this worker must not start: customer data served beyond loopback with no token."""
-        exposed = self.web_enabled and not self.api_token and not self.web_is_loopback()
+        exposed = self.web_enabled and not self.token() and not self.web_is_loopback()
         if exposed and not self.dangerously_serve_customer_data_without_token:
             return (
                 f"SEGSTREAM_WEB_HOST={self.web_host} serves customer data beyond this machine: set "

@@ -119,8 +119,8 @@ SCAN_PER_PAGE = 2000  # customer keys one page of a segment listing examines at 
 def register(app: faust.App, pipeline: Pipeline) -> None:
     store = pipeline.web_store  # used from the web server's thread only
     language = pipeline.settings.language
-    authorise = make_authorise(pipeline.settings.api_token)
-    if not pipeline.settings.api_token and not pipeline.settings.web_is_loopback():
+    authorise = make_authorise(pipeline.settings.token())
+    if not pipeline.settings.token() and not pipeline.settings.web_is_loopback():
         log.warning("customer data is served without a token on %s (%s is set)",
                     pipeline.settings.web_host, DANGEROUS_NO_TOKEN)  # fmt: skip
 

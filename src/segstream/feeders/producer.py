@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from segstream.config import Settings
 from segstream.streams.codec import encode
 from segstream.streams.schemas import Event, Feedback, Profile, Purchase, Usage
-from segstream.streams.security import client_kwargs, describe_failure
+from segstream.streams.security import client_kwargs, describe_failure, refused_logins, tls_problem
 from segstream.streams.topics import KafkaUnavailable
 
 log = logging.getLogger(__name__)
@@ -29,19 +29,23 @@ class Pace:
 
 
 def make_producer(settings: Settings) -> KafkaProducer:
-    try:
-        return KafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap.split(","),
-            client_id=f"{settings.app_id}-feeder",
-            acks="all",
-            linger_ms=10,
-            batch_size=256 * 1024,
-            retries=10,
-            max_in_flight_requests_per_connection=1,  # keep per-key order through retries
-            **client_kwargs(settings),
-        )
-    except (KafkaError, OSError) as exc:
-        raise KafkaUnavailable(describe_failure(settings, exc)) from None
+    if problem := tls_problem(settings):
+        raise KafkaUnavailable(problem)
+    with refused_logins() as refused:
+        try:
+            return KafkaProducer(
+                bootstrap_servers=settings.kafka_bootstrap.split(","),
+                client_id=f"{settings.app_id}-feeder",
+                acks="all",
+                linger_ms=10,
+                batch_size=256 * 1024,
+                retries=10,
+                max_in_flight_requests_per_connection=1,  # keep per-key order through retries
+                reconnect_backoff_max_ms=1000,  # several bootstrap attempts, not one, before giving up
+                **client_kwargs(settings),
+            )
+        except (KafkaError, OSError) as exc:
+            raise KafkaUnavailable(describe_failure(settings, exc, refused)) from None
 
 
 def topic_router(settings: Settings) -> Callable[[Event], str]:

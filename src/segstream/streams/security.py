@@ -8,8 +8,11 @@ them (a unit test walks the code for clients without them).
 
 from __future__ import annotations
 
+import logging
 import socket
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -66,21 +69,56 @@ def faust_credentials(s: Settings) -> CredentialsT | None:
     return None
 
 
-def describe_failure(s: Settings, exc: BaseException) -> str:
-    """One line for a Kafka client that could not start (no secret in it)."""
+@contextmanager
+def refused_logins() -> Iterator[list[BaseException]]:
+    """The SASL refusals kafka-python meets while a client bootstraps. It retries them until
+    its bootstrap timeout and then raises only "Unable to bootstrap"; its connection manager
+    logs each refusal with the exception as an argument, which this collects (and keeps
+    off the terminal meanwhile)."""
+    from kafka.errors import AuthorizationError, SaslAuthenticationFailedError
+
+    found: list[BaseException] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            args = record.args if isinstance(record.args, tuple) else ()
+            found.extend(a for a in args if isinstance(a, (SaslAuthenticationFailedError, AuthorizationError)))
+
+    logger = logging.getLogger("kafka.net.manager")
+    level, propagate, handler = logger.level, logger.propagate, Collect()
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        yield found
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+
+def describe_failure(s: Settings, exc: BaseException, refused: list[BaseException] | None = None) -> str:
+    """One line for a Kafka client that could not start (no secret in it); ``refused``: what
+    :func:`refused_logins` collected meanwhile, the real reason behind a bootstrap timeout."""
     from aiokafka import errors as aio
     from kafka import errors as kp
+
+    if refused:
+        exc = refused[-1]
 
     where = f"Kafka at {s.kafka_bootstrap}"
     if isinstance(exc, (kp.SaslAuthenticationFailedError, aio.SaslAuthenticationFailed)):
         return f"{where} refused the credentials of user {s.kafka_sasl_username!r} ({s.kafka_sasl_mechanism}): {exc}"
     if isinstance(exc, (kp.UnsupportedSaslMechanismError, aio.UnsupportedSaslMechanismError)):
         return f"{where} does not offer SASL {s.kafka_sasl_mechanism}: {exc}"
-    hint = (
-        " (if it expects TLS or SASL, set SEGSTREAM_KAFKA_SECURITY_PROTOCOL)"
-        if s.kafka_security_protocol == "PLAINTEXT"
-        else ""
-    )
+    if s.kafka_security_protocol == "PLAINTEXT":
+        hint = " (if it expects TLS or SASL, set SEGSTREAM_KAFKA_SECURITY_PROTOCOL)"
+    elif s.kafka_security_protocol in SASL:
+        # the broker answers a wrong password with an error and closes the connection; the
+        # client sometimes sees only the close
+        hint = f" (did it refuse user {s.kafka_sasl_username!r} ({s.kafka_sasl_mechanism})? check the password)"
+    else:
+        hint = ""
     return f"cannot reach {where}: {exc}{hint}"
 
 

@@ -9,7 +9,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from segstream.config import TOPIC_BASE_NAMES, Settings
-from segstream.streams.security import client_kwargs, describe_failure, tls_problem
+from segstream.streams.security import client_kwargs, describe_failure, refused_logins, tls_problem
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +34,18 @@ def admin_client(settings: Settings, timeout_s: float = 10.0) -> KafkaAdminClien
     credentials or an unreachable broker end here in one line (:class:`KafkaUnavailable`)."""
     if problem := tls_problem(settings):
         raise KafkaUnavailable(problem)
-    try:
-        return KafkaAdminClient(
-            bootstrap_servers=settings.kafka_bootstrap.split(","),
-            client_id=f"{settings.app_id}-admin",
-            request_timeout_ms=int(timeout_s * 1000),
-            bootstrap_timeout_ms=int(timeout_s * 1000),
-            reconnect_backoff_max_ms=1000,
-            **client_kwargs(settings),
-        )
-    except (KafkaError, OSError) as exc:
-        raise KafkaUnavailable(describe_failure(settings, exc)) from None
+    with refused_logins() as refused:
+        try:
+            return KafkaAdminClient(
+                bootstrap_servers=settings.kafka_bootstrap.split(","),
+                client_id=f"{settings.app_id}-admin",
+                request_timeout_ms=int(timeout_s * 1000),
+                bootstrap_timeout_ms=int(timeout_s * 1000),
+                reconnect_backoff_max_ms=1000,
+                **client_kwargs(settings),
+            )
+        except (KafkaError, OSError) as exc:
+            raise KafkaUnavailable(describe_failure(settings, exc, refused)) from None
 
 
 def create_topics(settings: Settings, partitions: int | None = None) -> list[TopicResult]:

@@ -165,3 +165,15 @@ class Keys:
 def source_field(topic_kind: str, partition: int) -> str:
     """Field naming one source partition, e.g. ``p3`` for purchases partition 3."""
     return f"{TOPIC_CODES[topic_kind]}{partition}"
+
+
+#: Every Redis command segstream sends (from Python, pipelines and its Lua scripts), for an
+#: ACL user that may run only these on ``{p}:*`` keys (docs/SECURITY.md; a test runs the
+#: worker and the CLI as such a user). ``hello`` is redis-py's connection handshake (its
+#: ``CLIENT SETINFO``, Redis >= 7.2, may be denied: redis-py ignores the error); ``eval`` its
+#: fallback when a script is not loaded.
+REDIS_COMMANDS: tuple[str, ...] = (
+    "del", "eval", "evalsha", "exists", "expire", "get", "getrange", "hdel", "hello", "hget", "hgetall", "hincrby",
+    "hmget", "hset", "incr", "incrby", "lpush", "lrange", "ltrim", "mget", "ping", "scan", "script|load", "set",
+    "zadd", "zcount", "zrangebyscore", "zscan",
+)  # fmt: skip

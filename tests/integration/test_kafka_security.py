@@ -69,7 +69,6 @@ def test_the_whole_pipeline_runs_through_sasl_ssl_and_prints_no_secret(
         with urllib.request.urlopen(f"http://127.0.0.1:{s.web_port}{path}", timeout=10) as resp:
             served += resp.read().decode()
     printed = [worker.log(), served, repr(s), *(p.stdout + p.stderr for p in (fed, status, listed, watched))]
-    assert "Authenticated as" in worker.log() or "SASL" in worker.log() or applied_total(s) >= 1500
     names = ["worker log", "HTTP answers", "repr", "simulate", "status", "dlq list", "watch"]
     leaks = [
         (names[i], k) for k, secret in enumerate(secrets_of(s)) for i, text in enumerate(printed) if secret in text

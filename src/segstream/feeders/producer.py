@@ -8,14 +8,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from segstream.config import Settings
 from segstream.streams.codec import encode
 from segstream.streams.schemas import Event, Feedback, Profile, Purchase, Usage
-from segstream.streams.security import client_kwargs, describe_failure, refused_logins, tls_problem
-from segstream.streams.topics import KafkaUnavailable
+from segstream.streams.topics import connect
 
 log = logging.getLogger(__name__)
 
@@ -29,23 +27,20 @@ class Pace:
 
 
 def make_producer(settings: Settings) -> KafkaProducer:
-    if problem := tls_problem(settings):
-        raise KafkaUnavailable(problem)
-    with refused_logins() as refused:
-        try:
-            return KafkaProducer(
-                bootstrap_servers=settings.kafka_bootstrap.split(","),
-                client_id=f"{settings.app_id}-feeder",
-                acks="all",
-                linger_ms=10,
-                batch_size=256 * 1024,
-                retries=10,
-                max_in_flight_requests_per_connection=1,  # keep per-key order through retries
-                reconnect_backoff_max_ms=1000,  # several bootstrap attempts, not one, before giving up
-                **client_kwargs(settings),
-            )
-        except (KafkaError, OSError) as exc:
-            raise KafkaUnavailable(describe_failure(settings, exc, refused)) from None
+    return connect(
+        settings,
+        lambda security: KafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap.split(","),
+            client_id=f"{settings.app_id}-feeder",
+            acks="all",
+            linger_ms=10,
+            batch_size=256 * 1024,
+            retries=10,
+            max_in_flight_requests_per_connection=1,  # keep per-key order through retries
+            reconnect_backoff_max_ms=1000,  # several bootstrap attempts, not one, before giving up
+            **security,
+        ),
+    )
 
 
 def topic_router(settings: Settings) -> Callable[[Event], str]:

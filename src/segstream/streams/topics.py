@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
@@ -12,10 +14,23 @@ from segstream.config import TOPIC_BASE_NAMES, Settings
 from segstream.streams.security import client_kwargs, describe_failure, refused_logins, tls_problem
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class KafkaUnavailable(Exception):
     """Kafka could not be reached; the message is one line."""
+
+
+def connect(settings: Settings, make: Callable[[dict[str, Any]], T]) -> T:
+    """A kafka-python client from ``make(security keyword arguments)``. A TLS problem,
+    refused credentials or an unreachable broker end in one :class:`KafkaUnavailable` line."""
+    if problem := tls_problem(settings):
+        raise KafkaUnavailable(problem)
+    with refused_logins() as refused:
+        try:
+            return make(client_kwargs(settings))
+        except (KafkaError, OSError) as exc:
+            raise KafkaUnavailable(describe_failure(settings, exc, refused)) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,20 +47,17 @@ def topic_names(settings: Settings) -> list[str]:
 def admin_client(settings: Settings, timeout_s: float = 10.0) -> KafkaAdminClient:
     """Kafka's admin client; the first contact of every command, so a TLS problem, wrong
     credentials or an unreachable broker end here in one line (:class:`KafkaUnavailable`)."""
-    if problem := tls_problem(settings):
-        raise KafkaUnavailable(problem)
-    with refused_logins() as refused:
-        try:
-            return KafkaAdminClient(
-                bootstrap_servers=settings.kafka_bootstrap.split(","),
-                client_id=f"{settings.app_id}-admin",
-                request_timeout_ms=int(timeout_s * 1000),
-                bootstrap_timeout_ms=int(timeout_s * 1000),
-                reconnect_backoff_max_ms=1000,
-                **client_kwargs(settings),
-            )
-        except (KafkaError, OSError) as exc:
-            raise KafkaUnavailable(describe_failure(settings, exc, refused)) from None
+    return connect(
+        settings,
+        lambda security: KafkaAdminClient(
+            bootstrap_servers=settings.kafka_bootstrap.split(","),
+            client_id=f"{settings.app_id}-admin",
+            request_timeout_ms=int(timeout_s * 1000),
+            bootstrap_timeout_ms=int(timeout_s * 1000),
+            reconnect_backoff_max_ms=1000,
+            **security,
+        ),
+    )
 
 
 def create_topics(settings: Settings, partitions: int | None = None) -> list[TopicResult]:

@@ -41,6 +41,10 @@ def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
         web_in_thread=True,
         web_application_options=http.web_options(),  # every error answered as JSON
         broker_credentials=faust_credentials(settings),
+        # the leader election group: a worker starts ingesting only once it has joined it, so
+        # it gets the same static membership and session as the inputs' group (agents/ingest.py)
+        consumer_group_instance_id=settings.group_instance_id(),
+        broker_session_timeout=settings.session_timeout_s,
     )
     if settings.web_enabled:
         http.install_json_error_handler()

@@ -189,8 +189,15 @@ def simulate(
     ] = None,
     purchases_only: Annotated[bool, typer.Option(help="Only purchases (no usage, feedback, profiles)")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
+    after: Annotated[
+        str | None, typer.Option(help="Send only events after this time (resume a simulation with the same seed)")
+    ] = None,
+    live: Annotated[
+        bool, typer.Option(help="Past the present, go on at life's pace: each event sent when its time comes")
+    ] = False,
 ) -> None:
-    """Feed synthetic customers' events into Kafka, in event time, until the present."""
+    """Feed synthetic customers' events into Kafka, in event time, until the present
+    (at --rate), and then, with --live, at life's pace until stopped."""
     from segstream.feeders.producer import Pace, make_producer, send_events, topic_router
     from segstream.feeders.simulator import Simulator
 
@@ -198,7 +205,13 @@ def simulate(
     now = datetime.now(UTC)
     t0 = _aware(start) if start else (now - timedelta(days=730)).replace(hour=0, minute=0, second=0, microsecond=0)
     sim = Simulator(customers, t0, seed)
-    stream: Iterator[Any] = _until_present(sim.purchases() if purchases_only else sim.events(), now)
+    everything: Iterator[Any] = sim.purchases() if purchases_only else sim.events()
+    if after:
+        skip = _aware(after)
+        everything = (e for e in everything if e.ts > skip)
+    stream: Iterator[Any] = everything if live else _until_present(everything, now)
+    if live:
+        stream = _at_their_time(stream, now, rate or None)
     if events:
         stream = islice(stream, events)
     producer = guarded(lambda: make_producer(settings))
@@ -208,12 +221,35 @@ def simulate(
         topic_router(settings),
         stream,
         total=events,
-        pace=Pace(rate=rate or None),
+        pace=Pace(rate=None if live else rate or None),  # live: paced by _at_their_time
         progress=progress,
         label="simulate",
     )
     producer.close()
     typer.echo(f"sent {n} events")
+
+
+def _at_their_time(events: Iterator[Any], now: datetime, rate: float | None) -> Iterator[Any]:
+    """Events up to ``now`` at ``rate`` (the backfill); then each one when the wall clock
+    reaches its time (live), saying so once."""
+    import time
+
+    started = time.monotonic()
+    sent = 0
+    backfill = True
+    for e in events:
+        if backfill and e.ts <= now:
+            if rate and (ahead := sent / rate - (time.monotonic() - started)) > 0:
+                time.sleep(ahead)
+            sent += 1
+            yield e
+            continue
+        if backfill:
+            backfill = False
+            typer.echo(f"backfill done: {sent} events up to {now.isoformat(timespec='seconds')}; live from here")
+        while (wait := (e.ts - datetime.now(UTC)).total_seconds()) > 0:
+            time.sleep(min(wait, 1.0))
+        yield e
 
 
 def _until_present(events: Iterator[Any], now: datetime) -> Iterator[Any]:
@@ -340,7 +376,8 @@ def customer(customer_id: Annotated[str, typer.Argument(help="The customer id")]
 def status(
     interval: Annotated[float, typer.Option(min=0.2, help="Seconds between the two readings for events/s")] = 1.0,
 ) -> None:
-    """Consumer lag per partition, events/s, dead letters and segment populations.
+    """Whether the workers process (or are rebalancing, stalled), lag per partition, events/s,
+    dead letters and segment populations.
 
     Exits non-zero with a one-line message when Kafka or Redis cannot be reached."""
     import time
@@ -348,7 +385,8 @@ def status(
     from rich.console import Console
     from rich.table import Table
 
-    from segstream.streams.topics import consumer_lag
+    from segstream.agents.progress import group_verdict
+    from segstream.streams.topics import consumer_lag, group_state
 
     settings = settings_or_exit()
 
@@ -366,6 +404,10 @@ def status(
     rate = (applied(stats) - applied(before)) / interval
     behind = sum(end - max(0, done) for end, done in lag.values())
     dead = {k.removeprefix("dlq:"): v for k, v in stats.items() if k.startswith("dlq:")}
+    group, members = guarded(lambda: group_state(settings))
+    verdict = group_verdict(group, members, behind, applied(stats) - applied(before), interval)
+    colour = {"ready": "green", "idle": "blue"}.get(verdict.status, "red")
+    console.print(f"[bold {colour}]{verdict.status}[/]: {verdict.reason} (group {settings.app_id}: {group})")
     console.print(
         f"[bold]{applied(stats):,}[/] events applied, [bold]{rate:,.0f}[/] events/s, "
         f"lag [bold]{behind:,}[/], {stats.get('customers', 0):,} customers, {sum(dead.values()):,} dead letters"

@@ -8,6 +8,7 @@ Nothing else in segstream reads ``os.environ``: build a :class:`Settings` (or ca
 from __future__ import annotations
 
 import os
+import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -94,6 +95,18 @@ class Settings(BaseSettings):
     topic_suffix: str = Field("", description="Appended to every topic name (isolates test runs)")
     partitions: int = Field(8, ge=1, le=1024, description="Partitions of the topics segstream creates")
     replication_factor: int = Field(1, ge=1, le=16, description="Replication factor of created topics")
+    instance_id: str = Field(
+        "auto",
+        description="Static group membership: a name this worker keeps across restarts, unique among the running "
+        "workers, so a restarted worker takes its partitions back at once (auto: host name and web port, "
+        "when the web server is on; empty: dynamic membership)",
+    )
+    session_timeout_s: float = Field(
+        10.0, ge=6, le=85, description="Seconds a silent worker keeps its partitions before they move to others"
+    )
+    stall_after_s: float = Field(
+        30.0, gt=0, description="/ready and the dashboard say stalled when events wait and none was applied this long"
+    )
 
     # -- processing
     batch_size: int = Field(5000, ge=1, le=100_000, description="Max events per batch (one getmany of the inputs)")
@@ -335,6 +348,12 @@ class Settings(BaseSettings):
         """Every secret these settings hold (for the log filter and the tests)."""
         found = [self.kafka_password(), self.kafka_key_password(), self.token(), urlsplit(self.redis_url).password]
         return [v for v in found if v and len(v) >= 4]
+
+    def group_instance_id(self) -> str | None:
+        """This worker's static member name in its consumer groups, or None (dynamic membership)."""
+        if self.instance_id != "auto":
+            return self.instance_id or None
+        return f"{socket.gethostname()}-{self.web_port}" if self.web_enabled else None
 
     def web_is_loopback(self) -> bool:
         return self.web_host in LOOPBACK_HOSTS

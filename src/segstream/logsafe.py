@@ -1,5 +1,6 @@
-"""A logging filter that replaces secrets (Kafka passwords, the API token, a Redis URL's
-password) with ``***`` in every record a handler writes, exceptions included."""
+"""Logging filters: one replaces secrets (Kafka passwords, the API token, a Redis URL's
+password) with ``***`` in every record a handler writes, exceptions included; one turns a
+client library's retried, harmless errors into the INFO lines they are."""
 
 from __future__ import annotations
 
@@ -31,6 +32,29 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class RetriedIsNotAnError(logging.Filter):
+    """aiokafka logs ``Group Coordinator Request failed`` at ERROR each time it asks for a
+    consumer group's coordinator before the broker has one: on every start of a new group
+    (the broker is still creating ``__consumer_offsets``), and after a broker restart. It
+    retries those and goes on; only an error it does not retry stays an ERROR.
+
+    >>> import logging
+    >>> class Retriable(Exception): retriable = True
+    >>> r = logging.LogRecord("aiokafka", logging.ERROR, "", 0, "Group Coordinator Request failed: %s",
+    ...                       (Retriable("CoordinatorNotAvailable"),), None)
+    >>> RetriedIsNotAnError().filter(r), r.levelname, r.getMessage()
+    (True, 'INFO', 'Group Coordinator Request failed: CoordinatorNotAvailable (retried)')
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        lookup = record.levelno == logging.ERROR and str(record.msg).startswith("Group Coordinator Request failed")
+        if lookup and args and getattr(args[0], "retriable", False):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg = f"{record.msg} (retried)"
+        return True
+
+
 def install(secrets: Iterable[str], logger: logging.Logger | None = None) -> None:
     """Redact ``secrets`` in whatever the handlers of ``logger`` (the root logger) write, and
     keep kafka-python's logger above DEBUG (it logs its whole configuration there)."""
@@ -39,3 +63,6 @@ def install(secrets: Iterable[str], logger: logging.Logger | None = None) -> Non
         handler.addFilter(flt)
     kafka = logging.getLogger("kafka")
     kafka.setLevel(max(logging.INFO, kafka.getEffectiveLevel()))
+    # a logger's filters run before its handlers look at the level: an INFO record is dropped
+    # by handlers above INFO, as if it had been logged at INFO
+    logging.getLogger("aiokafka.consumer.group_coordinator").addFilter(RetriedIsNotAnError())

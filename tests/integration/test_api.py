@@ -101,7 +101,9 @@ def test_customer_data_needs_the_token_and_every_error_is_json(worker_with_histo
     # open endpoints
     assert call(s, "/health", token=None) == (200, {"status": "ok"})
     status, ready = call(s, "/ready", token=None)
-    assert status == 200 and ready["assigned_partitions"] > 0
+    assert status == 200 and ready == {"status": "ready", "assigned_partitions": 4 * s.partitions}
+    status, overview = call(s, "/api/overview", token=None)
+    assert status == 200 and overview["processing"] == {"status": "ready", "reason": "processing"}
     status, spec = call(s, "/openapi.json", token=None)
     assert status == 200 and "/customers/{customer_id}" in spec["paths"]
 
@@ -156,6 +158,7 @@ def test_status_prints_lag_rates_and_populations_and_fails_in_one_line_without_k
                          env=settings_env(s), capture_output=True, text=True, timeout=60)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert f"{sent:,} events applied" in out.stdout and "consumer lag" in out.stdout and "lifecycle" in out.stdout
+    assert "ready: nothing waits" in out.stdout, out.stdout  # every event applied, the worker in the group
     bad = s.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{free_port()}"})
     out = subprocess.run([sys.executable, "-m", "segstream", "status"],
                          env=settings_env(bad), capture_output=True, text=True, timeout=60)  # fmt: skip

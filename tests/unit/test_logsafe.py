@@ -37,3 +37,26 @@ def test_install_keeps_kafka_python_above_debug() -> None:
         assert kafka.level == logging.INFO
     finally:
         kafka.setLevel(before)
+
+
+def test_aiokafkas_retried_coordinator_lookup_is_info_and_an_unretried_one_stays_an_error() -> None:
+    from aiokafka.errors import GroupAuthorizationFailedError, GroupCoordinatorNotAvailableError
+
+    root = logging.getLogger()
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    handler.setLevel(logging.WARNING)  # a worker at --loglevel=warn
+    coordinator = logging.getLogger("aiokafka.consumer.group_coordinator")
+    before = list(coordinator.filters)
+    root.addHandler(handler)
+    try:
+        install([], root)
+        # the call aiokafka makes (group_coordinator.py, ensure_coordinator_known)
+        coordinator.error("Group Coordinator Request failed: %s", GroupCoordinatorNotAvailableError())
+        coordinator.error("Group Coordinator Request failed: %s", GroupAuthorizationFailedError())
+    finally:
+        root.removeHandler(handler)
+        coordinator.filters[:] = before
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ERROR") and "GroupAuthorizationFailed" in lines[0], lines

@@ -67,6 +67,10 @@ class Ingest(mode.Service):
             bootstrap_servers=s.kafka_bootstrap.split(","),
             group_id=s.app_id,
             client_id=f"{s.app_id}-ingest",
+            # static membership: a restarted worker takes its partitions back at once, where a
+            # new member waits for the dead one's session to expire (benchmarks/recovery.py)
+            group_instance_id=s.group_instance_id(),
+            session_timeout_ms=round(s.session_timeout_s * 1000),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=FETCH_BYTES_PER_PARTITION,
@@ -101,11 +105,14 @@ class Ingest(mode.Service):
         while not self._stopping:
             epoch = await self._current_epoch()
             if epoch is not None and self._paused and self._paused >= self.consumer.assignment():
+                self.pipeline.progress.waiting_for = "the leader's next event-time epoch"
                 await asyncio.sleep(BARRIER_POLL_S)  # every partition waits for the leader: look again soon
                 continue
             batch = await self._fetch(s.batch_size, timeout_ms)
-            if not batch and epoch is None:
-                continue
+            if not batch:
+                self.pipeline.progress.worked()  # nothing to do is not a stall
+                if epoch is None:
+                    continue
             async with self._lock:
                 if self._stopping:
                     return
@@ -116,9 +123,14 @@ class Ingest(mode.Service):
                 if epoch is not None:
                     batch = self._hold(batch, epoch)
                 if batch:
+                    self.pipeline.progress.started()
                     await self._process(batch, defer=epoch is not None)
                 if epoch is not None:
                     await self._report(batch, epoch)
+                if batch:
+                    progress = self.pipeline.progress
+                    progress.behind = sum(self.pipeline.lag.get((tp.topic, tp.partition), 0) for tp in owned)
+                    progress.worked()
 
     # -- the event-time barrier (SEGSTREAM_EVENT_EPOCH_S > 0, agents/epochs.py)
 
@@ -254,6 +266,8 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self.ingest = ingest
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        pipeline = self.ingest.pipeline
+        pipeline.progress.revoked()
         # the batch in flight finishes (saved, committed) before the partitions move on
         try:
             async with asyncio.timeout(REVOKE_WAIT_S):
@@ -261,11 +275,14 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
                     pass
         except TimeoutError:
             log.warning("batch still in flight after %ss of a rebalance; its partitions move on", REVOKE_WAIT_S)
+        for tp in revoked:  # no lag is known for partitions this worker no longer reads
+            pipeline.lag.pop((tp.topic, tp.partition), None)
         if revoked:
             log.info("partitions revoked: %s", sorted(partition_name(tp.topic, tp.partition) for tp in revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("partitions assigned: %d", len(assigned))
+        self.ingest.pipeline.progress.assigned(len(assigned))
 
 
 def register(app: Any, pipeline: Pipeline) -> None:

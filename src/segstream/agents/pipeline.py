@@ -23,6 +23,7 @@ from kafka.errors import KafkaError as SyncKafkaError
 
 from segstream.agents.modelsync import CLUSTER, RFM, VALUE, ModelSync
 from segstream.agents.outlook import active_clocks, scoring_clock
+from segstream.agents.progress import Progress
 from segstream.agents.step import KIND_OF_CODE, Positioned, StepResult, apply_events, positioned, rescore
 from segstream.api.metrics import Metrics
 from segstream.config import Settings
@@ -94,6 +95,7 @@ class Pipeline:
         self._idle_ms = round(settings.idle_partition_s * 1000)
         self._lateness_us = round(settings.max_lateness_days * US_PER_DAY)
         self.lag: dict[tuple[str, int], int] = {}  # (topic, partition) -> messages behind, this worker
+        self.progress = Progress(settings.stall_after_s)  # told by the batch consumer; read by /ready
         self.codecs = {
             kind: EventCodec(
                 kind,
@@ -171,6 +173,11 @@ class Pipeline:
         def failed(exc: BaseException) -> None:
             m.redis_retries.labels(what).inc()
             m.redis_unavailable.set(1)
+            self.progress.waiting_for = "Redis"
+
+        def recovered() -> None:
+            m.redis_unavailable.set(0)
+            self.progress.waiting_for = ""
 
         started = time.perf_counter()
         try:
@@ -179,7 +186,7 @@ class Pipeline:
                 fn,
                 max_delay=self.settings.redis_retry_max_s,
                 on_retry=failed,
-                on_recover=lambda: m.redis_unavailable.set(0),
+                on_recover=recovered,
             )
         finally:
             m.redis_seconds.labels(what).observe(time.perf_counter() - started)
@@ -212,9 +219,11 @@ class Pipeline:
                     batch.close()
                     futs.append(await producer.send_batch(batch, name, partition=p))
                 await asyncio.gather(*futs)
+                self.progress.waiting_for = ""
                 return
             except KAFKA_RETRYABLE as exc:
                 self.metrics.kafka_send_retries.labels(name).inc()
+                self.progress.waiting_for = "Kafka"
                 log.warning("Kafka send to %s failed (%s); retrying in %.1fs", name, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(5.0, delay * 2)

@@ -83,9 +83,14 @@ def segment_name(dimension: str, code: str, models: Models, language: str) -> st
         return SEGMENT_NAMES[language].get(code, code)
     if dimension == "lifecycle":
         return STAGE_NAMES[language].get(code, code)
-    if dimension == "cluster" and models.cluster_snapshot and code[1:].isdigit():
-        cid = int(code[1:])
-        return models.cluster_snapshot.description(cid, language) if cid in models.cluster_snapshot.ids else code
+    if dimension == "cluster" and code[:1] == "c" and code[1:].isdigit():
+        cid, snap = int(code[1:]), models.cluster_snapshot
+        if snap is None:  # not loaded yet
+            return f"簇 {code}" if language == "zh-CN" else f"cluster {code}"
+        if cid in snap.ids:
+            return snap.description(cid, language)
+        # a cluster the latest model no longer has (customers move out of it as they are re-scored)
+        return f"已停用的簇 {code}" if language == "zh-CN" else f"retired cluster {code}"
     if dimension == "value":
         return TIER_NAMES[language].get(code, code)
     if dimension == "churn_risk":

@@ -57,6 +57,9 @@ svg.bars{width:100%;height:auto;display:block;max-width:760px}
 svg.bars text{font-size:12px;fill:var(--ink)} svg.bars text.count{fill:var(--muted);font-variant-numeric:tabular-nums}
 .bar{fill:var(--accent)} g:hover .bar{fill:#2c568f}
 .scroll{overflow-x:auto}
+details.names{margin-top:6px;font-size:12px}
+details.names dl{display:grid;grid-template-columns:auto 1fr;gap:2px 10px;margin:4px 0}
+details.names dt{color:var(--muted)} details.names dd{margin:0}
 table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
 th,td{padding:4px 8px;text-align:left;border-bottom:1px solid var(--line);white-space:nowrap}
 th{font-size:11px;color:var(--muted);font-weight:600;text-transform:uppercase;letter-spacing:.03em}
@@ -72,6 +75,7 @@ table.matrix td.diag{background:repeating-linear-gradient(45deg,#fafbfc 0 4px,#e
 select{font:inherit;padding:1px 4px}
 #eps-sparkline{vertical-align:-6px;margin-left:6px} .spark{fill:none;stroke:var(--accent);stroke-width:1.5}
 .spark-area{fill:rgba(61,111,182,.12)}
+.kpi .value.warn{color:var(--bad);font-size:16px}
 </style></head>
 <body>
 <header>
@@ -92,7 +96,7 @@ select{font:inherit;padding:1px 4px}
  <div class="section-head"><h2>Segment changes</h2>
   <label class="muted">last <select id="flow-minutes" aria-label="minutes of wall time"><option value="5">5</option>
    <option value="15" selected>15</option><option value="60">60</option></select> minutes</label>
-  <span class="muted">rows: from · columns: to · “new”: entered the dimension</span></div>
+  <span class="muted">rows: from · columns: to · “(entered)”: new in the dimension</span></div>
  <div class="grid" id="flows"><p class="muted">Loading…</p></div>
  <div class="section-head"><h2>Latest churn-risk events</h2><span class="muted">newest first</span>
   <form id="token-form" hidden><label class="muted">API token <input id="token-input" type="password"
@@ -150,6 +154,19 @@ function clip(text, units) {  // CJK glyphs are about twice as wide as Latin one
   }
   return out;
 }
+const ENTERED = '(entered)';  // the flow row of customers new in a dimension: not the segment "New"
+const plural = (n, word) => `${fmtInt(n)} ${word}${num(n) === 1 ? '' : 's'}`;
+function fullNames(dim, pairs) {  // names clipped on the card, whole: a list that opens
+  if (!pairs.length) return null;
+  return h('details', {class: 'names', 'data-full-names': dim}, h('summary', {class: 'muted', text: 'full names'}),
+    h('dl', {}, ...pairs.flatMap(([code, name]) => [h('dt', {class: 'mono', text: code}), h('dd', {text: name})])));
+}
+function showId(id) {  // an id with a blank or invisible character is shown quoted, those characters escaped
+  const chars = [...String(id)], last = chars.length - 1;  // a space inside ("Ann Lee") is plain to see
+  const visible = (ch, i) => /[\p{L}\p{M}\p{N}\p{P}\p{S}]/u.test(ch) || (ch === ' ' && i > 0 && i < last);
+  if (chars.length && chars.every(visible)) return chars.join('');
+  return '"' + chars.map((ch, i) => (visible(ch, i) ? ch : `\\u{${ch.codePointAt(0).toString(16)}}`)).join('') + '"';
+}
 function orderDims(dims) {
   const rank = d => (DIM_ORDER.includes(d) ? DIM_ORDER.indexOf(d) : DIM_ORDER.length);
   return [...dims].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
@@ -174,7 +191,11 @@ function renderHeader() {
   if (o) {
     const eps = num(o.events_per_s);
     $('events-per-s').textContent = eps === null ? '–' : eps.toFixed(eps < 10 ? 2 : 1);
-    $('lag-total').textContent = fmtInt(o.lag_total);
+    // rebalancing, standby or stalled is said where the lag would be: never a reassuring zero
+    const proc = o.processing || {status: 'ready', reason: ''}, lagEl = $('lag-total');
+    lagEl.textContent = proc.status === 'ready' ? fmtInt(o.lag_total) : proc.status;
+    lagEl.title = proc.status === 'ready' ? '' : proc.reason;
+    lagEl.classList.toggle('warn', proc.status !== 'ready');
     $('dlq-total').textContent = fmtInt(o.dead_letters_total);
   }
   if (d && d.stats) $('customers-total').textContent = fmtInt(d.stats.customers);
@@ -219,9 +240,11 @@ function renderSegments() {
     });
     if (!codes.length) svg.append(s('text', {class: 'count', x: 0, y: 16, text: 'no segments yet'}));
     const v = num(versions[dim]);
-    const info = `${total} customers · ${codes.length} segments` + (v === null ? '' : ` · model v${v}`);
+    const info = `${plural(total, 'customer')} · ${plural(codes.length, 'segment')}`
+      + (v === null ? '' : ` · model v${v}`);
     return h('div', {class: 'card', 'data-dimension-card': dim},
-      h('h3', {}, label(dim), h('span', {class: 'muted', text: info})), svg);
+      h('h3', {}, label(dim), h('span', {class: 'muted', text: info})), svg,
+      fullNames(dim, codes.map(c => [c, segName(dim, c)]).filter(([, n]) => clip(n, 30) !== n)));
   });
   $('segments').replaceChildren(...(cards.length ? cards : [h('p', {class: 'muted', text: 'No segments yet.'})]));
 }
@@ -244,7 +267,7 @@ function flowCard(dim, list) {
   const head = h('tr', {}, h('th', {class: 'row', text: 'from \u2193 to \u2192'}),
     ...codes.map(c => h('th', {title: title(c), text: clip(segName(dim, c), 18)})));
   const body = rows.map(from => h('tr', {},
-    h('th', {class: 'row', title: title(from), text: from === '' ? 'new' : clip(segName(dim, from), 22)}),
+    h('th', {class: 'row', title: title(from), text: from === '' ? ENTERED : clip(segName(dim, from), 22)}),
     ...codes.map(to => {
       const n = cells.get(JSON.stringify([from, to])) || 0, a = n ? 0.12 + 0.78 * n / max : 0;
       const td = h('td', {class: n ? (a > 0.55 ? 'hot' : null) : from === to ? 'zero diag' : 'zero',
@@ -254,8 +277,9 @@ function flowCard(dim, list) {
       return td;
     })));
   return h('div', {class: 'card', 'data-flow-card': dim},
-    h('h3', {}, label(dim), h('span', {class: 'muted', text: `${total} moves`})),
-    h('div', {class: 'scroll'}, h('table', {class: 'matrix'}, h('thead', {}, head), h('tbody', {}, ...body))));
+    h('h3', {}, label(dim), h('span', {class: 'muted', text: plural(total, 'move')})),
+    h('div', {class: 'scroll'}, h('table', {class: 'matrix'}, h('thead', {}, head), h('tbody', {}, ...body))),
+    fullNames(dim, codes.map(c => [c, segName(dim, c)]).filter(([, n]) => clip(n, 18) !== n)));
 }
 
 function renderFlows() {
@@ -277,7 +301,7 @@ function renderChurn() {
     const level = e.level === 'high' ? 'high' : 'normal';
     return h('tr', {'data-customer': String(e.customer_id), 'data-event': e.event_id},
       h('td', {title: e.ts, text: fmtTs(e.ts)}),
-      h('td', {class: 'mono', text: String(e.customer_id)}),
+      h('td', {class: 'mono', title: String(e.customer_id), text: showId(e.customer_id)}),
       h('td', {class: 'num score', text: fmtFix(e.score, 2)}),
       h('td', {}, h('span', {class: 'badge ' + level, text: String(e.level)})),
       h('td', {class: 'wrap', text: drivers || '–'}),

@@ -55,6 +55,7 @@ def register(app: faust.App, pipeline: Pipeline, authorise: Callable[[Request], 
             stats = await store.stats()
             clock = (await store.clock()).get("global", 0)
             applied = sum(v for k, v in stats.items() if k.startswith("events:"))
+            state = pipeline.progress.state()
             behind = dict(pipeline.lag)  # a copy: the worker's thread updates it
             lag: dict[str, dict[str, int]] = {}
             for (topic, partition), n in sorted(behind.items()):
@@ -68,7 +69,8 @@ def register(app: faust.App, pipeline: Pipeline, authorise: Callable[[Request], 
                     "events_per_s": round(throughput.rate(applied, time.monotonic()), 1),
                     "applied_total": applied,
                     "lag": lag,
-                    "lag_total": sum(behind.values()),
+                    "lag_total": sum(behind.values()) if state.partitions else None,
+                    "processing": {"status": state.status, "reason": state.reason},
                     "dead_letters": dead,
                     "dead_letters_total": sum(dead.values()),
                     "model_versions": {k: s.version if s else None for k, s in snaps.items()},

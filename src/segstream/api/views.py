@@ -139,11 +139,11 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
             try:
                 await store.client.ping()
             except Exception as exc:  # any failure means not ready; say which
-                return self.json({"status": "not_ready", "reason": f"redis: {exc}"}, status=503)
-            assigned = len(pipeline.assignment())
-            if not assigned:
-                return self.json({"status": "not_ready", "reason": "no partitions assigned yet"}, status=503)
-            return self.json({"status": "ready", "assigned_partitions": assigned})
+                return self.json({"status": "stalled", "reason": f"redis: {exc}"}, status=503)
+            state = pipeline.progress.state()
+            if not state.ready:  # rebalancing, standby or stalled: never a reassuring zero lag
+                return self.json({"status": state.status, "reason": state.reason}, status=503)
+            return self.json({"status": "ready", "assigned_partitions": state.partitions})
 
     @app.page("/customers/{customer_id:[^/]+}")  # any character but /, percent-encoded
     class Customer(View):

@@ -116,3 +116,16 @@ def consumer_lag(settings: Settings) -> dict[tuple[str, int], tuple[int, int]]:
         admin.close()
         if consumer is not None:
             consumer.close()
+
+
+def group_state(settings: Settings) -> tuple[str, int]:
+    """The input consumer group's state as the broker sees it (``Stable``,
+    ``PreparingRebalance``, ``CompletingRebalance``, ``Empty``, ``Dead``) and its members."""
+    admin = admin_client(settings)
+    try:
+        group = admin.describe_groups([settings.app_id]).get(settings.app_id) or {}
+        return str(group.get("group_state") or "Dead"), len(group.get("members") or ())
+    except KafkaError as exc:
+        raise KafkaUnavailable(f"Kafka at {settings.kafka_bootstrap} failed: {exc}") from None
+    finally:
+        admin.close()

@@ -322,3 +322,18 @@ def test_the_sweep_re_evaluates_every_rule_dimension() -> None:
     st.profile = ProfileState(updated_us=at(1), city_tier=1, company_size="sme")
     changes = score(st, 1, models, changed=None).changes
     assert ("market_tier", None, "tier1") in changes and ("company_size", None, "sme") in changes
+
+
+def test_a_cluster_the_model_no_longer_has_is_named_retired_not_shown_as_a_raw_id() -> None:
+    from segstream.agents.score import segment_name
+    from segstream.models.clusters import ClusterSnapshot
+
+    models = Models()
+    assert segment_name("cluster", "c2", models, "en") == "cluster c2"  # no model loaded yet
+    models.cluster_snapshot = ClusterSnapshot(
+        version=3, ids=[0, 5], centers=[[0.0] * 6, [1.0] * 6], mean=[0.0] * 6, std=[1.0] * 6,
+        descriptions={"en": ["light users", "heavy users"], "zh-CN": ["轻度用户", "重度用户"]}, next_id=6, learned=10,
+    )  # fmt: skip
+    assert segment_name("cluster", "c5", models, "en") == "heavy users"
+    assert segment_name("cluster", "c2", models, "en") == "retired cluster c2"
+    assert segment_name("cluster", "c2", models, "zh-CN") == "已停用的簇 c2"

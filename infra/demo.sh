@@ -27,16 +27,23 @@ export REDIS_PERSIST=1 REDIS_DATA_DIR=$PWD/$state/redis
 started=() worker='' sim='' stopping=0
 
 say() { printf '\r\033[K%s\n' "demo: $*"; }
-cleanup() {
+cleanup() {  # $1: the exit status (0 after Ctrl-C: stopping is what was asked for)
+  local rc=$1
   trap - INT TERM EXIT
   stopping=1
   say "stopping the simulator, the worker and the servers this demo started"
   for p in $sim $worker; do kill "$p" 2>/dev/null; done
   for p in $sim $worker; do wait "$p" 2>/dev/null; done
   for s in "${started[@]}"; do "infra/$s.sh" down >/dev/null || true; done
-  say "stopped. Redis kept its data in $state/redis: \`make demo\` again resumes this world."
+  if [[ " ${started[*]} " == *" redis "* ]]; then
+    say "stopped. Redis kept its data in $state/redis: \`make demo\` again resumes this world."
+  else
+    say "stopped."
+  fi
+  exit "$rc"
 }
-trap cleanup INT TERM EXIT
+trap 'cleanup 0' INT TERM
+trap 'cleanup $?' EXIT
 
 for s in kafka redis; do
   if "infra/$s.sh" status >/dev/null 2>&1; then
@@ -73,8 +80,10 @@ start_simulator() {
   # the worker applies each event id once)
   local after
   after=$(field stream_clock)
+  # signups all through the history (new customers at every point) and churners of whom a
+  # third come back (reactivated): every lifecycle stage is there once the backfill is done
   segstream simulate --customers "$customers" --start "$start" ${after:+--after "$after"} --rate 0 --live \
-    --no-progress >>"$logs/simulator.log" 2>&1 &
+    --signup-days "$days" --comeback 0.3 --no-progress >>"$logs/simulator.log" 2>&1 &
   sim=$!
 }
 

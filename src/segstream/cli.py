@@ -195,6 +195,10 @@ def simulate(
     live: Annotated[
         bool, typer.Option(help="Past the present, go on at life's pace: each event sent when its time comes")
     ] = False,
+    signup_days: Annotated[float, typer.Option(min=0.001, help="Signups spread over this many days")] = 30.0,
+    comeback: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of churners who come back once after a pause")
+    ] = 0.0,
 ) -> None:
     """Feed synthetic customers' events into Kafka, in event time, until the present
     (at --rate), and then, with --live, at life's pace until stopped."""
@@ -204,7 +208,7 @@ def simulate(
     settings = settings_or_exit()
     now = datetime.now(UTC)
     t0 = _aware(start) if start else (now - timedelta(days=730)).replace(hour=0, minute=0, second=0, microsecond=0)
-    sim = Simulator(customers, t0, seed)
+    sim = Simulator(customers, t0, seed, signup_days=signup_days, comeback_share=comeback)
     everything: Iterator[Any] = sim.purchases() if purchases_only else sim.events()
     if after:
         skip = _aware(after)

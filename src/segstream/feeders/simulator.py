@@ -63,6 +63,19 @@ class SimCustomer:
     persona: str
     signup: datetime
     churn_at: datetime | None
+    back_at: datetime | None = None  # a churner who comes back: silent until then
+    gone_at: datetime | None = None  # ... and gone for good from here (None: stays)
+
+    def next_time(self, ts: datetime, gap: timedelta) -> datetime | None:
+        """When this customer's next event of a kind comes, ``gap`` after ``ts``; None: never."""
+        nxt = ts + gap
+        if self.churn_at is None or nxt < self.churn_at:
+            return nxt
+        if self.back_at is None:
+            return None
+        if ts < self.back_at:  # the gap runs from the return
+            nxt = self.back_at + gap
+        return nxt if self.gone_at is None or nxt < self.gone_at else None
 
 
 class Simulator:
@@ -76,6 +89,11 @@ class Simulator:
         Event time of the first signup (aware datetime).
     seed
         Seed of the random generator.
+    signup_days
+        Signups are spread evenly over this many days from ``start``.
+    comeback_share
+        Share of churners who come back once, after a pause of 60 days or more, for
+        another lifetime of their persona (0: churners never come back).
 
     Examples
     --------
@@ -88,7 +106,9 @@ class Simulator:
     True
     """
 
-    def __init__(self, customers: int, start: datetime, seed: int = 42) -> None:
+    def __init__(
+        self, customers: int, start: datetime, seed: int = 42, signup_days: float = 30.0, comeback_share: float = 0.0
+    ) -> None:
         if customers < 1:
             raise ValueError("customers must be >= 1")
         if start.tzinfo is None:
@@ -99,7 +119,9 @@ class Simulator:
         rng = np.random.default_rng(seed)
         shares = np.array([p.share for p in PERSONAS])
         kinds = rng.choice(len(PERSONAS), size=customers, p=shares / shares.sum())
-        signup_s = rng.uniform(0, 30 * DAY_S, size=customers)
+        if signup_days <= 0 or not 0 <= comeback_share <= 1:
+            raise ValueError("signup_days must be > 0 and comeback_share within [0, 1]")
+        signup_s = rng.uniform(0, signup_days * DAY_S, size=customers)
         self.population: list[SimCustomer] = []
         for i in range(customers):
             persona = PERSONAS[kinds[i]]
@@ -109,7 +131,11 @@ class Simulator:
                 if persona.mean_lifetime_days
                 else None
             )
-            self.population.append(SimCustomer(f"c{i:07d}", persona.name, signup, churn))
+            back = gone = None
+            if churn is not None and comeback_share and rng.random() < comeback_share:
+                back = churn + timedelta(days=60 + float(rng.exponential(60)))
+                gone = back + timedelta(days=float(rng.exponential(persona.mean_lifetime_days or 365)))
+            self.population.append(SimCustomer(f"c{i:07d}", persona.name, signup, churn, back, gone))
         self._rng = rng
 
     def purchases(self) -> Iterator[Purchase]:
@@ -126,14 +152,14 @@ class Simulator:
             yield self._purchase(f"sim-{self.seed}-{n}", cust, p, ts)
             n += 1
             gap = timedelta(seconds=float(rng.exponential(7 * DAY_S / p.purchases_per_week)))
-            nxt = ts + gap
-            if cust.churn_at is None or nxt < cust.churn_at:
+            if (nxt := cust.next_time(ts, gap)) is not None:
                 heapq.heappush(heap, (nxt, i))
 
     def events(self) -> Iterator[Event]:
         """Profiles at signup, then purchases, usage and feedback, in event-time order.
 
-        Churners stop all activity at their churn time. Without end, like :meth:`purchases`.
+        Churners stop all activity at their churn time (until they come back, if they do).
+        Without end, like :meth:`purchases`.
         """
         rng = self._rng
         personas = {p.name: p for p in PERSONAS}
@@ -169,8 +195,7 @@ class Simulator:
                 )
             else:
                 yield self._feedback(eid, cust, p, ts)
-            nxt = ts + self._gap(p, kind)
-            if cust.churn_at is None or nxt < cust.churn_at:
+            if (nxt := cust.next_time(ts, self._gap(p, kind))) is not None:
                 heapq.heappush(heap, (nxt, seq, i, kind))
                 seq += 1
 

@@ -179,8 +179,16 @@ class Simulator:
             if kind == "profile":
                 yield self._profile(eid, cust)
                 for k in KINDS:
-                    heapq.heappush(heap, (ts + self._gap(p, k), seq, i, k))
-                    seq += 1
+                    # known quirk, kept so that seeded streams stay as they were: a churner's
+                    # first event of each kind may come after its churn time (one customer who
+                    # churns right after signing up still acts once). Without it, customers who
+                    # never act after signing up are not scored risky: see the issue 19 note.
+                    # One who comes back is silent through its pause, first events included.
+                    gap = self._gap(p, k)
+                    nxt = cust.next_time(ts, gap) if cust.back_at is not None else ts + gap
+                    if nxt is not None:
+                        heapq.heappush(heap, (nxt, seq, i, k))
+                        seq += 1
                 continue
             if kind == "purchase":
                 yield self._purchase(eid, cust, p, ts)

@@ -20,6 +20,7 @@ from tests.integration.harness import (
     ROOT,
     WorkerProcess,
     applied_total,
+    every_record,
     produce_events,
     read_store,
     settings_env,
@@ -63,3 +64,27 @@ def test_an_acl_user_with_only_segstreams_commands_runs_the_worker_and_the_cli(
     assert used <= set(REDIS_COMMANDS), used - set(REDIS_COMMANDS)
     documented = (ROOT / "docs" / "SECURITY.md").read_text(encoding="utf-8")
     assert all(f"+{c}" in documented for c in REDIS_COMMANDS), "docs/SECURITY.md lists the ACL's commands"
+
+
+def test_a_command_the_acl_user_may_not_run_stops_the_worker_in_one_line_and_dead_letters_nothing(
+    private_redis: Callable[[str], str],
+    make_settings: Callable[..., Settings],
+    start_worker: Callable[..., WorkerProcess],
+) -> None:
+    # NOPERM is no event's fault and no retry fixes it: the worker must neither dead-letter
+    # the batch (every valid event) nor retry forever, but say what was refused and exit
+    admin_url = private_redis("url")
+    admin = redis.Redis.from_url(admin_url)
+    prefix = "acl2"
+    allowed = [c for c in REDIS_COMMANDS if c not in ("evalsha", "eval")]  # the batch's atomic save
+    rules = ["on", ">s3cret-acl-pw", "resetkeys", f"~{prefix}:*", "resetchannels", "-@all"]
+    admin.execute_command("ACL", "SETUSER", "segstream", *rules, *(f"+{c}" for c in allowed))
+    s = make_settings(redis_url=admin_url.replace("redis://", "redis://segstream:s3cret-acl-pw@"), redis_prefix=prefix)
+    worker = start_worker(s)
+    produce_events(s, list(islice(Simulator(50, datetime(2026, 9, 1, tzinfo=UTC), seed=4).events(), 300)))
+    wait_until(lambda: worker.proc.poll() is not None, 120, "the worker to stop on NOPERM")
+    assert worker.proc.returncode == 3, worker.log()[-2000:]
+    refused = [line for line in worker.log().splitlines() if "Redis refused access" in line]
+    assert len(refused) == 1 and "NOPERM" in refused[0] and "docs/SECURITY.md" in refused[0], refused
+    assert "Traceback" not in worker.log()
+    assert every_record(s, "dlq") == []  # nothing dead-lettered

@@ -27,6 +27,7 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
+from segstream.agents import fatal
 from segstream.agents.pipeline import Pipeline
 from segstream.state.barrier import LIVE, NOT_STARTED, Barrier, Position, partition_name
 from segstream.streams.codec import to_us
@@ -102,6 +103,14 @@ class Ingest(mode.Service):
     async def _run(self) -> None:
         s = self.pipeline.settings
         timeout_ms = round(s.batch_within * 1000)
+        try:
+            await self._consume(s, timeout_ms)
+        except Exception as exc:
+            if fatal.refused(exc):  # the consumer's credentials or ACLs went away
+                fatal.stop("consuming the inputs", exc)
+            raise
+
+    async def _consume(self, s: Any, timeout_ms: int) -> None:
         while not self._stopping:
             epoch = await self._current_epoch()
             if epoch is not None and self._paused and self._paused >= self.consumer.assignment():
@@ -230,6 +239,8 @@ class Ingest(mode.Service):
         try:
             await self.pipeline.process(by_kind, defer)
         except Exception as exc:  # a bug must not lose, or take down, the valid events about to be committed
+            if fatal.refused(exc):  # access refused (ACL, credentials): no event's fault; stop
+                fatal.stop("a batch", exc)
             if len(records) == 1:
                 log.exception("event %s/%d/%d failed; to the dead-letter topic", records[0][0],
                               records[0][1].partition, records[0][1].offset)  # fmt: skip

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import faust
 
-from segstream.agents import epochs
+from segstream.agents import epochs, fatal
 from segstream.agents.pipeline import KAFKA_RETRYABLE, Pipeline
 from segstream.state.barrier import LIVE, Barrier
 from segstream.state.store import RETRYABLE
@@ -26,6 +26,8 @@ def _skip_when_unavailable(fn: Callable[[], Awaitable[None]]) -> Callable[[], Aw
     async def tick() -> None:
         try:
             await fn()
+        except fatal.REFUSED as exc:  # before the retryable ones: Kafka's refusals are KafkaErrors too
+            fatal.stop(fn.__name__, exc)
         except (*RETRYABLE, *KAFKA_RETRYABLE) as exc:
             log.warning("%s skipped: %s", fn.__name__, exc)
 

@@ -21,6 +21,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from faust.exceptions import NotReady
 from kafka.errors import KafkaError as SyncKafkaError
 
+from segstream.agents import fatal
 from segstream.agents.modelsync import CLUSTER, RFM, VALUE, ModelSync
 from segstream.agents.outlook import active_clocks, scoring_clock
 from segstream.agents.progress import Progress
@@ -188,6 +189,8 @@ class Pipeline:
                 on_retry=failed,
                 on_recover=recovered,
             )
+        except fatal.REFUSED as exc:  # NOPERM, a wrong password: no retry fixes those
+            fatal.stop(what, exc)
         finally:
             m.redis_seconds.labels(what).observe(time.perf_counter() - started)
 
@@ -221,6 +224,8 @@ class Pipeline:
                 await asyncio.gather(*futs)
                 self.progress.waiting_for = ""
                 return
+            except fatal.REFUSED as exc:  # credentials revoked, topic ACL removed: not a retry
+                fatal.stop(f"sending to {name}", exc)
             except KAFKA_RETRYABLE as exc:
                 self.metrics.kafka_send_retries.labels(name).inc()
                 self.progress.waiting_for = "Kafka"

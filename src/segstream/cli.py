@@ -165,8 +165,12 @@ def segments_rescore(
         clock = scoring_clock(await store.clock(), int(time.time() * 1000), idle_ms)  # the sweep's clock
         return bool(await store.client.exists(store.keys.rescore_request)), await store.due_count(clock)
 
+    from segstream.streams.topics import group_state
+
+    settings = settings_or_exit()
     _with_store(request)
     deadline = time.monotonic() + timeout
+    looked = 0.0
     while wait:
         requested, due = _with_store(pending)
         if not requested and due == 0:
@@ -174,6 +178,11 @@ def segments_rescore(
             return
         if time.monotonic() > deadline:
             fail(f"timed out: {due} customer(s) still due (is a worker running?)")
+        if time.monotonic() - looked > 5:  # nobody to serve it: say so now, not after the timeout
+            looked = time.monotonic()
+            if guarded(lambda: group_state(settings))[1] == 0:
+                fail(f"no worker is in consumer group {settings.app_id}: the re-score is requested and "
+                     "runs when one starts (segstream worker)")  # fmt: skip
         time.sleep(0.5)
     typer.echo("re-score requested")
 

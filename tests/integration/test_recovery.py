@@ -106,3 +106,9 @@ def test_status_says_stalled_when_events_wait_and_no_worker_is_in_the_group(
                          env=settings_env(s), capture_output=True, text=True, timeout=60)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "stalled: 100 events wait and no worker is in the consumer group" in out.stdout, out.stdout
+    # a re-score nobody can serve says so at once, in one line, not after its timeout
+    started = time.monotonic()
+    out = subprocess.run([sys.executable, "-m", "segstream", "segments", "rescore", "--timeout", "120"],
+                         env=settings_env(s), capture_output=True, text=True, timeout=150)  # fmt: skip
+    assert out.returncode != 0 and len(out.stderr.strip().splitlines()) == 1, (out.stdout, out.stderr)
+    assert "no worker is in consumer group" in out.stderr and time.monotonic() - started < 60

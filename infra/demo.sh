@@ -16,14 +16,14 @@ export PATH="$PWD/.venv/bin:$PATH"
 port=${SEGSTREAM_WEB_PORT:-6066}
 customers=${DEMO_CUSTOMERS:-1000}
 days=${DEMO_DAYS:-365}
-state=.cache/demo
-logs=$state
-mkdir -p "$state"
+state=${DEMO_STATE_DIR:-.cache/demo}  # its Redis data, logs and the simulated world's start
 export SEGSTREAM_KAFKA_BOOTSTRAP=${SEGSTREAM_KAFKA_BOOTSTRAP:-127.0.0.1:${KAFKA_PORT:-9092}}
 export SEGSTREAM_REDIS_URL=${SEGSTREAM_REDIS_URL:-redis://127.0.0.1:${REDIS_PORT:-6379}/0}
 export SEGSTREAM_WEB_PORT=$port
 # the demo's Redis: append-only persistence in a folder of its own (the tests' Redis starts empty)
-export REDIS_PERSIST=1 REDIS_DATA_DIR=$PWD/$state/redis
+mkdir -p "$state"
+state=$(cd "$state" && pwd) logs=$(cd "$state" && pwd)
+export REDIS_PERSIST=1 REDIS_DATA_DIR=$state/redis
 started=() worker='' sim='' stopping=0
 
 say() { printf '\r\033[K%s\n' "demo: $*"; }

@@ -211,7 +211,7 @@ def simulate(
 ) -> None:
     """Feed synthetic customers' events into Kafka, in event time, until the present
     (at --rate), and then, with --live, at life's pace until stopped."""
-    from segstream.feeders.producer import Pace, make_producer, send_events, topic_router
+    from segstream.feeders.producer import Pace, backfill_then_live, make_producer, send_events, topic_router, until
     from segstream.feeders.simulator import Simulator
 
     settings = settings_or_exit()
@@ -222,9 +222,9 @@ def simulate(
     if after:
         skip = _aware(after)
         everything = (e for e in everything if e.ts > skip)
-    stream: Iterator[Any] = everything if live else _until_present(everything, now)
+    stream: Iterator[Any] = everything if live else until(everything, now)
     if live:
-        stream = _at_their_time(stream, now, rate or None)
+        stream = backfill_then_live(stream, now, rate or None, say=typer.echo)
     if events:
         stream = islice(stream, events)
     producer = guarded(lambda: make_producer(settings))
@@ -234,42 +234,12 @@ def simulate(
         topic_router(settings),
         stream,
         total=events,
-        pace=Pace(rate=None if live else rate or None),  # live: paced by _at_their_time
+        pace=Pace(rate=None if live else rate or None),  # live: paced by backfill_then_live
         progress=progress,
         label="simulate",
     )
     producer.close()
     typer.echo(f"sent {n} events")
-
-
-def _at_their_time(events: Iterator[Any], now: datetime, rate: float | None) -> Iterator[Any]:
-    """Events up to ``now`` at ``rate`` (the backfill); then each one when the wall clock
-    reaches its time (live), saying so once."""
-    import time
-
-    started = time.monotonic()
-    sent = 0
-    backfill = True
-    for e in events:
-        if backfill and e.ts <= now:
-            if rate and (ahead := sent / rate - (time.monotonic() - started)) > 0:
-                time.sleep(ahead)
-            sent += 1
-            yield e
-            continue
-        if backfill:
-            backfill = False
-            typer.echo(f"backfill done: {sent} events up to {now.isoformat(timespec='seconds')}; live from here")
-        while (wait := (e.ts - datetime.now(UTC)).total_seconds()) > 0:
-            time.sleep(min(wait, 1.0))
-        yield e
-
-
-def _until_present(events: Iterator[Any], now: datetime) -> Iterator[Any]:
-    for e in events:
-        if e.ts > now:
-            return
-        yield e
 
 
 @cli.command()

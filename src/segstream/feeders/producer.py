@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from kafka import KafkaProducer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -97,3 +99,34 @@ def send_events(
         elapsed = max(1e-9, time.monotonic() - t0)
         bar.update(task, completed=sent, rate=f"{sent / elapsed:,.0f} ev/s")
     return sent
+
+
+def until(events: Iterable[Event], end: datetime) -> Iterator[Event]:
+    """The events (in event-time order) up to ``end``."""
+    for e in events:
+        if e.ts > end:
+            return
+        yield e
+
+
+def backfill_then_live(
+    events: Iterable[Event], now: datetime, rate: float | None, say: Callable[[str], Any] = log.info
+) -> Iterator[Event]:
+    """Events up to ``now`` at ``rate`` per second (None: as fast as they are taken), the
+    backfill; then each one when the wall clock reaches its time (live), saying so once."""
+    started = time.monotonic()
+    sent = 0
+    backfill = True
+    for e in events:
+        if backfill and e.ts <= now:
+            if rate and (ahead := sent / rate - (time.monotonic() - started)) > 0:
+                time.sleep(ahead)
+            sent += 1
+            yield e
+            continue
+        if backfill:
+            backfill = False
+            say(f"backfill done: {sent} events up to {now.isoformat(timespec='seconds')}; live from here")
+        while (wait := (e.ts - datetime.now(UTC)).total_seconds()) > 0:
+            time.sleep(min(wait, 1.0))
+        yield e

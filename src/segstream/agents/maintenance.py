@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 import faust
@@ -19,6 +20,7 @@ from segstream.state.store import RETRYABLE
 log = logging.getLogger(__name__)
 
 SWEEP_PASSES = 50  # re-score passes over the due customers per sweep tick, at most
+SWEEP_BUDGET = 0.5  # ... and no pass started after this share of the sweep interval
 
 
 def _skip_when_unavailable(fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
@@ -72,9 +74,12 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
         elif await catching_up():
             return
         # a silent customer may need several re-scores to catch up with a clock that moved
-        # fast (a replay); each pass scores it at its next due time. Bounded per tick.
+        # fast (a replay); each pass scores it at its next due time. Bounded per tick, in
+        # passes and in time: a tick longer than the timer's interval overlaps the next
+        # (Faust warns) and holds the batches' share of the event loop
+        ends = time.monotonic() + SWEEP_BUDGET * s.sweep_interval_s
         for _ in range(SWEEP_PASSES):
-            if not await pipeline.sweep():
+            if not await pipeline.sweep() or time.monotonic() > ends:
                 break
 
     async def watch_rules() -> None:

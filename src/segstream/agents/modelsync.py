@@ -38,6 +38,7 @@ DEFAULT_PLAYBOOK = Path(__file__).resolve().parents[1] / "playbook" / "default.y
 RFM = "rfm"
 CLUSTER = "cluster"
 VALUE = "value"
+FIT_PAGE = 2000  # customers decoded at a time by a value refit
 
 
 def rules_path(settings: Settings) -> Path:
@@ -144,14 +145,26 @@ class ModelSync:
         """Leader only: refit BG/NBD and Gamma-Gamma on the customers' repeat histories as
         of the stream clock (at most ``value_fit_sample`` of them) and publish the result,
         versioned; a failed fit keeps the previous parameters and says so in ``status``."""
-        _, found = await self.store.sample(0, self.settings.value_fit_sample)
-        customers = {c: found[c] for c in sorted(found)}  # one order whatever SCAN's: the same fit
         unit = self.models.value.unit_days
-        rows = [st.purchases.repeat_history(now_us, unit) for st in customers.values() if st.purchases]
-        revenue = sum(st.purchases.spend_minor for st in customers.values() if st.purchases)
-        if not rows:
+        # the population in pages: each page's states are decoded, reduced to the four
+        # numbers a fit needs, and dropped. One MGET and decode of everyone (50,000
+        # customers: ~0.1 GB of objects, ~1 s on the event loop) stalled the batches and
+        # left the worker's memory higher after every refit (benchmarks/soak.py)
+        histories: dict[str, tuple[int, float, float, float]] = {}
+        revenue, cursor, seen = 0, 0, set[str]()
+        while True:
+            cursor, page = await self.store.sample(cursor, FIT_PAGE)
+            for cid, st in page.items():
+                if cid not in seen and st.purchases:
+                    histories[cid] = st.purchases.repeat_history(now_us, unit)
+                    revenue += st.purchases.spend_minor
+                seen.add(cid)  # SCAN may return a key twice
+            del page
+            if cursor == 0 or len(seen) >= self.settings.value_fit_sample:
+                break
+        if not histories:
             return None
-        hist = np.array(rows, dtype=np.float64)
+        hist = np.array([histories[c] for c in sorted(histories)], dtype=np.float64)  # one order: the same fit
         blob = await self.store.get_snapshot(VALUE)
         previous = self._value_decoder.decode(blob) if blob else None
         snap = await asyncio.to_thread(

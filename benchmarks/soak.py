@@ -148,7 +148,7 @@ def main() -> None:
     counters = harness.Counters(s)
     r = redis.Redis.from_url(s.redis_url)
     sending = threading.Event()
-    watch = StallWatch(counters, sending)
+    watch = StallWatch(harness.Counters(s), sending)  # its own Counters: one event loop per thread
     rows: list[dict[str, Any]] = []
     worker = producer = None
     started = datetime.now(UTC).isoformat()
@@ -182,6 +182,8 @@ def main() -> None:
         finally:
             sending.clear()
             watch.stop.set()
+            watch.join(5)
+            watch.counters.close()
             if producer is not None:
                 producer.terminate()
                 producer.join(10)

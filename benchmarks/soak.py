@@ -16,7 +16,9 @@ and the longest stall of the interval: the longest time the applied counter (rea
 The verdict, after ``--warmup`` minutes (20): RSS growth from the end of the warm-up to the
 end (aim: at most 5%), and the longest stall (aim: at most 1 s). Rows go to
 ``benchmarks/results/soak.jsonl``; an SVG of RSS, Redis memory and lag over time to
-``docs/img/soak.svg``. Needs Kafka and Redis running (`make up`).
+``docs/img/soak.svg``. ``--tracemalloc DIR`` runs the worker under tracemalloc
+(benchmarks/traced_worker.py) and writes its largest and fastest-growing allocation sites
+to DIR every ``--trace-every`` seconds. Needs Kafka and Redis running (`make up`).
 """
 
 from __future__ import annotations
@@ -140,6 +142,8 @@ def main() -> None:
     ap.add_argument("--customers", type=int, default=50_000)
     ap.add_argument("--every", type=float, default=30, help="seconds between rows")
     ap.add_argument("--warmup", type=float, default=20, help="minutes before growth is counted")
+    ap.add_argument("--tracemalloc", type=Path, help="run the worker under tracemalloc, snapshots to this folder")
+    ap.add_argument("--trace-every", type=float, default=300, help="seconds between tracemalloc snapshots")
     a = ap.parse_args()
     harness.exit_on_sigterm()
     tag, s = harness.isolated_settings("soak")
@@ -154,7 +158,11 @@ def main() -> None:
     started = datetime.now(UTC).isoformat()
     with harness.cleaned_up(s, tag):
         try:
-            worker, log = harness.start([sys.executable, "-m", "segstream", "worker"], env, f"bench-soak-{tag}.log")
+            cmd = [sys.executable, "-m", "segstream", "worker"]
+            if a.tracemalloc:  # slower; its numbers are not the plain run's
+                cmd = [sys.executable, str(Path(__file__).with_name("traced_worker.py"))]
+                env = env | {"SOAK_TRACE_DIR": str(a.tracemalloc.resolve()), "SOAK_TRACE_EVERY_S": str(a.trace_every)}
+            worker, log = harness.start(cmd, env, f"bench-soak-{tag}.log")
             producer = CTX.Process(target=producer_proc, args=(env, a.customers, a.rate, a.minutes * 60))
             producer.start()
             sending.set()
@@ -200,13 +208,14 @@ def main() -> None:
         "longest_stall_s": max(x["longest_stall_s"] for x in rows),
         "longest_stall_after_warmup_s": stall_after, "max_lag": max(x["lag"] for x in rows),
         "warnings": rows[-1]["warnings"], "overlapping_timers": rows[-1]["overlapping"],
-        "applied": rows[-1]["applied"], "rows": rows,
+        "applied": rows[-1]["applied"], "tracemalloc": bool(a.tracemalloc), "rows": rows,
     }  # fmt: skip
     RESULTS.parent.mkdir(exist_ok=True)
     with RESULTS.open("a") as fh:
         fh.write(json.dumps(verdict) + "\n")
-    SVG.parent.mkdir(exist_ok=True)
-    SVG.write_text(svg(rows, a.warmup))
+    if not a.tracemalloc:
+        SVG.parent.mkdir(exist_ok=True)
+        SVG.write_text(svg(rows, a.warmup))
     print(harness.table(
         [[f"{a.minutes:g} min at {a.rate:g} ev/s, {a.customers:,} customers", f"{verdict['rss_mb_at_warmup_end']}",
           f"{verdict['rss_mb_end']}", f"{100 * growth:+.1f}%", f"{verdict['rss_peak_mb']}",

@@ -129,7 +129,7 @@ class Settings(BaseSettings):
         3, ge=1, le=100, description="Distinct event times past a larger gap that move a partition's clock over it"
     )
     event_epoch_s: float = Field(
-        0.0,
+        7 * 86_400.0,
         ge=0,
         description="Catch-up in event-time epochs of this length: same events, same results on any machine "
         "(0: off; docs/PROCESSING.md)",
@@ -165,6 +165,12 @@ class Settings(BaseSettings):
     snapshot_interval_s: float = Field(2.0, gt=0, description="How often the leader publishes model snapshots")
     cluster_interval_s: float = Field(2.0, gt=0, description="How often the leader learns and publishes clusters")
     cluster_sample: int = Field(2000, ge=10, description="Customers the leader learns from per cluster interval")
+    cluster_event_interval_s: float = Field(
+        7 * 86_400.0,
+        gt=0,
+        description="Behind the event-time barrier (a catch-up), the leader learns clusters every this much event "
+        "time, from a stable sample of the customers re-scored since, and at the end of the backlog",
+    )
     sweep_interval_s: float = Field(1.0, gt=0, description="How often the leader re-scores due customers")
 
     # -- value and churn risk
@@ -174,6 +180,12 @@ class Settings(BaseSettings):
     clv_months: int = Field(12, ge=1, le=120, description="Months of expected purchases in the CLV")
     clv_discount_monthly: float = Field(0.01, ge=0, le=1, description="Monthly discount rate of the CLV")
     value_fit_interval_s: float = Field(60.0, gt=0, description="How often the leader refits BG/NBD and Gamma-Gamma")
+    value_fit_event_interval_s: float = Field(
+        30 * 86_400.0,
+        gt=0,
+        description="Behind the event-time barrier (a catch-up), the leader refits every this much event time, "
+        "and at the end of the backlog",
+    )
     value_fit_sample: int = Field(200_000, ge=100, description="At most this many customers per refit")
     value_min_customers: int = Field(50, ge=10, description="Fewer customers with purchases: no fit yet")
     churn_weights: str = Field(

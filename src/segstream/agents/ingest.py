@@ -28,8 +28,9 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from segstream.agents import fatal
+from segstream.agents.holding import Holding
 from segstream.agents.pipeline import Pipeline
-from segstream.state.barrier import LIVE, NOT_STARTED, Barrier, Position, partition_name
+from segstream.state.barrier import LIVE, Barrier, Position, partition_name
 from segstream.streams.codec import to_us
 from segstream.streams.security import client_kwargs
 
@@ -41,6 +42,7 @@ HOLD_AHEAD_US = 366 * 86_400_000_000  # an event further past the barrier's boun
 REVOKE_WAIT_S = 60.0  # longest a rebalance waits for the batch in flight
 STOP_WAIT_S = 10.0  # longest a shutdown waits for it
 BARRIER_FETCH_WAIT_MS = 20  # see the consumer
+HOLD_PER_PARTITION = 20_000  # events a partition may hold past the boundary (memory: ~1 KB each)
 BARRIER_POLL_S = 0.02  # how often a worker whose partitions all wait looks for the next boundary
 
 
@@ -57,9 +59,12 @@ class Ingest(mode.Service):
         self._barrier = Barrier(pipeline.store.client, pipeline.store.keys) if s.event_epoch_s else None
         self._ahead_us = HOLD_AHEAD_US
         self._epoch: int | None = None  # the boundary last read (barrier on)
-        self._paused: set[TopicPartition] = set()
+        self._paused: set[TopicPartition] = set()  # holding all they may
+        self._held: dict[TopicPartition, Holding] = {}
+        self._hold_cap = HOLD_PER_PARTITION
+        self._released: dict[TopicPartition, list[Any]] = {}  # let go by a new boundary, not applied yet
+        self._read_to: dict[TopicPartition, int] = {}  # one past the last record applied or held
         self._reported: dict[str, Position] = {}
-        self._reported_next: dict[str, Position] = {}
 
     @cached_property
     def consumer(self) -> AIOKafkaConsumer:  # created on the running loop (aiokafka needs it)
@@ -113,11 +118,15 @@ class Ingest(mode.Service):
     async def _consume(self, s: Any, timeout_ms: int) -> None:
         while not self._stopping:
             epoch = await self._current_epoch()
-            if epoch is not None and self._paused and self._paused >= self.consumer.assignment():
+            released, self._released = self._released, {}
+            if released:  # events the new boundary let go, before anything newer
+                batch = released
+            elif epoch is not None and self._paused and self._paused >= self.consumer.assignment():
                 self.pipeline.progress.waiting_for = "the leader's next event-time epoch"
                 await asyncio.sleep(BARRIER_POLL_S)  # every partition waits for the leader: look again soon
                 continue
-            batch = await self._fetch(s.batch_size, timeout_ms)
+            else:  # behind the barrier, wait briefly: the leader may move the boundary meanwhile
+                batch = await self._fetch(s.batch_size, BARRIER_FETCH_WAIT_MS if epoch is not None else timeout_ms)
             if not batch:
                 self.pipeline.progress.worked()  # nothing to do is not a stall
                 if epoch is None:
@@ -129,13 +138,13 @@ class Ingest(mode.Service):
                 # records to the new owner, which starts from the last committed offset
                 owned = self.consumer.assignment()
                 batch = {tp: recs for tp, recs in batch.items() if tp in owned}
-                if epoch is not None:
+                if epoch is not None and not released:
                     batch = self._hold(batch, epoch)
                 if batch:
                     self.pipeline.progress.started()
                     await self._process(batch, defer=epoch is not None)
                 if epoch is not None:
-                    await self._report(batch, epoch)
+                    await self._report(epoch)
                 if batch:
                     progress = self.pipeline.progress
                     progress.behind = sum(self.pipeline.lag.get((tp.topic, tp.partition), 0) for tp in owned)
@@ -155,46 +164,57 @@ class Ingest(mode.Service):
             self._paused.clear()
             self._reported.clear()
             self._epoch = epoch
+            for tp, held in self._held.items():
+                out = held.release_all() if epoch == LIVE else held.release(epoch)
+                if out:
+                    self._released[tp] = out
         return None if epoch == LIVE else epoch
 
     def _hold(self, batch: dict[TopicPartition, list[Any]], epoch: int) -> dict[TopicPartition, list[Any]]:
-        """Each partition's records before its first event at or past the boundary; the
-        partition is paused and rewound to that event. An event more than a year past the
-        boundary (an outlier) does not hold it: it is applied (its
-        customer alone is scored as of it), and its partition goes on."""
+        """Each partition's records to apply now; those at or past the boundary are held
+        (agents/holding.py), and a partition holding ``HOLD_PER_PARTITION`` events is
+        paused and rewound to its first record not read."""
         out: dict[TopicPartition, list[Any]] = {}
         for tp, recs in batch.items():
-            cut = None
-            for i, rec in enumerate(recs):
-                ts = probe_ts(rec.value)
-                if ts is not None and ts >= epoch and (epoch == NOT_STARTED or ts <= epoch + self._ahead_us):
-                    cut = (i, ts)
-                    break
-            if cut is None:
-                out[tp] = recs
-                continue
-            i, ts = cut
-            if i:
-                out[tp] = recs[:i]
-            self.consumer.seek(tp, recs[i].offset)
-            self.consumer.pause(tp)
-            self._paused.add(tp)
-            self._reported_next[partition_name(tp.topic, tp.partition)] = Position(epoch, ts)
+            held = self._held.get(tp)
+            if held is None:
+                held = self._held[tp] = Holding(probe, self._ahead_us)
+            apply, taken = held.admit(recs, epoch, self._hold_cap)
+            if taken:
+                self._read_to[tp] = recs[taken - 1].offset + 1
+            if apply:
+                out[tp] = apply
+            if taken < len(recs):
+                self.consumer.seek(tp, recs[taken].offset)
+                self.consumer.pause(tp)
+                self._paused.add(tp)
         return out
 
-    async def _report(self, batch: dict[TopicPartition, list[Any]], epoch: int) -> None:
-        """Tell the leader where this worker's partitions stand: waiting, or drained."""
-        news = dict(self._reported_next)
-        self._reported_next.clear()
+    def forget(self, partitions: set[TopicPartition]) -> None:
+        """Partitions gone in a rebalance: their held events are the next owner's to read
+        (nothing past the first was committed)."""
+        for tp in partitions:
+            self._held.pop(tp, None)
+            self._read_to.pop(tp, None)
+            self._released.pop(tp, None)
+            self._paused.discard(tp)
+
+    async def _report(self, epoch: int) -> None:
+        """Tell the leader where this worker's partitions stand: read to the end (or as
+        far as they may hold), with the earliest event time they hold, or busy."""
+        news: dict[str, Position] = {}
         gone = []
         for tp in self.consumer.assignment():
             name = partition_name(tp.topic, tp.partition)
+            held = self._held.get(tp)
+            earliest = held.earliest() if held is not None else None
             if tp in self._paused:
+                news[name] = Position(epoch, earliest)
                 continue
             end = self.consumer.highwater(tp)
             if end is not None and await self.consumer.position(tp) >= end:
-                news.setdefault(name, Position(epoch, None))
-            elif name in self._reported:  # drained before, records since
+                news[name] = Position(epoch, earliest)
+            elif name in self._reported:  # reported before, records since
                 gone.append(name)
                 del self._reported[name]
         news = {n: p for n, p in news.items() if self._reported.get(n) != p}
@@ -222,7 +242,13 @@ class Ingest(mode.Service):
     async def _process(self, batch: dict[TopicPartition, list[Any]], defer: bool = False) -> None:
         records = [(self.kind_of[tp.topic], r) for tp, recs in batch.items() for r in recs]
         await self._narrow(records, defer)
-        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+        offsets = {}
+        for tp, recs in batch.items():
+            held = self._held.get(tp)
+            first_held = held.first_offset() if held is not None else None
+            end = max(recs[-1].offset + 1, self._read_to.get(tp, 0))
+            # never past an event still held: a restart must read it again
+            offsets[tp] = end if first_held is None else min(first_held, end)
         try:
             await self.consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as exc:  # replays are skipped by the state's offsets
@@ -253,23 +279,26 @@ class Ingest(mode.Service):
 
 
 class _Stamp(msgspec.Struct):
-    ts: datetime
+    ts: datetime | None = None
+    customer_id: str | None = None
 
 
 _STAMP = msgspec.json.Decoder(_Stamp)
 
 
-def probe_ts(raw: bytes | None) -> int | None:
-    """An event's time (µs) read without validating the rest; None when it has none.
+def probe(raw: bytes | None) -> tuple[int | None, str | None]:
+    """An event's time (µs) and customer id, read without validating the rest; None
+    for either when it has none (or it is unreadable).
 
-    >>> probe_ts(b'{"x": 1, "ts": "1970-01-01T00:00:01Z"}'), probe_ts(b"oops")
-    (1000000, None)
+    >>> probe(b'{"x": 1, "ts": "1970-01-01T00:00:01Z", "customer_id": "c1"}'), probe(b"oops")
+    ((1000000, 'c1'), (None, None))
     """
     try:
-        ts = _STAMP.decode(raw or b"").ts
-        return to_us(ts) if ts.tzinfo is not None else None
+        stamp = _STAMP.decode(raw or b"")
     except Exception:  # anything unreadable is the codec's to judge
-        return None
+        return None, None
+    ts = stamp.ts
+    return (to_us(ts) if ts is not None and ts.tzinfo is not None else None), stamp.customer_id
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -288,6 +317,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             log.warning("batch still in flight after %ss of a rebalance; its partitions move on", REVOKE_WAIT_S)
         for tp in revoked:  # no lag is known for partitions this worker no longer reads
             pipeline.lag.pop((tp.topic, tp.partition), None)
+        self.ingest.forget(revoked)
         if revoked:
             log.info("partitions revoked: %s", sorted(partition_name(tp.topic, tp.partition) for tp in revoked))
 

@@ -40,6 +40,8 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
     s = pipeline.settings
     store = pipeline.store
     barrier = Barrier(store.client, store.keys)
+    catchup = epochs.Catchup(pipeline, barrier)
+    rescoring: set[str] = set()  # an operator's full re-score still sweeping (behind the barrier too)
 
     async def catching_up() -> bool:
         """Behind the event-time barrier the leader's jobs run per epoch (agents/epochs.py),
@@ -60,7 +62,7 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
 
     async def advance_epoch() -> None:
         if s.event_epoch_s:
-            while await epochs.advance(pipeline, barrier):
+            while await catchup.advance():
                 pass
 
     async def sweep_due() -> None:
@@ -71,7 +73,8 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
             n = await store.mark_all_due()
             await store.client.delete(store.keys.rescore_request)  # after marking: waiters see due > 0
             log.info("full re-score requested: %d customers due now", n)
-        elif await catching_up():
+            rescoring.add("requested")
+        elif not rescoring and await catching_up():  # the epochs sweep (agents/epochs.py)
             return
         # a silent customer may need several re-scores to catch up with a clock that moved
         # fast (a replay); each pass scores it at its next due time. Bounded per tick, in
@@ -79,7 +82,10 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
         # (Faust warns) and holds the batches' share of the event loop
         ends = time.monotonic() + SWEEP_BUDGET * s.sweep_interval_s
         for _ in range(SWEEP_PASSES):
-            if not await pipeline.sweep() or time.monotonic() > ends:
+            if not await pipeline.sweep():
+                rescoring.clear()  # an operator's full re-score is done
+                break
+            if time.monotonic() > ends:
                 break
 
     async def watch_rules() -> None:

@@ -345,7 +345,9 @@ class Pipeline:
             await self._redis("recent churn", partial(self.store.remember_churn_events, [encode(ev) for ev in kept]))
         return conflicts
 
-    async def sweep(self, limit: int = 2000, until: int | None = None, seen: list[CustomerState] | None = None) -> int:
+    async def sweep(
+        self, limit: int = 2000, until: int | None = None, seen: dict[str, CustomerState] | None = None
+    ) -> int:
         """Re-score the customers whose due time the stream clock (or ``until``) has passed
         (leader only); ``seen`` collects their states."""
         clocks = await self._redis("clock", self.store.clock)
@@ -355,8 +357,12 @@ class Pipeline:
             return 0
         loaded, _, snaps = await self._redis("load", partial(self.store.load, list(due), SNAPSHOTS))
         self._use(snaps)
+        if seen is not None and until is not None:
+            # an epoch's sweep scores a customer at its first due time in the epoch, and any
+            # later one at the boundary: at most twice an epoch, however often it falls due
+            due = {c: (now if c in seen else t) for c, t in due.items()}
         if seen is not None:
-            seen.extend(loaded[c].state for c in sorted(loaded) if loaded[c].version)
+            seen.update((c, loaded[c].state) for c in sorted(loaded) if loaded[c].version)
         s = self.settings
         result = rescore(loaded, due, now, self.models, s.language, s.currency, clocks.get(CLOCK_GLOBAL, 0))
         conflicts = await self._emit_and_save(result, "sweep")

@@ -21,6 +21,8 @@ NOT_STARTED: Final = 0
 class Epoch:
     next: int  # events at or after this event time (µs) wait; LIVE: none wait
     done: int  # the boundary whose sweep and snapshots ran (0: none yet)
+    fitted: int = 0  # the boundary of the last value fit (0: none yet)
+    learned: int = 0  # the boundary of the last cluster pass (0: none yet)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +95,20 @@ class Barrier:
 
     async def epoch(self) -> Epoch:
         raw = cast(dict[bytes, bytes], await self.client.hgetall(self.keys.epoch))
-        return Epoch(int(raw.get(b"next", NOT_STARTED)), int(raw.get(b"done", 0)))
+        field = {k.decode(): int(v) for k, v in raw.items()}
+        return Epoch(
+            field.get("next", NOT_STARTED), field.get("done", 0), field.get("fitted", 0), field.get("learned", 0)
+        )
 
     async def set_next(self, boundary: int) -> None:
         await self.client.hset(self.keys.epoch, "next", boundary)
 
-    async def set_done(self, boundary: int) -> None:
-        await self.client.hset(self.keys.epoch, "done", boundary)
+    async def set_done(self, boundary: int, learned: bool = False, fitted: bool = False) -> None:
+        """The epoch's jobs ran (and its cluster pass, its value fit, if they were due)."""
+        mapping = (
+            {"done": boundary} | ({"learned": boundary} if learned else {}) | ({"fitted": boundary} if fitted else {})
+        )
+        await self.client.hset(self.keys.epoch, mapping=mapping)
 
     async def positions(self) -> dict[str, Position]:
         raw = cast(dict[bytes, bytes], await self.client.hgetall(self.keys.barrier))

@@ -29,6 +29,7 @@ from tests.integration.harness import (
     metrics,
     read_store,
     settings_env,
+    settled,
     wait_until,
 )
 
@@ -78,7 +79,7 @@ def worker_with_history(
     s = make_settings(api_token=TOKEN, churn_enter=0.5, churn_leave=0.3)  # the detractor scores 0.62
     start_worker(s)
     sent = send_history(s, producer)
-    wait_until(lambda: applied_total(s) >= sent, 120, "all events applied")
+    wait_until(lambda: applied_total(s) >= sent and settled(s), 120, "all events applied and scored")
     yield s, sent
 
 

@@ -59,6 +59,7 @@ class Ingest(mode.Service):
         self._barrier = Barrier(pipeline.store.client, pipeline.store.keys) if s.event_epoch_s else None
         self._ahead_us = HOLD_AHEAD_US
         self._epoch: int | None = None  # the boundary last read (barrier on)
+        self._closed = False  # ... and the leader ran its epoch's jobs: nothing more is held below it
         self._paused: set[TopicPartition] = set()  # holding all they may
         self._held: dict[TopicPartition, Holding] = {}
         self._hold_cap = HOLD_PER_PARTITION
@@ -142,7 +143,9 @@ class Ingest(mode.Service):
                     batch = self._hold(batch, epoch)
                 if batch:
                     self.pipeline.progress.started()
-                    await self._process(batch, defer=epoch is not None)
+                    # events below a boundary whose epoch the leader already closed came
+                    # after the backlog's end: scored as they come, not left for an epoch
+                    await self._process(batch, defer=epoch is not None and not self._closed)
                 if epoch is not None:
                     await self._report(epoch)
                 if batch:
@@ -157,7 +160,8 @@ class Ingest(mode.Service):
         if self._barrier is None:
             return None
         barrier = self._barrier
-        epoch = (await self.pipeline._redis("epoch", barrier.epoch)).next
+        ep = await self.pipeline._redis("epoch", barrier.epoch)
+        epoch, self._closed = ep.next, ep.done == ep.next
         if epoch != self._epoch:  # moved on: what waited may go
             if self._paused:
                 self.consumer.resume(*(self._paused & self.consumer.assignment()))

@@ -15,6 +15,7 @@ import faust
 from segstream.agents import epochs, fatal
 from segstream.agents.pipeline import KAFKA_RETRYABLE, Pipeline
 from segstream.state.barrier import LIVE, Barrier
+from segstream.state.keys import CLOCK_GLOBAL
 from segstream.state.store import RETRYABLE
 
 log = logging.getLogger(__name__)
@@ -74,8 +75,13 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
             await store.client.delete(store.keys.rescore_request)  # after marking: waiters see due > 0
             log.info("full re-score requested: %d customers due now", n)
             rescoring.add("requested")
-        elif not rescoring and await catching_up():  # the epochs sweep (agents/epochs.py)
-            return
+        elif not rescoring and s.event_epoch_s:
+            ep = await barrier.epoch()
+            if ep.next != LIVE:  # the epochs sweep (agents/epochs.py) ...
+                if ep.done == ep.next:  # ... but events that came after the backlog's end wait for none
+                    clock = (await store.clock()).get(CLOCK_GLOBAL, 0)
+                    await pipeline.sweep(until=min(ep.done - 1, clock))
+                return
         # a silent customer may need several re-scores to catch up with a clock that moved
         # fast (a replay); each pass scores it at its next due time. Bounded per tick, in
         # passes and in time: a tick longer than the timer's interval overlaps the next

@@ -118,3 +118,38 @@ async def test_a_batch_that_always_raises_dead_letters_each_event_alone_then_com
     await ing._process({a: records("usage", 0, 4)})
     assert seen == [("dlq", 1, "bug")] * 4
     assert consumer.committed == {a: 4}
+
+
+def stamped(topic: str, partition: int, *events: tuple[str, str]) -> list[Any]:
+    return [
+        SimpleNamespace(
+            topic=topic, partition=partition, offset=i, value=f'{{"ts": "{ts}", "customer_id": "{cid}"}}'.encode()
+        )
+        for i, (ts, cid) in enumerate(events)
+    ]
+
+
+async def test_behind_the_barrier_offsets_are_committed_up_to_the_first_held_event_only() -> None:
+    a = TopicPartition("purchases", 0)
+    consumer = FakeConsumer({})
+    ing, seen = ingest(consumer)
+    ing.kind_of = {"purchases": "purchases"}
+    boundary = 86_400_000_000  # 1970-01-02
+    batch = {
+        a: stamped(
+            "purchases", 0,
+            ("1970-01-01T05:00:00Z", "c1"),
+            ("1970-01-03T00:00:00Z", "c2"),  # past the boundary: held
+            ("1970-01-01T06:00:00Z", "c3"),
+            ("1970-01-01T07:00:00Z", "c2"),  # behind c2's held event
+        )
+    }  # fmt: skip
+    apply = ing._hold(batch, boundary)
+    assert [r.offset for r in apply[a]] == [0, 2]
+    await ing._process(apply, defer=True)
+    assert consumer.committed == {a: 1}  # a restart must read the held events again
+    released = ing._held[a].release(3 * boundary)
+    assert [r.offset for r in released] == [1, 3]
+    await ing._process({a: released}, defer=True)
+    assert consumer.committed == {a: 4}  # everything read is applied
+    assert seen == [{"purchases": 2}, {"purchases": 2}]

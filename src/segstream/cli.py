@@ -1,4 +1,4 @@
-"""The ``segstream`` command: worker, topics, simulate, replay, watch, customer, status, dlq.
+"""The ``segstream`` command: worker, topics, contracts, simulate, replay, watch, customer, status, dlq.
 
 Bad settings or arguments and unreachable servers end with a one-line message and a
 non-zero exit code, never a traceback.
@@ -106,6 +106,29 @@ def topics_create(
     settings = settings_or_exit(partitions=partitions)
     for r in guarded(lambda: create_topics(settings)):
         typer.echo(f"{r.name:32} {'created' if r.created else 'exists':8} {r.partitions} partitions")
+
+
+@cli.command()
+def contracts(
+    out: Annotated[Path, typer.Option(help="Directory to write the documents to (created if missing)")] = Path(
+        "contracts"
+    ),
+) -> None:
+    """Write the event contracts: asyncapi.json and one <topic>.schema.json per topic."""
+    from segstream.streams.contracts import asyncapi, json_schemas
+
+    settings = settings_or_exit()
+    if out.exists() and not out.is_dir():
+        fail(f"--out {out} exists and is not a directory", 2)
+    documents = {"asyncapi.json": asyncapi(settings)}
+    documents |= {f"{topic}.schema.json": schema for topic, schema in json_schemas().items()}
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, doc in documents.items():
+            (out / name).write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write to {out}: {exc.strerror or exc}")
+    typer.echo(f"wrote {len(documents)} files to {out}")
 
 
 @segments_cli.command("check")

@@ -19,6 +19,7 @@ from segstream.models.decay import US_PER_DAY
 from segstream.state.customer import CustomerState
 from segstream.state.store import CURSOR_MAX
 from segstream.streams.codec import from_us
+from segstream.streams.contracts import asyncapi
 
 from . import ops
 from .http import HTTPProblem, int_param, json_errors, make_authorise
@@ -208,5 +209,12 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
     class OpenAPI(View):
         async def get(self, request: Request) -> Response:
             return self.bytes(spec, content_type="application/json")
+
+    events_spec = msgspec.json.encode(asyncapi(pipeline.settings))  # this deployment's topic names
+
+    @app.page("/asyncapi.json")
+    class AsyncAPI(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(events_spec, content_type="application/json")
 
     ops.register(app, pipeline, authorise)

@@ -150,6 +150,20 @@ class DeadLetter(msgspec.Struct, kw_only=True, frozen=True):
     rejected_at: datetime
 
 
+class ClusterEvent(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+    """A cluster was born, merged from others or retired when the leader learned a new snapshot.
+
+    ``from`` lists the previous clusters nearest a new one; ``description`` is the new
+    cluster's centre in words (English). A retirement has neither.
+    """
+
+    version: int
+    event: Literal["birth", "merge", "retirement"]
+    cluster: int
+    from_clusters: list[int] | None = msgspec.field(default=None, name="from")
+    description: str | None = None
+
+
 INPUT_SCHEMAS: dict[str, type[Event]] = {
     "purchases": Purchase,
     "usage": Usage,

@@ -43,6 +43,7 @@ PATHS = {
     "/metrics": {"get"},
     "/": {"get"},
     "/openapi.json": {"get"},
+    "/asyncapi.json": {"get"},
 }
 SECURED = {"/customers/{customer_id}", "/segments/{dimension}/{segment}/customers", "/api/churn/recent"}
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}

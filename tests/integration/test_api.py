@@ -107,6 +107,9 @@ def test_customer_data_needs_the_token_and_every_error_is_json(worker_with_histo
     assert status == 200 and overview["processing"] == {"status": "ready", "reason": "processing"}
     status, spec = call(s, "/openapi.json", token=None)
     assert status == 200 and "/customers/{customer_id}" in spec["paths"]
+    status, events = call(s, "/asyncapi.json", token=None)  # this deployment's own topic names
+    assert status == 200 and events["asyncapi"] == "3.0.0"
+    assert s.topic("purchases") in {c["address"] for c in events["channels"].values()}
 
 
 def test_segment_listing_pages_through_every_member(worker_with_history: tuple[Settings, int]) -> None:

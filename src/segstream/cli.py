@@ -1,4 +1,4 @@
-"""The ``segstream`` command: worker, topics, contracts, simulate, replay, watch, customer, status, dlq.
+"""The ``segstream`` command: worker, topics, contracts, simulate, replay, import, watch, customer, status, dlq.
 
 Bad settings or arguments and unreachable servers end with a one-line message and a
 non-zero exit code, never a traceback.
@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from segstream import logsafe
 from segstream.config import ConfigError, Settings, load_settings
 from segstream.feeders.dlq import dlq_cli
+from segstream.feeders.import_cli import import_command
 from segstream.streams.topics import KafkaUnavailable, create_topics
 
 T = TypeVar("T")
@@ -36,6 +37,7 @@ cli.add_typer(topics_cli, name="topics")
 segments_cli = typer.Typer(no_args_is_help=True, help="Rule segments.")
 cli.add_typer(segments_cli, name="segments")
 cli.add_typer(dlq_cli, name="dlq")  # dlq list, dlq replay (feeders/dlq.py)
+cli.command("import")(import_command)  # feeders/import_cli.py
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

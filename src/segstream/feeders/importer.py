@@ -198,6 +198,16 @@ def _asdict(cp: Checkpoint) -> dict[str, Any]:
     return {k: getattr(cp, k) for k in ("file_sha256", "mapping_sha256", "topic", "line", "done")}
 
 
+def _report_upto(report: Path, line: int) -> list[list[str]]:
+    """The rows of an earlier run's report up to ``line``."""
+    try:
+        with report.open(encoding="utf-8", newline="") as fh:
+            rows = list(csv.reader(fh))[1:]
+    except FileNotFoundError:
+        return []
+    return [r for r in rows if r and r[0].isdigit() and int(r[0]) <= line]
+
+
 def checkpoint_path(report: Path) -> Path:
     return report.with_name(report.name + ".checkpoint.json")
 
@@ -272,15 +282,16 @@ def run_import(
                 )
             start = summary.resumed_after = cp.line
     try:
-        out: IO[str] = report.open("a" if start else "w", encoding="utf-8", newline="")
+        kept = _report_upto(report, start) if start else []
+        out: IO[str] = report.open("w", encoding="utf-8", newline="")
     except OSError as exc:
         raise ImportFailure(f"cannot write report {report}: {exc.strerror or exc}") from None
     seen: Counter[bytes] = Counter()  # rows that repeat exactly get distinct stable ids
     pending_line = start
     with out:
         writer = csv.writer(out)
-        if not start:
-            writer.writerow(REPORT_HEADER)
+        writer.writerow(REPORT_HEADER)
+        writer.writerows(kept)  # an earlier run's, up to its checkpoint (later lines are read again)
 
         def commit(line: int, done: bool = False) -> None:
             if sink is None:

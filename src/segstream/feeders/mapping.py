@@ -15,7 +15,7 @@ import hashlib
 import math
 from collections.abc import Mapping as AnyMapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,7 +23,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 import yaml
 
+from segstream.feeders.values import as_text, is_empty, parse_datetime, parse_number, stable_id
 from segstream.streams.schemas import INPUT_SCHEMAS
+
+__all__ = ["Mapping", "MappingError", "Problem", "load_mapping", "parse_datetime", "parse_mapping", "stable_id"]
 
 FORMATS: Final = ("csv", "jsonl", "parquet")
 SUFFIXES: Final = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
@@ -69,99 +72,6 @@ def field_kinds(topic: str) -> dict[str, tuple[str, bool]]:
         kind = kinds.get(type(t), "str")
         out[f.name] = (kind, bool(f.required))
     return out
-
-
-# ---------------------------------------------------------------- value parsers
-
-
-def is_empty(value: Any) -> bool:
-    """None, NaN and blank text are empty cells.
-
-    >>> [is_empty(v) for v in (None, "", "  ", float("nan"), 0, "0")]
-    [True, True, True, True, False, False]
-    """
-    if value is None:
-        return True
-    if isinstance(value, float):
-        return math.isnan(value)
-    return isinstance(value, str) and not value.strip()
-
-
-def parse_datetime(value: Any, formats: tuple[str, ...], tz: tzinfo) -> datetime:
-    """An aware time from a cell: ``iso`` or strptime formats, tried in order; a time
-    without an offset is taken in ``tz``. ValueError when no format fits.
-
-    >>> sh = ZoneInfo("Asia/Shanghai")
-    >>> parse_datetime("2024-03-01 14:05", ("%Y-%m-%d %H:%M",), sh).isoformat()
-    '2024-03-01T14:05:00+08:00'
-    >>> parse_datetime("01/03/2024", ("%d/%m/%Y",), UTC).isoformat()
-    '2024-03-01T00:00:00+00:00'
-    >>> parse_datetime("2024年3月1日", ("iso", "%Y年%m月%d日"), sh).isoformat()
-    '2024-03-01T00:00:00+08:00'
-    >>> parse_datetime("2024-03-01T14:05:00-05:00", ("iso",), sh).isoformat()  # its own offset wins
-    '2024-03-01T14:05:00-05:00'
-    """
-    if isinstance(value, datetime):
-        ts = value
-    elif isinstance(value, date):
-        ts = datetime(value.year, value.month, value.day, tzinfo=tz)
-    else:
-        text = str(value).strip()
-        for fmt in formats:
-            try:
-                ts = datetime.fromisoformat(text) if fmt == "iso" else datetime.strptime(text, fmt)  # noqa: DTZ007
-                break
-            except ValueError:
-                continue
-        else:
-            raise ValueError(f"{text!r} matches none of the formats {', '.join(formats)}")
-    return ts if ts.tzinfo is not None and ts.utcoffset() is not None else ts.replace(tzinfo=tz)
-
-
-def parse_number(value: Any) -> float:
-    """A number from a cell; ``,`` is a thousands separator. ValueError when it is none.
-
-    >>> parse_number("1,234.50"), parse_number(" 7 "), parse_number(2)
-    (1234.5, 7.0, 2.0)
-    """
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a number")
-    if isinstance(value, int | float):
-        return float(value)
-    text = str(value).strip().replace(",", "").replace("\u00a0", "").replace(" ", "")
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError(f"{str(value).strip()!r} is not a number") from None
-
-
-def as_text(value: Any) -> str:
-    """Text of a cell; an integral float (a Parquet or pandas id column) loses its ``.0``.
-
-    >>> as_text(13085.0), as_text(" C-1 "), as_text(7)
-    ('13085', 'C-1', '7')
-    """
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value).strip()
-
-
-def stable_id(prefix: str, row: AnyMapping[str, Any], occurrence: int = 0) -> str:
-    """An event id from the row's columns and values (stable across runs, whatever the row's position);
-    ``occurrence`` tells apart rows that repeat exactly within one file.
-
-    >>> a = stable_id("shop", {"order": "A1", "total": "9.50"})
-    >>> b = stable_id("shop", {"order": "A2", "total": "9.50"})
-    >>> a == stable_id("shop", {"order": "A1", "total": "9.50"}), a == b
-    (True, False)
-    >>> a, stable_id("shop", {"order": "A1", "total": "9.50"}, 1) != a  # pinned: a change breaks re-imports
-    ('shop-5ca4ee2d32e949fafdf3beba', True)
-    """
-    cells = [[k, None if is_empty(v) else as_text(v)] for k, v in row.items()]
-    digest = hashlib.sha256(msgspec.json.encode([prefix, occurrence, cells])).hexdigest()
-    return f"{prefix}-{digest[:24]}"
 
 
 # ---------------------------------------------------------------- the mapping

@@ -42,7 +42,7 @@ HOLD_AHEAD_US = 366 * 86_400_000_000  # an event further past the barrier's boun
 REVOKE_WAIT_S = 60.0  # longest a rebalance waits for the batch in flight
 STOP_WAIT_S = 10.0  # longest a shutdown waits for it
 BARRIER_FETCH_WAIT_MS = 20  # see the consumer
-HOLD_PER_PARTITION = 20_000  # events a partition may hold past the boundary (memory: ~1 KB each)
+HOLD_PER_PARTITION = 20_000  # events a partition may hold past the boundary (per-event memory not measured)
 BARRIER_POLL_S = 0.02  # how often a worker whose partitions all wait looks for the next boundary
 
 

@@ -1,8 +1,9 @@
 """The per-customer state record and its compact binary form.
 
 A Redis value is an 8-byte big-endian version followed by the msgpack of
-:class:`CustomerState` (array-like, trailing defaults omitted). The save script compares
-the version header to the one the worker loaded, so a concurrent writer is detected
+:class:`CustomerState` (array-like: every field is written, defaults included, as msgspec
+leaves nothing out of an array; tests/unit/state/test_golden.py pins the bytes). The save
+script compares the version header to the one the worker loaded, so a concurrent writer is detected
 without decoding the state in Lua.
 """
 

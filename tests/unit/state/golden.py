@@ -1,0 +1,127 @@
+"""Every struct segstream stores, filled with hand-chosen values (no default left), for
+the golden-bytes tests: the bytes today's release writes are kept in ``data/`` and every
+later release must still read them (tests/unit/state/test_golden.py).
+
+Every field is given by name, so a reordered field shows. Change nothing here: a new
+field or layout gets a new fixture beside these ones.
+"""
+
+from __future__ import annotations
+
+from segstream.models.bgnbd import BGNBDParams
+from segstream.models.clusters import ClusterSnapshot
+from segstream.models.gammagamma import GammaGammaParams
+from segstream.models.profile import ProfileState
+from segstream.models.rfm import PurchaseSummary, RFMSnapshot
+from segstream.models.satisfaction import FeedbackState
+from segstream.models.usage import UsageState
+from segstream.models.value import ValueSnapshot
+from segstream.state.customer import CustomerState, Outlook
+
+T = 1_700_000_000_000_000  # 2023-11-14T22:13:20Z in µs
+DAY = 86_400_000_000
+
+
+def customer_v1() -> CustomerState:
+    """A customer with every part set (format 1: the layout up to release 0.x)."""
+    return CustomerState(
+        offsets={"p3": 123_456_789, "u3": 98_765_432, "f3": 1_234_567, "r3": 12_345},
+        recent={"p": [11, 2**64 - 1], "u": [3, 4], "f": [5], "r": [6, 7]},
+        first_us=T - 400 * DAY,
+        last_us=T,
+        purchases=PurchaseSummary(
+            first_us=T - 400 * DAY, last_us=T - 2 * DAY, count=12, spend_minor=123_456, days=9, first_day_minor=1_999
+        ),
+        usage=UsageState(short=3.25, long=11.75, ref_us=T - DAY, last_us=T, count=240, features=0b1011_0110),
+        feedback=FeedbackState(
+            num_s=0.5,
+            den_s=0.75,
+            num_l=2.5,
+            den_l=3.125,
+            ref_us=T - DAY,
+            nps=9,
+            nps_us=T - 3 * DAY,
+            complaints=2,
+            resolved=1,
+            complaint_us=T - 5 * DAY,
+            complaint_text="包裹晚到了三天",
+        ),
+        profile=ProfileState(
+            updated_us=T - 30 * DAY,
+            signup_us=T - 400 * DAY,
+            kind="organisation",
+            name="Acme GmbH",
+            industry="制造业",
+            company_size="sme",
+            region="华东",
+            city="上海",
+            city_tier=1,
+            ownership="private",
+            contract=True,
+            partner=False,
+            age_band="35-44",
+            gender="f",
+            income_band="high",
+            renewal_us=T + 60 * DAY,
+        ),
+        reactivated_us=T - 100 * DAY,
+        rfm_score=545,
+        segments={"rfm": "champions", "lifecycle": "active", "cluster": "c3", "value": "top", "tier": "gold"},
+        outlook=Outlook(
+            version=7,
+            p_alive_bp=9_512,
+            purchases_milli=2_345,
+            spend_minor=10_250,
+            clv_minor=987_654,
+            risk_bp=7_125,
+            high=True,
+            changed_us=T - 4 * DAY,
+            drivers_bp=[6_000, 2_500, 1_500],
+        ),
+    )
+
+
+def customer_v1_sparse() -> CustomerState:
+    """A customer with one profile event only."""
+    profile = ProfileState(updated_us=T, kind="person")
+    return CustomerState(offsets={"r0": 0}, recent={"r": [42]}, first_us=T, last_us=T, profile=profile)
+
+
+def rfm_snapshot_v1() -> RFMSnapshot:
+    return RFMSnapshot(
+        version=3,
+        customers=12_345,
+        last_day_cuts=[19_700.0, 19_650.5, 19_600.0, 19_500.0],
+        f_edges=[1.0, 2.0, 3.0, 5.0],
+        m_edges=[1_999.0, 4_500.0, 9_999.5, 25_000.0],
+        mean_last_day=19_620.25,
+        mean_f=2.5,
+        mean_m=7_512.75,
+    )
+
+
+def cluster_snapshot_v1() -> ClusterSnapshot:
+    return ClusterSnapshot(
+        version=4,
+        ids=[0, 2, 5],
+        centers=[[0.5, -1.0, 0.25, 0.0, 1.5, -0.5]] * 3,
+        mean=[3.0, 0.5, 2.0, 1.0, 0.0, 0.5],
+        std=[1.0, 0.25, 1.5, 0.75, 1.0, 0.125],
+        descriptions={"en": ["a", "b", "c"], "zh-CN": ["甲", "乙", "丙"]},
+        next_id=6,
+        learned=50_000,
+    )
+
+
+def value_snapshot_v1() -> ValueSnapshot:
+    return ValueSnapshot(
+        version=9,
+        as_of_us=T,
+        fitted_at="2023-11-14T22:13:20+00:00",
+        customers=23_570,
+        bgnbd=BGNBDParams(r=0.243, alpha=4.414, a=0.793, b=2.426, log_likelihood=-9_582.5, n=23_570, converged=True),
+        gammagamma=GammaGammaParams(p=6.25, q=3.74, v=15.44, log_likelihood=-4_200.25, n=946, converged=True),
+        tier_edges=[12.5, 40.0, 160.75],
+        revenue_minor=250_000_000,
+        status="ok",
+    )

@@ -1,0 +1,72 @@
+"""Golden bytes of every stored struct: the exact bytes today's release writes.
+
+A reordered, renamed or retyped field of an ``array_like`` struct changes what old
+records mean without any error, so each stored struct is pinned here twice: the bytes
+kept in ``data/`` decode to the hand-built value (records already in Redis stay
+readable), and encoding that value gives the same bytes (the writer did not drift).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from segstream.models.clusters import ClusterSnapshot
+from segstream.models.rfm import RFMSnapshot
+from segstream.models.value import ValueSnapshot
+from segstream.state.customer import pack, unpack
+from tests.unit.state import golden
+
+DATA = Path(__file__).parent / "data"
+
+
+def fixture(name: str) -> bytes:
+    return bytes.fromhex((DATA / name).read_text().replace("\n", ""))
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "build"),
+    [("customer_v1.hex", 41, golden.customer_v1), ("customer_v1_sparse.hex", 1, golden.customer_v1_sparse)],
+)
+def test_customer_records_written_by_format_1_are_read_back_field_by_field(name: str, version: int, build) -> None:
+    got_version, state = unpack(fixture(name))
+    assert got_version == version
+    assert state == build()
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "build"),
+    [("customer_v1.hex", 41, golden.customer_v1), ("customer_v1_sparse.hex", 1, golden.customer_v1_sparse)],
+)
+def test_customer_record_bytes_do_not_drift(name: str, version: int, build) -> None:
+    assert pack(version, build()) == fixture(name)
+
+
+def test_customer_record_starts_with_the_big_endian_version_header() -> None:
+    blob = fixture("customer_v1.hex")
+    assert blob[:8] == bytes([0, 0, 0, 0, 0, 0, 0, 41])
+    assert blob[8] == 0x9C  # msgpack fixarray of 12: every CustomerState field present
+
+
+def test_format_1_writes_every_field_even_the_defaults() -> None:
+    # msgspec writes array_like structs whole (omit_defaults leaves out nothing from an
+    # array): a profile-only customer still carries its 4 empty parts, its segments and outlook
+    blob = fixture("customer_v1_sparse.hex")
+    assert blob[8] == 0x9C
+    assert blob.endswith(bytes([0x00, 0x00, 0x80, 0xC0]))  # reactivated_us, rfm_score, segments {}, outlook nil
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "build"),
+    [
+        ("rfm_snapshot_v1.hex", RFMSnapshot, golden.rfm_snapshot_v1),
+        ("cluster_snapshot_v1.hex", ClusterSnapshot, golden.cluster_snapshot_v1),
+        ("value_snapshot_v1.hex", ValueSnapshot, golden.value_snapshot_v1),
+    ],
+)
+def test_model_snapshots_written_by_format_1_are_read_back_and_do_not_drift(name: str, kind: type, build) -> None:
+    blob = fixture(name)
+    assert msgspec.msgpack.decode(blob, type=kind) == build()
+    assert msgspec.msgpack.encode(build()) == blob

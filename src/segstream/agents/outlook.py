@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 
 from segstream.agents.score import Models, Scored, Trigger, record_change, rule_names
-from segstream.models.churn import DRIVER_NAMES, DRIVERS, Risk
+from segstream.models.churn import DRIVERS, Risk
 from segstream.models.decay import US_PER_DAY
-from segstream.models.value import TIER_NAMES, ValueScores, score_values, tier_of
+from segstream.models.value import ValueScores, score_values, tier_of
+from segstream.scoring import catalogue
 from segstream.state.customer import CustomerState, Outlook
 from segstream.state.keys import CLOCK_GLOBAL
 from segstream.streams.codec import from_us
@@ -130,7 +131,8 @@ def assess(
             if tier:
                 reason = _tier_reason(tier, val[4], models.value.clv_months, currency, language)
                 feats = {"clv": round(val[4], 2), "p_alive": round(val[0], 4), "expected_purchases": round(val[1], 3)}
-                record_change(st, scored, cid, trigger, "value", tier, TIER_NAMES[language][tier], reason, feats)
+                name = catalogue.name("value", tier, language)
+                record_change(st, scored, cid, trigger, "value", tier, name, reason, feats)
         level, was = ("high" if high else "normal"), ("high" if old.high else "normal")
         if st.outlook is None or high != old.high:
             scored.changes.append(("churn_risk", None if st.outlook is None else was, level))
@@ -152,9 +154,8 @@ def assess(
 
 
 def _tier_reason(tier: str, value: float, months: int, currency: str, language: str) -> str:
-    if language == "zh-CN":
-        return f"{TIER_NAMES['zh-CN'][tier]}：未来 {months} 个月预计贡献 {value:.2f} {currency}（折现）"
-    return f"{TIER_NAMES['en'][tier]}: expected {value:.2f} {currency} over the next {months} months (discounted)"
+    name = catalogue.name("value", tier, language)
+    return catalogue.reason("value", language, tier=name, clv=value, months=months, currency=currency)
 
 
 def playbook_names(
@@ -192,22 +193,11 @@ def churn_event(
     action = None
     if high and models.playbook is not None:
         action = models.playbook.action_for(playbook_names(st, now, risk, val, models))
-    names = DRIVER_NAMES[language]
-    why = ", ".join(f"{names[d]} {share:.0%}" for d, share in risk.shares.items())
-    if language == "zh-CN":
-        head = (
-            f"流失风险 {risk.score:.2f}（≥ {models.churn.enter:.2f} 为高）"
-            if high
-            else f"流失风险降至 {risk.score:.2f}"
-        )
-        reason = f"{head}：{why}" if why else head
-    else:
-        head = (
-            f"churn risk {risk.score:.2f} (high at {models.churn.enter:.2f})"
-            if high
-            else f"churn risk down to {risk.score:.2f} (below {models.churn.leave:.2f})"
-        )
-        reason = f"{head}: {why}" if why else head
+    why = ", ".join(f"{catalogue.driver(d, language)} {share:.0%}" for d, share in risk.shares.items())
+    c = models.churn
+    kind = "churn_high" if high else "churn_down"
+    head = catalogue.reason(kind, language, score=risk.score, enter=c.enter, leave=c.leave)
+    reason = catalogue.reason("with_drivers", language, head=head, drivers=why) if why else head
     return ChurnRisk(
         event_id=f"{trigger.id}-churn",
         customer_id=cid,

@@ -15,14 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from segstream.models.churn import LEVEL_NAMES, ChurnModel
+from segstream.models.churn import ChurnModel
 from segstream.models.clusters import FEATURES, ClusterSnapshot
 from segstream.models.decay import US_PER_DAY
-from segstream.models.lifecycle import STAGE_NAMES, LifecycleModel
+from segstream.models.lifecycle import LifecycleModel
 from segstream.models.playbook import Playbook
 from segstream.models.profile import ProfileModel
 from segstream.models.rfm import (
-    SEGMENT_NAMES,
     FixedRFMScorer,
     MeanRFMScorer,
     QuintileRFMScorer,
@@ -32,7 +31,8 @@ from segstream.models.rfm import (
 from segstream.models.rules import RuleSet
 from segstream.models.satisfaction import SatisfactionModel
 from segstream.models.usage import UsageModel
-from segstream.models.value import TIER_NAMES, ValueModel, ValueSnapshot
+from segstream.models.value import ValueModel, ValueSnapshot
+from segstream.scoring import catalogue
 from segstream.state.customer import CustomerState
 from segstream.streams.codec import from_us
 from segstream.streams.schemas import ChurnRisk, SegmentChange
@@ -79,22 +79,16 @@ class Trigger:
 
 def segment_name(dimension: str, code: str, models: Models, language: str) -> str:
     """The readable name of a segment code in a dimension."""
-    if dimension == "rfm":
-        return SEGMENT_NAMES[language].get(code, code)
-    if dimension == "lifecycle":
-        return STAGE_NAMES[language].get(code, code)
+    if dimension in catalogue.NAMES:
+        return catalogue.name(dimension, code, language)
     if dimension == "cluster" and code[:1] == "c" and code[1:].isdigit():
         cid, snap = int(code[1:]), models.cluster_snapshot
         if snap is None:  # not loaded yet
-            return f"簇 {code}" if language == "zh-CN" else f"cluster {code}"
+            return catalogue.reason("cluster_unloaded", language, code=code)
         if cid in snap.ids:
             return snap.description(cid, language)
         # a cluster the latest model no longer has (customers move out of it as they are re-scored)
-        return f"已停用的簇 {code}" if language == "zh-CN" else f"retired cluster {code}"
-    if dimension == "value":
-        return TIER_NAMES[language].get(code, code)
-    if dimension == "churn_risk":
-        return LEVEL_NAMES[language].get(code, code)
+        return catalogue.reason("cluster_retired", language, code=code)
     if models.rules and dimension in models.rules.dimensions:
         return models.rules.label(dimension, code, language)
     return code
@@ -142,19 +136,9 @@ def behaviour_vector(st: CustomerState, now: int, models: Models) -> list[float]
 
 
 def _rfm_reason(score: RFMScore, days: float, count: int, spend: float, language: str, currency: str) -> str:
-    if language == "zh-CN":
-        head = f"R={score.r} F={score.f} M={score.m}："
-        return head + f"最近一次购买在 {days:.0f} 天前，共 {count} 次购买，累计 {spend:.2f} {currency}"
-    return (
-        f"R={score.r} F={score.f} M={score.m}: last purchase {days:.0f} days ago, "
-        f"{count} purchase(s), {spend:.2f} {currency} in total"
+    return catalogue.reason(
+        "rfm", language, r=score.r, f=score.f, m=score.m, days=days, count=count, spend=spend, currency=currency
     )
-
-
-def _lifecycle_reason(stage: str, silent_days: float, language: str) -> str:
-    if language == "zh-CN":
-        return f"{STAGE_NAMES['zh-CN'][stage]}：已 {silent_days:.0f} 天没有购买或使用"
-    return f"{STAGE_NAMES['en'][stage]}: no purchase or use for {silent_days:.0f} days"
 
 
 @dataclass(slots=True)
@@ -215,7 +199,6 @@ def score_customer(
     def change(dim: str, new: str | None, name: str, reason: str, features: dict[str, float]) -> None:
         record_change(st, out, cid, trigger, dim, new, name, reason, features)
 
-    names = SEGMENT_NAMES[language]
     scorer = models.rfm_scorer()
     if (p := st.purchases) and scorer:
         s = scorer.score_one(p, now)
@@ -227,7 +210,7 @@ def score_customer(
             change(
                 "rfm",
                 s.segment,
-                names[s.segment],
+                catalogue.name("rfm", s.segment, language),
                 _rfm_reason(s, days, p.count, p.spend_minor / 100, language, currency),
                 feats,
             )
@@ -246,8 +229,10 @@ def score_customer(
             change(
                 "lifecycle",
                 stage.stage,
-                STAGE_NAMES[language][stage.stage],
-                _lifecycle_reason(stage.stage, silent, language),
+                catalogue.name("lifecycle", stage.stage, language),
+                catalogue.reason(
+                    "lifecycle", language, stage=catalogue.name("lifecycle", stage.stage, language), days=silent
+                ),
                 feats,
             )
         if stage.due_us is not None:
@@ -262,7 +247,11 @@ def score_customer(
         for dim, hit in (models.rules.evaluate(env, changed) if affected else {}).items():
             seg, rule = hit if hit else (None, None)
             label = models.rules.label(dim, seg, language) if seg else ""
-            reason = f"rule at line {rule.line}: {rule.expression}" if rule else "no rule matches any more"
+            reason = (
+                catalogue.reason("rule", language, line=rule.line, expression=rule.expression)
+                if rule
+                else catalogue.reason("rule_none", language)
+            )
             feats = {k: float(v) for k, v in env.items() if rule and k in rule.names and isinstance(v, int | float)}
             change(dim, seg, label, reason, feats)
     return out
@@ -283,6 +272,6 @@ def assign_clusters(
         if new == st.segments.get("cluster"):
             continue
         name = snap.description(int(cluster_id), language)
-        reason = f"nearest centre of cluster {new} ({name}) in snapshot v{snap.version}"
+        reason = catalogue.reason("cluster", language, code=new, name=name, version=snap.version)
         feats = dict(zip(FEATURES, (round(float(v), 4) for v in row), strict=True))
         record_change(st, scored, cid, trigger, "cluster", new, name, reason, feats)

@@ -14,8 +14,9 @@ from faust.web import Request, Response, View
 from segstream.agents.pipeline import Pipeline
 from segstream.agents.score import Models, segment_name
 from segstream.config import DANGEROUS_NO_TOKEN
-from segstream.models.churn import DRIVER_NAMES, DRIVERS
+from segstream.models.churn import DRIVERS
 from segstream.models.decay import US_PER_DAY
+from segstream.scoring import catalogue
 from segstream.state.customer import CustomerState
 from segstream.state.store import CURSOR_MAX
 from segstream.streams.codec import from_us
@@ -83,7 +84,7 @@ def outlook_document(state: CustomerState, models: Models, language: str) -> dic
             "level": "high" if o.high else "normal",
             "since": from_us(o.changed_us).isoformat() if o.changed_us else None,
             "drivers": [
-                {"name": d, "label": DRIVER_NAMES[language][d], "weight": bp / 10_000}
+                {"name": d, "label": catalogue.driver(d, language), "weight": bp / 10_000}
                 for d, bp in sorted(zip(DRIVERS, o.drivers_bp, strict=False), key=lambda kv: -kv[1])
                 if bp
             ],

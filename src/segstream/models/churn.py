@@ -35,7 +35,7 @@ from typing import Final, NamedTuple
 from segstream.models.satisfaction import SatisfactionFeatures
 from segstream.models.usage import UsageFeatures
 
-__all__ = ["DEFAULT_WEIGHTS", "DRIVERS", "DRIVER_NAMES", "LEVEL_NAMES", "ChurnModel", "Risk", "parse_weights"]
+__all__ = ["DEFAULT_WEIGHTS", "DRIVERS", "ChurnModel", "Risk", "parse_weights"]
 
 DRIVERS: Final = ("purchase_lapse", "usage_decline", "detractor", "complaints", "falling_satisfaction")
 DEFAULT_WEIGHTS: Final = {
@@ -45,28 +45,8 @@ DEFAULT_WEIGHTS: Final = {
     "complaints": 0.5,
     "falling_satisfaction": 0.4,
 }
-DRIVER_NAMES: Final = {
-    "en": {
-        "purchase_lapse": "no purchase expected soon",
-        "usage_decline": "usage declining",
-        "detractor": "NPS detractor",
-        "complaints": "open complaints",
-        "falling_satisfaction": "satisfaction falling",
-    },
-    "zh-CN": {
-        "purchase_lapse": "近期预计不会再购买",
-        "usage_decline": "使用量下降",
-        "detractor": "NPS 贬损者",
-        "complaints": "有未结投诉",
-        "falling_satisfaction": "满意度下降",
-    },
-}
 #: -ln P(silence) at which a usage silence counts fully: P = 1% (-log10 P = 2).
 SURPRISE_FULL: Final = 2 * math.log(10)
-LEVEL_NAMES: Final = {
-    "en": {"high": "High churn risk", "normal": "Normal churn risk"},
-    "zh-CN": {"high": "高流失风险", "normal": "正常"},
-}
 _CAP: Final = 1 - 1e-9  # keeps log(1 - w d) finite when a weight and a driver are both 1
 
 

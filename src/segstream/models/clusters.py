@@ -25,26 +25,9 @@ import numpy as np
 from river import cluster, preprocessing
 from scipy.optimize import linear_sum_assignment
 
-FEATURES: Final = ("spend", "frequency", "recency", "usage_rate", "usage_trend", "satisfaction")
+from segstream.scoring.catalogue import LANGUAGES, traits
 
-_WORDS: Final = {
-    "en": {
-        "spend": ("small orders", "large orders"),
-        "frequency": ("rare buyer", "frequent buyer"),
-        "recency": ("recent", "lapsed"),
-        "usage_rate": ("light user", "heavy user"),
-        "usage_trend": ("declining use", "growing use"),
-        "satisfaction": ("unhappy", "satisfied"),
-    },
-    "zh-CN": {
-        "spend": ("小额订单", "大额订单"),
-        "frequency": ("低频购买", "高频购买"),
-        "recency": ("近期活跃", "久未购买"),
-        "usage_rate": ("轻度使用", "重度使用"),
-        "usage_trend": ("使用下降", "使用增长"),
-        "satisfaction": ("不满意", "满意"),
-    },
-}
+FEATURES: Final = ("spend", "frequency", "recency", "usage_rate", "usage_trend", "satisfaction")
 
 
 class ClusterSnapshot(msgspec.Struct, frozen=True):
@@ -71,17 +54,16 @@ class ClusterSnapshot(msgspec.Struct, frozen=True):
         return self.descriptions[language][self.ids.index(cluster_id)]
 
 
-def describe(center: Sequence[float], language: str, words: int = 3) -> str:
-    """A readable description of a centre given in standard units (z-scores).
+def standouts(center: Sequence[float], words: int = 3) -> list[tuple[str, int]]:
+    """The features a centre (in standard units, z-scores) stands out on, strongest first:
+    ``(feature, 1 if above the population else 0)``, at most ``words`` of them, each at
+    least 0.25 standard deviations from the mean (named by :func:`segstream.scoring.catalogue.traits`).
 
-    >>> describe([1.2, 0.9, -0.8, 0.1, 0.0, 0.3], "en")
-    'large orders, frequent buyer, recent'
+    >>> standouts([1.2, 0.9, -0.8, 0.1, 0.0, 0.3])
+    [('spend', 1), ('frequency', 1), ('recency', 0)]
     """
     ranked = sorted(range(len(FEATURES)), key=lambda i: -abs(center[i]))
-    parts = [_WORDS[language][FEATURES[i]][int(center[i] > 0)] for i in ranked[:words] if abs(center[i]) >= 0.25]
-    if not parts:
-        return "typical" if language == "en" else "普通"
-    return ", ".join(parts) if language == "en" else "、".join(parts)
+    return [(FEATURES[i], int(center[i] > 0)) for i in ranked[:words] if abs(center[i]) >= 0.25]
 
 
 class ClusterLearner:
@@ -236,7 +218,8 @@ class ClusterLearner:
                     next_id += 1
                     merged = [previous.ids[r] for r in range(len(previous.ids)) if nearest[r] == c]
                     events.append({"event": "merge" if len(merged) > 1 else "birth", "cluster": ids[c], "from": merged})
-        descriptions = {lang: [describe(c, lang) for c in centers] for lang in ("en", "zh-CN")}
+        # named when learned, from the catalogue's words: every worker shows the same names
+        descriptions = {lang: [traits(standouts(c), lang) for c in centers] for lang in LANGUAGES}
         snap = ClusterSnapshot(
             version=version if version is not None else (previous.version + 1 if previous else 1),
             ids=ids,

@@ -8,17 +8,6 @@ from segstream.models.decay import US_PER_DAY
 
 STAGES: Final = ("new", "active", "at_risk", "churned", "reactivated")
 
-STAGE_NAMES: Final[dict[str, dict[str, str]]] = {
-    "en": {"new": "New", "active": "Active", "at_risk": "At risk", "churned": "Churned", "reactivated": "Reactivated"},
-    "zh-CN": {
-        "new": "新客户",
-        "active": "活跃客户",
-        "at_risk": "流失预警客户",
-        "churned": "已流失客户",
-        "reactivated": "回流客户",
-    },
-}
-
 
 class Stage(NamedTuple):
     stage: str

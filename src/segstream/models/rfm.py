@@ -14,9 +14,9 @@ import msgspec
 
 from segstream.models.decay import US_PER_DAY
 
-__all__ = ["RFM_SEGMENTS", "SEGMENT_NAMES", "US_PER_DAY", "FixedRFMScorer", "PurchaseSummary", "RFMScore", "segment_of"]
+__all__ = ["RFM_SEGMENTS", "US_PER_DAY", "FixedRFMScorer", "PurchaseSummary", "RFMScore", "segment_of"]
 
-#: The 11 usual RFM segments, as stable codes (names are in :data:`SEGMENT_NAMES`).
+#: The 11 usual RFM segments, as stable codes (names are in :mod:`segstream.scoring.catalogue`).
 RFM_SEGMENTS: Final = (
     "champions",
     "loyal",
@@ -30,35 +30,6 @@ RFM_SEGMENTS: Final = (
     "hibernating",
     "lost",
 )
-
-SEGMENT_NAMES: Final[dict[str, dict[str, str]]] = {
-    "en": {
-        "champions": "Champions",
-        "loyal": "Loyal",
-        "potential_loyalist": "Potential loyalist",
-        "new": "New",
-        "promising": "Promising",
-        "need_attention": "Need attention",
-        "about_to_sleep": "About to sleep",
-        "at_risk": "At risk",
-        "cannot_lose_them": "Cannot lose them",
-        "hibernating": "Hibernating",
-        "lost": "Lost",
-    },
-    "zh-CN": {
-        "champions": "冠军客户",
-        "loyal": "忠诚客户",
-        "potential_loyalist": "潜在忠诚客户",
-        "new": "新客户",
-        "promising": "有潜力客户",
-        "need_attention": "需要关注客户",
-        "about_to_sleep": "即将沉睡客户",
-        "at_risk": "有流失风险客户",
-        "cannot_lose_them": "不能失去的客户",
-        "hibernating": "休眠客户",
-        "lost": "流失客户",
-    },
-}
 
 
 class PurchaseSummary(msgspec.Struct, array_like=True, frozen=True, gc=False):
@@ -224,30 +195,6 @@ CN8_SEGMENTS: Final = {
     (0, 1, 0): "general_retention",
     (0, 0, 0): "general_winback",
 }
-SEGMENT_NAMES["en"].update(
-    {
-        "important_value": "Important value",
-        "important_development": "Important development",
-        "important_retention": "Important retention",
-        "important_winback": "Important win-back",
-        "general_value": "General value",
-        "general_development": "General development",
-        "general_retention": "General retention",
-        "general_winback": "General win-back",
-    }
-)
-SEGMENT_NAMES["zh-CN"].update(
-    {
-        "important_value": "重要价值客户",
-        "important_development": "重要发展客户",
-        "important_retention": "重要保持客户",
-        "important_winback": "重要挽留客户",
-        "general_value": "一般价值客户",
-        "general_development": "一般发展客户",
-        "general_retention": "一般保持客户",
-        "general_winback": "一般挽留客户",
-    }
-)
 
 
 def metric_values(s: PurchaseSummary) -> dict[str, int]:

@@ -20,16 +20,12 @@ from numpy.typing import ArrayLike, NDArray
 from segstream.models.bgnbd import BGNBDFitter, BGNBDParams, expected_purchases, p_alive
 from segstream.models.gammagamma import GammaGammaFitter, GammaGammaParams, clv, expected_spend
 
-__all__ = ["TIERS", "TIER_NAMES", "ValueModel", "ValueScores", "ValueSnapshot", "fit_value", "score_values", "tier_of"]
+__all__ = ["TIERS", "ValueModel", "ValueScores", "ValueSnapshot", "fit_value", "score_values", "tier_of"]
 
 FloatArray = NDArray[np.float64]
 
 #: Value tiers, from the most valuable; the edges between them are CLV quantiles.
 TIERS: Final = ("top", "high", "medium", "low")
-TIER_NAMES: Final = {
-    "en": {"top": "Top value", "high": "High value", "medium": "Medium value", "low": "Low value"},
-    "zh-CN": {"top": "顶级价值", "high": "高价值", "medium": "中等价值", "low": "低价值"},
-}
 
 
 class ValueSnapshot(msgspec.Struct, frozen=True):

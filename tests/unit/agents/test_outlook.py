@@ -11,7 +11,7 @@ from segstream.agents.modelsync import DEFAULT_PLAYBOOK
 from segstream.agents.outlook import NEAR_ENTRY, assess, batch_values
 from segstream.agents.score import Models, Scored, Trigger
 from segstream.models.bgnbd import BGNBDParams
-from segstream.models.churn import DRIVER_NAMES, DRIVERS
+from segstream.models.churn import DRIVERS
 from segstream.models.decay import US_PER_DAY
 from segstream.models.gammagamma import GammaGammaParams
 from segstream.models.playbook import load_playbook
@@ -110,7 +110,13 @@ def test_churn_reason_names_the_drivers_by_share(models: Models) -> None:
     [event] = assess_one(unhappy(models), 133, models).churn
     head = f"churn risk {event.score:.2f} (high at 0.70): "
     assert event.reason.startswith(head)
-    names = DRIVER_NAMES["en"]
+    names = {  # the English names as a reader sees them
+        "purchase_lapse": "no purchase expected soon",
+        "usage_decline": "usage declining",
+        "detractor": "NPS detractor",
+        "complaints": "open complaints",
+        "falling_satisfaction": "satisfaction falling",
+    }
     parts = event.reason[len(head) :].split(", ")
     assert parts == [f"{names[d.name]} {d.weight:.0%}" for d in event.drivers]
     assert "open complaints" in event.reason and "NPS detractor" in event.reason

@@ -253,7 +253,7 @@ def test_rule_dimensions_appear_with_labels_reasons_and_the_rules_numeric_featur
     relationship = changes["relationship"]
     expression = "partner == True or (contract == True and purchases >= 10)"
     assert relationship.event_id == "p0-7-relationship"
-    assert relationship.reason == f"rule at line {line_of(text, expression)}: {expression}"
+    assert relationship.reason == f"第 {line_of(text, expression)} 行规则：{expression}"  # zh-CN, like the names
     assert relationship.features == {"partner": 1.0, "purchases": 1.0}  # contract is missing: left out
     assert changes["market_tier"].features == {"city_tier": 1.0}
     assert changes["industry"].features == {}  # a text attribute is not a feature

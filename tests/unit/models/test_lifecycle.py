@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from segstream.models.decay import US_PER_DAY
-from segstream.models.lifecycle import STAGE_NAMES, STAGES, LifecycleModel, Stage
+from segstream.models.lifecycle import LifecycleModel, Stage
 
 D = US_PER_DAY
 
@@ -100,10 +100,3 @@ def test_constructor_rejects_at_risk_not_strictly_between_zero_and_churn(
 def test_constructor_keeps_its_parameters() -> None:
     m = LifecycleModel(new_days=7, at_risk_days=14, churn_days=28, reactivated_days=3)
     assert (m.new_days, m.at_risk_days, m.churn_days, m.reactivated_days) == (7, 14, 28, 3)
-
-
-def test_every_stage_has_an_english_and_a_chinese_name() -> None:
-    for language in ("en", "zh-CN"):
-        assert set(STAGE_NAMES[language]) == set(STAGES)
-    assert STAGE_NAMES["zh-CN"]["at_risk"] == "流失预警客户"
-    assert STAGE_NAMES["en"]["reactivated"] == "Reactivated"

@@ -63,7 +63,7 @@ def job(folder: Path, clusters: int, n_init: int) -> dict[str, object]:
 
     from segstream.config import Settings
     from segstream.models.rfm import segment_of
-    from segstream.streams.schemas import INPUT_SCHEMAS
+    from segstream.streams.kinds import SCHEMAS as INPUT_SCHEMAS
 
     defaults = Settings()
     rss_imports = harness.self_rss_peak_mb()

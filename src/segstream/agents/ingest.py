@@ -31,12 +31,13 @@ from segstream.agents import fatal
 from segstream.agents.holding import Holding
 from segstream.agents.pipeline import Pipeline
 from segstream.state.barrier import LIVE, Barrier, Position, partition_name
+from segstream.streams import kinds
 from segstream.streams.codec import to_us
 from segstream.streams.security import client_kwargs
 
 log = logging.getLogger(__name__)
 
-KINDS = ("purchases", "usage", "feedback", "profiles")
+KINDS = kinds.NAMES
 FETCH_BYTES_PER_PARTITION = 1 << 20  # aiokafka's default
 HOLD_AHEAD_US = 366 * 86_400_000_000  # an event further past the barrier's boundary is an outlier
 REVOKE_WAIT_S = 60.0  # longest a rebalance waits for the batch in flight

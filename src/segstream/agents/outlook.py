@@ -21,13 +21,14 @@ from segstream.models.value import ValueScores, score_values, tier_of
 from segstream.scoring import catalogue
 from segstream.state.customer import CustomerState, Outlook
 from segstream.state.keys import CLOCK_GLOBAL
+from segstream.streams import kinds
 from segstream.streams.codec import from_us
 from segstream.streams.schemas import ChurnRisk, Driver
 
 Batch = Sequence[tuple[str, CustomerState, int, Trigger, Scored]]
 
 #: Inputs whose silence means inactivity (lifecycle, churn): purchases and usage.
-ACTIVITY_TOPICS = ("p", "u")
+ACTIVITY_TOPICS = kinds.ACTIVITY_CODES
 
 #: Customers this close below the entry threshold are re-scored daily (event time), not weekly.
 NEAR_ENTRY = 0.15

@@ -32,6 +32,7 @@ from segstream.models.decay import US_PER_DAY
 from segstream.state.customer import CustomerState
 from segstream.state.keys import CLOCK_GLOBAL, source_field
 from segstream.state.store import Store, retry_forever
+from segstream.streams import kinds
 from segstream.streams.codec import EventCodec, Rejection, encode
 from segstream.streams.dead_letters import dead_letter
 
@@ -105,7 +106,7 @@ class Pipeline:
                 max_future=settings.max_future_skew,
                 currency=settings.currency,
             )
-            for kind in ("purchases", "usage", "feedback", "profiles")
+            for kind in kinds.NAMES
         }
 
         def topic(name: str) -> faust.TopicT:

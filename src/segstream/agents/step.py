@@ -17,8 +17,9 @@ from segstream.models.profile import ATTRIBUTES as PROFILE_ATTRIBUTES
 from segstream.models.quantiles import bucket
 from segstream.models.rfm import RFM_METRICS, PurchaseSummary, metric_values
 from segstream.state.customer import CustomerState
-from segstream.state.keys import CLOCK_GLOBAL, TOPIC_CODES
+from segstream.state.keys import CLOCK_GLOBAL
 from segstream.state.store import Loaded, SaveItem
+from segstream.streams import kinds
 from segstream.streams.codec import to_us
 from segstream.streams.schemas import ChurnRisk, Event, Feedback, Profile, Purchase, SegmentChange, Usage
 
@@ -44,10 +45,10 @@ class StepResult:
     failed: list[tuple[Positioned, str]] = field(default_factory=list)  # event, why
 
 
-KIND_OF_CODE = {code: kind for kind, code in TOPIC_CODES.items()}
+KIND_OF_CODE = {k.code: k.name for k in kinds.KINDS}
 
 #: The part of the state each input topic (by its code) changes.
-PARTS = {"p": "purchases", "u": "usage", "f": "feedback", "r": "profile"}
+PARTS = {k.code: k.part for k in kinds.KINDS}
 
 
 def positioned(event: Event, source: str, offset: int) -> Positioned:

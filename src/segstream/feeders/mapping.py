@@ -24,7 +24,7 @@ import msgspec
 import yaml
 
 from segstream.feeders.values import as_text, is_empty, parse_datetime, parse_number, stable_id
-from segstream.streams.schemas import INPUT_SCHEMAS
+from segstream.streams.kinds import SCHEMAS as INPUT_SCHEMAS
 
 __all__ = ["Mapping", "MappingError", "Problem", "load_mapping", "parse_datetime", "parse_mapping", "stable_id"]
 

@@ -13,8 +13,9 @@ from kafka import KafkaProducer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from segstream.config import Settings
+from segstream.streams import kinds
 from segstream.streams.codec import encode
-from segstream.streams.schemas import Event, Feedback, Profile, Purchase, Usage
+from segstream.streams.schemas import Event
 from segstream.streams.topics import connect
 
 log = logging.getLogger(__name__)
@@ -47,12 +48,7 @@ def make_producer(settings: Settings) -> KafkaProducer:
 
 def topic_router(settings: Settings) -> Callable[[Event], str]:
     """The input topic of each event type."""
-    names = {
-        Purchase: settings.topic("purchases"),
-        Usage: settings.topic("usage"),
-        Feedback: settings.topic("feedback"),
-        Profile: settings.topic("profiles"),
-    }
+    names = {k.schema: settings.topic(k.name) for k in kinds.KINDS}
     return lambda ev: names[type(ev)]
 
 

@@ -41,6 +41,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Final
 
+from segstream.streams import kinds
+
 CUSTOMER: Final = "c"
 CLOCK: Final = "clock"
 SEGMENT_COUNTS: Final = "segcount"
@@ -58,7 +60,7 @@ STAT_CUSTOMERS: Final = "customers"
 DEAD_LETTER_SHARD: Final = 0  # the shard whose stats hash counts dead letters
 
 #: One-letter codes of the source topics, used in offset and clock fields.
-TOPIC_CODES: Final = {"purchases": "p", "usage": "u", "feedback": "f", "profiles": "r"}
+TOPIC_CODES: Final = kinds.CODES
 
 
 def shard_of(customer_id: str, shards: int) -> int:

@@ -20,7 +20,8 @@ from typing import Final
 
 import msgspec
 
-from segstream.streams.schemas import INPUT_SCHEMAS, Event, Feedback, Profile, Purchase, Usage
+from segstream.streams.kinds import SCHEMAS as INPUT_SCHEMAS
+from segstream.streams.schemas import Event, Feedback, Profile, Purchase, Usage
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _US: Final = timedelta(microseconds=1)

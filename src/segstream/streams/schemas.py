@@ -162,11 +162,3 @@ class ClusterEvent(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True
     cluster: int
     from_clusters: list[int] | None = msgspec.field(default=None, name="from")
     description: str | None = None
-
-
-INPUT_SCHEMAS: dict[str, type[Event]] = {
-    "purchases": Purchase,
-    "usage": Usage,
-    "feedback": Feedback,
-    "profiles": Profile,
-}

@@ -11,6 +11,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from segstream.config import TOPIC_BASE_NAMES, Settings
+from segstream.streams import kinds
 from segstream.streams.security import client_kwargs, describe_failure, refused_logins, tls_problem
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ def create_topics(settings: Settings, partitions: int | None = None) -> list[Top
         admin.close()
 
 
-INPUT_TOPICS = ("purchases", "usage", "feedback", "profiles")
+INPUT_TOPICS = kinds.NAMES
 
 
 def consumer_lag(settings: Settings) -> dict[tuple[str, int], tuple[int, int]]:

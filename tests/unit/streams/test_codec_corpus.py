@@ -20,7 +20,8 @@ from segstream.streams.codec import (
     lone_surrogate_escape,
     nesting_depth,
 )
-from segstream.streams.schemas import INPUT_SCHEMAS, Purchase
+from segstream.streams.kinds import SCHEMAS as INPUT_SCHEMAS
+from segstream.streams.schemas import Purchase
 from tests.corpus import CORPUS, TOPICS, TS, VALID_ODD, event, fields, nested, spliced
 
 #: Wall-clock time for the corpus: after its valid 2024 timestamps, long before its "future" ones.

@@ -26,7 +26,8 @@ from segstream.models.clusters import FEATURES, ClusterLearner
 from segstream.streams import contracts
 from segstream.streams.codec import EventCodec, Rejection, encode
 from segstream.streams.contracts import TOPICS, Topic, asyncapi, json_schemas
-from segstream.streams.schemas import INPUT_SCHEMAS, ClusterEvent, Event, Purchase
+from segstream.streams.kinds import SCHEMAS as INPUT_SCHEMAS
+from segstream.streams.schemas import ClusterEvent, Event, Purchase
 from segstream.streams.topics import INPUT_TOPICS, topic_names
 
 OFFICIAL = Path(__file__).with_name("data") / "asyncapi-3.0.0.json"

@@ -60,6 +60,8 @@ def guarded(fn: Callable[[], T]) -> T:
         return fn()
     except KafkaUnavailable as exc:
         fail(str(exc))
+    except ConfigError as exc:  # a bad rules or playbook file
+        fail(str(exc), 2)
     except (RedisError, OSError) as exc:
         fail(f"Redis error: {exc}")
 
@@ -140,8 +142,8 @@ def segments_check(
     ] = None,
 ) -> None:
     """Validate a rules file; print its dimensions, or the line and reason of the first mistake."""
-    from segstream.agents.modelsync import load_rules, rules_path
     from segstream.models.rules import RulesError
+    from segstream.scoring.models import load_rules, rules_path
 
     path = file or rules_path(settings_or_exit())
     try:
@@ -155,8 +157,8 @@ def segments_check(
 @segments_cli.command("reload")
 def segments_reload() -> None:
     """Check the rules file, then tell every worker to reload it (a bad file is refused here)."""
-    from segstream.agents.modelsync import load_rules, rules_path
     from segstream.models.rules import RulesError
+    from segstream.scoring.models import load_rules, rules_path
 
     settings = settings_or_exit()
     try:
@@ -364,19 +366,17 @@ def _with_store(fn: Callable[[Any], Any]) -> Any:
 
 @cli.command()
 def customer(customer_id: Annotated[str, typer.Argument(help="The customer id")]) -> None:
-    """Print one customer's state and segments as JSON."""
-    from segstream.agents.score import Models
-    from segstream.api.views import customer_document
+    """Print one customer's document as JSON: the same document as ``GET /customers/{id}``."""
+    from segstream.state.reader import Reader
 
     settings = settings_or_exit()
 
-    async def read(store: Any) -> tuple[Any, int]:
-        return await store.get(customer_id), (await store.clock()).get("global", 0)
+    async def read(store: Any) -> dict[str, Any] | None:
+        return await Reader(settings, store).customer(customer_id)
 
-    state, now = _with_store(read)
-    if state is None:
+    doc = _with_store(read)
+    if doc is None:
         fail(f"no customer {customer_id!r}")
-    doc = customer_document(customer_id, state, now, Models(), settings.language)
     typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
 
 

@@ -141,9 +141,10 @@ def test_behavioural_clusters_recover_the_simulated_personas_with_stable_ids(
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score
 
-    from segstream.agents.score import Models, behaviour_vector
+    from segstream.agents.score import behaviour_vector
     from segstream.feeders.simulator import Simulator
     from segstream.models.clusters import ClusterSnapshot
+    from segstream.scoring.models import Models
 
     # clusters learned on the leader's wall-clock timer from samples of the whole population
     # (SCAN), not in event-time epochs: an epoch's learner sees only the customers of that

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from segstream.agents.score import Models
 from segstream.agents.step import advance_clock, apply_events, positioned
+from segstream.scoring.models import Models
 from segstream.state.customer import CustomerState
 from segstream.state.store import Loaded
 from segstream.streams.codec import to_us

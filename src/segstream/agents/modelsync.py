@@ -13,93 +13,27 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import cast
 
 import msgspec
 import numpy as np
 
-from segstream.agents.score import Models, behaviour_vector
-from segstream.config import ConfigError, Settings
-from segstream.models.churn import ChurnModel, parse_weights
+from segstream.agents.score import behaviour_vector
+from segstream.config import Settings
 from segstream.models.clusters import FEATURES, ClusterLearner, ClusterSnapshot
-from segstream.models.lifecycle import LifecycleModel
-from segstream.models.playbook import Playbook, PlaybookError, load_playbook
-from segstream.models.rfm import FixedRFMScorer, RFMSnapshot
-from segstream.models.rules import RulesError, RuleSet, load_file, parse_rules
-from segstream.models.value import ValueModel, ValueSnapshot, fit_value
+from segstream.models.playbook import PlaybookError, load_playbook
+from segstream.models.rfm import RFMSnapshot
+from segstream.models.rules import RulesError
+from segstream.models.value import ValueSnapshot, fit_value
+from segstream.scoring.models import build_models, file_mtime, load_rules, playbook_path, rules_path
 from segstream.state.customer import CustomerState
+from segstream.state.keys import SNAPSHOT_CLUSTER as CLUSTER
+from segstream.state.keys import SNAPSHOT_RFM as RFM
+from segstream.state.keys import SNAPSHOT_VALUE as VALUE
 from segstream.state.store import Store
 
 log = logging.getLogger(__name__)
-
-DEFAULT_RULES = Path(__file__).resolve().parents[1] / "rules" / "default.yaml"
-DEFAULT_PLAYBOOK = Path(__file__).resolve().parents[1] / "playbook" / "default.yaml"
-RFM = "rfm"
-CLUSTER = "cluster"
-VALUE = "value"
 FIT_PAGE = 2000  # customers decoded at a time by a value refit
-
-
-def rules_path(settings: Settings) -> Path:
-    return Path(settings.rules_file) if settings.rules_file else DEFAULT_RULES
-
-
-def load_rules(path: Path) -> RuleSet:
-    """The rules of a file, or :class:`RulesError` naming the file, line and reason."""
-    return load_file(path, parse_rules, RulesError)
-
-
-def playbook_path(settings: Settings) -> Path:
-    return Path(settings.playbook_file) if settings.playbook_file else DEFAULT_PLAYBOOK
-
-
-def _mtime(path: Path) -> float:
-    """A file's modification time, 0.0 when it cannot be read."""
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
-
-
-def build_models(settings: Settings) -> Models:
-    """The worker's models from the settings; a bad rules or playbook file is a
-    configuration error."""
-    try:
-        rules = load_rules(rules_path(settings))
-    except RulesError as exc:
-        raise ConfigError(f"invalid rules file: {exc}") from None
-    try:
-        playbook: Playbook = load_playbook(playbook_path(settings))
-    except PlaybookError as exc:
-        raise ConfigError(f"invalid playbook file: {exc}") from None
-    lifecycle = LifecycleModel(
-        new_days=settings.lifecycle_new_days,
-        at_risk_days=settings.lifecycle_at_risk_days,
-        churn_days=settings.lifecycle_churn_days,
-    )
-    money = settings.thresholds("rfm_fixed_monetary")
-    fixed = FixedRFMScorer(
-        recency_days=settings.thresholds("rfm_fixed_recency_days"),
-        frequency=tuple(int(x) for x in settings.thresholds("rfm_fixed_frequency")),  # type: ignore[arg-type]
-        monetary=tuple(round(x * 100) for x in money),  # type: ignore[arg-type]
-    )
-    return Models(
-        lifecycle=lifecycle,
-        fixed_rfm=fixed,
-        rfm_scheme=settings.rfm_scheme,
-        rfm_scoring=settings.rfm_scoring,
-        rules=rules,
-        rescore_days=settings.rescore_days,
-        value=ValueModel(
-            horizon_days=settings.value_horizon_days,
-            clv_months=settings.clv_months,
-            discount_monthly=settings.clv_discount_monthly,
-            min_customers=settings.value_min_customers,
-        ),
-        churn=ChurnModel(parse_weights(settings.churn_weights), settings.churn_enter, settings.churn_leave),
-        playbook=playbook,
-    )
 
 
 class ModelSync:
@@ -110,8 +44,8 @@ class ModelSync:
         self.store = store
         self.models = build_models(settings)
         self.path = rules_path(settings)
-        self._rules_mtime = _mtime(self.path)
-        self._playbook_mtime = _mtime(playbook_path(settings))
+        self._rules_mtime = file_mtime(self.path)
+        self._playbook_mtime = file_mtime(playbook_path(settings))
         self._rules_generation: bytes | None = None
         self._snapshot_blob: bytes | None = None
         self._hist_seen: dict[str, dict[int, int]] | None = None
@@ -239,7 +173,7 @@ class ModelSync:
     async def maybe_reload_playbook(self) -> bool:
         """Reload the playbook when its file changed; keep the previous one if it is bad."""
         path = playbook_path(self.settings)
-        mtime = _mtime(path)
+        mtime = file_mtime(path)
         if mtime in (0.0, self._playbook_mtime):  # unreadable (kept as is) or unchanged
             return False
         self._playbook_mtime = mtime
@@ -254,7 +188,7 @@ class ModelSync:
     async def maybe_reload_rules(self) -> bool:
         """Reload the rules when the file changed or a reload was requested; keep them if bad."""
         generation = cast(bytes | None, await self.store.client.get(self.store.keys.rules_generation))
-        mtime = _mtime(self.path)
+        mtime = file_mtime(self.path)
         if mtime == self._rules_mtime and generation == self._rules_generation:
             return False
         self._rules_mtime, self._rules_generation = mtime, generation

@@ -14,11 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from segstream.agents.score import Models, Scored, Trigger, record_change, rule_names
+from segstream.agents.score import Scored, Trigger, record_change, rule_names
 from segstream.models.churn import DRIVERS, Risk
 from segstream.models.decay import US_PER_DAY
 from segstream.models.value import ValueScores, score_values, tier_of
 from segstream.scoring import catalogue
+from segstream.scoring.models import Models
 from segstream.state.customer import CustomerState, Outlook
 from segstream.state.keys import CLOCK_GLOBAL
 from segstream.streams import kinds

@@ -22,7 +22,7 @@ from faust.exceptions import NotReady
 from kafka.errors import KafkaError as SyncKafkaError
 
 from segstream.agents import fatal
-from segstream.agents.modelsync import CLUSTER, RFM, VALUE, ModelSync
+from segstream.agents.modelsync import ModelSync
 from segstream.agents.outlook import active_clocks, scoring_clock
 from segstream.agents.progress import Progress
 from segstream.agents.step import KIND_OF_CODE, Positioned, StepResult, apply_events, positioned, rescore
@@ -30,7 +30,7 @@ from segstream.api.metrics import Metrics
 from segstream.config import Settings
 from segstream.models.decay import US_PER_DAY
 from segstream.state.customer import CustomerState
-from segstream.state.keys import CLOCK_GLOBAL, source_field
+from segstream.state.keys import CLOCK_GLOBAL, SNAPSHOT_CLUSTER, SNAPSHOT_RFM, SNAPSHOT_VALUE, source_field
 from segstream.state.store import Store, retry_forever
 from segstream.streams import kinds
 from segstream.streams.codec import EventCodec, Rejection, encode
@@ -46,7 +46,7 @@ except ImportError:  # pragma: no cover
 # NotReady: Faust's producer not started yet, or already stopped (a batch in flight while
 # the worker shuts down): retried, so the batch is never dead-lettered for it
 KAFKA_RETRYABLE = (AioKafkaError, SyncKafkaError, asyncio.TimeoutError, NotReady)
-SNAPSHOTS = (RFM, CLUSTER, VALUE)  # model snapshots loaded with every batch
+SNAPSHOTS = (SNAPSHOT_RFM, SNAPSHOT_CLUSTER, SNAPSHOT_VALUE)  # model snapshots loaded with every batch
 T = TypeVar("T")
 Rejected = tuple[Any, Rejection]  # (Kafka record, why)
 

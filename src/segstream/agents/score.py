@@ -15,58 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from segstream.models.churn import ChurnModel
-from segstream.models.clusters import FEATURES, ClusterSnapshot
+from segstream.models.clusters import FEATURES
 from segstream.models.decay import US_PER_DAY
-from segstream.models.lifecycle import LifecycleModel
-from segstream.models.playbook import Playbook
-from segstream.models.profile import ProfileModel
 from segstream.models.rfm import (
-    FixedRFMScorer,
-    MeanRFMScorer,
-    QuintileRFMScorer,
     RFMScore,
-    RFMSnapshot,
 )
-from segstream.models.rules import RuleSet
-from segstream.models.satisfaction import SatisfactionModel
-from segstream.models.usage import UsageModel
-from segstream.models.value import ValueModel, ValueSnapshot
 from segstream.scoring import catalogue
+from segstream.scoring.models import Models
 from segstream.state.customer import CustomerState
 from segstream.streams.codec import from_us
 from segstream.streams.schemas import ChurnRisk, SegmentChange
-
-
-@dataclass(slots=True)
-class Models:
-    """The models and configuration every worker scores with (snapshots set as published)."""
-
-    usage: UsageModel = field(default_factory=UsageModel)
-    satisfaction: SatisfactionModel = field(default_factory=SatisfactionModel)
-    profile: ProfileModel = field(default_factory=ProfileModel)
-    lifecycle: LifecycleModel = field(default_factory=LifecycleModel)
-    fixed_rfm: FixedRFMScorer = field(default_factory=FixedRFMScorer)
-    rfm_scheme: str = "rfm11"  # or "cn8"
-    rfm_scoring: str = "quintiles"  # or "fixed" (rfm11 only)
-    rfm_snapshot: RFMSnapshot | None = None
-    min_population: int = 20  # below this, quintiles are not meaningful: fixed thresholds
-    rules: RuleSet | None = None
-    rescore_days: float = 7.0
-    cluster_snapshot: ClusterSnapshot | None = None
-    value: ValueModel = field(default_factory=ValueModel)
-    value_snapshot: ValueSnapshot | None = None
-    churn: ChurnModel = field(default_factory=ChurnModel)
-    playbook: Playbook | None = None
-
-    def rfm_scorer(self) -> FixedRFMScorer | QuintileRFMScorer | MeanRFMScorer | None:
-        snap = self.rfm_snapshot
-        usable = snap is not None and snap.customers >= self.min_population
-        if self.rfm_scheme == "cn8":
-            return MeanRFMScorer(snap) if usable and snap else None
-        if self.rfm_scoring == "quintiles" and usable and snap:
-            return QuintileRFMScorer(snap)
-        return self.fixed_rfm
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,23 +33,6 @@ class Trigger:
 
     id: str  # e.g. "p3-1234" or "sweep-1700000000000000"
     ts_us: int
-
-
-def segment_name(dimension: str, code: str, models: Models, language: str) -> str:
-    """The readable name of a segment code in a dimension."""
-    if dimension in catalogue.NAMES:
-        return catalogue.name(dimension, code, language)
-    if dimension == "cluster" and code[:1] == "c" and code[1:].isdigit():
-        cid, snap = int(code[1:]), models.cluster_snapshot
-        if snap is None:  # not loaded yet
-            return catalogue.reason("cluster_unloaded", language, code=code)
-        if cid in snap.ids:
-            return snap.description(cid, language)
-        # a cluster the latest model no longer has (customers move out of it as they are re-scored)
-        return catalogue.reason("cluster_retired", language, code=code)
-    if models.rules and dimension in models.rules.dimensions:
-        return models.rules.label(dimension, code, language)
-    return code
 
 
 def rule_names(st: CustomerState, now: int, models: Models) -> dict[str, Any]:

@@ -12,10 +12,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from segstream.agents.outlook import ACTIVITY_TOPICS, assess, customer_clock
-from segstream.agents.score import Models, Scored, Trigger, assign_clusters, score_customer
+from segstream.agents.score import Scored, Trigger, assign_clusters, score_customer
 from segstream.models.profile import ATTRIBUTES as PROFILE_ATTRIBUTES
 from segstream.models.quantiles import bucket
 from segstream.models.rfm import RFM_METRICS, PurchaseSummary, metric_values
+from segstream.scoring.models import Models
 from segstream.state.customer import CustomerState
 from segstream.state.keys import CLOCK_GLOBAL
 from segstream.state.store import Loaded, SaveItem

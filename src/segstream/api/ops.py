@@ -14,7 +14,7 @@ import faust
 from faust.web import Request, Response, View
 
 from segstream.agents.pipeline import Pipeline
-from segstream.agents.score import segment_name
+from segstream.scoring.models import segment_name
 from segstream.state.store import RETRYABLE
 from segstream.streams.codec import from_us
 

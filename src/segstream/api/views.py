@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
-from typing import Any, cast
 
 import faust
 import msgspec
 from faust.web import Request, Response, View
 
 from segstream.agents.pipeline import Pipeline
-from segstream.agents.score import Models, segment_name
 from segstream.config import DANGEROUS_NO_TOKEN
-from segstream.models.churn import DRIVERS
-from segstream.models.decay import US_PER_DAY
-from segstream.scoring import catalogue
-from segstream.state.customer import CustomerState
+from segstream.scoring.models import segment_name
+from segstream.state.reader import Reader
 from segstream.state.store import CURSOR_MAX
 from segstream.streams.codec import from_us
 from segstream.streams.contracts import asyncapi
@@ -28,98 +23,13 @@ from .http import HTTPProblem, int_param, json_errors, make_authorise
 log = logging.getLogger(__name__)
 
 
-def customer_document(
-    customer_id: str, state: CustomerState, now_us: int, models: Models, language: str
-) -> dict[str, Any]:
-    """A customer's features and segments as of the stream clock ``now_us`` (JSON-ready)."""
-
-    def when(us: int) -> str | None:
-        return from_us(us).isoformat() if us else None
-
-    doc: dict[str, Any] = {
-        "customer_id": customer_id,
-        "as_of": when(now_us),
-        "segments": {d: {"code": s, "name": segment_name(d, s, models, language)} for d, s in state.segments.items()},
-        "rfm_score": {"r": state.rfm_score // 100, "f": state.rfm_score // 10 % 10, "m": state.rfm_score % 10}
-        if state.rfm_score
-        else None,
-        "first_event": when(state.first_us),
-        "last_event": when(state.last_us),
-    }
-    if p := state.purchases:
-        doc["purchases"] = {
-            "count": p.count,
-            "spend": p.spend_minor / 100,
-            "first": when(p.first_us),
-            "last": when(p.last_us),
-            "recency_days": round(max(0, now_us - p.last_us) / US_PER_DAY, 3),
-        }
-    if state.usage:
-        doc["usage"] = models.usage.predict_one(state.usage, now_us)._asdict() | {"last": when(state.usage.last_us)}
-    if state.feedback:
-        doc["satisfaction"] = models.satisfaction.predict_one(state.feedback, now_us)._asdict() | {
-            "last_complaint": when(state.feedback.complaint_us),
-            "last_complaint_text": state.feedback.complaint_text or None,
-        }
-    if state.profile:
-        doc["profile"] = state.profile.attrs() | {
-            "signup": when(state.profile.signup_us),
-            "tenure_days": models.profile.tenure_days(state.profile, now_us, state.first_us),
-            "contract_end": when(state.profile.renewal_us),
-        }
-    if state.outlook:
-        doc |= outlook_document(state, models, language)
-    return cast(dict[str, Any], _finite(doc))
-
-
-def outlook_document(state: CustomerState, models: Models, language: str) -> dict[str, Any]:
-    """Value and churn risk as last scored (the model version says with which fit)."""
-    o = state.outlook
-    assert o is not None
-    snap = models.value_snapshot
-    spend = state.purchases.spend_minor if state.purchases else 0
-    out: dict[str, Any] = {
-        "churn_risk": {
-            "score": o.risk_bp / 10_000,
-            "level": "high" if o.high else "normal",
-            "since": from_us(o.changed_us).isoformat() if o.changed_us else None,
-            "drivers": [
-                {"name": d, "label": catalogue.driver(d, language), "weight": bp / 10_000}
-                for d, bp in sorted(zip(DRIVERS, o.drivers_bp, strict=False), key=lambda kv: -kv[1])
-                if bp
-            ],
-        }
-    }
-    if o.version:
-        out["value"] = {
-            "p_alive": o.p_alive_bp / 10_000,
-            "expected_purchases": o.purchases_milli / 1000,
-            "horizon_days": models.value.horizon_days,
-            "expected_spend_per_purchase": o.spend_minor / 100,
-            "clv": o.clv_minor / 100,
-            "clv_months": models.value.clv_months,
-            "tier": state.segments.get("value"),
-            "contribution": spend / snap.revenue_minor if snap and snap.revenue_minor else None,
-            "model_version": o.version,
-        }
-    return out
-
-
-def _finite(obj: Any) -> Any:
-    """JSON has no Infinity: days since an event that never happened is null."""
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 OPENAPI = Path(__file__).with_name("openapi.json")
 SCAN_PER_PAGE = 2000  # customer keys one page of a segment listing examines at most
 
 
 def register(app: faust.App, pipeline: Pipeline) -> None:
     store = pipeline.web_store  # used from the web server's thread only
+    reader = Reader(pipeline.settings, store)  # the same document as `segstream customer`
     language = pipeline.settings.language
     authorise = make_authorise(pipeline.settings.token())
     if not pipeline.settings.token() and not pipeline.settings.web_is_loopback():
@@ -152,10 +62,10 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
         @json_errors
         async def get(self, request: Request, customer_id: str) -> Response:
             authorise(request)
-            state, now = await store.get_with_clock(customer_id)
-            if state is None:
+            doc = await reader.customer(customer_id)
+            if doc is None:
                 raise HTTPProblem(404, f"no customer {customer_id!r}")
-            return self.json(customer_document(customer_id, state, now, pipeline.models, language))
+            return self.json(doc)
 
     @app.page("/segments/{dimension:[^/]+}/{segment:[^/]+}/customers")
     class SegmentCustomers(View):

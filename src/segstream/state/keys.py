@@ -62,6 +62,11 @@ DEAD_LETTER_SHARD: Final = 0  # the shard whose stats hash counts dead letters
 #: One-letter codes of the source topics, used in offset and clock fields.
 TOPIC_CODES: Final = kinds.CODES
 
+#: Names of the published model snapshots (:meth:`Keys.snapshot`).
+SNAPSHOT_RFM: Final = "rfm"
+SNAPSHOT_CLUSTER: Final = "cluster"
+SNAPSHOT_VALUE: Final = "value"
+
 
 def shard_of(customer_id: str, shards: int) -> int:
     """The shard of a customer: stable across processes and versions (CRC-32 of the UTF-8 id)."""

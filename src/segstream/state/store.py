@@ -361,6 +361,19 @@ class Store:
         blob, clock = await pipe.execute()
         return (unpack(blob)[1] if blob else None), int(clock or 0)
 
+    async def get_with_snapshots(
+        self, customer_id: str, snapshots: Sequence[str]
+    ) -> tuple[CustomerState | None, int, list[bytes | None]]:
+        """One customer, the global stream clock and the named model snapshots, in one
+        pipeline (the customer document outside the worker)."""
+        pipe = self._pipe()
+        pipe.get(self.keys.customer(customer_id))
+        pipe.hget(self.keys.clock, K.CLOCK_GLOBAL)
+        for name in snapshots:
+            pipe.get(self.keys.snapshot(name))
+        blob, clock, *snaps = await pipe.execute()
+        return (unpack(blob)[1] if blob else None), int(clock or 0), snaps
+
     async def in_segment(
         self, dimension: str, segment: str, cursor: int, limit: int, scan: int
     ) -> tuple[list[str], int, int]:

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from segstream.agents.modelsync import build_models
 from segstream.config import ConfigError, Settings
 from segstream.models.rfm import FixedRFMScorer, PurchaseSummary
+from segstream.scoring.models import build_models
 
 
 def test_fixed_rfm_thresholds_come_from_the_settings_in_major_units() -> None:

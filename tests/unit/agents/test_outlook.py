@@ -7,9 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from segstream.agents.modelsync import DEFAULT_PLAYBOOK
 from segstream.agents.outlook import NEAR_ENTRY, assess, batch_values
-from segstream.agents.score import Models, Scored, Trigger
+from segstream.agents.score import Scored, Trigger
 from segstream.models.bgnbd import BGNBDParams
 from segstream.models.churn import DRIVERS
 from segstream.models.decay import US_PER_DAY
@@ -17,6 +16,7 @@ from segstream.models.gammagamma import GammaGammaParams
 from segstream.models.playbook import load_playbook
 from segstream.models.rfm import PurchaseSummary
 from segstream.models.value import ValueSnapshot, score_values
+from segstream.scoring.models import DEFAULT_PLAYBOOK, Models
 from segstream.state.customer import CustomerState, Outlook
 from segstream.streams.codec import to_us
 from segstream.streams.schemas import ChurnRisk

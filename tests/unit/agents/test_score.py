@@ -6,12 +6,13 @@ from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from typing import Any
 
-from segstream.agents.score import Models, Scored, Trigger, score_customer
+from segstream.agents.score import Scored, Trigger, score_customer
 from segstream.models.decay import US_PER_DAY
 from segstream.models.profile import ProfileState
 from segstream.models.rfm import PurchaseSummary, RFMSnapshot
 from segstream.models.rules import RuleSet, parse_rules
 from segstream.models.usage import UsageModel
+from segstream.scoring.models import Models
 from segstream.state.customer import CustomerState
 from segstream.streams.codec import to_us
 from segstream.streams.schemas import SegmentChange
@@ -325,8 +326,8 @@ def test_the_sweep_re_evaluates_every_rule_dimension() -> None:
 
 
 def test_a_cluster_the_model_no_longer_has_is_named_retired_not_shown_as_a_raw_id() -> None:
-    from segstream.agents.score import segment_name
     from segstream.models.clusters import ClusterSnapshot
+    from segstream.scoring.models import segment_name
 
     models = Models()
     assert segment_name("cluster", "c2", models, "en") == "cluster c2"  # no model loaded yet

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from segstream.agents.score import Models
 from segstream.agents.step import StepResult, rescore
 from segstream.models.bgnbd import BGNBDParams
 from segstream.models.decay import US_PER_DAY
 from segstream.models.rfm import PurchaseSummary
 from segstream.models.value import ValueSnapshot
+from segstream.scoring.models import Models
 from segstream.state.customer import CustomerState
 from segstream.state.store import Loaded
 from segstream.streams.codec import to_us

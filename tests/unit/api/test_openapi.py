@@ -15,7 +15,6 @@ from jsonschema.exceptions import ValidationError  # openapi-spec-validator's de
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
-from segstream.agents.score import Models
 from segstream.agents.step import apply_events, positioned
 from segstream.models.bgnbd import BGNBDParams
 from segstream.models.churn import DRIVERS
@@ -24,6 +23,7 @@ from segstream.models.profile import ATTRIBUTES
 from segstream.models.satisfaction import SatisfactionFeatures
 from segstream.models.usage import UsageFeatures
 from segstream.models.value import ValueSnapshot
+from segstream.scoring.models import Models
 from segstream.state.customer import CustomerState
 from segstream.state.keys import CLOCK_GLOBAL
 from segstream.state.store import Loaded
@@ -155,7 +155,7 @@ def value_snapshot() -> ValueSnapshot:
 
 
 def test_a_customer_document_conforms(doc: dict[str, Any]) -> None:
-    from segstream.api.views import customer_document  # imports faust: only here
+    from segstream.scoring.document import customer_document
 
     models = Models(value_snapshot=value_snapshot())
     batch = [

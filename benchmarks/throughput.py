@@ -38,7 +38,7 @@ import harness
 from segstream.config import Settings
 from segstream.feeders.producer import make_producer, send_events, topic_router
 from segstream.feeders.simulator import Simulator
-from segstream.streams.schemas import INPUT_SCHEMAS
+from segstream.streams.kinds import SCHEMAS as INPUT_SCHEMAS
 from segstream.streams.security import client_kwargs
 from segstream.streams.topics import create_topics
 

@@ -1,4 +1,5 @@
-"""The ``segstream`` command: worker, topics, contracts, simulate, replay, import, watch, customer, status, dlq.
+"""The ``segstream`` command: worker, topics, contracts, simulate, replay, import, export, watch, customer, status,
+dlq.
 
 Bad settings or arguments and unreachable servers end with a one-line message and a
 non-zero exit code, never a traceback.
@@ -22,6 +23,7 @@ from redis.exceptions import RedisError
 from segstream import logsafe
 from segstream.config import ConfigError, Settings, load_settings
 from segstream.feeders.dlq import dlq_cli
+from segstream.feeders.export_cli import export_command
 from segstream.feeders.import_cli import import_command
 from segstream.streams.topics import KafkaUnavailable, create_topics
 
@@ -38,6 +40,7 @@ segments_cli = typer.Typer(no_args_is_help=True, help="Rule segments.")
 cli.add_typer(segments_cli, name="segments")
 cli.add_typer(dlq_cli, name="dlq")  # dlq list, dlq replay (feeders/dlq.py)
 cli.command("import")(import_command)  # feeders/import_cli.py
+cli.command("export")(export_command)  # feeders/export_cli.py
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Container
 from typing import Any, cast
 
 from segstream.models.churn import DRIVERS
@@ -15,9 +16,21 @@ from segstream.streams.codec import from_us
 
 
 def customer_document(
-    customer_id: str, state: CustomerState, now_us: int, models: Models, language: str
+    customer_id: str,
+    state: CustomerState,
+    now_us: int,
+    models: Models,
+    language: str,
+    parts: Container[str] | None = None,
 ) -> dict[str, Any]:
-    """A customer's features and segments as of the stream clock ``now_us`` (JSON-ready)."""
+    """A customer's features and segments as of the stream clock ``now_us`` (JSON-ready).
+
+    ``parts``: only these top-level keys of the optional sections (``purchases``,
+    ``usage``, ``satisfaction``, ``profile``, ``churn_risk``, ``value``) are computed
+    (``segstream export`` asks for the ones its fields need); None: all."""
+
+    def want(part: str) -> bool:
+        return parts is None or part in parts
 
     def when(us: int) -> str | None:
         return from_us(us).isoformat() if us else None
@@ -32,7 +45,7 @@ def customer_document(
         "first_event": when(state.first_us),
         "last_event": when(state.last_us),
     }
-    if p := state.purchases:
+    if (p := state.purchases) and want("purchases"):
         doc["purchases"] = {
             "count": p.count,
             "spend": p.spend_minor / 100,
@@ -40,20 +53,20 @@ def customer_document(
             "last": when(p.last_us),
             "recency_days": round(max(0, now_us - p.last_us) / US_PER_DAY, 3),
         }
-    if state.usage:
+    if state.usage and want("usage"):
         doc["usage"] = models.usage.predict_one(state.usage, now_us)._asdict() | {"last": when(state.usage.last_us)}
-    if state.feedback:
+    if state.feedback and want("satisfaction"):
         doc["satisfaction"] = models.satisfaction.predict_one(state.feedback, now_us)._asdict() | {
             "last_complaint": when(state.feedback.complaint_us),
             "last_complaint_text": state.feedback.complaint_text or None,
         }
-    if state.profile:
+    if state.profile and want("profile"):
         doc["profile"] = state.profile.attrs() | {
             "signup": when(state.profile.signup_us),
             "tenure_days": models.profile.tenure_days(state.profile, now_us, state.first_us),
             "contract_end": when(state.profile.renewal_us),
         }
-    if state.outlook:
+    if state.outlook and (want("churn_risk") or want("value")):
         doc |= outlook_document(state, models, language)
     return cast(dict[str, Any], _finite(doc))
 

@@ -17,7 +17,7 @@ import hashlib
 import heapq
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
@@ -488,13 +488,23 @@ class Store:
     async def scan_customers(self, count: int = 1000) -> dict[str, CustomerState]:
         """Every customer (for tests, replays and batch comparisons; not for the hot path)."""
         out: dict[str, CustomerState] = {}
+        async for page in self.walk(count):
+            out.update(page)
+        return out
+
+    async def walk(self, count: int = 1000) -> AsyncIterator[dict[str, CustomerState]]:
+        """Every customer, a page at a time: one SCAN call (about ``count`` keys) and its
+        MGETs per page, node by node on a cluster; only the current page is held.
+
+        Like SCAN, a customer present from start to end is yielded at least once; one
+        added or removed meanwhile may or may not be, and a resize of Redis's table (or a
+        cluster changing its nodes) may yield a customer twice."""
         for node in await self._nodes():
             cursor = None
             while cursor != 0:
                 cursor, keys = await self._scan(node, cursor or 0, count)
-                if keys:
-                    out.update(await self._get_many(keys))
-        return out
+                if keys and (page := await self._get_many(keys)):
+                    yield page
 
     async def _get_many(self, keys: list[bytes]) -> dict[str, CustomerState]:
         """The states of customer keys (any shards), in key order: one MGET per shard."""

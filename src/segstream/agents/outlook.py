@@ -15,10 +15,13 @@ from typing import Any
 import numpy as np
 
 from segstream.agents.score import Scored, Trigger, record_change, rule_names
-from segstream.models.churn import DRIVERS, Risk
+from segstream.models.churn import Risk
 from segstream.models.decay import US_PER_DAY
 from segstream.models.value import ValueScores, score_values, tier_of
 from segstream.scoring import catalogue
+from segstream.scoring.activity import activity
+from segstream.scoring.churn import score_churn
+from segstream.scoring.columns import Columns
 from segstream.scoring.models import Models
 from segstream.state.customer import CustomerState, Outlook
 from segstream.state.keys import CLOCK_GLOBAL
@@ -114,20 +117,29 @@ def assess(
     models: Models,
     language: str = "en",
     currency: str = "USD",
+    cols: Columns | None = None,
 ) -> None:
     """Score value and churn risk of each customer of the batch (mutating its state and
-    :class:`Scored`): value-tier changes, churn-risk level counts and events, due times."""
+    :class:`Scored`): value-tier changes, churn-risk level counts and events, due times.
+
+    Value and churn risk are computed for the whole batch at once; per customer, only its
+    outlook record and any change are built."""
+    if not batch:
+        return
     values = batch_values(batch, models)
     snap = models.value_snapshot
     churn = models.churn
+    cols = cols if cols is not None else Columns.of([b[1] for b in batch], [b[2] for b in batch])
+    p_no_purchase = np.full(len(batch), np.nan)
+    for i, row in values.items():
+        p_no_purchase[i] = row[2]
+    was_high = np.array([bool(b[1].outlook and b[1].outlook.high) for b in batch], dtype=bool)
+    risks = score_churn(p_no_purchase, activity(cols, models.usage, models.satisfaction), was_high, churn)
     for i, (cid, st, now, trigger, scored) in enumerate(batch):
         val = values.get(i)
-        usage = models.usage.predict_one(st.usage, now) if st.usage else None
-        sat = models.satisfaction.predict_one(st.feedback, now) if st.feedback else None
-        drivers = churn.drivers(p_no_purchase=val[2] if val else None, usage=usage, satisfaction=sat)
-        risk = churn.predict_one(drivers)
+        score = float(risks.score[i])
         old = st.outlook or Outlook()
-        high = churn.level(risk.score, old.high)
+        high = bool(risks.high[i])
         if val and snap:
             tier = tier_of(val[4], snap.tier_edges)
             if tier:
@@ -144,14 +156,14 @@ def assess(
             purchases_milli=_bp(val[1], 1000) if val else 0,
             spend_minor=_bp(val[3], 100) if val else 0,
             clv_minor=_bp(val[4], 100) if val else 0,
-            risk_bp=_bp(risk.score),
+            risk_bp=_bp(score),
             high=high,
             changed_us=now if high != old.high else old.changed_us,
-            drivers_bp=[_bp(risk.shares.get(d, 0.0)) for d in DRIVERS] if risk.shares else [],
+            drivers_bp=[_bp(share) for share in risks.shares(i)],
         )
         if high != old.high:
-            scored.churn.append(churn_event(cid, st, now, trigger, risk, high, val, models, language))
-        if not high and risk.score >= churn.enter - NEAR_ENTRY and scored.due_us is not None:
+            scored.churn.append(churn_event(cid, st, now, trigger, risks.risk(i), high, val, models, language))
+        if not high and score >= churn.enter - NEAR_ENTRY and scored.due_us is not None:
             scored.due_us = min(scored.due_us, now + US_PER_DAY)
 
 

@@ -17,11 +17,13 @@ import numpy as np
 
 from segstream.models.clusters import FEATURES
 from segstream.models.decay import US_PER_DAY
-from segstream.models.rfm import (
-    RFMScore,
-)
 from segstream.scoring import catalogue
+from segstream.scoring.activity import activity
+from segstream.scoring.behaviour import behaviour_matrix
+from segstream.scoring.columns import Columns
+from segstream.scoring.lifecycle import NO_DUE, score_lifecycle
 from segstream.scoring.models import Models
+from segstream.scoring.rfm import score_rfm
 from segstream.state.customer import CustomerState
 from segstream.streams.codec import from_us
 from segstream.streams.schemas import ChurnRisk, SegmentChange
@@ -76,12 +78,6 @@ def behaviour_vector(st: CustomerState, now: int, models: Models) -> list[float]
     ]  # fmt: skip
 
 
-def _rfm_reason(score: RFMScore, days: float, count: int, spend: float, language: str, currency: str) -> str:
-    return catalogue.reason(
-        "rfm", language, r=score.r, f=score.f, m=score.m, days=days, count=count, spend=spend, currency=currency
-    )
-
-
 @dataclass(slots=True)
 class Scored:
     changes: list[tuple[str, str | None, str | None]] = field(default_factory=list)
@@ -119,6 +115,11 @@ def record_change(
     )  # fmt: skip
 
 
+#: One customer to score: id, state, event time to score at, trigger, the state parts that
+#: changed (``None``: all, the sweep).
+ToScore = tuple[str, CustomerState, int, Trigger, frozenset[str] | None]
+
+
 def score_customer(
     cid: str,
     st: CustomerState,
@@ -129,84 +130,120 @@ def score_customer(
     currency: str = "USD",
     changed: frozenset[str] | None = None,
 ) -> Scored:
-    """Re-score every dimension (mutating ``st.segments``); return the changes and next due.
+    """Re-score every dimension of one customer (see :func:`score_batch`)."""
+    return score_batch([(cid, st, now, trigger, changed)], models, language, currency)[0]
 
-    ``changed`` names the parts of the state that changed (see
-    :data:`segstream.models.rules.NAME_PARTS`); rule dimensions that read none of them are
-    not re-evaluated. ``None`` (the sweep) re-evaluates everything.
+
+def score_batch(
+    batch: Sequence[ToScore],
+    models: Models,
+    language: str = "en",
+    currency: str = "USD",
+    cols: Columns | None = None,
+) -> list[Scored]:
+    """Re-score RFM, lifecycle and the rule dimensions of a batch (mutating each
+    ``st.segments``); return each customer's changes and next due time.
+
+    RFM and lifecycle are computed for the whole batch at once (:mod:`segstream.scoring`);
+    per customer, only a changed segment builds its reason and event. ``changed`` names the
+    parts of a state that changed (see :data:`segstream.models.rules.NAME_PARTS`); rule
+    dimensions that read none of them are not re-evaluated. ``None`` (the sweep)
+    re-evaluates everything.
     """
-    out = Scored()
-
-    def change(dim: str, new: str | None, name: str, reason: str, features: dict[str, float]) -> None:
-        record_change(st, out, cid, trigger, dim, new, name, reason, features)
-
+    if not batch:
+        return []
+    cols = cols if cols is not None else Columns.of([b[1] for b in batch], [b[2] for b in batch])
     scorer = models.rfm_scorer()
-    if (p := st.purchases) and scorer:
-        s = scorer.score_one(p, now)
-        st.rfm_score = s.r * 100 + s.f * 10 + s.m
-        if s.segment != st.segments.get("rfm"):  # reasons and features only for a change
-            days = max(0, now - p.last_us) / US_PER_DAY
-            feats = {"recency_days": round(days, 3), "frequency": p.count, "monetary": p.spend_minor / 100}
-            feats |= {"r": s.r, "f": s.f, "m": s.m}
-            change(
-                "rfm",
-                s.segment,
-                catalogue.name("rfm", s.segment, language),
-                _rfm_reason(s, days, p.count, p.spend_minor / 100, language, currency),
-                feats,
-            )
+    rfm = score_rfm(cols, scorer) if scorer is not None and cols.has_p.any() else None
+    active = cols.active
+    previous = np.array([b[1].segments.get("lifecycle") for b in batch], dtype=object)
+    stage, stage_due, reactivated = score_lifecycle(cols, active, previous, models.lifecycle)
+    rescore_us = int(models.rescore_days * US_PER_DAY)
+    results: list[Scored] = []
+    for i, (cid, st, now, trigger, changed) in enumerate(batch):
+        out = Scored()
+        results.append(out)
+        if rfm is not None and (p := st.purchases):
+            r, f, m, seg = int(rfm[0][i]), int(rfm[1][i]), int(rfm[2][i]), rfm[3][i]
+            st.rfm_score = r * 100 + f * 10 + m
+            if seg != st.segments.get("rfm"):  # reasons and features only for a change
+                days = max(0, now - p.last_us) / US_PER_DAY
+                spend = p.spend_minor / 100
+                feats = {
+                    "recency_days": round(days, 3),
+                    "frequency": p.count,
+                    "monetary": spend,
+                    "r": r,
+                    "f": f,
+                    "m": m,
+                }
+                reason = catalogue.reason(
+                    "rfm", language, r=r, f=f, m=m, days=days, count=p.count, spend=spend, currency=currency
+                )
+                record_change(st, out, cid, trigger, "rfm", seg, catalogue.name("rfm", seg, language), reason, feats)
+        due = now + rescore_us
+        if last := int(active[i]):
+            st.reactivated_us = int(reactivated[i])
+            code = stage[i]
+            if code != st.segments.get("lifecycle"):
+                silent = max(0, now - last) / US_PER_DAY
+                feats = {
+                    "days_since_activity": round(silent, 3),
+                    "tenure_days": round(max(0, now - st.first_us) / US_PER_DAY, 3),
+                }
+                name = catalogue.name("lifecycle", code, language)
+                reason = catalogue.reason("lifecycle", language, stage=name, days=silent)
+                record_change(st, out, cid, trigger, "lifecycle", code, name, reason, feats)
+            if stage_due[i] != NO_DUE:
+                due = min(due, int(stage_due[i]))
+        out.due_us = due
+        if models.rules:
+            _score_rules(cid, st, now, trigger, models, language, changed, out)
+    return results
 
-    active = max(st.purchases.last_us if st.purchases else 0, st.usage.last_us if st.usage else 0)
-    due = now + int(models.rescore_days * US_PER_DAY)
-    if active:
-        stage = models.lifecycle.predict_one(st.first_us, active, now, st.segments.get("lifecycle"), st.reactivated_us)
-        st.reactivated_us = stage.reactivated_us
-        if stage.stage != st.segments.get("lifecycle"):
-            silent = max(0, now - active) / US_PER_DAY
-            feats = {
-                "days_since_activity": round(silent, 3),
-                "tenure_days": round(max(0, now - st.first_us) / US_PER_DAY, 3),
-            }
-            change(
-                "lifecycle",
-                stage.stage,
-                catalogue.name("lifecycle", stage.stage, language),
-                catalogue.reason(
-                    "lifecycle", language, stage=catalogue.name("lifecycle", stage.stage, language), days=silent
-                ),
-                feats,
-            )
-        if stage.due_us is not None:
-            due = min(due, stage.due_us)
-    out.due_us = due
 
-    if models.rules:
-        if changed is not None and out.changes:
-            changed = changed | {"segments"}
-        affected = models.rules.affected(changed)
-        env = rule_names(st, now, models) if affected else {}
-        for dim, hit in (models.rules.evaluate(env, changed) if affected else {}).items():
-            seg, rule = hit if hit else (None, None)
-            label = models.rules.label(dim, seg, language) if seg else ""
-            reason = (
-                catalogue.reason("rule", language, line=rule.line, expression=rule.expression)
-                if rule
-                else catalogue.reason("rule_none", language)
-            )
-            feats = {k: float(v) for k, v in env.items() if rule and k in rule.names and isinstance(v, int | float)}
-            change(dim, seg, label, reason, feats)
-    return out
+def _score_rules(
+    cid: str,
+    st: CustomerState,
+    now: int,
+    trigger: Trigger,
+    models: Models,
+    language: str,
+    changed: frozenset[str] | None,
+    out: Scored,
+) -> None:
+    assert models.rules is not None
+    if changed is not None and out.changes:
+        changed = changed | {"segments"}
+    affected = models.rules.affected(changed)
+    if not affected:
+        return
+    env = rule_names(st, now, models)
+    for dim, hit in models.rules.evaluate(env, changed).items():
+        seg, rule = hit if hit else (None, None)
+        label = models.rules.label(dim, seg, language) if seg else ""
+        reason = (
+            catalogue.reason("rule", language, line=rule.line, expression=rule.expression)
+            if rule
+            else catalogue.reason("rule_none", language)
+        )
+        feats = {k: float(v) for k, v in env.items() if rule and k in rule.names and isinstance(v, int | float)}
+        record_change(st, out, cid, trigger, dim, seg, label, reason, feats)
 
 
 def assign_clusters(
-    batch: Sequence[tuple[str, CustomerState, int, Trigger, Scored]], models: Models, language: str = "en"
+    batch: Sequence[tuple[str, CustomerState, int, Trigger, Scored]],
+    models: Models,
+    language: str = "en",
+    cols: Columns | None = None,
 ) -> None:
     """Assign the nearest cluster of the published snapshot to a batch of customers at once
     (numpy, no River call per customer); record changes in each customer's :class:`Scored`."""
     snap = models.cluster_snapshot
     if snap is None or not batch:
         return
-    x = np.array([behaviour_vector(st, now, models) for _, st, now, _, _ in batch])
+    cols = cols if cols is not None else Columns.of([b[1] for b in batch], [b[2] for b in batch])
+    x = behaviour_matrix(cols, activity(cols, models.usage, models.satisfaction))
     ids = snap.assign(x)
     for (cid, st, _, trigger, scored), cluster_id, row in zip(batch, ids, x, strict=True):
         new = f"c{int(cluster_id)}"

@@ -12,10 +12,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from segstream.agents.outlook import ACTIVITY_TOPICS, assess, customer_clock
-from segstream.agents.score import Scored, Trigger, assign_clusters, score_customer
+from segstream.agents.score import Scored, ToScore, Trigger, assign_clusters, score_batch
 from segstream.models.profile import ATTRIBUTES as PROFILE_ATTRIBUTES
 from segstream.models.quantiles import bucket
 from segstream.models.rfm import RFM_METRICS, PurchaseSummary, metric_values
+from segstream.scoring.columns import Columns
 from segstream.scoring.models import Models
 from segstream.state.customer import CustomerState
 from segstream.state.keys import CLOCK_GLOBAL
@@ -186,7 +187,7 @@ def apply_events(
     for p in events:
         by_customer.setdefault(p.event.customer_id, []).append(p)
     now = out.clock[CLOCK_GLOBAL]
-    to_assign: list[tuple[str, CustomerState, int, Trigger, Scored]] = []
+    to_score: list[ToScore] = []
     scored_items: list[SaveItem] = []
     for cid, evs in by_customer.items():
         entry = loaded[cid]
@@ -230,13 +231,31 @@ def apply_events(
             trigger = Trigger(f"{last.source}-{last.offset}", last.ts_us)
             parts = frozenset(PARTS[k] for k in kinds)
             at = st.last_us if st.last_us > now else customer_clock(st, now, bounds)
-            scored = score_customer(cid, st, at, trigger, models, language, currency, changed=parts)
-            item.changes = scored.changes
-            to_assign.append((cid, st, at, trigger, scored))
+            to_score.append((cid, st, at, trigger, parts))
             scored_items.append(item)
         out.items.append(item)
-    _finish(out, to_assign, scored_items, models, language, currency)
+    _score_all(out, to_score, scored_items, models, language, currency)
     return out
+
+
+def _score_all(
+    out: StepResult,
+    to_score: list[ToScore],
+    items: list[SaveItem],
+    models: Models,
+    language: str,
+    currency: str,
+) -> None:
+    """Score every dimension of the batch's customers at once (``items`` parallel to
+    ``to_score``): segments, clusters, value and churn risk; collect outputs and due times."""
+    if not to_score:
+        return
+    cols = Columns.of([t[1] for t in to_score], [t[2] for t in to_score])
+    scored = score_batch(to_score, models, language, currency, cols)
+    to_assign = [(cid, st, at, trigger, sc) for (cid, st, at, trigger, _), sc in zip(to_score, scored, strict=True)]
+    for item, sc in zip(items, scored, strict=True):
+        item.changes = sc.changes
+    _finish(out, to_assign, items, models, language, currency, cols)
 
 
 def _finish(
@@ -246,12 +265,13 @@ def _finish(
     models: Models,
     language: str,
     currency: str,
+    cols: Columns | None = None,
 ) -> None:
     """Batch cluster assignment and value/churn scoring, then collect every scored
     customer's outputs and its due time (``items`` is parallel to ``to_assign``; value
     and churn scoring can bring a due time forward)."""
-    assign_clusters(to_assign, models, language)
-    assess(to_assign, models, language, currency)
+    assign_clusters(to_assign, models, language, cols)
+    assess(to_assign, models, language, currency, cols)
     for item, (_, _, _, _, scored) in zip(items, to_assign, strict=True):
         out.outputs.extend(scored.outputs)
         out.churn_events.extend(scored.churn)
@@ -276,18 +296,16 @@ def rescore(
     ``now``), the global clock.
     """
     out = StepResult()
-    to_assign: list[tuple[str, CustomerState, int, Trigger, Scored]] = []
+    to_score: list[ToScore] = []
     for cid, entry in loaded.items():
         if not entry.version:  # vanished (nothing stored): nothing to score
             continue
         due = at.get(cid, now)
         when = (full_now or now) if due < entry.state.last_us else min(due, now)
         when = max(when, entry.state.last_us)  # a customer ahead of the clock: as of its own latest event
-        trigger = Trigger(f"sweep-{when}", when)
-        scored = score_customer(cid, entry.state, when, trigger, models, language, currency)
-        out.items.append(SaveItem(cid, entry.version, entry.state, scored.changes))
-        to_assign.append((cid, entry.state, when, trigger, scored))
-    _finish(out, to_assign, out.items, models, language, currency)
+        to_score.append((cid, entry.state, when, Trigger(f"sweep-{when}", when), None))
+        out.items.append(SaveItem(cid, entry.version, entry.state))
+    _score_all(out, to_score, out.items, models, language, currency)
     return out
 
 

@@ -1,0 +1,28 @@
+"""The behaviour vectors of a whole batch, in :data:`segstream.models.clusters.FEATURES`
+order (the columnar form of :func:`segstream.agents.score.behaviour_vector`, same rules):
+mean order value, purchases per 30 days of tenure, days since the last purchase (or since
+the first event), the long-horizon usage rate and its trend, the satisfaction level; all
+log-scaled where they are open-ended."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from segstream.models.decay import US_PER_DAY
+from segstream.scoring.activity import Activity
+from segstream.scoring.columns import F64, Columns
+
+
+def behaviour_matrix(c: Columns, a: Activity) -> F64:
+    """n x 6 matrix of the batch's behaviour vectors."""
+    tenure = np.maximum(1.0, (c.now - c.first_us) / US_PER_DAY)
+    count = np.maximum(c.p_count, 1)
+    aov = np.where(c.has_p, c.p_spend / 100 / count, 0.0)
+    per_month = np.where(c.has_p, c.p_count * 30 / tenure, 0.0)
+    since = np.maximum(0, c.now - np.where(c.has_p, c.p_last, c.first_us)) / US_PER_DAY
+    rate = np.where(c.has_u, a.rate_long, 0.0)
+    with np.errstate(all="ignore"):
+        logged = np.clip(np.log(a.trend), -3.0, 3.0)
+    trend = np.where(c.has_u, np.where(~np.isnan(a.trend) & (a.trend != 0), logged, -3.0), 0.0)
+    level = np.where(c.has_f & np.isfinite(a.level), a.level, 0.5)
+    return np.column_stack([np.log1p(aov), np.log1p(per_month), np.log1p(since), np.log1p(rate), trend, level])

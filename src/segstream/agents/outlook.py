@@ -17,7 +17,7 @@ import numpy as np
 from segstream.agents.score import Scored, Trigger, record_change, rule_names
 from segstream.models.churn import Risk
 from segstream.models.decay import US_PER_DAY
-from segstream.models.value import ValueScores, score_values, tier_of
+from segstream.models.value import TIERS, ValueScores, score_values
 from segstream.scoring import catalogue
 from segstream.scoring.activity import activity
 from segstream.scoring.churn import score_churn
@@ -108,10 +108,6 @@ def batch_values(batch: Batch, models: Models) -> dict[int, tuple[float, ...]]:
     return {i: tuple(float(v) for v in row) for i, row in zip(rows, table, strict=True)}
 
 
-def _bp(v: float, scale: int = 10_000) -> int:
-    return round(v * scale) if np.isfinite(v) else 0
-
-
 def assess(
     batch: Batch,
     models: Models,
@@ -129,42 +125,67 @@ def assess(
     values = batch_values(batch, models)
     snap = models.value_snapshot
     churn = models.churn
+    n = len(batch)
     cols = cols if cols is not None else Columns.of([b[1] for b in batch], [b[2] for b in batch])
-    p_no_purchase = np.full(len(batch), np.nan)
+    table = np.full((n, 5), np.nan)  # p_alive, expected purchases, P(no purchase), spend, CLV
     for i, row in values.items():
-        p_no_purchase[i] = row[2]
+        table[i] = row
     was_high = np.array([bool(b[1].outlook and b[1].outlook.high) for b in batch], dtype=bool)
-    risks = score_churn(p_no_purchase, activity(cols, models.usage, models.satisfaction), was_high, churn)
+    risks = score_churn(table[:, 2], activity(cols, models.usage, models.satisfaction), was_high, churn)
+    # every stored number of the batch at once, as the integers the outlook keeps
+    ints = np.column_stack(
+        [_bps(table[:, 0]), _bps(table[:, 1], 1000), _bps(table[:, 3], 100), _bps(table[:, 4], 100), _bps(risks.score)]
+    ).tolist()
+    total = risks.hazards.sum(axis=1)
+    with np.errstate(all="ignore"):
+        drivers = _bps(risks.hazards / total[:, None]).tolist()
+    tiers = _tiers(table[:, 4], snap.tier_edges if snap else [])
+    score, high_now = risks.score.tolist(), risks.high.tolist()
+    near = churn.enter - NEAR_ENTRY
     for i, (cid, st, now, trigger, scored) in enumerate(batch):
         val = values.get(i)
-        score = float(risks.score[i])
         old = st.outlook or Outlook()
-        high = bool(risks.high[i])
-        if val and snap:
-            tier = tier_of(val[4], snap.tier_edges)
-            if tier:
-                reason = _tier_reason(tier, val[4], models.value.clv_months, currency, language)
-                feats = {"clv": round(val[4], 2), "p_alive": round(val[0], 4), "expected_purchases": round(val[1], 3)}
-                name = catalogue.name("value", tier, language)
-                record_change(st, scored, cid, trigger, "value", tier, name, reason, feats)
-        level, was = ("high" if high else "normal"), ("high" if old.high else "normal")
+        high = high_now[i]
+        if val and snap and (tier := tiers[i]) and tier != st.segments.get("value"):
+            reason = _tier_reason(tier, val[4], models.value.clv_months, currency, language)
+            feats = {"clv": round(val[4], 2), "p_alive": round(val[0], 4), "expected_purchases": round(val[1], 3)}
+            name = catalogue.name("value", tier, language)
+            record_change(st, scored, cid, trigger, "value", tier, name, reason, feats)
         if st.outlook is None or high != old.high:
+            level, was = ("high" if high else "normal"), ("high" if old.high else "normal")
             scored.changes.append(("churn_risk", None if st.outlook is None else was, level))
+        p_alive, purchases, spend, clv, risk_bp = ints[i]
         st.outlook = Outlook(
             version=snap.version if snap and val else 0,
-            p_alive_bp=_bp(val[0]) if val else 0,
-            purchases_milli=_bp(val[1], 1000) if val else 0,
-            spend_minor=_bp(val[3], 100) if val else 0,
-            clv_minor=_bp(val[4], 100) if val else 0,
-            risk_bp=_bp(score),
+            p_alive_bp=p_alive if val else 0,
+            purchases_milli=purchases if val else 0,
+            spend_minor=spend if val else 0,
+            clv_minor=clv if val else 0,
+            risk_bp=risk_bp,
             high=high,
             changed_us=now if high != old.high else old.changed_us,
-            drivers_bp=[_bp(share) for share in risks.shares(i)],
+            drivers_bp=drivers[i] if total[i] > 0 else [],
         )
         if high != old.high:
             scored.churn.append(churn_event(cid, st, now, trigger, risks.risk(i), high, val, models, language))
-        if not high and score >= churn.enter - NEAR_ENTRY and scored.due_us is not None:
+        if not high and score[i] >= near and scored.due_us is not None:
             scored.due_us = min(scored.due_us, now + US_PER_DAY)
+
+
+def _bps(v: np.ndarray, scale: int = 10_000) -> np.ndarray:
+    """Values as integers in 1/scale units (round half to even, like :func:`round`; 0 for NaN)."""
+    with np.errstate(all="ignore"):
+        return np.where(np.isfinite(v), np.round(v * scale), 0).astype(np.int64)
+
+
+def _tiers(clv: np.ndarray, edges: list[float]) -> list[str | None]:
+    """The value tier of each CLV (see :func:`segstream.models.value.tier_of`)."""
+    if not edges:
+        return [None] * len(clv)
+    with np.errstate(invalid="ignore"):
+        below = (clv[:, None] > np.asarray(edges)[None, :]).sum(axis=1)
+    codes = [TIERS[len(TIERS) - 1 - b] for b in below.tolist()]
+    return [c if ok else None for c, ok in zip(codes, np.isfinite(clv).tolist(), strict=True)]
 
 
 def _tier_reason(tier: str, value: float, months: int, currency: str, language: str) -> str:

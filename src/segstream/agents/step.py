@@ -189,6 +189,7 @@ def apply_events(
     now = out.clock[CLOCK_GLOBAL]
     to_score: list[ToScore] = []
     scored_items: list[SaveItem] = []
+    held: dict[str, int] = {}  # partition index -> the clock its customers are scored at
     for cid, evs in by_customer.items():
         entry = loaded[cid]
         st = entry.state
@@ -230,7 +231,13 @@ def apply_events(
                 continue
             trigger = Trigger(f"{last.source}-{last.offset}", last.ts_us)
             parts = frozenset(PARTS[k] for k in kinds)
-            at = st.last_us if st.last_us > now else customer_clock(st, now, bounds)
+            if st.last_us > now:
+                at = st.last_us
+            else:  # one bound per partition index (a customer's partitions share it): cached
+                index = next(iter(st.offsets), "")[1:]
+                if (at_index := held.get(index)) is None:
+                    at_index = held[index] = customer_clock(st, now, bounds)
+                at = at_index
             to_score.append((cid, st, at, trigger, parts))
             scored_items.append(item)
         out.items.append(item)

@@ -18,7 +18,7 @@ from segstream.models.quantiles import bucket
 from segstream.models.rfm import RFM_METRICS, PurchaseSummary, metric_values
 from segstream.scoring.columns import Columns
 from segstream.scoring.models import Models
-from segstream.state.customer import CustomerState
+from segstream.state.customer import CustomerState, id_hash
 from segstream.state.keys import CLOCK_GLOBAL
 from segstream.state.store import Loaded, SaveItem
 from segstream.streams import kinds
@@ -193,16 +193,17 @@ def apply_events(
     for cid, evs in by_customer.items():
         entry = loaded[cid]
         st = entry.state
-        before = metric_values(st.purchases) if st.purchases else None
+        before = st.purchases  # frozen: a purchase replaces it
         last: Positioned | None = None
         applied = 0
-        kinds: Counter[str] = Counter()  # applied events per topic code
+        kinds: dict[str, int] = {}  # applied events per topic code
         for p in evs:
             topic = p.source[0]
             if st.offsets.get(p.source, -1) >= p.offset:
                 out.skipped[KIND_OF_CODE[topic]] += 1
                 continue
-            if st.seen(topic, p.event.event_id):
+            h = id_hash(p.event.event_id)
+            if h in st.recent.get(topic, ()):
                 out.duplicates[KIND_OF_CODE[topic]] += 1
                 st.offsets[p.source] = p.offset
                 last = last or p
@@ -212,19 +213,19 @@ def apply_events(
             except (ArithmeticError, ValueError, TypeError) as exc:  # never let one event poison the batch
                 out.failed.append((p, f"{type(exc).__name__}: {exc}"))
                 continue
-            st.remember(topic, p.event.event_id, p.ts_us)
+            st.remember_hash(topic, h, p.ts_us)
             st.offsets[p.source] = p.offset
             last = p
             applied += 1
-            kinds[topic] += 1
+            kinds[topic] = kinds.get(topic, 0) + 1
         if last is None:
             continue
         by_kind = {KIND_OF_CODE[c]: n for c, n in kinds.items()}
         item = SaveItem(cid, entry.version, st, events=applied, due_us=None, by_kind=by_kind)
         if applied:
-            after = metric_values(st.purchases) if st.purchases else None
-            if after != before:
-                item.buckets = histogram_moves(before, after)
+            if st.purchases is not before:
+                old = metric_values(before) if before else None
+                item.buckets = histogram_moves(old, metric_values(st.purchases) if st.purchases else None)
             if not score:
                 item.due_us = st.last_us
                 out.items.append(item)

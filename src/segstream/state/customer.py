@@ -73,8 +73,11 @@ class CustomerState(msgspec.Struct, array_like=True, omit_defaults=True, gc=Fals
         return id_hash(event_id) in self.recent.get(topic, ())
 
     def remember(self, topic: str, event_id: str, ts_us: int) -> None:
+        self.remember_hash(topic, id_hash(event_id), ts_us)
+
+    def remember_hash(self, topic: str, h: int, ts_us: int) -> None:
         ring = self.recent.setdefault(topic, [])
-        ring.append(id_hash(event_id))
+        ring.append(h)
         del ring[:-RECENT_IDS]
         self.first_us = min(self.first_us, ts_us) if self.first_us else ts_us
         self.last_us = max(self.last_us, ts_us)

@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 import redis.asyncio as aioredis
@@ -52,62 +53,16 @@ PAGE_SPLIT: Final = 1 << 20
 CURSOR_MAX: Final = (1 << 64) * NODE_SPLIT * PAGE_SPLIT - 1  # SCAN cursors are 64-bit
 FLOW_TTL_S: Final = 25 * 3600  # transitions kept per wall minute: the dashboard looks back up to a day
 
-# One shard's save. KEYS: segcount, stats, hist, due, flow (this wall minute's transitions),
-#   then the customers (all of one shard: one hash tag, one slot).
-# ARGV: bytes before the customer id in a customer key, then per customer: header, blob,
-#   moves, events, due. events = "topic=n,topic=n" applied events per input topic (counted
-#   in stats under events:topic), or empty.
-#   moves = "kind\tname\told\tnew\n" lines; kind s = segment (count in segcount under
-#   name:segment), h = histogram bucket (count in hist under name:bucket); old may be empty.
-#   due = event time (µs) at which the customer must be re-scored, or empty: unchanged;
-#   the due zset's member is the customer id (the key without its head).
-# Returns the 1-based positions (among the customers) that conflicted.
-SAVE_LUA: Final = """
-local head = tonumber(ARGV[1])
-local i = 2
-local conflicts = {}
-local events = {}
-local created = 0
-local function move(key, field, by)
-  if redis.call('HINCRBY', key, field, by) == 0 then redis.call('HDEL', key, field) end
-end
-local flows = 0
-for k = 6, #KEYS do
-  local expect, blob, moves, n, due = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-  i = i + 5
-  if redis.call('GETRANGE', KEYS[k], 0, 7) ~= expect then
-    conflicts[#conflicts + 1] = k - 5
-  else
-    redis.call('SET', KEYS[k], blob)
-    if expect == '' then created = created + 1 end
-    for kind, name, old, new in string.gmatch(moves, '(%a)\\t([^\\t\\n]*)\\t([^\\t\\n]*)\\t([^\\t\\n]*)\\n') do
-      local h = KEYS[1]
-      if kind == 'h' then h = KEYS[3] end
-      if old ~= '' then move(h, name .. ':' .. old, -1) end
-      if new ~= '' then move(h, name .. ':' .. new, 1) end
-      if kind == 's' then
-        redis.call('HINCRBY', KEYS[5], name .. '\t' .. old .. '\t' .. new, 1)
-        flows = flows + 1
-      end
-    end
-    if due ~= '' then redis.call('ZADD', KEYS[4], due, string.sub(KEYS[k], head + 1)) end
-    for topic, c in string.gmatch(n, '([^=,]+)=(%d+)') do events[topic] = (events[topic] or 0) + tonumber(c) end
-  end
-end
-if flows > 0 then redis.call('EXPIRE', KEYS[5], FLOW_TTL) end
-if created > 0 then redis.call('HINCRBY', KEYS[2], 'customers', created) end
-for topic, c in pairs(events) do redis.call('HINCRBY', KEYS[2], 'events:' .. topic, c) end
-return conflicts
-""".replace("FLOW_TTL", str(FLOW_TTL_S))
 
-# The stream clock: KEYS[1] = clock hash; ARGV = (field, value) pairs; a field only moves forward.
-CLOCK_LUA: Final = """
-for i = 1, #ARGV, 2 do
-  local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '-1')
-  if tonumber(ARGV[i + 1]) > cur then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-end
-return 0
-"""
+def _lua(name: str) -> str:
+    """A Lua script of state/lua/ (the files are the scripts Redis runs, comments and all)."""
+    return resources.files("segstream.state").joinpath("lua", name).read_text(encoding="utf-8")
+
+
+# One shard's save (state/lua/save.lua; FLOW_TTL is filled in here).
+SAVE_LUA: Final = _lua("save.lua").replace("FLOW_TTL", str(FLOW_TTL_S))
+# The stream clock: a field only moves forward (state/lua/clock.lua).
+CLOCK_LUA: Final = _lua("clock.lua")
 
 SCRIPTS: Final = {hashlib.sha1(s.encode()).hexdigest(): s for s in (SAVE_LUA, CLOCK_LUA)}
 SAVE_SHA, CLOCK_SHA = SCRIPTS

@@ -5,7 +5,8 @@
     python benchmarks/throughput.py --events 200000 --customers 20000 --mix mixed --naive
 
 Steps: create isolated topics, produce N simulated events (untimed), then
-(1) baseline: a kafka-python consumer reads and msgspec-decodes the same backlog, no Redis;
+(1) baselines: a kafka-python consumer, then an aiokafka one (getmany, as the worker
+reads), each read and msgspec-decode the same backlog, no Redis;
 (2) a real `segstream worker` process (from --worker-src, default this checkout) consumes it.
 The worker's rate is taken between 10% and 90% of the events applied (start-up excluded),
 from its atomically-written Redis counters. Worker peak RSS is read from /proc.
@@ -66,6 +67,43 @@ def baseline_read(s: Settings, kinds: list[str], total: int) -> float:
     dt = time.perf_counter() - t0
     c.close()
     return n / dt
+
+
+def baseline_aiokafka(s: Settings, kinds: list[str], total: int) -> float:
+    """aiokafka ``getmany`` + msgspec decode of the same backlog: what the worker's batch
+    consumer reads with, so the real ceiling of a worker (no Redis, no model)."""
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer
+
+    decoders = {s.topic(k): msgspec.json.Decoder(INPUT_SCHEMAS[k]) for k in kinds}
+
+    async def run() -> float:
+        c = AIOKafkaConsumer(
+            *decoders,
+            bootstrap_servers=s.kafka_bootstrap.split(","),
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            group_id=f"bench-aio-{uuid.uuid4().hex[:6]}",
+            max_partition_fetch_bytes=1 << 20,
+            **client_kwargs(s),
+        )
+        await c.start()
+        try:
+            n, t0 = 0, time.perf_counter()
+            while n < total:
+                if time.perf_counter() - t0 > 600:
+                    raise SystemExit(f"aiokafka baseline read only {n}/{total} events in 600 s")
+                for tp, recs in (await c.getmany(timeout_ms=1000, max_records=5000)).items():
+                    dec = decoders[tp.topic]
+                    for r in recs:
+                        dec.decode(r.value)
+                    n += len(recs)
+            return n / (time.perf_counter() - t0)
+        finally:
+            await c.stop()
+
+    return asyncio.run(run())
 
 
 def run_worker(s: Settings, src: Path, total: int, timeout: float, workers: int = 1) -> tuple[float, float, float]:
@@ -132,6 +170,7 @@ def main() -> None:
     with harness.cleaned_up(s, tag):
         n, kinds, produce_rate = produce_backlog(s, a.events, a.customers, a.mix)
         base = baseline_read(s, kinds, n)
+        aio = baseline_aiokafka(s, kinds, n)
         sustained, wall, rss = run_worker(s, a.worker_src, n, a.timeout)
         if a.two_workers:  # own consumer group and key prefix: the same backlog from scratch
             s2 = s.model_copy(update={"app_id": f"two-{tag}", "redis_prefix": f"{s.redis_prefix}w2"})
@@ -151,6 +190,7 @@ def main() -> None:
         "partitions": a.partitions,
         "produce_events_per_s": round(produce_rate),
         "baseline_read_decode_events_per_s": round(base),
+        "baseline_aiokafka_read_decode_events_per_s": round(aio),
         "worker_sustained_events_per_s": round(sustained),
         "worker_wall_s": round(wall, 2),
         "worker_peak_rss_mb": round(rss, 1),
@@ -171,7 +211,10 @@ def main() -> None:
         }
     for k, v in result.items():
         print(f"{k:36} {v}")
-    rows = [["read + decode baseline (kafka-python, no Redis, no model)", f"{base:,.0f}", "100%", ""]]
+    rows = [
+        ["read + decode baseline (kafka-python, no Redis, no model)", f"{base:,.0f}", "100%", ""],
+        ["read + decode baseline (aiokafka getmany, as the worker reads)", f"{aio:,.0f}", f"{aio / base:.0%}", ""],
+    ]
     if naive:
         rate = naive["events_per_s"]
         rows.append(["naive Faust agent (per event: Redis GET + SET, River)", f"{rate:,.0f}", f"{rate / base:.0%}",

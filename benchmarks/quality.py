@@ -31,7 +31,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from segstream.agents.outlook import scoring_clock  # noqa: E402
 from segstream.agents.score import behaviour_vector  # noqa: E402
 from segstream.config import Settings, load_settings  # noqa: E402
 from segstream.evaluation import (  # noqa: E402
@@ -47,6 +46,7 @@ from segstream.feeders.simulator import Simulator  # noqa: E402
 from segstream.models.bgnbd import expected_purchases  # noqa: E402
 from segstream.models.clusters import ClusterSnapshot  # noqa: E402
 from segstream.models.value import ValueSnapshot  # noqa: E402
+from segstream.scoring.clock import scoring_clock  # noqa: E402
 from segstream.scoring.models import Models  # noqa: E402
 from segstream.state.store import Store  # noqa: E402
 from segstream.streams.schemas import ChurnRisk  # noqa: E402

@@ -170,7 +170,7 @@ def segments_reload() -> None:
         fail(f"{exc}; the workers keep their current rules")
 
     async def bump(store: Any) -> int:
-        return int(await store.client.incr(store.keys.rules_generation))
+        return int(await store.bump_rules_generation())
 
     generation = _with_store(bump)
     typer.echo(f"rules generation {generation}: workers reload {rules_path(settings)} within ~2 s")
@@ -185,15 +185,15 @@ def segments_rescore(
     import time
 
     async def request(store: Any) -> None:
-        await store.client.set(store.keys.rescore_request, b"1")
+        await store.request_rescore()
 
     idle_ms = round(settings_or_exit().idle_partition_s * 1000)
 
     async def pending(store: Any) -> tuple[bool, int]:
-        from segstream.agents.outlook import scoring_clock
+        from segstream.scoring.clock import scoring_clock
 
         clock = scoring_clock(await store.clock(), int(time.time() * 1000), idle_ms)  # the sweep's clock
-        return bool(await store.client.exists(store.keys.rescore_request)), await store.due_count(clock)
+        return await store.rescore_requested(), await store.due_count(clock)
 
     from segstream.streams.topics import group_state
 

@@ -30,7 +30,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from segstream.agents import fatal
 from segstream.agents.holding import Holding
 from segstream.agents.pipeline import Pipeline
-from segstream.state.barrier import LIVE, Barrier, Position, partition_name
+from segstream.state.barrier import LIVE, Position, partition_name
 from segstream.streams import kinds
 from segstream.streams.codec import to_us
 from segstream.streams.security import client_kwargs
@@ -57,7 +57,7 @@ class Ingest(mode.Service):
         self.kind_of = {s.topic(k): k for k in KINDS}
         self._lock = asyncio.Lock()  # held while a batch is in flight
         self._stopping = False
-        self._barrier = Barrier(pipeline.store.client, pipeline.store.keys) if s.event_epoch_s else None
+        self._barrier = pipeline.store.barrier() if s.event_epoch_s else None
         self._ahead_us = HOLD_AHEAD_US
         self._epoch: int | None = None  # the boundary last read (barrier on)
         self._closed = False  # ... and the leader ran its epoch's jobs: nothing more is held below it

@@ -14,7 +14,7 @@ import faust
 
 from segstream.agents import epochs, fatal
 from segstream.agents.pipeline import KAFKA_RETRYABLE, Pipeline
-from segstream.state.barrier import LIVE, Barrier
+from segstream.state.barrier import LIVE
 from segstream.state.keys import CLOCK_GLOBAL
 from segstream.state.store import RETRYABLE
 
@@ -40,7 +40,7 @@ def _skip_when_unavailable(fn: Callable[[], Awaitable[None]]) -> Callable[[], Aw
 def register(app: faust.App, pipeline: Pipeline) -> None:
     s = pipeline.settings
     store = pipeline.store
-    barrier = Barrier(store.client, store.keys)
+    barrier = store.barrier()
     catchup = epochs.Catchup(pipeline, barrier)
     rescoring: set[str] = set()  # an operator's full re-score still sweeping (behind the barrier too)
 
@@ -67,12 +67,12 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
                 pass
 
     async def sweep_due() -> None:
-        if await store.client.get(store.keys.rescore_request):
+        if await store.rescore_requested():
             await pipeline.sync.publish(force=True)
             await pipeline.learn_clusters()
             await pipeline.fit_value()
             n = await store.mark_all_due()
-            await store.client.delete(store.keys.rescore_request)  # after marking: waiters see due > 0
+            await store.clear_rescore_request()  # after marking: waiters see due > 0
             log.info("full re-score requested: %d customers due now", n)
             rescoring.add("requested")
         elif not rescoring and s.event_epoch_s:

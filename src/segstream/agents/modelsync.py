@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
-from typing import cast
 
 import msgspec
 import numpy as np
@@ -187,7 +186,7 @@ class ModelSync:
 
     async def maybe_reload_rules(self) -> bool:
         """Reload the rules when the file changed or a reload was requested; keep them if bad."""
-        generation = cast(bytes | None, await self.store.client.get(self.store.keys.rules_generation))
+        generation = await self.store.rules_generation()
         mtime = file_mtime(self.path)
         if mtime == self._rules_mtime and generation == self._rules_generation:
             return False

@@ -23,12 +23,12 @@ from kafka.errors import KafkaError as SyncKafkaError
 
 from segstream.agents import fatal
 from segstream.agents.modelsync import ModelSync
-from segstream.agents.outlook import active_clocks, scoring_clock
 from segstream.agents.progress import Progress
 from segstream.agents.step import KIND_OF_CODE, Positioned, StepResult, apply_events, positioned, rescore
 from segstream.api.metrics import Metrics
 from segstream.config import Settings
 from segstream.models.decay import US_PER_DAY
+from segstream.scoring.clock import active_clocks, scoring_clock
 from segstream.state.customer import CustomerState
 from segstream.state.keys import CLOCK_GLOBAL, SNAPSHOT_CLUSTER, SNAPSHOT_RFM, SNAPSHOT_VALUE, source_field
 from segstream.state.store import Store, retry_forever

@@ -40,7 +40,7 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
     class Health(View):
         async def get(self, request: Request) -> Response:
             try:
-                await store.client.ping()
+                await store.ping()
             except Exception as exc:  # any failure means not healthy; say which
                 return self.json({"status": "unhealthy", "redis": str(exc)}, status=503)
             return self.json({"status": "ok"})
@@ -49,7 +49,7 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
     class Ready(View):
         async def get(self, request: Request) -> Response:
             try:
-                await store.client.ping()
+                await store.ping()
             except Exception as exc:  # any failure means not ready; say which
                 return self.json({"status": "stalled", "reason": f"redis: {exc}"}, status=503)
             state = pipeline.progress.state()

@@ -27,6 +27,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.exceptions import BusyLoadingError, ConnectionError, NoScriptError, TimeoutError
 
 from segstream.state import keys as K
+from segstream.state.barrier import Barrier
 from segstream.state.customer import CustomerState, header, pack, unpack
 
 if TYPE_CHECKING:
@@ -301,6 +302,30 @@ class Store:
         for s in self._shards:
             pipe.zcount(self.keys.due(s), "-inf", now_us)
         return sum(int(c) for c in await pipe.execute())
+
+    async def ping(self) -> None:
+        await self.client.ping()
+
+    def barrier(self) -> Barrier:
+        """The event-time barrier's records (state/barrier.py) on this store's Redis."""
+        return Barrier(self.client, self.keys)
+
+    async def bump_rules_generation(self) -> int:
+        """Ask every worker to reload its rules file; the new generation."""
+        return int(await self.client.incr(self.keys.rules_generation))
+
+    async def rules_generation(self) -> bytes | None:
+        return cast(bytes | None, await self.client.get(self.keys.rules_generation))
+
+    async def request_rescore(self) -> None:
+        """Ask the leader for fresh snapshots and a re-score of every customer."""
+        await self.client.set(self.keys.rescore_request, b"1")
+
+    async def rescore_requested(self) -> bool:
+        return bool(await self.client.exists(self.keys.rescore_request))
+
+    async def clear_rescore_request(self) -> None:
+        await self.client.delete(self.keys.rescore_request)
 
     async def put_snapshot(self, name: str, blob: bytes) -> None:
         await self.client.set(self.keys.snapshot(name), blob)

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
-from segstream.api.metrics import Metrics
+from segstream.agents.metrics import Metrics
 
 GRAFANA = Path(__file__).resolve().parents[2] / "infra" / "grafana"
 DASHBOARD = GRAFANA / "dashboards" / "segstream.json"
@@ -95,7 +95,7 @@ def test_every_metric_and_label_queried_is_exported_by_the_worker(dashboard: dic
                 bad_labels += [(metric, lb) for lb in MATCHER.findall(matchers) if lb not in series.get(metric, ())]
             for group in GROUPING.findall(expr):
                 bad_labels += [(expr, lb.strip()) for lb in group.split(",") if lb.strip() not in known]
-    assert not unknown, f"not in segstream.api.metrics.Metrics().registry: {sorted(unknown)}"
+    assert not unknown, f"not in segstream.agents.metrics.Metrics().registry: {sorted(unknown)}"
     assert not bad_labels, f"labels these metrics do not have: {bad_labels}"
 
 

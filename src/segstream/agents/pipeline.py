@@ -22,10 +22,10 @@ from faust.exceptions import NotReady
 from kafka.errors import KafkaError as SyncKafkaError
 
 from segstream.agents import fatal
+from segstream.agents.metrics import Metrics
 from segstream.agents.modelsync import ModelSync
 from segstream.agents.progress import Progress
 from segstream.agents.step import KIND_OF_CODE, Positioned, StepResult, apply_events, positioned, rescore
-from segstream.api.metrics import Metrics
 from segstream.config import Settings
 from segstream.models.decay import US_PER_DAY
 from segstream.scoring.clock import active_clocks, scoring_clock

@@ -81,7 +81,7 @@ class Catchup:
         seen: dict[str, CustomerState] = {}
         passes = 0
         t0 = time.perf_counter()
-        while await pipeline.sweep(2000, until=until, seen=seen):
+        while await pipeline.leader.sweep(2000, until=until, seen=seen):
             passes += 1
             if passes >= MAX_SWEEP_PASSES:
                 log.error("sweep to %d did not finish in %d passes", until, passes)
@@ -92,12 +92,12 @@ class Catchup:
         self._unlearned.update(seen)
         learn = not held or ep.next - ep.learned >= round(s.cluster_event_interval_s * 1e6)
         if learn:
-            await pipeline.learn_clusters(stable_order(self._unlearned), until)
+            await pipeline.leader.learn_clusters(stable_order(self._unlearned), until)
             self._unlearned.clear()
         t3 = time.perf_counter()
         fit = not held or ep.next - ep.fitted >= round(s.value_fit_event_interval_s * 1e6)
         if fit:
-            await pipeline.fit_value(until)
+            await pipeline.leader.fit_value(until)
         t4 = time.perf_counter()
         await self.barrier.set_done(ep.next, learned=learn, fitted=fit)
         log.info(

@@ -161,7 +161,7 @@ class Ingest(mode.Service):
         if self._barrier is None:
             return None
         barrier = self._barrier
-        ep = await self.pipeline._redis("epoch", barrier.epoch)
+        ep = await self.pipeline.redis("epoch", barrier.epoch)
         epoch, self._closed = ep.next, ep.done == ep.next
         if epoch != self._epoch:  # moved on: what waited may go
             if self._paused:
@@ -226,7 +226,7 @@ class Ingest(mode.Service):
         if news or gone:
             barrier = self._barrier
             assert barrier is not None
-            await self.pipeline._redis("barrier", partial(barrier.report, news, gone))
+            await self.pipeline.redis("barrier", partial(barrier.report, news, gone))
             self._reported.update(news)
 
     async def _fetch(self, size: int, timeout_ms: int) -> dict[TopicPartition, list[Any]]:
@@ -275,7 +275,7 @@ class Ingest(mode.Service):
             if len(records) == 1:
                 log.exception("event %s/%d/%d failed; to the dead-letter topic", records[0][0],
                               records[0][1].partition, records[0][1].offset)  # fmt: skip
-                await self.pipeline.dead_letter_batch([records[0][1]], exc)
+                await self.pipeline.sink.dead_letter_batch([records[0][1]], exc)
                 return
             log.warning("batch of %d failed (%s: %s); narrowing it down", len(records), type(exc).__name__, exc)
             half = len(records) // 2

@@ -13,7 +13,8 @@ from collections.abc import Awaitable, Callable
 import faust
 
 from segstream.agents import epochs, fatal
-from segstream.agents.pipeline import KAFKA_RETRYABLE, Pipeline
+from segstream.agents.pipeline import Pipeline
+from segstream.agents.sink import KAFKA_RETRYABLE
 from segstream.state.barrier import LIVE
 from segstream.state.keys import CLOCK_GLOBAL
 from segstream.state.store import RETRYABLE
@@ -55,11 +56,11 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
 
     async def learn_clusters() -> None:
         if not await catching_up():
-            await pipeline.learn_clusters()
+            await pipeline.leader.learn_clusters()
 
     async def fit_value_models() -> None:
         if not await catching_up():
-            await pipeline.fit_value()
+            await pipeline.leader.fit_value()
 
     async def advance_epoch() -> None:
         if s.event_epoch_s:
@@ -69,8 +70,8 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
     async def sweep_due() -> None:
         if await store.rescore_requested():
             await pipeline.sync.publish(force=True)
-            await pipeline.learn_clusters()
-            await pipeline.fit_value()
+            await pipeline.leader.learn_clusters()
+            await pipeline.leader.fit_value()
             n = await store.mark_all_due()
             await store.clear_rescore_request()  # after marking: waiters see due > 0
             log.info("full re-score requested: %d customers due now", n)
@@ -80,7 +81,7 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
             if ep.next != LIVE:  # the epochs sweep (agents/epochs.py) ...
                 if ep.done == ep.next:  # ... but events that came after the backlog's end wait for none
                     clock = (await store.clock()).get(CLOCK_GLOBAL, 0)
-                    await pipeline.sweep(until=min(ep.done - 1, clock))
+                    await pipeline.leader.sweep(until=min(ep.done - 1, clock))
                 return
         # a silent customer may need several re-scores to catch up with a clock that moved
         # fast (a replay); each pass scores it at its next due time. Bounded per tick, in
@@ -88,7 +89,7 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
         # (Faust warns) and holds the batches' share of the event loop
         ends = time.monotonic() + SWEEP_BUDGET * s.sweep_interval_s
         for _ in range(SWEEP_PASSES):
-            if not await pipeline.sweep():
+            if not await pipeline.leader.sweep():
                 rescoring.clear()  # an operator's full re-score is done
                 break
             if time.monotonic() > ends:

@@ -66,6 +66,8 @@ TOPIC_CODES: Final = kinds.CODES
 SNAPSHOT_RFM: Final = "rfm"
 SNAPSHOT_CLUSTER: Final = "cluster"
 SNAPSHOT_VALUE: Final = "value"
+#: The snapshots every batch and every customer document reads, in this order.
+SNAPSHOTS: Final = (SNAPSHOT_RFM, SNAPSHOT_CLUSTER, SNAPSHOT_VALUE)
 
 
 def shard_of(customer_id: str, shards: int) -> int:

@@ -20,13 +20,11 @@ from segstream.models.rules import RulesError
 from segstream.models.value import ValueSnapshot
 from segstream.scoring.document import customer_document
 from segstream.scoring.models import Models, build_models, file_mtime, load_rules, rules_path
-from segstream.state.keys import SNAPSHOT_CLUSTER, SNAPSHOT_RFM, SNAPSHOT_VALUE
+from segstream.state.keys import SNAPSHOTS
 from segstream.state.store import Store
 
 log = logging.getLogger(__name__)
 
-#: The snapshots a customer document reads, in the order :meth:`Reader.use` takes them.
-SNAPSHOTS: Final = (SNAPSHOT_RFM, SNAPSHOT_CLUSTER, SNAPSHOT_VALUE)
 _TYPES: Final = (RFMSnapshot, ClusterSnapshot, ValueSnapshot)
 _FIELDS: Final = ("rfm_snapshot", "cluster_snapshot", "value_snapshot")
 

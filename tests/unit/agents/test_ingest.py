@@ -51,7 +51,9 @@ def ingest(consumer: FakeConsumer, process: Any = None) -> tuple[Ingest, list[An
         seen.append(("dlq", len(recs), str(exc)))
 
     pipeline = SimpleNamespace(
-        settings=Settings(event_epoch_s=0), process=process or default, dead_letter_batch=dead_letter_batch
+        settings=Settings(event_epoch_s=0),
+        process=process or default,
+        sink=SimpleNamespace(dead_letter_batch=dead_letter_batch),
     )
     ing = Ingest(pipeline)  # type: ignore[arg-type]
     ing.__dict__["consumer"] = consumer  # the cached property, without a Kafka client

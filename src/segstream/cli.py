@@ -105,6 +105,20 @@ def worker(
     SafeWorker(app, loglevel=settings.log_level).execute_from_commandline()
 
 
+@cli.command()
+def api(
+    port: Annotated[int | None, typer.Option(help="Port (default SEGSTREAM_API_PORT)")] = None,
+    processes: Annotated[int | None, typer.Option(help="Processes sharing the port (SEGSTREAM_API_PROCESSES)")] = None,
+) -> None:
+    """Serve the customer API from Redis alone (no Kafka, no worker) until Ctrl-C / SIGTERM."""
+    settings = settings_or_exit(api_port=port, api_processes=processes)
+    if problem := settings.web_exposure_problem(api=True):
+        fail(problem, 2)
+    from segstream.api.server import serve
+
+    serve(settings)
+
+
 @topics_cli.command("create")
 def topics_create(
     partitions: Annotated[int | None, typer.Option(min=1, max=1024, help="Partitions per topic")] = None,

@@ -205,6 +205,12 @@ class Settings(BaseSettings):
     web_enabled: bool = Field(True, description="Serve the HTTP API and dashboard from the worker")
     web_host: str = Field("127.0.0.1", description="Address the worker's web server binds")
     web_port: int = Field(6066, ge=1, le=65535, description="Port of the worker's web server")
+    api_host: str = Field("127.0.0.1", description="Address the standalone API (`segstream api`) binds")
+    api_port: int = Field(6068, ge=1, le=65535, description="Port of the standalone API")
+    api_processes: int = Field(2, ge=1, le=64, description="Processes of the standalone API, sharing its port")
+    redis_read_url: str = Field(
+        "", description="Redis (a replica) the standalone API reads from; empty: SEGSTREAM_REDIS_URL"
+    )
     api_token: SecretStr = Field(
         SecretStr(""),
         description="Bearer token required by the customer-data endpoints (empty: no token, loopback use only)",
@@ -370,12 +376,14 @@ class Settings(BaseSettings):
     def web_is_loopback(self) -> bool:
         return self.web_host in LOOPBACK_HOSTS
 
-    def web_exposure_problem(self) -> str | None:
-        """Why this worker must not start: customer data served beyond loopback with no token."""
-        exposed = self.web_enabled and not self.token() and not self.web_is_loopback()
+    def web_exposure_problem(self, api: bool = False) -> str | None:
+        """Why this worker (or with ``api``, the standalone API) must not start: customer
+        data served beyond loopback with no token."""
+        name, host = ("SEGSTREAM_API_HOST", self.api_host) if api else ("SEGSTREAM_WEB_HOST", self.web_host)
+        exposed = (api or self.web_enabled) and not self.token() and host not in LOOPBACK_HOSTS
         if exposed and not self.dangerously_serve_customer_data_without_token:
             return (
-                f"SEGSTREAM_WEB_HOST={self.web_host} serves customer data beyond this machine: set "
+                f"{name}={host} serves customer data beyond this machine: set "
                 f"SEGSTREAM_API_TOKEN (or {DANGEROUS_NO_TOKEN}=true to serve it to anyone)"
             )
         return None

@@ -9,6 +9,7 @@ and ``GET /customers/{id}`` name segments the same way as the worker that wrote 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any, Final
 
 import msgspec
@@ -64,8 +65,22 @@ class Reader:
     async def customer(self, customer_id: str) -> dict[str, Any] | None:
         """The customer document (see :func:`segstream.scoring.document.customer_document`),
         ``None`` for an unknown customer; one Redis round trip."""
-        state, now, blobs = await self.store.get_with_snapshots(customer_id, SNAPSHOTS)
-        if state is None:
-            return None
+        found = await self.customers([customer_id])
+        return found[customer_id][0] if found else None
+
+    async def customers(self, customer_ids: Sequence[str]) -> dict[str, tuple[dict[str, Any], str]]:
+        """The documents of the customers that exist, each with its entity tag: it changes
+        when the customer's state, the stream clock (recency is as of it) or a model
+        snapshot changes, and only then. One Redis round trip for them all."""
+        found, now, blobs = await self.store.get_with_snapshots(customer_ids, SNAPSHOTS)
+        if not found:
+            return {}
         self._reload_rules()
-        return customer_document(customer_id, state, now, self.use(blobs), self.settings.language)
+        models = self.use(blobs)
+        snaps = (models.rfm_snapshot, models.cluster_snapshot, models.value_snapshot)
+        versions = ".".join(str(s.version if s else 0) for s in snaps)
+        lang = self.settings.language
+        return {
+            cid: (customer_document(cid, e.state, now, models, lang), f'"{e.version}.{now}.{versions}"')
+            for cid, e in found.items()
+        }

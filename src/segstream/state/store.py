@@ -342,17 +342,21 @@ class Store:
         return (unpack(blob)[1] if blob else None), int(clock or 0)
 
     async def get_with_snapshots(
-        self, customer_id: str, snapshots: Sequence[str]
-    ) -> tuple[CustomerState | None, int, list[bytes | None]]:
-        """One customer, the global stream clock and the named model snapshots, in one
-        pipeline (the customer document outside the worker)."""
+        self, customer_ids: Sequence[str], snapshots: Sequence[str]
+    ) -> tuple[dict[str, Loaded], int, list[bytes | None]]:
+        """Customers (the ones that exist, with their versions), the global stream clock and
+        the named model snapshots, in one pipeline (the customer documents outside the
+        worker; one round trip on a single Redis, one per node on a cluster)."""
         pipe = self._pipe()
-        pipe.get(self.keys.customer(customer_id))
+        for cid in customer_ids:
+            pipe.get(self.keys.customer(cid))
         pipe.hget(self.keys.clock, K.CLOCK_GLOBAL)
         for name in snapshots:
             pipe.get(self.keys.snapshot(name))
-        blob, clock, *snaps = await pipe.execute()
-        return (unpack(blob)[1] if blob else None), int(clock or 0), snaps
+        res = await pipe.execute()
+        n = len(customer_ids)
+        found = {cid: Loaded(*unpack(blob)) for cid, blob in zip(customer_ids, res[:n], strict=True) if blob}
+        return found, int(res[n] or 0), res[n + 1 :]
 
     async def in_segment(
         self, dimension: str, segment: str, cursor: int, limit: int, scan: int

@@ -40,7 +40,8 @@ def main(argv: list[str]) -> int:
 
     def line(name: str, n: int, c: Counter[str]) -> None:
         other = n - c["killed"] - c["survived"] - c["timeout"]
-        print(f"{name:44} {n:7} {c['killed']:7} {c['survived']:8} {c['timeout']:7} {other:5} {100 * c['killed'] / n:7.1f}%")
+        share = 100 * c["killed"] / n
+        print(f"{name:44} {n:7} {c['killed']:7} {c['survived']:8} {c['timeout']:7} {other:5} {share:7.1f}%")
 
     for name, n, c in rows:
         line(name, n, c)

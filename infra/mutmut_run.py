@@ -14,7 +14,7 @@ from _pytest.nodes import Node
 if not hasattr(Node, "_nodeid"):
     Node._nodeid = property(lambda self: self.nodeid)  # type: ignore[attr-defined]
 
-from mutmut.__main__ import cli  # noqa: E402
+from mutmut.__main__ import cli
 
 if __name__ == "__main__":
     sys.exit(cli())

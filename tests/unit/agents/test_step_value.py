@@ -78,3 +78,17 @@ def test_value_tier_follows_the_snapshots_edges_with_its_reason_in_the_currency(
     r = rescore({"a": b}, {"a": us(35)}, us(35), Models(value_snapshot=snapshot([200.0, 300.0, 400.0])), currency="EUR")
     [change] = [c for c in r.outputs if c.dimension == "value"]
     assert change.to_segment == "low" and "184.79 EUR" in change.reason
+
+
+def test_apply_events_gives_the_value_reason_in_the_given_currency() -> None:
+    models = Models(value_snapshot=snapshot([0.0, 0.0, 0.0]))  # any CLV above 0: top
+    for currency in ("USD", "EUR"):
+        loaded = {"a": Loaded(0, CustomerState())}
+        batch = [
+            positioned(Purchase(event_id=f"o{d}", customer_id="a", ts=T0 + timedelta(days=d), amount=20.0), "p0", d)
+            for d in (0, 14)
+        ]
+        kw = {} if currency == "USD" else {"currency": currency}
+        r = apply_events(loaded, batch, 0, models, **kw)
+        [change] = [c for c in r.outputs if c.dimension == "value"]
+        assert change.to_segment == "top" and f" {currency} over the next 12 months" in change.reason

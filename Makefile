@@ -27,8 +27,8 @@ test: install
 unit: install
 	$(PY) -m pytest -q tests/unit src/segstream
 
-## make mutation: mutmut on the pure core and the models against the unit tests (one worker, niced; about
-## N min), then killed/survived per file ([tool.mutmut] in pyproject.toml; docs/DEVELOPMENT.md)
+## make mutation: mutmut on the pure core and the models against the unit tests (one worker, niced; about 40
+## min on 2 shared cores), then killed/survived per file ([tool.mutmut] in pyproject.toml; docs/DEVELOPMENT.md)
 mutation: install
 	rm -rf mutants
 	nice -n 10 $(PY) infra/mutmut_run.py run --max-children 1 > mutants.log 2>&1 || (tail -40 mutants.log; exit 1)

@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install demo test unit lint up down topics bench quality clean
+.PHONY: install demo test unit lint mutation up down topics bench quality clean
 
 install: $(VENV)/.installed
 
@@ -26,6 +26,13 @@ test: install
 ## make unit: the pure unit tests only (no servers)
 unit: install
 	$(PY) -m pytest -q tests/unit src/segstream
+
+## make mutation: mutmut on the pure core and the models against the unit tests (one worker, niced; about 40
+## min on 2 shared cores), then killed/survived per file ([tool.mutmut] in pyproject.toml; docs/DEVELOPMENT.md)
+mutation: install
+	rm -rf mutants
+	nice -n 10 $(PY) infra/mutmut_run.py run --max-children 1 > mutants.log 2>&1 || (tail -40 mutants.log; exit 1)
+	$(PY) infra/mutation_summary.py --survivors
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks

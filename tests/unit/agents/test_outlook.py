@@ -15,11 +15,12 @@ from segstream.models.decay import US_PER_DAY
 from segstream.models.gammagamma import GammaGammaParams
 from segstream.models.playbook import load_playbook
 from segstream.models.rfm import PurchaseSummary
-from segstream.models.value import ValueSnapshot, score_values
+from segstream.models.value import ValueSnapshot
 from segstream.scoring.models import DEFAULT_PLAYBOOK, Models
 from segstream.state.customer import CustomerState, Outlook
 from segstream.streams.codec import to_us
 from segstream.streams.schemas import ChurnRisk
+from tests.unit.models import closed_forms as cf
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 D = US_PER_DAY
@@ -263,10 +264,15 @@ def test_batch_values_scores_only_customers_with_purchases_in_one_call(models: M
     ]
     values = batch_values(batch, models)
     assert set(values) == {0, 2}
-    histories = [st.purchases.repeat_history(at(133)) for st in buyers if st.purchases]
-    expected = score_values(models.value, snapshot(), *zip(*histories, strict=True))
-    for pos, row in ((0, 0), (2, 1)):
-        assert values[pos] == pytest.approx(tuple(float(col[row]) for col in expected))
+    # repeat histories at day 133, in weeks: a one-off buyer (x = 0, T = 133 / 7 = 19) and the
+    # weekly buyer (x = 19 repeat purchases, t_x = T = 19, m_x = 30.00); the papers' closed forms
+    bg, gg, h = (0.243, 4.414, 0.793, 2.426), (6.25, 3.74, 15.44), 90 / 7
+    for pos, (x, t_x, T, m_x) in ((0, (0, 0.0, 19.0, 0.0)), (2, (19, 19.0, 19.0, 30.0))):
+        alive = cf.p_alive(*bg, x, t_x, T)
+        silent = ((bg[1] + T) / (bg[1] + T + h)) ** (bg[0] + x)
+        spend = cf.expected_spend(*gg, x, m_x)
+        expected = (alive, cf.expected_purchases(*bg, h, x, t_x, T), 1 - alive + alive * silent, spend)
+        assert values[pos] == pytest.approx((*expected, cf.clv(bg, spend, x, t_x, T)), rel=1e-9)
 
 
 def test_batch_values_is_empty_without_fitted_purchase_models(models: Models) -> None:

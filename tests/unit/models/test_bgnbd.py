@@ -21,7 +21,11 @@ from segstream.models.bgnbd import (
     simulate,
 )
 
-CDNOW_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "cdnow"
+# shared/ beside the repository; the nearest one above, as mutmut runs the tests from a copy in mutants/
+CDNOW_DIR = next(
+    (d / "shared" / "data" / "cdnow" for d in Path(__file__).resolve().parents[4:] if (d / "shared").is_dir()),
+    Path(__file__).resolve().parents[3].parent / "shared" / "data" / "cdnow",
+)
 CDNOW_SUMMARY = CDNOW_DIR / "cdnow_customers_summary.csv"
 
 # Fader, Hardie & Lee (2005), "Counting your customers the easy way", section 5 (CDNOW, weeks)

@@ -20,7 +20,11 @@ from segstream.models.gammagamma import (
     gammagamma_log_likelihood,
 )
 
-CDNOW_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "cdnow"
+# shared/ beside the repository; the nearest one above, as mutmut runs the tests from a copy in mutants/
+CDNOW_DIR = next(
+    (d / "shared" / "data" / "cdnow" for d in Path(__file__).resolve().parents[4:] if (d / "shared").is_dir()),
+    Path(__file__).resolve().parents[3].parent / "shared" / "data" / "cdnow",
+)
 CDNOW_SAMPLE = CDNOW_DIR / "CDNOW_sample.txt"
 CDNOW_SUMMARY = CDNOW_DIR / "cdnow_customers_summary.csv"
 CALIBRATION_START, CALIBRATION_END = pd.Timestamp("1997-01-01"), pd.Timestamp("1997-09-30")

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+import segstream
 from segstream.agents.score import behaviour_vector
 from segstream.agents.step import apply_events, positioned
 from segstream.feeders.simulator import Simulator
@@ -108,6 +109,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--profile", type=Path, help="write the cProfile of the timed half here")
     ap.add_argument("--json", type=Path, help="append the result as one JSON line")
+    ap.add_argument("--label", default="", help="names the code measured (default: the package's path)")
     a = ap.parse_args()
     sim = Simulator(a.customers, datetime(2024, 1, 1, tzinfo=UTC), seed=a.seed)
     offsets: Counter[str] = Counter()
@@ -135,6 +137,7 @@ def main() -> None:
     n = sum(len(b) for b in timed)
     result = {
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "code": a.label or str(Path(segstream.__file__).parent),
         "customers": a.customers, "events_timed": n, "batch": a.batch, "profiled": bool(prof),
         "core_events_per_s": round(n / core), "baseline_unpack_pack_events_per_s": round(n / base),
         "batch_ms_p50": round(statistics.median(per_batch) * 1000, 2),

@@ -30,6 +30,7 @@ unit: install
 ## make mutation: mutmut on the pure core and the models against the unit tests (one worker, niced; about 40
 ## min on 2 shared cores), then killed/survived per file ([tool.mutmut] in pyproject.toml; docs/DEVELOPMENT.md)
 mutation: install
+	$(PY) -m pip install -q -e '.[test,mutation]'
 	rm -rf mutants
 	nice -n 10 $(PY) infra/mutmut_run.py run --max-children 1 > mutants.log 2>&1 || (tail -40 mutants.log; exit 1)
 	$(PY) infra/mutation_summary.py --survivors

@@ -70,7 +70,8 @@ def test_the_demo_backfills_a_living_population_restarts_a_killed_worker_and_sto
         assert status == 200 and flows["flows"].get("lifecycle"), flows
 
         # the worker's command line, or the title Faust gives its process when setproctitle is installed
-        workers = [pid for pid, cmd in children(demo.pid).items() if "segstream worker" in cmd or "[Faust:Worker]" in cmd]
+        names = ("segstream worker", "[Faust:Worker]")
+        workers = [pid for pid, cmd in children(demo.pid).items() if any(n in cmd for n in names)]
         assert len(workers) == 1, children(demo.pid)
         os.kill(workers[0], signal.SIGKILL)
         wait_until(lambda: said("the worker exited (code 137); starting it again"), 30, "the restart line")

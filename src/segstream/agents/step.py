@@ -196,7 +196,7 @@ def apply_events(
         before = st.purchases  # frozen: a purchase replaces it
         last: Positioned | None = None
         applied = 0
-        kinds: dict[str, int] = {}  # applied events per topic code
+        per_code: dict[str, int] = {}  # applied events per topic code
         for p in evs:
             topic = p.source[0]
             if st.offsets.get(p.source, -1) >= p.offset:
@@ -217,10 +217,10 @@ def apply_events(
             st.offsets[p.source] = p.offset
             last = p
             applied += 1
-            kinds[topic] = kinds.get(topic, 0) + 1
+            per_code[topic] = per_code.get(topic, 0) + 1
         if last is None:
             continue
-        by_kind = {KIND_OF_CODE[c]: n for c, n in kinds.items()}
+        by_kind = {KIND_OF_CODE[c]: n for c, n in per_code.items()}
         item = SaveItem(cid, entry.version, st, events=applied, due_us=None, by_kind=by_kind)
         if applied:
             if st.purchases is not before:
@@ -231,7 +231,7 @@ def apply_events(
                 out.items.append(item)
                 continue
             trigger = Trigger(f"{last.source}-{last.offset}", last.ts_us)
-            parts = frozenset(PARTS[k] for k in kinds)
+            parts = frozenset(PARTS[k] for k in per_code)
             if st.last_us > now:
                 at = st.last_us
             else:  # one bound per partition index (a customer's partitions share it): cached

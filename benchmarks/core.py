@@ -31,13 +31,13 @@ from pathlib import Path
 import numpy as np
 
 import segstream
-from segstream.agents.score import behaviour_vector
 from segstream.agents.step import apply_events, positioned
 from segstream.feeders.simulator import Simulator
 from segstream.models.clusters import FEATURES, ClusterLearner
 from segstream.models.quantiles import bucket
 from segstream.models.rfm import RFM_METRICS, RFMSnapshot, metric_values
 from segstream.models.value import fit_value
+from segstream.scoring.behaviour import behaviours
 from segstream.scoring.models import Models
 from segstream.state.customer import pack, unpack
 from segstream.state.keys import source_field
@@ -89,8 +89,8 @@ def build_models(store: dict[str, bytes], now: int) -> Models:
                 hists[metric][bucket(metric_values(st.purchases)[metric], exact)] += 1
     models.rfm_snapshot = RFMSnapshot.from_histograms(1, {m: dict(h) for m, h in hists.items()})
     learner = ClusterLearner(n_clusters=5, seed=42)
-    for st in states:
-        learner.learn_one(dict(zip(FEATURES, behaviour_vector(st, now, models), strict=True)))
+    for row in behaviours(states, now, models).tolist():
+        learner.learn_one(dict(zip(FEATURES, row, strict=True)))
     models.cluster_snapshot, _ = learner.snapshot(None)
     buyers = [st.purchases for st in states if st.purchases]
     hist = np.array([p.repeat_history(now, models.value.unit_days) for p in buyers])

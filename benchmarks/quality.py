@@ -31,7 +31,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from segstream.agents.score import behaviour_vector  # noqa: E402
 from segstream.config import Settings, load_settings  # noqa: E402
 from segstream.evaluation import (  # noqa: E402
     auc,
@@ -46,6 +45,7 @@ from segstream.feeders.simulator import Simulator  # noqa: E402
 from segstream.models.bgnbd import expected_purchases  # noqa: E402
 from segstream.models.clusters import ClusterSnapshot  # noqa: E402
 from segstream.models.value import ValueSnapshot  # noqa: E402
+from segstream.scoring.behaviour import behaviours  # noqa: E402
 from segstream.scoring.clock import scoring_clock  # noqa: E402
 from segstream.scoring.models import Models  # noqa: E402
 from segstream.state.store import Store  # noqa: E402
@@ -145,7 +145,7 @@ def clusters(s: Settings, customers_n: int, events_n: int) -> dict[str, Any]:
     streamed = [customers[c].segments["cluster"] for c in ids]
     truth = [persona[c] for c in ids]
     models = Models()
-    x = np.array([behaviour_vector(customers[c], now, models) for c in ids])
+    x = behaviours([customers[c] for c in ids], now, models)
     z = (x - x.mean(axis=0)) / np.where(x.std(axis=0) > 0, x.std(axis=0), 1)
     batch = KMeans(n_clusters=s.clusters, n_init=10, random_state=0).fit_predict(z)
     out: dict[str, Any] = {

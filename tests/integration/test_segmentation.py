@@ -141,9 +141,9 @@ def test_behavioural_clusters_recover_the_simulated_personas_with_stable_ids(
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score
 
-    from segstream.agents.score import behaviour_vector
     from segstream.feeders.simulator import Simulator
     from segstream.models.clusters import ClusterSnapshot
+    from segstream.scoring.behaviour import behaviours
     from segstream.scoring.models import Models
 
     # clusters learned on the leader's wall-clock timer from samples of the whole population
@@ -165,7 +165,7 @@ def test_behavioural_clusters_recover_the_simulated_personas_with_stable_ids(
     def features() -> np.ndarray:
         customers = read_store(s, lambda st: st.scan_customers())
         now = read_store(s, lambda st: st.clock())["global"]
-        return np.array([behaviour_vector(customers[c], now, Models()) for c in sorted(customers)])
+        return behaviours([customers[c] for c in sorted(customers)], now, Models())
 
     def flips(x: np.ndarray) -> float:
         cur, prev = (read_store(s, lambda st, n=n: st.get_snapshot(n)) for n in ("cluster", "cluster:prev"))
@@ -186,7 +186,7 @@ def test_behavioural_clusters_recover_the_simulated_personas_with_stable_ids(
     streamed = [customers[c].segments["cluster"] for c in ids]
     persona = {c.customer_id: c.persona for c in sim.population}
     now = read_store(s, lambda st: st.clock())["global"]
-    x = np.array([behaviour_vector(customers[c], now, Models()) for c in ids])
+    x = behaviours([customers[c] for c in ids], now, Models())
     z = (x - x.mean(axis=0)) / x.std(axis=0)
     batch = KMeans(n_clusters=s.clusters, n_init=10, random_state=0).fit_predict(z)
     assert adjusted_rand_score([persona[c] for c in ids], streamed) >= 0.8

@@ -17,13 +17,13 @@ from datetime import UTC, datetime
 import msgspec
 import numpy as np
 
-from segstream.agents.score import behaviour_vector
 from segstream.config import Settings
 from segstream.models.clusters import FEATURES, ClusterLearner, ClusterSnapshot
 from segstream.models.playbook import PlaybookError, load_playbook
 from segstream.models.rfm import RFMSnapshot
 from segstream.models.rules import RulesError
 from segstream.models.value import ValueSnapshot, fit_value
+from segstream.scoring.behaviour import behaviours
 from segstream.scoring.models import build_models, file_mtime, load_rules, playbook_path, rules_path
 from segstream.state.customer import CustomerState
 from segstream.state.keys import SNAPSHOT_CLUSTER as CLUSTER
@@ -120,8 +120,10 @@ class ModelSync:
         return snap
 
     def _learn(self, customers: list[CustomerState], now_us: int) -> None:
-        for st in customers:
-            self.learner.learn_one(dict(zip(FEATURES, behaviour_vector(st, now_us, self.models), strict=True)))
+        if not customers:
+            return
+        for row in behaviours(customers, now_us, self.models).tolist():
+            self.learner.learn_one(dict(zip(FEATURES, row, strict=True)))
 
     async def learn_clusters(self, now_us: int, sample: int = 2000) -> list[dict[str, object]]:
         """Leader only: learn from the next slice of the population (a SCAN cursor walks it

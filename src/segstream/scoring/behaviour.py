@@ -1,16 +1,23 @@
 """The behaviour vectors of a whole batch, in :data:`segstream.models.clusters.FEATURES`
-order (the columnar form of :func:`segstream.agents.score.behaviour_vector`, same rules):
-mean order value, purchases per 30 days of tenure, days since the last purchase (or since
-the first event), the long-horizon usage rate and its trend, the satisfaction level; all
-log-scaled where they are open-ended."""
+order: mean order value, purchases per 30 days of tenure, days since the last purchase
+(or since the first event), the long-horizon usage rate and its trend, the satisfaction
+level; all log-scaled where they are open-ended.
+
+Rates, not totals, so that a customer's cluster says how it behaves rather than how long
+it has been a customer. Clusters are learned (the leader) and assigned (every batch) from
+these same vectors."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
 from segstream.models.decay import US_PER_DAY
-from segstream.scoring.activity import Activity
+from segstream.scoring.activity import Activity, activity
 from segstream.scoring.columns import F64, Columns
+from segstream.scoring.models import Models
+from segstream.state.customer import CustomerState
 
 
 def behaviour_matrix(c: Columns, a: Activity) -> F64:
@@ -26,3 +33,9 @@ def behaviour_matrix(c: Columns, a: Activity) -> F64:
     trend = np.where(c.has_u, np.where(~np.isnan(a.trend) & (a.trend != 0), logged, -3.0), 0.0)
     level = np.where(c.has_f & np.isfinite(a.level), a.level, 0.5)
     return np.column_stack([np.log1p(aov), np.log1p(per_month), np.log1p(since), np.log1p(rate), trend, level])
+
+
+def behaviours(states: Sequence[CustomerState], now_us: int, models: Models) -> F64:
+    """n x 6 matrix of these customers' behaviour vectors as of ``now_us``."""
+    cols = Columns.of(states, [now_us] * len(states))
+    return behaviour_matrix(cols, activity(cols, models.usage, models.satisfaction))

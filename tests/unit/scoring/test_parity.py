@@ -9,7 +9,6 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from segstream.agents.score import behaviour_vector
 from segstream.models.churn import ChurnModel
 from segstream.models.decay import US_PER_DAY
 from segstream.models.lifecycle import STAGES, LifecycleModel
@@ -25,6 +24,7 @@ from segstream.scoring.lifecycle import NO_DUE, score_lifecycle
 from segstream.scoring.models import Models
 from segstream.scoring.rfm import score_rfm
 from segstream.state.customer import CustomerState
+from tests.unit.scoring.reference import behaviour_vector
 
 D = US_PER_DAY
 NOW = 400 * D

@@ -7,7 +7,6 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Annotated, Any
 
-import msgspec
 import typer
 from redis.exceptions import RedisError
 
@@ -25,6 +24,7 @@ from segstream.feeders.export import (
     select_fields,
 )
 from segstream.feeders.export_writers import ROW_GROUP, Output, output_format
+from segstream.scoring.catalogue import LANGUAGES
 
 if TYPE_CHECKING:
     from segstream.scoring.models import Models
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PAGE: int = 1000  # customer keys one SCAN call asks for (a page of the walk)
-LANGUAGES = ("en", "zh-CN")
 _DIMENSION_HELP = "Dimension: rfm, lifecycle, cluster, value, churn_risk or one of the rules file"
 
 
@@ -180,16 +179,11 @@ class Job:
             raise ExportError(f"no segment {seg!r} in {self.dimension} (segments: {known})", 2)
 
     async def _load_snapshots(self, store: Store) -> None:
-        """The cluster and value snapshots the workers score with (cluster names, contribution)."""
-        from segstream.models.clusters import ClusterSnapshot
-        from segstream.models.value import ValueSnapshot
-        from segstream.state.keys import SNAPSHOT_CLUSTER as CLUSTER
-        from segstream.state.keys import SNAPSHOT_VALUE as VALUE
+        """The snapshots the workers score with (cluster names, value contribution)."""
+        from segstream.state.keys import SNAPSHOTS
+        from segstream.state.reader import set_snapshots
 
-        if blob := await store.get_snapshot(CLUSTER):
-            self.models.cluster_snapshot = msgspec.msgpack.decode(blob, type=ClusterSnapshot)
-        if blob := await store.get_snapshot(VALUE):
-            self.models.value_snapshot = msgspec.msgpack.decode(blob, type=ValueSnapshot)
+        set_snapshots(self.models, [await store.get_snapshot(name) for name in SNAPSHOTS])
 
     def partial_note(self) -> str:
         if self.opened and self.output.partial is not None:

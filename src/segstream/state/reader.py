@@ -30,6 +30,14 @@ _TYPES: Final = (RFMSnapshot, ClusterSnapshot, ValueSnapshot)
 _FIELDS: Final = ("rfm_snapshot", "cluster_snapshot", "value_snapshot")
 
 
+def set_snapshots(models: Models, blobs: Sequence[bytes | None]) -> None:
+    """Decode the published snapshots (in :data:`SNAPSHOTS` order) onto ``models``; one not
+    published yet leaves the models without it."""
+    for i, blob in enumerate(blobs):
+        if blob:
+            setattr(models, _FIELDS[i], msgspec.msgpack.decode(blob, type=_TYPES[i]))
+
+
 class Reader:
     """Customers as documents, scored names from the latest published snapshots."""
 

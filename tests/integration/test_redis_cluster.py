@@ -16,6 +16,7 @@ import redis
 
 from segstream.config import Settings
 from segstream.state.customer import CustomerState
+from segstream.state.keys import SNAPSHOTS
 from segstream.state.store import SaveItem, Store
 from segstream.streams.codec import to_us
 from tests.integration.harness import WorkerProcess, reachable, read_store, settings_env, wait_for_events
@@ -145,6 +146,7 @@ async def _exercise(store: Store) -> dict[str, Any]:
             break
     out["scanned"] = await store.scan_customers(count=37)
     out["get"] = await store.get_with_clock("客户-甲")
+    out["read"] = await store.get_with_snapshots(["客户-甲", "nobody"], SNAPSHOTS)  # the API's one round trip
     await store.count_dead_letters(["bad_json", "bad_json"])
     out["dlq"] = (await store.stats()).get("dlq:bad_json")
     out["marked"] = await store.mark_all_due(7)
@@ -181,6 +183,8 @@ def _check(out: dict[str, Any]) -> None:
     assert set(out["scanned"]) == set(ids)
     state, now = out["get"]
     assert state is not None and state.segments == {"rfm": f"s{(n - 4) % 3}"} and now == 60
+    found, now, snaps = out["read"]
+    assert set(found) == {"客户-甲"} and found["客户-甲"].state == state and now == 60 and len(snaps) == 3
     assert out["dlq"] == 2
     assert out["marked"] == n and out["due_after_mark"] == n
 

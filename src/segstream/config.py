@@ -156,6 +156,11 @@ class Settings(BaseSettings):
     rfm_fixed_monetary: str = Field(
         "50,100,250,500", description="rfm_scoring=fixed: total spend (major units) at which M reaches 2..5"
     )
+    rfm_recency_bands: bool = Field(
+        True,
+        description="Name RFM segments with R held to the band of the lifecycle thresholds (no Champions who are "
+        "churned, no Lost who bought last week; docs/SEGMENTS.md); false: pure quintile names",
+    )
     rules_file: str = Field("", description="YAML rule segments (empty: the packaged default)")
     clusters: int = Field(5, ge=2, le=50, description="Number of behavioural clusters")
     rescore_days: float = Field(7.0, gt=0, description="Silent customers are re-scored this often (event days)")

@@ -16,13 +16,14 @@ import numpy as np
 
 from segstream.models.clusters import FEATURES
 from segstream.models.decay import US_PER_DAY
+from segstream.models.rfm import MeanRFMScorer
 from segstream.scoring import catalogue
 from segstream.scoring.activity import activity
 from segstream.scoring.behaviour import behaviour_matrix
 from segstream.scoring.columns import Columns
 from segstream.scoring.lifecycle import NO_DUE, score_lifecycle
 from segstream.scoring.models import Models
-from segstream.scoring.rfm import score_rfm
+from segstream.scoring.rfm import recency_band, score_rfm, segment_codes
 from segstream.state.customer import CustomerState
 from segstream.streams.codec import from_us
 from segstream.streams.schemas import ChurnRisk, SegmentChange
@@ -131,6 +132,11 @@ def score_batch(
     cols = cols if cols is not None else Columns.of([b[1] for b in batch], [b[2] for b in batch])
     scorer = models.rfm_scorer()
     rfm = score_rfm(cols, scorer) if scorer is not None and cols.has_p.any() else None
+    band = None  # R the segment is named with (docs/SEGMENTS.md, recency bands)
+    if rfm is not None and models.rfm_bands:
+        life, binary = models.lifecycle, isinstance(scorer, MeanRFMScorer)
+        band = recency_band(cols, rfm[0], life.at_risk_days, life.churn_days, binary)
+        rfm = (*rfm[:3], segment_codes(band, rfm[1], rfm[2], binary))
     active = cols.active
     previous = np.array([b[1].segments.get("lifecycle") for b in batch], dtype=object)
     stage, stage_due, reactivated = score_lifecycle(cols, active, previous, models.lifecycle)
@@ -156,8 +162,13 @@ def score_batch(
                 reason = catalogue.reason(
                     "rfm", language, r=r, f=f, m=m, days=days, count=p.count, spend=spend, currency=currency
                 )
+                if band is not None and int(band[i]) != r:
+                    reason = catalogue.reason("rfm_band", language, head=reason, band=int(band[i]))
+                    feats["r_named"] = int(band[i])
                 record_change(st, out, cid, trigger, "rfm", seg, catalogue.name("rfm", seg, language), reason, feats)
         due = now + rescore_us
+        if band is not None and (p := st.purchases):  # the next recency band's start
+            due = min(due, _next_band(now, p.last_us, models))
         if last := int(active[i]):
             st.reactivated_us = int(reactivated[i])
             code = stage[i]
@@ -176,6 +187,14 @@ def score_batch(
         if models.rules:
             _score_rules(cid, st, now, trigger, models, language, changed, out)
     return results
+
+
+def _next_band(now: int, last_us: int, models: Models) -> int:
+    """When a purchase ``last_us`` ago enters its next recency band (:data:`NO_DUE`: in the last)."""
+    for days in (models.lifecycle.at_risk_days, models.lifecycle.churn_days):
+        if now < (edge := last_us + int(days * US_PER_DAY)):
+            return edge
+    return NO_DUE
 
 
 def _score_rules(

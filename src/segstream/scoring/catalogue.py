@@ -142,6 +142,10 @@ TEMPLATES: Final[dict[str, dict[str, str]]] = {
         ),
         "zh-CN": "R={r} F={f} M={m}：最近一次购买在 {days:.0f} 天前，共 {count} 次购买，累计 {spend:.2f} {currency}",
     },
+    "rfm_band": {
+        "en": "{head}; named as R={band}, the band of its recency (docs/SEGMENTS.md)",
+        "zh-CN": "{head}；按最近购买天数所在区间以 R={band} 命名（见 docs/SEGMENTS.md）",
+    },
     "lifecycle": {
         "en": "{stage}: no purchase or use for {days:.0f} days",
         "zh-CN": "{stage}：已 {days:.0f} 天没有购买或使用",

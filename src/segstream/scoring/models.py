@@ -33,6 +33,7 @@ class Models:
     rfm_scheme: str = "rfm11"  # or "cn8"
     rfm_scoring: str = "quintiles"  # or "fixed" (rfm11 only)
     rfm_snapshot: RFMSnapshot | None = None
+    rfm_bands: bool = True  # segment names with R held to the lifecycle's recency bands
     min_population: int = 20  # below this, quintiles are not meaningful: fixed thresholds
     rules: RuleSet | None = None
     rescore_days: float = 7.0
@@ -121,6 +122,7 @@ def build_models(settings: Settings) -> Models:
         fixed_rfm=fixed,
         rfm_scheme=settings.rfm_scheme,
         rfm_scoring=settings.rfm_scoring,
+        rfm_bands=settings.rfm_recency_bands,
         rules=rules,
         rescore_days=settings.rescore_days,
         value=ValueModel(

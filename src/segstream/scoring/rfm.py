@@ -51,3 +51,42 @@ def score_rfm(
         f = 1 + _count(count, scorer.frequency, ">=")
         m = 1 + _count(spend, scorer.monetary, ">=")
     return r, f, m, SEGMENT_TABLE[r, (f + m + 1) // 2]
+
+
+def recency_band(c: Columns, r: I64, at_risk_days: float, churn_days: float, binary: bool = False) -> I64:
+    """R held inside the band of the days since the last purchase, so that no named segment
+    contradicts the lifecycle's absolute thresholds (docs/SEGMENTS.md, "Contradictions").
+
+    Quintiles rank customers against each other: on a young population the bottom fifth is
+    "lost" after 20 days, and on an old one the top fifth is "champions" after 200. A
+    segment is therefore named with R limited to the band of the customer's own recency:
+
+    ====================================  =======================  ===================
+    days since the last purchase          R (1..5) used to name    R of ``cn8`` (0/1)
+    ====================================  =======================  ===================
+    below ``at_risk_days``                at least 3               1 (recent)
+    ``at_risk_days`` up to ``churn_days``  at most 2                as scored
+    ``churn_days`` and more               1                        0 (not recent)
+    ====================================  =======================  ===================
+
+    The R, F and M scores themselves are not changed (they stay equal to the batch
+    quintiles); only the segment they name is.
+
+    >>> from types import SimpleNamespace
+    >>> day = 86_400_000_000
+    >>> c = SimpleNamespace(now=np.full(4, 100 * day), p_last=np.array([99, 60, 30, 5]) * day)
+    >>> recency_band(c, np.array([1, 5, 5, 4]), at_risk_days=45, churn_days=90).tolist()
+    [3, 5, 2, 1]
+    >>> recency_band(c, np.array([0, 0, 1, 1]), 45, 90, binary=True).tolist()
+    [1, 1, 1, 0]
+    """
+    days = np.maximum(0, c.now - c.p_last) / US_PER_DAY
+    recent, lapsed, gone = days < at_risk_days, (days >= at_risk_days) & (days < churn_days), days >= churn_days
+    if binary:
+        return np.where(recent, 1, np.where(gone, 0, r))  # type: ignore[no-any-return]
+    return np.where(recent, np.maximum(r, 3), np.where(lapsed, np.minimum(r, 2), np.where(gone, 1, r)))  # type: ignore[no-any-return]
+
+
+def segment_codes(r: I64, f: I64, m: I64, binary: bool = False) -> NDArray[np.object_]:
+    """The segment code of each (r, f, m): the 11-segment table, or ``cn8`` when ``binary``."""
+    return _CN8_TABLE[r, f, m] if binary else SEGMENT_TABLE[r, (f + m + 1) // 2]  # type: ignore[no-any-return]

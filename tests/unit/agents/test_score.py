@@ -116,18 +116,53 @@ def test_scoring_again_without_any_change_emits_nothing() -> None:
 
 def test_only_the_dimension_that_changed_is_emitted() -> None:
     st = customer((0, 1999))
-    score(st, 0)
-    day31 = by_dimension(score(st, 31))
+    pure = Models(rfm_bands=False)  # R as the fixed thresholds give it (bands: tests below)
+    score(st, 0, pure)
+    day31 = by_dimension(score(st, 31, pure))
     assert (day31["rfm"].from_segment, day31["rfm"].to_segment) == ("new", "promising")
     assert day31["rfm"].reason == "R=4 F=1 M=1: last purchase 31 days ago, 1 purchase(s), 19.99 USD in total"
     assert (day31["lifecycle"].from_segment, day31["lifecycle"].to_segment) == ("new", "active")
     # day 46: still "promising" (R=4 up to 60 days), but 46 silent days are "at risk"
-    scored = score(st, 46, trigger_id="sweep-46")
+    scored = score(st, 46, pure, trigger_id="sweep-46")
     assert scored.changes == [("lifecycle", "active", "at_risk")]
     [change] = scored.outputs
     assert (change.event_id, change.to_name) == ("sweep-46-lifecycle", "At risk")
     assert change.reason == "At risk: no purchase or use for 46 days"
     assert change.features == {"days_since_activity": 46.0, "tenure_days": 46.0}
+
+
+def test_rfm_is_named_within_the_recency_band_of_the_lifecycle_thresholds() -> None:
+    # fixed thresholds give R=4 up to 60 days, R=3 up to 120, R=2 up to 240; the lifecycle
+    # says at risk from 45 silent days and churned from 90 (docs/SEGMENTS.md)
+    st = customer((0, 1999))
+    score(st, 0)
+    assert by_dimension(score(st, 31))["rfm"].to_segment == "promising"  # R=4, in the recent band
+    day46 = by_dimension(score(st, 46, trigger_id="sweep-46"))
+    assert (day46["rfm"].from_segment, day46["rfm"].to_segment) == ("promising", "hibernating")  # R=4 named as 2
+    assert day46["rfm"].reason.endswith("in total; named as R=2, the band of its recency (docs/SEGMENTS.md)")
+    assert day46["rfm"].features["r"] == 4 and day46["rfm"].features["r_named"] == 2
+    assert st.rfm_score == 411  # the score itself is not changed
+    day95 = by_dimension(score(st, 95))
+    assert (day95["rfm"].to_segment, day95["lifecycle"].to_segment) == ("lost", "churned")  # R=3 named as 1
+
+
+def test_a_recent_buyer_is_never_named_lost_by_a_low_quintile() -> None:
+    # a young population: four fifths bought on days 26..29, so a purchase 20 days ago is
+    # the bottom recency quintile (R=1), F=1 and M=1 (edges above 1 purchase and 19.99)
+    cuts = [at(d) // US_PER_DAY for d in (29, 28, 27, 26)]
+    snap = RFMSnapshot(1, 100, cuts, [1, 1, 1, 1], [5000] * 4, cuts[2], 1.0, 5000.0)
+    pure = Models(rfm_snapshot=snap, rfm_bands=False)
+    assert by_dimension(score(customer((10, 1999)), 30, pure))["rfm"].to_segment == "lost"
+    change = by_dimension(score(customer((10, 1999)), 30, Models(rfm_snapshot=snap)))["rfm"]
+    assert (change.to_segment, change.features["r"], change.features["r_named"]) == ("about_to_sleep", 1, 3)
+
+
+def test_the_sweep_comes_back_when_a_purchase_enters_its_next_recency_band() -> None:
+    st = customer((0, 1999))
+    st.usage = None
+    # a week of rescore would pass day 45: the band edge comes first
+    assert score(st, 40).due_us == at(45)
+    assert score(st, 88, Models(rescore_days=30)).due_us == at(90)
 
 
 def test_features_are_rounded_to_thousandths_of_a_day() -> None:

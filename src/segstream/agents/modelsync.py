@@ -120,6 +120,8 @@ class ModelSync:
         return snap
 
     def _learn(self, customers: list[CustomerState], now_us: int) -> None:
+        # without purchases or use a customer's vector is all defaults: not a behaviour
+        customers = [st for st in customers if st.purchases or st.usage]
         if not customers:
             return
         for row in behaviours(customers, now_us, self.models).tolist():

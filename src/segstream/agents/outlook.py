@@ -106,7 +106,7 @@ def assess(
     total = risks.hazards.sum(axis=1)
     with np.errstate(all="ignore"):
         drivers = _bps(risks.hazards / total[:, None]).tolist()
-    tiers = _tiers(table[:, 4], snap.tier_edges if snap else [])
+    tiers = _tiers(table[:, 4], snap.tier_edges if snap else [], cols.p_spend)
     score, high_now = risks.score.tolist(), risks.high.tolist()
     near = churn.enter - NEAR_ENTRY
     for i, (cid, st, now, trigger, scored) in enumerate(batch):
@@ -145,12 +145,13 @@ def _bps(v: np.ndarray, scale: int = 10_000) -> np.ndarray:
         return np.where(np.isfinite(v), np.round(v * scale), 0).astype(np.int64)
 
 
-def _tiers(clv: np.ndarray, edges: list[float]) -> list[str | None]:
-    """The value tier of each CLV (see :func:`segstream.models.value.tier_of`)."""
+def _tiers(clv: np.ndarray, edges: list[float], spend_minor: np.ndarray) -> list[str | None]:
+    """The value tier of each CLV (see :func:`segstream.models.value.tier_of`); a customer
+    who has spent nothing is in the bottom tier whatever its CLV (docs/SEGMENTS.md)."""
     if not edges:
         return [None] * len(clv)
     with np.errstate(invalid="ignore"):
-        below = (clv[:, None] > np.asarray(edges)[None, :]).sum(axis=1)
+        below = np.where(spend_minor > 0, (clv[:, None] > np.asarray(edges)[None, :]).sum(axis=1), 0)
     codes = [TIERS[len(TIERS) - 1 - b] for b in below.tolist()]
     return [c if ok else None for c, ok in zip(codes, np.isfinite(clv).tolist(), strict=True)]
 

@@ -19,7 +19,7 @@ from segstream.models.decay import US_PER_DAY
 from segstream.models.rfm import MeanRFMScorer
 from segstream.scoring import catalogue
 from segstream.scoring.activity import activity
-from segstream.scoring.behaviour import behaviour_matrix
+from segstream.scoring.behaviour import INSUFFICIENT, behaviour_matrix, cluster_name, enough_data, parts_of
 from segstream.scoring.columns import Columns
 from segstream.scoring.lifecycle import NO_DUE, score_lifecycle
 from segstream.scoring.models import Models
@@ -239,12 +239,17 @@ def assign_clusters(
         return
     cols = cols if cols is not None else Columns.of([b[1] for b in batch], [b[2] for b in batch])
     x = behaviour_matrix(cols, activity(cols, models.usage, models.satisfaction))
-    ids = snap.assign(x)
-    for (cid, st, _, trigger, scored), cluster_id, row in zip(batch, ids, x, strict=True):
-        new = f"c{int(cluster_id)}"
+    ids = snap.assign(x).tolist()
+    enough = enough_data(cols).tolist()
+    for (cid, st, _, trigger, scored), cluster_id, row, ok in zip(batch, ids, x, enough, strict=True):
+        new = f"c{cluster_id}" if ok else INSUFFICIENT
         if new == st.segments.get("cluster"):
             continue
-        name = snap.description(int(cluster_id), language)
-        reason = catalogue.reason("cluster", language, code=new, name=name, version=snap.version)
         feats = dict(zip(FEATURES, (round(float(v), 4) for v in row), strict=True))
+        if ok:
+            name = cluster_name(snap, cluster_id, language, parts_of(st))
+            reason = catalogue.reason("cluster", language, code=new, name=name, version=snap.version)
+        else:
+            name = catalogue.name("cluster", INSUFFICIENT, language)
+            reason = catalogue.reason("cluster_insufficient", language)
         record_change(st, scored, cid, trigger, "cluster", new, name, reason, feats)

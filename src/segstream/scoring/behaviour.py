@@ -9,13 +9,16 @@ these same vectors."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
+from typing import Final
 
 import numpy as np
 
+from segstream.models.clusters import FEATURES, ClusterSnapshot, standouts
 from segstream.models.decay import US_PER_DAY
+from segstream.scoring import catalogue
 from segstream.scoring.activity import Activity, activity
-from segstream.scoring.columns import F64, Columns
+from segstream.scoring.columns import F64, Columns, Mask
 from segstream.scoring.models import Models
 from segstream.state.customer import CustomerState
 
@@ -39,3 +42,44 @@ def behaviours(states: Sequence[CustomerState], now_us: int, models: Models) -> 
     """n x 6 matrix of these customers' behaviour vectors as of ``now_us``."""
     cols = Columns.of(states, [now_us] * len(states))
     return behaviour_matrix(cols, activity(cols, models.usage, models.satisfaction))
+
+
+#: The cluster "segment" of a customer with neither purchases nor usage: its behaviour
+#: vector would be all defaults, and the nearest centre would describe what it never did.
+INSUFFICIENT: Final = "insufficient"
+
+#: The state part each behaviour feature is read from.
+FEATURE_PART: Final = dict(
+    zip(FEATURES, ("purchases", "purchases", "purchases", "usage", "usage", "feedback"), strict=True)
+)
+
+
+def enough_data(c: Columns) -> Mask:
+    """Customers with a behaviour to cluster: some purchase or some use."""
+    return c.has_p | c.has_u
+
+
+def parts_of(st: CustomerState) -> frozenset[str]:
+    """The behaviour parts a customer has (names of :data:`FEATURE_PART`'s values)."""
+    have = {"purchases": st.purchases, "usage": st.usage, "feedback": st.feedback}
+    return frozenset(k for k, v in have.items() if v)
+
+
+def cluster_name(snap: ClusterSnapshot, cluster_id: int, language: str, parts: Container[str]) -> str:
+    """A cluster's description as one of its customers reads it: words only about the
+    behaviour parts that customer has (no "heavy user" for a customer who never used the
+    product, no "recent" for one who never bought); the cluster's own description when
+    it has them all.
+
+    >>> snap = ClusterSnapshot(1, [7], [[1.2, 0.0, -0.9, 0.8, 0.0, 0.0]], [0.0] * 6, [1.0] * 6,
+    ...                        {"en": ["large orders, recent, heavy user"]}, 8, 100)
+    >>> cluster_name(snap, 7, "en", {"purchases", "usage", "feedback"})
+    'large orders, recent, heavy user'
+    >>> cluster_name(snap, 7, "en", {"purchases"}), cluster_name(snap, 7, "en", {"usage"})
+    ('large orders, recent', 'heavy user')
+    """
+    wanted = [FEATURE_PART[f] in parts for f in FEATURES]
+    if all(wanted):
+        return snap.description(cluster_id, language)
+    center = snap.centers[snap.ids.index(cluster_id)]
+    return catalogue.traits(standouts([v if w else 0.0 for v, w in zip(center, wanted, strict=True)]), language)

@@ -88,6 +88,10 @@ NAMES: Final[dict[str, dict[str, dict[str, str]]]] = {
         "en": {"top": "Top value", "high": "High value", "medium": "Medium value", "low": "Low value"},
         "zh-CN": {"top": "顶级价值", "high": "高价值", "medium": "中等价值", "low": "低价值"},
     },
+    "cluster": {  # learned clusters are named by their centre's traits (:func:`traits`)
+        "en": {"insufficient": "Not enough data"},
+        "zh-CN": {"insufficient": "数据不足"},
+    },
     "churn_risk": {
         "en": {"high": "High churn risk", "normal": "Normal churn risk"},
         "zh-CN": {"high": "高流失风险", "normal": "正常"},
@@ -153,6 +157,10 @@ TEMPLATES: Final[dict[str, dict[str, str]]] = {
     "cluster": {
         "en": "nearest centre of cluster {code} ({name}) in snapshot v{version}",
         "zh-CN": "距快照 v{version} 中簇 {code}（{name}）的中心最近",
+    },
+    "cluster_insufficient": {
+        "en": "no purchase and no use yet: no behaviour to cluster",
+        "zh-CN": "尚无购买和使用记录：没有可聚类的行为",
     },
     "cluster_unloaded": {"en": "cluster {code}", "zh-CN": "簇 {code}"},
     "cluster_retired": {"en": "retired cluster {code}", "zh-CN": "已停用的簇 {code}"},

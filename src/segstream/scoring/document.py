@@ -10,6 +10,7 @@ from typing import Any, cast
 from segstream.models.churn import DRIVERS
 from segstream.models.decay import US_PER_DAY
 from segstream.scoring import catalogue
+from segstream.scoring.behaviour import parts_of
 from segstream.scoring.models import Models, segment_name
 from segstream.state.customer import CustomerState
 from segstream.streams.codec import from_us
@@ -35,10 +36,13 @@ def customer_document(
     def when(us: int) -> str | None:
         return from_us(us).isoformat() if us else None
 
+    has = parts_of(state)
     doc: dict[str, Any] = {
         "customer_id": customer_id,
         "as_of": when(now_us),
-        "segments": {d: {"code": s, "name": segment_name(d, s, models, language)} for d, s in state.segments.items()},
+        "segments": {
+            d: {"code": s, "name": segment_name(d, s, models, language, has)} for d, s in state.segments.items()
+        },
         "rfm_score": {"r": state.rfm_score // 100, "f": state.rfm_score // 10 % 10, "m": state.rfm_score % 10}
         if state.rfm_score
         else None,

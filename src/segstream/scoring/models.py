@@ -4,6 +4,7 @@ called (pure: the published snapshots are set on :class:`Models` by whoever read
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,18 +54,23 @@ class Models:
         return self.fixed_rfm
 
 
-def segment_name(dimension: str, code: str, models: Models, language: str) -> str:
-    """The readable name of a segment code in a dimension."""
-    if dimension in catalogue.NAMES:
-        return catalogue.name(dimension, code, language)
+def segment_name(dimension: str, code: str, models: Models, language: str, parts: Container[str] | None = None) -> str:
+    """The readable name of a segment code in a dimension; ``parts``: the behaviour parts of
+    the customer it is shown for (see :func:`segstream.scoring.behaviour.cluster_name`)."""
     if dimension == "cluster" and code[:1] == "c" and code[1:].isdigit():
         cid, snap = int(code[1:]), models.cluster_snapshot
         if snap is None:  # not loaded yet
             return catalogue.reason("cluster_unloaded", language, code=code)
         if cid in snap.ids:
-            return snap.description(cid, language)
+            if parts is None:
+                return snap.description(cid, language)
+            from segstream.scoring.behaviour import cluster_name  # behaviour imports this module
+
+            return cluster_name(snap, cid, language, parts)
         # a cluster the latest model no longer has (customers move out of it as they are re-scored)
         return catalogue.reason("cluster_retired", language, code=code)
+    if dimension in catalogue.NAMES:
+        return catalogue.name(dimension, code, language)
     if models.rules and dimension in models.rules.dimensions:
         return models.rules.label(dimension, code, language)
     return code

@@ -208,6 +208,15 @@ def test_new_tier_edges_move_a_customer_between_tiers(models: Models) -> None:
     assert value_change_of(assess_one(st, 133, models)) == ("top", "low")
 
 
+def test_a_customer_who_spent_nothing_is_in_the_bottom_tier_whatever_its_clv(models: Models) -> None:
+    # free orders: two purchases of 0.00 a week apart; tier edges collapsed on ties (issue 19)
+    models.value_snapshot = snapshot([0.17, 0.17, 163.45])
+    free = customer(models, [(0, 0), (7, 0), (14, 0)])
+    paying = customer(models, [(0, 100), (7, 100), (14, 100)])
+    assert value_change_of(assess_one(free, 14, models)) == (None, "low")
+    assert value_change_of(assess_one(paying, 14, models)) in {(None, "high"), (None, "top")}
+
+
 def test_unchanged_tier_is_not_reported_again(models: Models) -> None:
     st = customer(models, WEEKLY)
     assess_one(st, 133, models)

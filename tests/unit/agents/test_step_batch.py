@@ -16,7 +16,7 @@ from segstream.scoring.models import Models
 from segstream.state.customer import CustomerState
 from segstream.state.store import Loaded
 from segstream.streams.codec import to_us
-from segstream.streams.schemas import Purchase, Usage
+from segstream.streams.schemas import Feedback, Profile, Purchase, Usage
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 DAY = 86_400_000_000
@@ -248,12 +248,35 @@ def test_rescore_reasons_are_in_the_given_currency_usd_by_default() -> None:
     assert "10.00 EUR in total" in next(c.reason for c in r.outputs if c.dimension == "rfm")
 
 
+def test_a_customer_with_neither_purchases_nor_use_is_not_enough_data_not_the_nearest_cluster() -> None:
+    snap = ClusterSnapshot(
+        version=2, ids=[4], centers=[[-1.0, 0.0, 0.0, -0.9, -1.5, 0.0]], mean=[0.0] * 6, std=[1.0] * 6,
+        descriptions={"en": ["declining use, small orders, light user"], "zh-CN": ["x"]}, next_id=5, learned=10,
+    )  # fmt: skip
+    events = [
+        positioned(Profile(event_id="pr1", customer_id="p", ts=T0, industry="retail"), "r0", 0),
+        positioned(Feedback(event_id="f1", customer_id="p", ts=T0, kind="nps", score=9), "f0", 0),
+        positioned(use("a", 0, "u1"), "u0", 0),
+    ]
+    for language, name in (("en", "Not enough data"), ("zh-CN", "数据不足")):
+        loaded = fresh("p", "a")
+        apply_events(loaded, events, 0, Models())
+        both = {c: Loaded(1, loaded[c].state) for c in loaded}
+        r = rescore(both, {}, us(1), Models(cluster_snapshot=snap), language=language)
+        changes = {c.customer_id: c for c in r.outputs if c.dimension == "cluster"}
+        assert (changes["p"].to_segment, changes["p"].to_name) == ("insufficient", name)
+        assert changes["a"].to_segment == "c4"
+    assert changes["a"].to_name == "使用下降、轻度使用"  # the used-only customer reads the usage words only
+    assert both["p"].state.segments["cluster"] == "insufficient"
+
+
 def test_rescore_assigns_clusters_with_names_in_the_given_language() -> None:
     snap = ClusterSnapshot(
-        version=2, ids=[4], centers=[[0.0] * 6], mean=[0.0] * 6, std=[1.0] * 6,
-        descriptions={"en": ["steady buyers"], "zh-CN": ["稳定买家"]}, next_id=5, learned=10,
+        version=2, ids=[4], centers=[[1.0, 0.0, 0.0, 0.9, 0.0, 0.0]], mean=[0.0] * 6, std=[1.0] * 6,
+        descriptions={"en": ["large orders, heavy user"], "zh-CN": ["大额订单、重度使用"]}, next_id=5, learned=10,
     )  # fmt: skip
-    for language, name in (("en", "steady buyers"), ("zh-CN", "稳定买家")):
+    # a customer who only bought reads the words about purchases only
+    for language, name in (("en", "large orders"), ("zh-CN", "大额订单")):
         r = rescore({"a": bought(0)}, {}, us(20), Models(cluster_snapshot=snap), language=language)
         [change] = [c for c in r.outputs if c.dimension == "cluster"]
         assert (change.to_segment, change.to_name) == ("c4", name)

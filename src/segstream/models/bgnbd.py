@@ -285,8 +285,9 @@ class BGNBDFitter:
         Bound of the log-parameters searched; a fit ending within 0.001 of it is degenerate
         (the data do not pin that parameter down) and reported as not converged.
     restarts
-        Further starting points tried when the fit from ``initial`` does not converge, in
-        this order: the default ``(1, 1, 1, 1)`` (unless that was ``initial``), the
+        Further starting points. With ``restarts >= 1`` a fit from an ``initial`` other than
+        the default ``(1, 1, 1, 1)`` is also fitted from the default (a warm start can stop on a
+        worse optimum) and, only when neither converges, the
         data-scaled ``(1, 1 / mean(x / T), 1, 1)`` (a unit-shape gamma of the observed
         purchase rate), then seeded draws around it (each parameter times
         ``exp(N(0, 1))``, seed 0); the converged fit of the best log-likelihood wins.
@@ -375,8 +376,9 @@ class BGNBDFitter:
         scaled = (1.0, 1.0 / rate, 1.0, 1.0)
         starts: list[tuple[float, ...]] = [self.initial, *([cold] if tuple(self.initial) != cold else []), scaled]
         starts = (starts + seeded_starts(scaled, self.restarts))[: 1 + self.restarts]
+        always = 2 if self.restarts and tuple(self.initial) != cold else 1
         fit = fit_multistart(
-            lambda p: bgnbd_log_likelihood(p, x, t_x, T), w, starts, method=self.method, tol=self.tol,
+            lambda p: bgnbd_log_likelihood(p, x, t_x, T), w, starts, always, method=self.method, tol=self.tol,
             max_iter=self.max_iter, log_bound=self.log_bound, penalizer=self.penalizer, names=("r", "alpha", "a", "b"),
         )  # fmt: skip
         r, alpha, a, b = fit.params

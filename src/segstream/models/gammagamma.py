@@ -244,8 +244,9 @@ class GammaGammaFitter:
         Bound of the log-parameters searched; a fit ending within 0.001 of it is degenerate
         (the data do not pin that parameter down) and reported as not converged.
     restarts
-        Further starting points tried when the fit from ``initial`` does not converge, in
-        this order: the default ``(1, 1, 1)`` (unless that was ``initial``), rough moments
+        Further starting points. With ``restarts >= 1`` a fit from an ``initial`` other than
+        the default ``(1, 1, 1)`` is also fitted from the default (a warm start can stop on a
+        worse optimum) and, only when neither converges, rough moments
         ``(1, q₀, (q₀ - 1) mean(m_x))`` with ``q₀ = 2 + 1 / CV²(m_x)`` (the inverse-gamma
         mean and CV of ``1/ν``, within-customer noise ignored), then seeded draws around it
         (each parameter times ``exp(N(0, 1))``, seed 0); the converged fit of the best
@@ -341,8 +342,9 @@ class GammaGammaFitter:
         moments = (1.0, q0, (q0 - 1.0) * mean)
         starts: list[tuple[float, ...]] = [self.initial, *([cold] if tuple(self.initial) != cold else []), moments]
         starts = (starts + seeded_starts(moments, self.restarts))[: 1 + self.restarts]
+        always = 2 if self.restarts and tuple(self.initial) != cold else 1
         fit = fit_multistart(
-            lambda p: gammagamma_log_likelihood(p, x, m_x), w, starts, method=self.method, tol=self.tol,
+            lambda p: gammagamma_log_likelihood(p, x, m_x), w, starts, always, method=self.method, tol=self.tol,
             max_iter=self.max_iter, log_bound=self.log_bound, penalizer=self.penalizer, names=("p", "q", "v"),
         )  # fmt: skip
         p, q, v = fit.params

@@ -84,25 +84,28 @@ class ModelSync:
         # customers: ~0.1 GB of objects, ~1 s on the event loop) stalled the batches and
         # left the worker's memory higher after every refit (benchmarks/soak.py)
         histories: dict[str, tuple[int, float, float, float]] = {}
-        revenue, cursor, seen = 0, 0, set[str]()
+        spends: dict[str, int] = {}
+        cursor, seen = 0, set[str]()
         while True:
             cursor, page = await self.store.sample(cursor, FIT_PAGE)
             for cid, st in page.items():
                 if cid not in seen and st.purchases:
                     histories[cid] = st.purchases.repeat_history(now_us, unit)
-                    revenue += st.purchases.spend_minor
+                    spends[cid] = st.purchases.spend_minor
                 seen.add(cid)  # SCAN may return a key twice
             del page
             if cursor == 0 or len(seen) >= self.settings.value_fit_sample:
                 break
         if not histories:
             return None
-        hist = np.array([histories[c] for c in sorted(histories)], dtype=np.float64)  # one order: the same fit
+        order = sorted(histories)  # one order: the same fit
+        hist = np.array([histories[c] for c in order], dtype=np.float64)
+        spend = np.array([spends[c] for c in order], dtype=np.int64)  # the revenue, its cap and the tier edges
         blob = await self.store.get_snapshot(VALUE)
         previous = self._value_decoder.decode(blob) if blob else None
         snap = await asyncio.to_thread(
             fit_value, self.models.value, hist[:, 0], hist[:, 1], hist[:, 2], hist[:, 3],
-            as_of_us=now_us, version=(previous.version if previous else 0) + 1, revenue_minor=revenue,
+            as_of_us=now_us, version=(previous.version if previous else 0) + 1, spend_minor=spend,
             previous=previous, fitted_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )  # fmt: skip
         new = msgspec.msgpack.encode(snap)

@@ -33,7 +33,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import betaln, expit, gammaln, hyp2f1
 
-from segstream.models.mle import fit_log_params
+from segstream.models.mle import fit_multistart, seeded_starts
 
 __all__ = [
     "BGNBDFitter",
@@ -284,6 +284,14 @@ class BGNBDFitter:
     log_bound
         Bound of the log-parameters searched; a fit ending within 0.001 of it is degenerate
         (the data do not pin that parameter down) and reported as not converged.
+    restarts
+        Further starting points. With ``restarts >= 1`` a fit from an ``initial`` other than
+        the default ``(1, 1, 1, 1)`` is also fitted from the default unless it converged within a
+        factor e of ``initial`` (a warm start that moved far can stop on a worse optimum)
+        and, only when neither converges, the
+        data-scaled ``(1, 1 / mean(x / T), 1, 1)`` (a unit-shape gamma of the observed
+        purchase rate), then seeded draws around it (each parameter times
+        ``exp(N(0, 1))``, seed 0); the converged fit of the best log-likelihood wins.
 
     Attributes
     ----------
@@ -291,6 +299,8 @@ class BGNBDFitter:
         Learned state: the last converged fit (unchanged by a fit that did not converge).
     last : BGNBDParams | None
         The result of the latest call to ``fit``, converged or not.
+    reason : str
+        Why the latest fit did not converge (``""`` if it did), e.g. ``"bound hit (b=3.269e+06)"``.
 
     Examples
     --------
@@ -313,8 +323,11 @@ class BGNBDFitter:
         tol: float = 1e-10,
         max_iter: int = 5000,
         log_bound: float = LOG_BOUND,
+        restarts: int = 0,
     ) -> None:
         self.penalizer = penalizer
+        self.restarts = restarts
+        self.reason = ""
         self.initial = initial
         self.method = method
         self.tol = tol
@@ -342,24 +355,32 @@ class BGNBDFitter:
                 f"x, t_x, T and weights must have one length, got {len(xa)}, {len(txa)}, {len(Ta)}, {len(w)}"
             )
         n = len(xa)
-        result = self._fit(xa, txa, Ta, w, n)
+        result, self.reason = self._fit(xa, txa, Ta, w, n)
         self.last = result
         if result.converged:
             self.fitted = result
         return result
 
-    def _fit(self, x: FloatArray, t_x: FloatArray, T: FloatArray, w: FloatArray, n: int) -> BGNBDParams:
+    def _fit(self, x: FloatArray, t_x: FloatArray, T: FloatArray, w: FloatArray, n: int) -> tuple[BGNBDParams, str]:
         nan = float("nan")
         failed = BGNBDParams(nan, nan, nan, nan, nan, n, False)
         finite = bool(np.isfinite(x).all() and np.isfinite(t_x).all() and np.isfinite(T).all() and np.isfinite(w).all())
         if not finite or n == 0:
-            return failed
+            return failed, "no customers" if n == 0 else "non-finite data"
         valid = (x >= 0).all() and (t_x >= 0).all() and (t_x <= T).all() and (w >= 0).all() and w.sum() > 0
-        if not valid or not (w[x > 0] > 0).any():  # nothing to learn dropout or rates from
-            return failed
-        fit = fit_log_params(
-            lambda p: bgnbd_log_likelihood(p, x, t_x, T), w, self.initial, method=self.method, tol=self.tol,
-            max_iter=self.max_iter, log_bound=self.log_bound, penalizer=self.penalizer,
+        if not valid:
+            return failed, "invalid data (negative, t_x > T or no positive weight)"
+        if not (w[x > 0] > 0).any():  # nothing to learn dropout or rates from
+            return failed, "no repeat purchases"
+        cold = (1.0, 1.0, 1.0, 1.0)
+        rate = float(np.average(x / np.maximum(T, 1e-9), weights=w))
+        scaled = (1.0, 1.0 / rate, 1.0, 1.0)
+        starts: list[tuple[float, ...]] = [self.initial, *([cold] if tuple(self.initial) != cold else []), scaled]
+        starts = (starts + seeded_starts(scaled, self.restarts))[: 1 + self.restarts]
+        always = 2 if self.restarts and tuple(self.initial) != cold else 1
+        fit = fit_multistart(
+            lambda p: bgnbd_log_likelihood(p, x, t_x, T), w, starts, always, method=self.method, tol=self.tol,
+            max_iter=self.max_iter, log_bound=self.log_bound, penalizer=self.penalizer, names=("r", "alpha", "a", "b"),
         )  # fmt: skip
         r, alpha, a, b = fit.params
-        return BGNBDParams(r, alpha, a, b, fit.log_likelihood, n, fit.converged)
+        return BGNBDParams(r, alpha, a, b, fit.log_likelihood, n, fit.converged), fit.reason

@@ -29,7 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.special import gammaln
 
 from segstream.models.bgnbd import BGNBDParams, expected_purchases
-from segstream.models.mle import fit_log_params
+from segstream.models.mle import fit_multistart, seeded_starts
 
 __all__ = [
     "DAYS_PER_MONTH",
@@ -243,6 +243,15 @@ class GammaGammaFitter:
     log_bound
         Bound of the log-parameters searched; a fit ending within 0.001 of it is degenerate
         (the data do not pin that parameter down) and reported as not converged.
+    restarts
+        Further starting points. With ``restarts >= 1`` a fit from an ``initial`` other than
+        the default ``(1, 1, 1)`` is also fitted from the default unless it converged within a
+        factor e of ``initial`` (a warm start that moved far can stop on a worse optimum)
+        and, only when neither converges, rough moments
+        ``(1, q₀, (q₀ - 1) mean(m_x))`` with ``q₀ = 2 + 1 / CV²(m_x)`` (the inverse-gamma
+        mean and CV of ``1/ν``, within-customer noise ignored), then seeded draws around it
+        (each parameter times ``exp(N(0, 1))``, seed 0); the converged fit of the best
+        log-likelihood wins.
 
     Attributes
     ----------
@@ -250,6 +259,8 @@ class GammaGammaFitter:
         Learned state: the last converged fit (unchanged by a fit that did not converge).
     last : GammaGammaParams | None
         The result of the latest call to ``fit``, converged or not.
+    reason : str
+        Why the latest fit did not converge (``""`` if it did), e.g. ``"bound hit (q=3.269e+06)"``.
 
     Examples
     --------
@@ -277,8 +288,11 @@ class GammaGammaFitter:
         tol: float = 1e-10,
         max_iter: int = 5000,
         log_bound: float = LOG_BOUND,
+        restarts: int = 0,
     ) -> None:
         self.penalizer = penalizer
+        self.restarts = restarts
+        self.reason = ""
         self.initial = initial
         self.method = method
         self.tol = tol
@@ -304,26 +318,35 @@ class GammaGammaFitter:
         w = np.ones_like(xa) if weights is None else np.ravel(np.asarray(weights, dtype=np.float64))
         if not (len(xa) == len(ma) == len(w)):
             raise ValueError(f"x, m_x and weights must have one length, got {len(xa)}, {len(ma)}, {len(w)}")
-        result = self._fit(xa, ma, w)
+        result, self.reason = self._fit(xa, ma, w)
         self.last = result
         if result.converged:
             self.fitted = result
         return result
 
-    def _fit(self, x: FloatArray, m_x: FloatArray, w: FloatArray) -> GammaGammaParams:
+    def _fit(self, x: FloatArray, m_x: FloatArray, w: FloatArray) -> tuple[GammaGammaParams, str]:
         nan = float("nan")
+        failed = GammaGammaParams(nan, nan, nan, nan, 0, False)
         if not (np.isfinite(x).all() and np.isfinite(m_x).all() and np.isfinite(w).all()):
-            return GammaGammaParams(nan, nan, nan, nan, 0, False)
+            return failed, "non-finite data"
         if (x < 0).any() or (m_x < 0).any() or (w < 0).any():
-            return GammaGammaParams(nan, nan, nan, nan, 0, False)
+            return failed, "negative data"
         use = (x > 0) & (m_x > 0) & (w > 0)
         x, m_x, w = x[use], m_x[use], w[use]
         n = len(x)
         if n == 0:
-            return GammaGammaParams(nan, nan, nan, nan, 0, False)
-        fit = fit_log_params(
-            lambda p: gammagamma_log_likelihood(p, x, m_x), w, self.initial, method=self.method, tol=self.tol,
-            max_iter=self.max_iter, log_bound=self.log_bound, penalizer=self.penalizer,
+            return failed, "no repeat buyers"
+        cold = (1.0, 1.0, 1.0)
+        mean = float(np.average(m_x, weights=w))
+        cv2 = float(np.average((m_x - mean) ** 2, weights=w)) / mean**2
+        q0 = 2.0 + 1.0 / cv2 if cv2 > 0 else 10.0
+        moments = (1.0, q0, (q0 - 1.0) * mean)
+        starts: list[tuple[float, ...]] = [self.initial, *([cold] if tuple(self.initial) != cold else []), moments]
+        starts = (starts + seeded_starts(moments, self.restarts))[: 1 + self.restarts]
+        always = 2 if self.restarts and tuple(self.initial) != cold else 1
+        fit = fit_multistart(
+            lambda p: gammagamma_log_likelihood(p, x, m_x), w, starts, always, method=self.method, tol=self.tol,
+            max_iter=self.max_iter, log_bound=self.log_bound, penalizer=self.penalizer, names=("p", "q", "v"),
         )  # fmt: skip
         p, q, v = fit.params
-        return GammaGammaParams(p, q, v, fit.log_likelihood, n, fit.converged)
+        return GammaGammaParams(p, q, v, fit.log_likelihood, n, fit.converged), fit.reason

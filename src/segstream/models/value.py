@@ -4,7 +4,9 @@ One place at a time (the leader) fits BG/NBD and Gamma-Gamma on the customers' r
 histories ``(x, t_x, T, m_x)`` as of the stream clock and publishes a
 :class:`ValueSnapshot`; every worker scores its batches with the latest snapshot, all
 customers of a batch at once (:func:`score_values`). A failed or degenerate fit keeps the
-previous parameters and says so in ``status``.
+previous parameters and says why in ``status`` (and per model in ``bgnbd_status``,
+``gammagamma_status``). Without Gamma-Gamma parameters the expected spend is the shrunk
+log-normal of :mod:`segstream.models.spend_prior`.
 
 Pure numpy/scipy: no I/O.
 """
@@ -19,6 +21,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from segstream.models.bgnbd import BGNBDFitter, BGNBDParams, expected_purchases, p_alive
 from segstream.models.gammagamma import GammaGammaFitter, GammaGammaParams, clv, expected_spend
+from segstream.models.spend_prior import SpendPrior, fit_spend_prior, shrunk_spend, spend_cap
 
 __all__ = ["TIERS", "ValueModel", "ValueScores", "ValueSnapshot", "fit_value", "score_values", "tier_of"]
 
@@ -44,11 +47,22 @@ class ValueSnapshot(msgspec.Struct, frozen=True):
     bgnbd, gammagamma
         Parameters in use (the last converged ones), ``None`` before the first success.
     tier_edges
-        CLV (major units) at the population's ``tier_quantiles`` (ascending).
+        CLV (major units) at ``tier_quantiles`` (ascending) of the customers with spend > 0
+        (all customers when the fit was not given their spends).
     revenue_minor
-        Total spend of the customers in the fit, for each customer's share of revenue.
+        Total spend (minor units, uncapped) of the customers in the fit.
     status
-        ``"ok"``, or why the latest fit was not used (the previous parameters stay).
+        ``"ok"``, or why each model's latest fit was not used (its previous parameters
+        stay) and which spend model is in use when it is not Gamma-Gamma.
+    bgnbd_status, gammagamma_status
+        ``"ok"`` or the reason for one model, e.g. ``"Gamma-Gamma: q ≤ 1 (q=0.83): mean
+        spend undefined; no parameters yet"``.
+    spend_prior
+        The shrunk log-normal population, the expected spend when ``gammagamma`` is ``None``.
+    spend_cap_minor, capped_revenue_minor
+        The cap of one customer's spend in the revenue shares (:func:`spend_cap`, floored to
+        a minor unit) and the total of the capped spends; 0: no cap (older snapshots:
+        shares of ``revenue_minor``). See :meth:`contribution`.
     """
 
     version: int
@@ -60,6 +74,24 @@ class ValueSnapshot(msgspec.Struct, frozen=True):
     tier_edges: list[float]
     revenue_minor: int
     status: str = "ok"
+    bgnbd_status: str = "ok"
+    gammagamma_status: str = "ok"
+    spend_prior: SpendPrior | None = None
+    spend_cap_minor: int = 0
+    capped_revenue_minor: int = 0
+
+    def contribution(self, spend_minor: int) -> float | None:
+        """A customer's share of revenue: ``min(spend, cap) / capped revenue`` (``spend /
+        revenue_minor`` for a snapshot without a cap; ``None`` without revenue).
+
+        >>> snap = ValueSnapshot(1, 0, "", 3, None, None, [], 10**9 + 300, spend_cap_minor=200,
+        ...                      capped_revenue_minor=500)
+        >>> snap.contribution(100), snap.contribution(10**9)
+        (0.2, 0.4)
+        """
+        if self.spend_cap_minor and self.capped_revenue_minor:
+            return min(spend_minor, self.spend_cap_minor) / self.capped_revenue_minor
+        return spend_minor / self.revenue_minor if self.revenue_minor else None
 
 
 class ValueScores(NamedTuple):
@@ -90,6 +122,12 @@ class ValueModel:
         Time unit of the fits (7: weeks, as in the literature; changes ``alpha`` only).
     min_customers
         Fewer customers with purchases than this: no fit.
+    min_repeat_buyers
+        Fewer repeat buyers (``x > 0``, ``m_x > 0``) than this: no Gamma-Gamma fit (three
+        parameters from a handful of customers are noise).
+    restarts
+        Further starting points of a fit whose first start (the previous parameters, else
+        the default) does not converge (see :class:`BGNBDFitter`).
 
     Examples
     --------
@@ -116,6 +154,8 @@ class ValueModel:
         tier_quantiles: tuple[float, ...] = (0.5, 0.8, 0.95),
         unit_days: float = 7.0,
         min_customers: int = 50,
+        min_repeat_buyers: int = 30,
+        restarts: int = 4,
     ) -> None:
         if horizon_days <= 0 or clv_months < 1 or discount_monthly < 0 or unit_days <= 0:
             raise ValueError("horizon_days, clv_months and unit_days must be positive, discount_monthly >= 0")
@@ -127,6 +167,8 @@ class ValueModel:
         self.tier_quantiles = tier_quantiles
         self.unit_days = unit_days
         self.min_customers = min_customers
+        self.min_repeat_buyers = min_repeat_buyers
+        self.restarts = restarts
 
 
 def fit_value(
@@ -138,44 +180,93 @@ def fit_value(
     *,
     as_of_us: int,
     version: int,
-    revenue_minor: int,
+    revenue_minor: int | None = None,
+    spend_minor: ArrayLike | None = None,
     previous: ValueSnapshot | None = None,
     fitted_at: str = "",
 ) -> ValueSnapshot:
     """Fit BG/NBD on every customer and Gamma-Gamma on the repeat buyers; keep the previous
-    parameters of a model whose fit fails (and say so in ``status``)."""
+    parameters of a model whose fit fails and say why in its status.
+
+    Each fit starts from the previous parameters (else the default) and, if that does not
+    converge, from ``model.restarts`` further starts (the best converged one wins).
+    Gamma-Gamma is not fitted on fewer than ``model.min_repeat_buyers`` repeat buyers and
+    rejected when ``q <= 1`` (no finite mean spend). The shrunk log-normal spend prior is
+    fitted every time (the previous one stays if it cannot be). ``spend_minor``: each
+    customer's total spend (minor units), giving ``revenue_minor`` (then not to be passed),
+    the spend cap of the revenue shares, and who counts in the tier edges (spend > 0).
+
+    Raises
+    ------
+    ValueError
+        If ``spend_minor`` does not have one entry per customer or disagrees with ``revenue_minor``.
+    """
     xa, txa, Ta, ma = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T, m_x))
+    n = len(xa)
+    spend = None if spend_minor is None else np.ravel(np.asarray(spend_minor, dtype=np.int64))
+    revenue, cap, capped = revenue_minor or 0, 0, 0
+    if spend is not None:
+        if len(spend) != n or (revenue_minor is not None and revenue_minor != int(spend.sum())):
+            raise ValueError("spend_minor needs one entry per customer, summing to revenue_minor if given")
+        revenue = int(spend.sum())
+        limit = spend_cap(spend)
+        cap = int(limit) if np.isfinite(limit) else 0
+        capped = int(np.minimum(spend, cap).sum()) if cap else 0
     bg = previous.bgnbd if previous else None
     gg = previous.gammagamma if previous else None
-    problems: list[str] = []
-    if len(xa) < model.min_customers:
-        problems.append(f"{len(xa)} customers with purchases, fewer than {model.min_customers}: not fitted")
+    prior = previous.spend_prior if previous else None
+    keep = f"previous parameters kept (v{previous.version})" if previous else "no parameters yet"
+    bg_status = gg_status = "ok"
+    gg_short = ""  # why Gamma-Gamma is not fitted, in a few words
+    if n < model.min_customers:
+        bg_status = gg_status = f"{n} customers with purchases, fewer than {model.min_customers}: not fitted"
+        gg_short = "not fitted"
     else:
-        start = (bg.r, bg.alpha, bg.a, bg.b) if bg else (1.0, 1.0, 1.0, 1.0)
-        fit = BGNBDFitter(initial=start).fit(xa, txa, Ta)
+        warm = (bg.r, bg.alpha, bg.a, bg.b) if bg else (1.0, 1.0, 1.0, 1.0)
+        fitter = BGNBDFitter(initial=warm, restarts=model.restarts)
+        fit = fitter.fit(xa, txa, Ta)
         if fit.converged and fit.a != 1.0:
             bg = fit
         else:
-            problems.append(f"BG/NBD fit on {len(xa)} customers did not converge")
+            bg_status = "BG/NBD: " + (fitter.reason or "a = 1: expected purchases undefined")
         repeat = (xa > 0) & (ma > 0)
-        gfit = GammaGammaFitter().fit(xa[repeat], ma[repeat])
-        if gfit.converged and gfit.q > 1.0:
-            gg = gfit
+        buyers = int(repeat.sum())
+        if buyers < model.min_repeat_buyers:
+            gg_status = f"Gamma-Gamma: {buyers} repeat buyers, fewer than {model.min_repeat_buyers}: not fitted"
+            gg_short = "too few repeat buyers"
         else:
-            problems.append(f"Gamma-Gamma fit on {int(repeat.sum())} repeat buyers did not converge")
-    status = "ok"
-    if problems:
-        kept = f"; previous parameters kept (v{previous.version})" if previous else "; no parameters yet"
-        status = "; ".join(problems) + kept
+            gwarm = (gg.p, gg.q, gg.v) if gg else (1.0, 1.0, 1.0)
+            gfitter = GammaGammaFitter(initial=gwarm, restarts=model.restarts)
+            gfit = gfitter.fit(xa[repeat], ma[repeat])
+            if not gfit.converged:
+                gg_status, gg_short = f"Gamma-Gamma: {gfitter.reason}", "not converged"
+            elif gfit.q <= 1.0:
+                gg_status, gg_short = f"Gamma-Gamma: q ≤ 1 (q={gfit.q:.3g}): mean spend undefined", "q ≤ 1"
+            else:
+                gg = gfit
+        prior = fit_spend_prior(xa, ma) or prior
+    if bg_status != "ok":
+        bg_status += f"; {keep if bg else 'no parameters yet'}"
+    if gg_status != "ok":
+        gg_status += f"; {keep if gg else 'no parameters yet'}"
+    problems = list(dict.fromkeys(s for s in (bg_status, gg_status) if s != "ok"))
+    if gg is None and gg_short and bg is not None:  # spend only matters once BG/NBD scores
+        problems.append(
+            f"spend: shrunk log-normal fallback (Gamma-Gamma {gg_short})"
+            if prior
+            else "spend: the customers' own mean (no spend prior yet)"
+        )
+    status = "; ".join(problems) or "ok"
     edges: list[float] = list(previous.tier_edges) if previous else []
-    snap = ValueSnapshot(version, as_of_us, fitted_at, len(xa), bg, gg, edges, revenue_minor, status)
-    if bg is not None and len(xa):
+    snap = ValueSnapshot(
+        version, as_of_us, fitted_at, n, bg, gg, edges, revenue, status, bg_status, gg_status, prior, cap, capped
+    )
+    if bg is not None and n:
         values = score_values(model, snap, xa, txa, Ta, ma).clv
-        finite = values[np.isfinite(values)]
-        if len(finite):
-            snap = msgspec.structs.replace(
-                snap, tier_edges=[float(q) for q in np.quantile(finite, model.tier_quantiles)]
-            )
+        ranked = np.isfinite(values) & (spend > 0 if spend is not None else True)
+        if ranked.any():
+            edges = [float(q) for q in np.quantile(values[ranked], model.tier_quantiles)]
+            snap = msgspec.structs.replace(snap, tier_edges=edges)
     return snap
 
 
@@ -184,8 +275,10 @@ def score_values(
 ) -> ValueScores:
     """Score a batch of customers' repeat histories with the snapshot's parameters.
 
-    Without Gamma-Gamma parameters the expected spend is the customer's own mean
-    transaction value (``m_x``). NaN everywhere when the snapshot has no BG/NBD parameters.
+    Without Gamma-Gamma parameters the expected spend is the shrunk log-normal one of the
+    snapshot's ``spend_prior`` (:func:`shrunk_spend`), and without that either (snapshots
+    before it) the customer's own mean transaction value (``m_x``). NaN everywhere when the
+    snapshot has no BG/NBD parameters.
     """
     xa, txa, Ta, ma = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (x, t_x, T, m_x)))
     if snap.bgnbd is None:
@@ -202,7 +295,7 @@ def score_values(
         spend = expected_spend(snap.gammagamma, xa, ma)
         value = clv(bg, snap.gammagamma, xa, txa, Ta, ma, model.clv_months, model.discount_monthly, model.unit_days)
     else:
-        spend = ma.copy()
+        spend = shrunk_spend(snap.spend_prior, xa, ma) if snap.spend_prior else ma.copy()
         month = 365.25 / 12 / model.unit_days
         horizons = month * np.arange(model.clv_months + 1)
         per_month = np.diff(expected_purchases(bg, horizons[:, None], xa, txa, Ta), axis=0)
@@ -211,9 +304,19 @@ def score_values(
     return ValueScores(alive, purchases, p_none, spend, value)
 
 
-def tier_of(clv_value: float, edges: list[float]) -> str | None:
-    """The value tier of a CLV given the population's tier edges (``None`` without edges)."""
+def tier_of(clv_value: float, edges: list[float], spend: float | None = None) -> str | None:
+    """The value tier of a CLV given the population's tier edges (``None`` without edges).
+
+    A customer whose ``spend`` (if given) is 0 is ``"low"`` whatever the CLV: the edges are
+    CLV quantiles of the customers with spend > 0, and a customer who never paid is not
+    ranked among them.
+
+    >>> tier_of(25.0, [10.0, 20.0, 30.0]), tier_of(25.0, [10.0, 20.0, 30.0], spend=0)
+    ('high', 'low')
+    """
     if not edges or not np.isfinite(clv_value):
         return None
+    if spend is not None and spend <= 0:
+        return TIERS[-1]
     below = sum(clv_value > e for e in edges)  # 0: low .. 3: top
     return TIERS[len(TIERS) - 1 - below]

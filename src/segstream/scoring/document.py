@@ -102,7 +102,7 @@ def outlook_document(state: CustomerState, models: Models, language: str) -> dic
             "clv": o.clv_minor / 100,
             "clv_months": models.value.clv_months,
             "tier": state.segments.get("value"),
-            "contribution": spend / snap.revenue_minor if snap and snap.revenue_minor else None,
+            "contribution": snap.contribution(spend) if snap else None,  # capped share of revenue
             "model_version": o.version,
         }
     return out

@@ -304,3 +304,39 @@ def test_module_is_pure() -> None:
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert not imported & {"faust", "redis", "asyncio", "kafka", "aiokafka", "mode"}
+
+
+# ------------------------------------------------------------------ why a fit failed, and restarts
+
+ABSURD = (1e-6, 1e-6, 1e-6, 1e6)  # a "previous fit" far from CDNOW: L-BFGS-B runs b into its bound
+
+
+def test_a_fit_ending_at_a_bound_says_which_parameter(cdnow_summary: pd.DataFrame) -> None:
+    fitter = BGNBDFitter(initial=ABSURD)
+    fit = fitter.fit(cdnow_summary["frequency"], cdnow_summary["recency"], cdnow_summary["T"])
+    assert fit.converged is False
+    assert fitter.reason == f"bound hit (b={fit.b:.4g})"
+    assert fit.b > math.exp(15.0 - 1e-3)
+
+
+def test_restarts_after_an_absurd_warm_start_recover_the_published_cdnow_fit(cdnow_summary: pd.DataFrame) -> None:
+    # the restarts (default, data-scaled, seeded) give the fit a cold start gives: the published values
+    fitter = BGNBDFitter(initial=ABSURD, restarts=4)
+    params = fitter.fit(cdnow_summary["frequency"], cdnow_summary["recency"], cdnow_summary["T"])
+    assert params.converged and fitter.reason == ""
+    for name, published in CDNOW_PUBLISHED.items():
+        assert sig3(getattr(params, name)) == sig3(published), name
+    assert round(params.log_likelihood, 1) == CDNOW_LL
+
+
+def test_a_fit_no_start_rescues_says_how_many_starts_it_tried() -> None:
+    data = (np.full(200, 20.0), np.full(200, 40.0), np.full(200, 40.0))  # no heterogeneity, no dropout
+    fitter = BGNBDFitter(log_bound=5.0, restarts=3)
+    assert fitter.fit(*data).converged is False
+    assert fitter.reason.startswith("did not converge after 4 starts (bound hit (")
+
+
+def test_a_fit_without_repeat_purchases_says_so() -> None:
+    fitter = BGNBDFitter()
+    assert fitter.fit([0, 0], [0.0, 0.0], [5.0, 5.0]).converged is False
+    assert fitter.reason == "no repeat purchases"

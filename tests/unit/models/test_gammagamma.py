@@ -276,3 +276,31 @@ def test_module_is_pure() -> None:
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert not imported & {"faust", "redis", "asyncio", "kafka", "aiokafka", "mode"}
+
+
+def test_a_fit_ending_at_a_bound_says_which_parameters_and_restarts_do_not_hide_it() -> None:
+    # everybody spends exactly the same: no start can pin p and q down
+    fitter = GammaGammaFitter(log_bound=4.0)
+    fit = fitter.fit([1, 2, 3, 4] * 50, [20.0] * 200)
+    assert fitter.reason.startswith("bound hit (") and "q=" in fitter.reason
+    assert fit.converged is False
+    fitter = GammaGammaFitter(log_bound=4.0, restarts=2)
+    assert fitter.fit([1, 2, 3, 4] * 50, [20.0] * 200).converged is False
+    assert fitter.reason.startswith("did not converge after 3 starts (bound hit (")
+
+
+def test_restarts_after_an_absurd_warm_start_recover_the_published_cdnow_fit(cdnow_calibration: pd.DataFrame) -> None:
+    data = (cdnow_calibration["x"], cdnow_calibration["m_x"])
+    warm = GammaGammaFitter(initial=(1.0, 3.2e6, 3.2e6))
+    assert warm.fit(*data).converged is False and warm.reason.startswith("bound hit (v=")
+    fitter = GammaGammaFitter(initial=(1.0, 3.2e6, 3.2e6), restarts=4)
+    params = fitter.fit(*data)
+    assert params.converged and fitter.reason == ""
+    for name, published in CDNOW_PUBLISHED.items():
+        assert round(getattr(params, name), 2) == published, name
+
+
+def test_a_fit_without_repeat_buyers_says_so() -> None:
+    fitter = GammaGammaFitter()
+    assert fitter.fit([0, 0], [0.0, 0.0]).converged is False
+    assert fitter.reason == "no repeat buyers"

@@ -97,8 +97,11 @@ def test_fit_without_any_repeat_purchase_keeps_the_previous_parameters(fitted: V
     n = 100
     snap = fit(np.zeros(n), np.zeros(n), np.full(n, 10.0), np.zeros(n), version=8, previous=fitted)
     assert snap.bgnbd == fitted.bgnbd and snap.gammagamma == fitted.gammagamma
-    assert "did not converge" in snap.status
-    assert "previous parameters kept (v7)" in snap.status
+    assert snap.bgnbd_status == "BG/NBD: no repeat purchases; previous parameters kept (v7)"
+    assert snap.gammagamma_status == (
+        "Gamma-Gamma: 0 repeat buyers, fewer than 30: not fitted; previous parameters kept (v7)"
+    )
+    assert snap.status == f"{snap.bgnbd_status}; {snap.gammagamma_status}"
     assert (snap.version, snap.customers) == (8, n)
 
 

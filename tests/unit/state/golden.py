@@ -14,6 +14,7 @@ from segstream.models.gammagamma import GammaGammaParams
 from segstream.models.profile import ProfileState
 from segstream.models.rfm import PurchaseSummary, RFMSnapshot
 from segstream.models.satisfaction import FeedbackState
+from segstream.models.spend_prior import SpendPrior
 from segstream.models.usage import UsageState
 from segstream.models.value import ValueSnapshot
 from segstream.state.customer import CustomerState, Outlook
@@ -124,4 +125,25 @@ def value_snapshot_v1() -> ValueSnapshot:
         tier_edges=[12.5, 40.0, 160.75],
         revenue_minor=250_000_000,
         status="ok",
+    )
+
+
+def value_snapshot_v2() -> ValueSnapshot:
+    """Format 2: per-model statuses, the shrunk log-normal spend prior, the spend cap."""
+    return ValueSnapshot(
+        version=10,
+        as_of_us=T,
+        fitted_at="2023-11-14T22:13:20+00:00",
+        customers=23_570,
+        bgnbd=BGNBDParams(r=0.243, alpha=4.414, a=0.793, b=2.426, log_likelihood=-9_582.5, n=23_570, converged=True),
+        gammagamma=None,
+        tier_edges=[12.5, 40.0, 160.75],
+        revenue_minor=250_000_000,
+        status="Gamma-Gamma: q ≤ 1 (q=0.83): mean spend undefined; no parameters yet; "
+        "spend: shrunk log-normal fallback (Gamma-Gamma q ≤ 1)",
+        bgnbd_status="ok",
+        gammagamma_status="Gamma-Gamma: q ≤ 1 (q=0.83): mean spend undefined; no parameters yet",
+        spend_prior=SpendPrior(mu=3.25, tau2=0.5, sigma2=0.75, n=946),
+        spend_cap_minor=1_250_000,
+        capped_revenue_minor=199_000_000,
     )

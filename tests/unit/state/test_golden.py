@@ -58,15 +58,28 @@ def test_format_1_writes_every_field_even_the_defaults() -> None:
     assert blob.endswith(bytes([0x00, 0x00, 0x80, 0xC0]))  # reactivated_us, rfm_score, segments {}, outlook nil
 
 
-@pytest.mark.parametrize(
-    ("name", "kind", "build"),
-    [
-        ("rfm_snapshot_v1.hex", RFMSnapshot, golden.rfm_snapshot_v1),
-        ("cluster_snapshot_v1.hex", ClusterSnapshot, golden.cluster_snapshot_v1),
-        ("value_snapshot_v1.hex", ValueSnapshot, golden.value_snapshot_v1),
-    ],
-)
-def test_model_snapshots_written_by_format_1_are_read_back_and_do_not_drift(name: str, kind: type, build) -> None:
-    blob = fixture(name)
-    assert msgspec.msgpack.decode(blob, type=kind) == build()
-    assert msgspec.msgpack.encode(build()) == blob
+SNAPSHOTS = [
+    ("rfm_snapshot_v1.hex", RFMSnapshot, golden.rfm_snapshot_v1),
+    ("cluster_snapshot_v1.hex", ClusterSnapshot, golden.cluster_snapshot_v1),
+    ("value_snapshot_v1.hex", ValueSnapshot, golden.value_snapshot_v1),
+    ("value_snapshot_v2.hex", ValueSnapshot, golden.value_snapshot_v2),
+]
+#: the layouts today's release writes (the value snapshot gained fields at its end in format 2)
+CURRENT = [s for s in SNAPSHOTS if s[0] != "value_snapshot_v1.hex"]
+
+
+@pytest.mark.parametrize(("name", "kind", "build"), SNAPSHOTS)
+def test_model_snapshots_written_by_every_format_are_read_back(name: str, kind: type, build) -> None:
+    assert msgspec.msgpack.decode(fixture(name), type=kind) == build()
+
+
+@pytest.mark.parametrize(("name", "kind", "build"), CURRENT)
+def test_model_snapshot_bytes_do_not_drift(name: str, kind: type, build) -> None:
+    assert msgspec.msgpack.encode(build()) == fixture(name)
+
+
+def test_a_value_snapshot_of_format_1_reads_with_the_defaults_of_the_fields_added_since() -> None:
+    snap = msgspec.msgpack.decode(fixture("value_snapshot_v1.hex"), type=ValueSnapshot)
+    assert (snap.bgnbd_status, snap.gammagamma_status, snap.spend_prior) == ("ok", "ok", None)
+    assert (snap.spend_cap_minor, snap.capped_revenue_minor) == (0, 0)
+    assert snap.contribution(2_500_000) == 0.01  # no cap: a share of the uncapped revenue, as before

@@ -58,11 +58,17 @@ def test_format_1_writes_every_field_even_the_defaults() -> None:
     assert blob.endswith(bytes([0x00, 0x00, 0x80, 0xC0]))  # reactivated_us, rfm_score, segments {}, outlook nil
 
 
+def test_a_cluster_snapshot_from_before_the_chosen_count_reads_as_a_fixed_count_of_unknown_score() -> None:
+    old = msgspec.msgpack.decode(fixture("cluster_snapshot_v1.hex"), type=ClusterSnapshot)
+    assert (old.k, old.k_score, old.k_method) == (0, 0.0, "fixed")
+
+
 @pytest.mark.parametrize(
     ("name", "kind", "build"),
     [
         ("rfm_snapshot_v1.hex", RFMSnapshot, golden.rfm_snapshot_v1),
         ("cluster_snapshot_v1.hex", ClusterSnapshot, golden.cluster_snapshot_v1),
+        ("cluster_snapshot_v2.hex", ClusterSnapshot, golden.cluster_snapshot_v2),
         ("value_snapshot_v1.hex", ValueSnapshot, golden.value_snapshot_v1),
     ],
 )

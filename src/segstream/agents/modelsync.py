@@ -53,7 +53,8 @@ class ModelSync:
         self._cluster_blob: bytes | None = None
         self._value_decoder = msgspec.msgpack.Decoder(ValueSnapshot)
         self._value_blob: bytes | None = None
-        self.learner = ClusterLearner(n_clusters=settings.clusters, seed=42)
+        start, k_range = settings.cluster_counts()
+        self.learner = ClusterLearner(n_clusters=start, k_range=k_range, seed=42)
         self._scan_cursor = 0
 
     # -- snapshots

@@ -162,7 +162,13 @@ class Settings(BaseSettings):
         "churned, no Lost who bought last week; docs/SEGMENTS.md); false: pure quintile names",
     )
     rules_file: str = Field("", description="YAML rule segments (empty: the packaged default)")
-    clusters: int = Field(5, ge=2, le=50, description="Number of behavioural clusters")
+    clusters: int | Literal["auto"] = Field(
+        5,
+        description="Number of behavioural clusters, or auto: chosen from the data between SEGSTREAM_CLUSTERS_MIN "
+        "and SEGSTREAM_CLUSTERS_MAX (docs/QUALITY.md)",
+    )
+    clusters_min: int = Field(2, ge=2, le=50, description="clusters=auto: the fewest behavioural clusters")
+    clusters_max: int = Field(10, ge=2, le=50, description="clusters=auto: the most behavioural clusters")
     rescore_days: float = Field(7.0, gt=0, description="Silent customers are re-scored this often (event days)")
     lifecycle_new_days: float = Field(30.0, gt=0, description="Days a customer counts as new")
     lifecycle_at_risk_days: float = Field(45.0, gt=0, description="Days without activity before at risk")
@@ -271,6 +277,19 @@ class Settings(BaseSettings):
             raise ValueError(f"expected four ascending non-negative numbers, got {v!r}")
         return v
 
+    @field_validator("clusters", mode="before")
+    @classmethod
+    def _cluster_count(cls, v: object) -> object:
+        if v == "auto":
+            return v
+        try:
+            n = int(v)  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            n = 0
+        if not 2 <= n <= 50 or str(n) != str(v).strip():
+            raise ValueError(f"expected a number of clusters from 2 to 50, or auto, got {v!r}")
+        return n
+
     @field_validator("churn_weights")
     @classmethod
     def _weights(cls, v: str) -> str:
@@ -284,6 +303,23 @@ class Settings(BaseSettings):
         if self.churn_leave >= self.churn_enter:
             raise ValueError(f"churn_leave ({self.churn_leave}) must be below churn_enter ({self.churn_enter})")
         return self
+
+    @model_validator(mode="after")
+    def _cluster_range(self) -> Settings:
+        if self.clusters_min > self.clusters_max:
+            raise ValueError(
+                f"SEGSTREAM_CLUSTERS_MIN ({self.clusters_min}) must not exceed SEGSTREAM_CLUSTERS_MAX "
+                f"({self.clusters_max})"
+            )
+        return self
+
+    def cluster_counts(self) -> tuple[int, tuple[int, int] | None]:
+        """The cluster learner's starting count and, with ``clusters=auto``, the range it
+        chooses the count from (None: a fixed count)."""
+        if self.clusters == "auto":
+            lo, hi = self.clusters_min, self.clusters_max
+            return min(max(5, lo), hi), (lo, hi)
+        return self.clusters, None
 
     @model_validator(mode="after")
     def _cluster_db0(self) -> Settings:

@@ -106,3 +106,30 @@ def test_a_worker_bound_beyond_loopback_without_a_token_refuses_to_start(
         assert result.exit_code == 2, result.output
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and "SEGSTREAM_API_TOKEN" in lines[0]
+
+
+def test_the_cluster_count_is_fixed_or_chosen_within_a_range(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().cluster_counts() == (5, None)
+    monkeypatch.setenv("SEGSTREAM_CLUSTERS", "7")
+    assert load_settings().cluster_counts() == (7, None)
+    monkeypatch.setenv("SEGSTREAM_CLUSTERS", "auto")
+    assert load_settings().cluster_counts() == (5, (2, 10))
+    monkeypatch.setenv("SEGSTREAM_CLUSTERS_MIN", "6")
+    monkeypatch.setenv("SEGSTREAM_CLUSTERS_MAX", "8")
+    assert load_settings().cluster_counts() == (6, (6, 8))
+    assert load_settings(clusters_min=3, clusters_max=3).cluster_counts() == (3, (3, 3))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"clusters_min": 8, "clusters_max": 4}, "CLUSTERS_MIN (8) must not exceed SEGSTREAM_CLUSTERS_MAX (4)"),
+        ({"clusters": "many"}, "SEGSTREAM_CLUSTERS"),
+        ({"clusters": 1}, "SEGSTREAM_CLUSTERS"),
+        ({"clusters_max": 51}, "SEGSTREAM_CLUSTERS_MAX"),
+    ],
+)
+def test_bad_cluster_counts_fail_in_one_line(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")) as err:
+        load_settings(**overrides)
+    assert "\n" not in str(err.value)

@@ -53,7 +53,9 @@ class ModelSync:
         self._cluster_blob: bytes | None = None
         self._value_decoder = msgspec.msgpack.Decoder(ValueSnapshot)
         self._value_blob: bytes | None = None
-        self.learner = ClusterLearner(n_clusters=settings.clusters, seed=42)
+        start, k_range = settings.cluster_counts()
+        # the count is chosen every 5th snapshot: ~0.3 s for 2..10 (docs/QUALITY.md), the refinement ~0.08 s
+        self.learner = ClusterLearner(n_clusters=start, k_range=k_range, seed=42, k_every=5)
         self._scan_cursor = 0
 
     # -- snapshots

@@ -7,6 +7,12 @@ cluster's id by matching its centres to the previous ones (Hungarian assignment)
 that moved further than ``max_move`` is reported as the retirement of the old cluster and
 the birth of a new one, and two old clusters nearest the same new centre as a merge.
 
+The number of clusters is fixed (``n_clusters``) or chosen from the data within
+``k_range`` (:mod:`segstream.models.cluster_count`: silhouette of batch k-means over the
+recent vectors, changed only when clearly better). When it changes, the matching pairs
+old and new centres as far as it can: an old cluster left without a partner retires, a
+new one without a partner is born with a fresh id.
+
 Why KMeans: on our machine River's KMeans learns and predicts in ~20 µs a vector, CluStream
 in ~750 µs, DenStream predicts in up to 6.8 ms, and DBSTREAM's clusters were unstable
 (figures from the issue, measured by its author); only KMeans keeps up with the stream and
@@ -25,13 +31,20 @@ import numpy as np
 from river import cluster, preprocessing
 from scipy.optimize import linear_sum_assignment
 
+from segstream.models.cluster_count import MARGIN, lloyd, score_counts
 from segstream.scoring.catalogue import LANGUAGES, traits
 
 FEATURES: Final = ("spend", "frequency", "recency", "usage_rate", "usage_trend", "satisfaction")
 
 
-class ClusterSnapshot(msgspec.Struct, frozen=True):
-    """What workers need to assign clusters: scaling, centres (scaled), ids, descriptions."""
+class ClusterSnapshot(msgspec.Struct, frozen=True, omit_defaults=True):
+    """What workers need to assign clusters: scaling, centres (scaled), ids, descriptions;
+    and how the number of clusters was chosen: ``k`` clusters, ``k_method`` ``"fixed"``
+    (the setting) or ``"silhouette"`` (from the data), ``k_score`` the silhouette of these
+    centres on the learner's recent vectors (0.0: not scored). Snapshots written before
+    these three fields decode with their defaults (``k`` 0: unknown, ``len(ids)`` tells);
+    defaults are not written, so such a snapshot encodes to the same bytes as before.
+    """
 
     version: int
     ids: list[int]
@@ -41,6 +54,9 @@ class ClusterSnapshot(msgspec.Struct, frozen=True):
     descriptions: dict[str, list[str]]
     next_id: int
     learned: int
+    k: int = 0
+    k_score: float = 0.0
+    k_method: str = "fixed"
 
     def assign(self, x: np.ndarray) -> np.ndarray:
         """Cluster id of each row of ``x`` (n x len(FEATURES), raw units), vectorised."""
@@ -72,7 +88,7 @@ class ClusterLearner:
     Parameters
     ----------
     n_clusters
-        Number of clusters.
+        Number of clusters; with ``k_range``, the number to start with (within the range).
     halflife
         Smallest River KMeans step towards a new vector. The step starts at 0.5 and
         shrinks as the learner sees more vectors (``1 / (1 + seen / (50 k))``), down to
@@ -82,6 +98,29 @@ class ClusterLearner:
         Largest centre move (standard units) between snapshots that keeps a cluster's id.
     seed
         Seed of River's initial centres.
+    reservoir
+        How many of the most recent (scaled) vectors the snapshot's batch refinement and
+        the choice of the number of clusters work on.
+    refine_iterations
+        Lloyd iterations of the refinement.
+    k_range
+        ``(lo, hi)``: choose the number of clusters from the data, ``lo <= k <= hi``, at
+        snapshot time (None: always ``n_clusters``). The first choice takes the best
+        count; later ones change it only for a count whose silhouette beats the current
+        count's (fitted the same way) by ``margin``.
+    margin
+        How much higher (absolute silhouette) another count must score to replace the current one.
+    k_every
+        Choose the count at every ``k_every``-th snapshot (the others only refine).
+
+    Attributes
+    ----------
+    k
+        The current number of clusters.
+    k_score
+        Silhouette of the centres last published (0.0 until a count is chosen from the data).
+    k_scores
+        The silhouette of each count at the last choice.
 
     Examples
     --------
@@ -107,13 +146,26 @@ class ClusterLearner:
         seed: int = 42,
         reservoir: int = 5000,
         refine_iterations: int = 10,
+        k_range: tuple[int, int] | None = None,
+        margin: float = MARGIN,
+        k_every: int = 1,
     ) -> None:
+        if k_range is not None and not 2 <= k_range[0] <= n_clusters <= k_range[1]:
+            raise ValueError(f"need 2 <= k_range[0] <= n_clusters <= k_range[1], got {n_clusters} and {k_range}")
         self.n_clusters = n_clusters
         self.halflife = halflife
         self.max_move = max_move
         self.seed = seed
         self.reservoir = reservoir
         self.refine_iterations = refine_iterations
+        self.k_range = k_range
+        self.margin = margin
+        self.k_every = k_every
+        self.k = n_clusters
+        self.k_score = 0.0
+        self.k_scores: dict[int, float] = {}
+        self._chosen = False
+        self._snapshots = 0
         self._scaler = preprocessing.StandardScaler()
         self._kmeans = cluster.KMeans(n_clusters=n_clusters, halflife=halflife, sigma=1.0, seed=seed)
         self._seen: list[dict[str, float]] = []
@@ -130,7 +182,7 @@ class ClusterLearner:
                 self._init_centers()
         else:
             # the step shrinks as the learner sees more vectors, down to the floor
-            self._kmeans.halflife = max(self.halflife, 1 / (1 + self.learned / (50 * self.n_clusters)))
+            self._kmeans.halflife = max(self.halflife, 1 / (1 + self.learned / (50 * self.k)))
             self._kmeans.learn_one(z)  # type: ignore[no-untyped-call]
         self.learned += 1
 
@@ -148,12 +200,10 @@ class ClusterLearner:
         """A few Lloyd iterations over the most recent vectors, starting from River's
         centres (mini-batch refinement): it pulls the online centres towards the batch
         optimum without changing which centre is which."""
-        if len(self._recent) < self.n_clusters * 20:
+        if len(self._recent) < self.k * 20:
             return
         pts = np.asarray(self._recent)
-        c, inertia = self._lloyd(
-            pts, np.array([[self._kmeans.centers[k][f] for f in FEATURES] for k in range(self.n_clusters)])
-        )
+        c, inertia = self._lloyd(pts, self._centers())
         # a restart from k-means++ seeds escapes a poor local optimum of the online centres;
         # it is taken only when clearly better (ids are then re-matched by the snapshot)
         rng = np.random.default_rng(self.seed + self.learned)
@@ -161,14 +211,50 @@ class ClusterLearner:
             alt, alt_inertia = self._lloyd(pts, self._kmeanspp(pts, rng))
             if alt_inertia < 0.95 * inertia:
                 c, inertia = alt, alt_inertia
-        for k in range(self.n_clusters):
+        for k in range(self.k):
             self._kmeans.centers[k].update(dict(zip(FEATURES, c[k], strict=True)))
+
+    def choose_count(self) -> bool:
+        """Choose the number of clusters from the recent vectors (needs ``k_range``, the
+        initial centres and ``20 * hi`` recent vectors); True when it changed. A new count
+        starts River's KMeans again from that count's batch centres."""
+        if self.k_range is None or len(self._seen) < self.n_clusters * 20:
+            return False
+        lo, hi = self.k_range
+        if len(self._recent) < hi * 20:
+            return False
+        pts = np.asarray(self._recent)
+        *fits, current = score_counts(pts, range(lo, hi + 1), seed=self.seed + self.learned, current=self._centers())
+        self.k_scores = {f.k: round(f.score, 4) for f in fits}
+        best = max(fits, key=lambda f: f.score)  # the smallest of equal scores
+        # every count fitted the same way: the current centres may hold an emptied cluster
+        baseline = next(f.score for f in fits if f.k == self.k)
+        changed = best.k != self.k and (not self._chosen or best.score >= baseline + self.margin)
+        self._chosen = True
+        if not changed:
+            self.k_score = current.score
+            return False
+        centers, _ = lloyd(pts, best.centers, self.refine_iterations)  # the whole reservoir
+        self.k, self.k_score = best.k, best.score
+        self._kmeans = cluster.KMeans(n_clusters=self.k, halflife=self.halflife, sigma=1.0, seed=self.seed)
+        for k in range(self.k):
+            self._kmeans.centers[k].clear()
+            self._kmeans.centers[k].update(dict(zip(FEATURES, centers[k], strict=True)))
+        return True
+
+    @property
+    def recent(self) -> np.ndarray:
+        """The reservoir: the most recent vectors, scaled as they were learned (rows)."""
+        return np.asarray(self._recent, dtype=float).reshape(-1, len(FEATURES))
+
+    def _centers(self) -> np.ndarray:
+        return np.array([[self._kmeans.centers[k][f] for f in FEATURES] for k in range(self.k)])
 
     def _lloyd(self, pts: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, float]:
         c = c.copy()
         for _ in range(self.refine_iterations):
             labels = ((pts[:, None, :] - c[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
-            for k in range(self.n_clusters):
+            for k in range(len(c)):
                 if (labels == k).any():
                     c[k] = pts[labels == k].mean(axis=0)
         d = ((pts[:, None, :] - c[None, :, :]) ** 2).sum(axis=2)
@@ -176,7 +262,7 @@ class ClusterLearner:
 
     def _kmeanspp(self, pts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         chosen = [pts[rng.integers(len(pts))]]
-        for _ in range(1, self.n_clusters):
+        for _ in range(1, self.k):
             d = ((pts[:, None, :] - np.asarray(chosen)[None, :, :]) ** 2).sum(axis=2).min(axis=1)
             chosen.append(pts[rng.choice(len(pts), p=d / d.sum())] if d.sum() > 0 else pts[rng.integers(len(pts))])
         return np.asarray(chosen)
@@ -184,35 +270,42 @@ class ClusterLearner:
     def _state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         mean = np.array([self._scaler.means.get(f, 0.0) for f in FEATURES])
         std = np.array([math.sqrt(self._scaler.vars.get(f, 0.0)) or 1.0 for f in FEATURES])
-        centers = np.array([[self._kmeans.centers[k][f] for f in FEATURES] for k in range(self.n_clusters)])
-        return mean, std, centers
+        return mean, std, self._centers()
 
     def snapshot(
         self, previous: ClusterSnapshot | None, version: int | None = None
     ) -> tuple[ClusterSnapshot, list[dict[str, object]]]:
-        """A snapshot whose ids follow ``previous``; and the births, merges and retirements."""
+        """A snapshot whose ids follow ``previous``; and the births, merges and retirements.
+
+        With ``k_range``, every ``k_every``-th snapshot also chooses the number of clusters
+        (:meth:`choose_count`); old and new centres are then matched as far as their
+        numbers allow: unmatched old clusters retire, unmatched new ones are born."""
         self.refine()
+        if self.k_range is not None and self._snapshots % self.k_every == 0:
+            self.choose_count()
+        self._snapshots += 1
         mean, std, centers = self._state()
         events: list[dict[str, object]] = []
         if previous is None:
-            ids = list(range(1, self.n_clusters + 1))
-            next_id = self.n_clusters + 1
+            ids = list(range(1, self.k + 1))
+            next_id = self.k + 1
             events = [{"event": "birth", "cluster": i} for i in ids]
         else:
             # compare in raw units: the scaling itself moves as it learns
             old = np.asarray(previous.centers) * np.asarray(previous.std) + np.asarray(previous.mean)
             new = centers * std + mean
             cost = (((old[:, None, :] - new[None, :, :]) / std) ** 2).sum(axis=2) ** 0.5
-            rows, cols = linear_sum_assignment(cost)
-            ids = [0] * self.n_clusters
+            rows, cols = linear_sum_assignment(cost)  # rectangular when the count changed
+            ids = [0] * self.k
             next_id = previous.next_id
-            for r, c in zip(rows, cols, strict=True):
-                if cost[r, c] <= self.max_move:
-                    ids[c] = previous.ids[r]
-                else:
+            partner = dict(zip(rows.tolist(), cols.tolist(), strict=True))
+            for r in range(len(previous.ids)):
+                if r in partner and cost[r, partner[r]] <= self.max_move:
+                    ids[partner[r]] = previous.ids[r]
+                else:  # moved too far, or left without a partner by a smaller count
                     events.append({"event": "retirement", "cluster": previous.ids[r]})
             nearest = cost.argmin(axis=1)
-            for c in range(self.n_clusters):
+            for c in range(self.k):
                 if not ids[c]:
                     ids[c] = next_id
                     next_id += 1
@@ -229,9 +322,12 @@ class ClusterLearner:
             descriptions=descriptions,
             next_id=next_id,
             learned=self.learned,
+            k=self.k,
+            k_score=round(self.k_score, 4),
+            k_method="fixed" if self.k_range is None else "silhouette",
         )
         for e in events:
-            c = e["cluster"]
-            if e["event"] != "retirement" and c in ids:
-                e["description"] = descriptions["en"][ids.index(c)]  # type: ignore[arg-type]
+            cid = e["cluster"]
+            if e["event"] != "retirement" and cid in ids:
+                e["description"] = descriptions["en"][ids.index(cid)]  # type: ignore[arg-type]
         return snap, events

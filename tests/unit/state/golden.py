@@ -8,6 +8,8 @@ field or layout gets a new fixture beside these ones.
 
 from __future__ import annotations
 
+import msgspec
+
 from segstream.models.bgnbd import BGNBDParams
 from segstream.models.clusters import ClusterSnapshot
 from segstream.models.gammagamma import GammaGammaParams
@@ -112,6 +114,11 @@ def cluster_snapshot_v1() -> ClusterSnapshot:
         next_id=6,
         learned=50_000,
     )
+
+
+def cluster_snapshot_v2() -> ClusterSnapshot:
+    """With the count chosen from the data (k, k_score, k_method at the end of the map)."""
+    return msgspec.structs.replace(cluster_snapshot_v1(), k=3, k_score=0.6125, k_method="silhouette")
 
 
 def value_snapshot_v1() -> ValueSnapshot:

@@ -61,6 +61,7 @@ def test_format_1_writes_every_field_even_the_defaults() -> None:
 SNAPSHOTS = [
     ("rfm_snapshot_v1.hex", RFMSnapshot, golden.rfm_snapshot_v1),
     ("cluster_snapshot_v1.hex", ClusterSnapshot, golden.cluster_snapshot_v1),
+    ("cluster_snapshot_v2.hex", ClusterSnapshot, golden.cluster_snapshot_v2),
     ("value_snapshot_v1.hex", ValueSnapshot, golden.value_snapshot_v1),
     ("value_snapshot_v2.hex", ValueSnapshot, golden.value_snapshot_v2),
 ]
@@ -83,3 +84,8 @@ def test_a_value_snapshot_of_format_1_reads_with_the_defaults_of_the_fields_adde
     assert (snap.bgnbd_status, snap.gammagamma_status, snap.spend_prior) == ("ok", "ok", None)
     assert (snap.spend_cap_minor, snap.capped_revenue_minor) == (0, 0)
     assert snap.contribution(2_500_000) == 0.01  # no cap: a share of the uncapped revenue, as before
+
+
+def test_a_cluster_snapshot_from_before_the_chosen_count_reads_as_a_fixed_count_of_unknown_score() -> None:
+    old = msgspec.msgpack.decode(fixture("cluster_snapshot_v1.hex"), type=ClusterSnapshot)
+    assert (old.k, old.k_score, old.k_method) == (0, 0.0, "fixed")

@@ -1,0 +1,161 @@
+"""The number of behavioural clusters chosen from the data (silhouette, with hysteresis),
+and cluster ids kept through a change of that number.
+
+Expected values come from scikit-learn (``silhouette_score``, ``KMeans``,
+``adjusted_rand_score``) or from how the data were built, never from the module."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score, silhouette_score
+
+from segstream.models.cluster_count import silhouette
+from segstream.models.clusters import FEATURES, ClusterLearner, ClusterSnapshot
+
+AXES = np.eye(6) * 8.0  # blob centres 8 standard deviations out on distinct axes: equally far apart
+
+
+def draw(centres: list[np.ndarray], n: int, rng: np.random.Generator, sd: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    y = rng.integers(len(centres), size=n)
+    return np.asarray(centres)[y] + rng.normal(0.0, sd, (n, 6)), y
+
+
+def learn(learner: ClusterLearner, x: np.ndarray) -> None:
+    for row in x:
+        learner.learn_one(dict(zip(FEATURES, row, strict=True)))
+
+
+def personas(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Six persona-like groups in behaviour-vector units (log1p order value, log1p purchases
+    per 30 days, log1p days since the last purchase, log1p usage rate, usage trend,
+    satisfaction), overlapping: sklearn's KMeans told k = 6 recovers them with ARI ~1."""
+    means = np.array([
+        [4.8, 2.2, 1.4, 1.1, 0.0, 0.9],    # champion
+        [4.1, 1.5, 2.3, 0.7, 0.0, 0.8],    # loyal
+        [3.0, 1.2, 2.6, 0.34, 0.0, 0.6],   # bargain hunter
+        [3.8, 0.45, 3.8, 0.1, 0.0, 0.7],   # occasional
+        [3.9, 0.7, 4.6, 0.5, -1.5, 0.35],  # churner
+        [3.3, 0.3, 3.9, 1.4, 0.6, 0.6],    # heavy user, rare buyer
+    ])  # fmt: skip
+    sd = np.array([0.3, 0.2, 0.35, 0.15, 0.35, 0.08]) * 0.85
+    y = rng.choice(6, size=n, p=[0.1, 0.2, 0.2, 0.2, 0.15, 0.15])
+    return means[y] + rng.normal(size=(n, 6)) * sd, y
+
+
+@pytest.mark.parametrize(("n", "k", "seed"), [(50, 2, 0), (300, 5, 1), (1000, 7, 2)])
+def test_silhouette_equals_sklearns(n: int, k: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 6))
+    labels = rng.integers(k, size=n)
+    labels[0] = 99  # a cluster of one point scores 0
+    assert silhouette(x, labels) == pytest.approx(silhouette_score(x, labels), abs=1e-12)
+
+
+def test_silhouette_refuses_one_cluster() -> None:
+    with pytest.raises(ValueError, match="2 to n - 1 clusters"):
+        silhouette(np.zeros((5, 2)), np.zeros(5))
+
+
+@pytest.mark.parametrize("k_true", [3, 4, 6])
+def test_the_count_of_well_separated_blobs_is_found(k_true: int) -> None:
+    rng = np.random.default_rng(k_true)
+    x, truth = draw(list(AXES[:k_true]), 4000, rng)
+    learner = ClusterLearner(n_clusters=5, k_range=(2, 10))
+    learn(learner, x)
+    snap, events = learner.snapshot(None)
+    assert (snap.k, len(snap.ids), snap.k_method) == (k_true, k_true, "silhouette")
+    assert snap.k_score == pytest.approx(silhouette_score(learner.recent, truth), abs=0.02)  # on a subsample
+    assert [e["event"] for e in events] == ["birth"] * k_true
+    assert adjusted_rand_score(truth, snap.assign(x)) >= 0.85
+
+
+def test_six_overlapping_personas_are_found_without_being_told_how_many() -> None:
+    rng = np.random.default_rng(7)
+    x, truth = personas(6000, rng)
+    z = (x - x.mean(axis=0)) / x.std(axis=0)
+    told = KMeans(n_clusters=6, n_init=10, random_state=0).fit_predict(z)
+    assert adjusted_rand_score(truth, told) >= 0.95  # the data: six groups a batch k-means separates
+    learner = ClusterLearner(n_clusters=5, k_range=(2, 10))
+    learn(learner, x)
+    snap, _ = learner.snapshot(None)
+    assert snap.k == 6
+    assert adjusted_rand_score(truth, snap.assign(x)) >= 0.85
+
+
+def test_ids_survive_a_change_of_count_births_and_retirements_are_reported() -> None:
+    rng = np.random.default_rng(3)
+    learner = ClusterLearner(n_clusters=2, k_range=(2, 6), reservoir=1500)
+    three, _ = draw(list(AXES[:3]), 1500, rng)
+    learn(learner, three)
+    s1, events = learner.snapshot(None)
+    assert s1.k == 3 and s1.ids == [1, 2, 3]
+    probes = [AXES[i] + rng.normal(0, 0.3, (20, 6)) for i in range(4)]
+
+    def label(snap: ClusterSnapshot, i: int) -> int:
+        ids = set(snap.assign(probes[i]).tolist())
+        assert len(ids) == 1
+        return ids.pop()
+
+    # a fourth group appears: the three old clusters keep their ids, one is born
+    learn(learner, draw(list(AXES[:4]), 1500, rng)[0])
+    s2, events = learner.snapshot(s1)
+    assert s2.k == 4
+    assert [label(s2, i) for i in range(3)] == [label(s1, i) for i in range(3)]
+    assert label(s2, 3) == 4 and s2.next_id == 5
+    assert [(e["event"], e["cluster"]) for e in events] == [("birth", 4)]
+    # the third group goes: its cluster retires, the others keep their ids
+    gone = label(s2, 2)
+    learn(learner, draw([AXES[0], AXES[1], AXES[3]], 1500, rng)[0])
+    s3, events = learner.snapshot(s2)
+    assert s3.k == 3 and gone not in s3.ids
+    assert [label(s3, i) for i in (0, 1, 3)] == [label(s2, i) for i in (0, 1, 3)]
+    assert [(e["event"], e["cluster"]) for e in events] == [("retirement", gone)]
+
+
+@pytest.mark.parametrize(("margin", "k_after"), [(0.02, 3), (0.0, 4)])
+def test_a_count_better_by_less_than_the_margin_does_not_replace_the_current_one(margin: float, k_after: int) -> None:
+    rng = np.random.default_rng(0)
+    learner = ClusterLearner(n_clusters=3, k_range=(2, 6), reservoir=1500, seed=1, margin=margin)
+    learn(learner, draw(list(AXES[:3]), 1500, rng)[0])
+    s1, _ = learner.snapshot(None)
+    assert s1.k == 3
+    # the third group splits in two, 2 x 1.35 standard deviations apart: four groups score
+    # a little better than three (sklearn, on the very vectors the learner holds)
+    split = [AXES[0], AXES[1], AXES[2] + 1.35 * np.eye(6)[3], AXES[2] - 1.35 * np.eye(6)[3]]
+    learn(learner, draw(split, 1500, rng)[0])
+    r = learner.recent
+    sk = {k: silhouette_score(r, KMeans(k, n_init=10, random_state=0).fit_predict(r)) for k in (3, 4)}
+    assert 0 < sk[4] - sk[3] < 0.01
+    s2, _ = learner.snapshot(s1)
+    assert learner.k == s2.k == len(s2.ids) == k_after
+
+
+def test_a_fixed_count_never_changes() -> None:
+    rng = np.random.default_rng(1)
+    learner = ClusterLearner(n_clusters=3, seed=1, reservoir=1500)
+    snap = None
+    for groups in (2, 6, 4):
+        learn(learner, draw(list(AXES[:groups]), 1500, rng)[0])
+        snap, _ = learner.snapshot(snap)
+        assert (snap.k, len(snap.ids), snap.k_method, snap.k_score) == (3, 3, "fixed", 0.0)
+    assert learner.k == 3 and learner.k_scores == {}
+
+
+def test_a_count_outside_the_range_is_refused() -> None:
+    with pytest.raises(ValueError, match="k_range"):
+        ClusterLearner(n_clusters=5, k_range=(6, 10))
+    with pytest.raises(ValueError, match="k_range"):
+        ClusterLearner(n_clusters=2, k_range=(1, 4))
+
+
+def test_choosing_every_second_snapshot() -> None:
+    rng = np.random.default_rng(2)
+    learner = ClusterLearner(n_clusters=2, k_range=(2, 6), reservoir=1500, k_every=2)
+    learn(learner, draw(list(AXES[:3]), 1500, rng)[0])
+    s1, _ = learner.snapshot(None)  # snapshot 0 chooses
+    learn(learner, draw(list(AXES[:4]), 1500, rng)[0])
+    s2, _ = learner.snapshot(s1)  # snapshot 1 does not
+    s3, _ = learner.snapshot(s2)  # snapshot 2 does
+    assert (s1.k, s2.k, s3.k) == (3, 3, 4)

@@ -161,6 +161,18 @@ class Settings(BaseSettings):
         description="Name RFM segments with R held to the band of the lifecycle thresholds (no Champions who are "
         "churned, no Lost who bought last week; docs/SEGMENTS.md); false: pure quintile names",
     )
+    rfm_edge_margin: float = Field(
+        0.05, ge=0, lt=1, description="Published RFM frequency and spend edges move only by more than this share"
+    )
+    rfm_edge_margin_days: float = Field(
+        2.0, ge=0, description="Published RFM recency edges move only by more than this many days"
+    )
+    value_tier_margin: float = Field(
+        0.1, ge=0, lt=1, description="A customer leaves its value tier only with a CLV this share past the edge"
+    )
+    cluster_margin: float = Field(
+        0.1, ge=0, lt=1, description="A customer leaves its cluster only for a centre this share nearer"
+    )
     rules_file: str = Field("", description="YAML rule segments (empty: the packaged default)")
     clusters: int | Literal["auto"] = Field(
         5,

@@ -20,7 +20,7 @@ import numpy as np
 from segstream.config import Settings
 from segstream.models.clusters import FEATURES, ClusterLearner, ClusterSnapshot
 from segstream.models.playbook import PlaybookError, load_playbook
-from segstream.models.rfm import RFMSnapshot
+from segstream.models.rfm import RFMSnapshot, settle
 from segstream.models.rules import RulesError
 from segstream.models.value import ValueSnapshot, fit_value
 from segstream.scoring.behaviour import behaviours
@@ -169,6 +169,9 @@ class ModelSync:
         blob = await self.store.get_snapshot(RFM)
         version = self._decoder.decode(blob).version if blob else (current.version if current else 0)
         snap = RFMSnapshot.from_histograms(version + 1, hists)
+        if not force:  # an operator's full re-score takes the exact edges
+            m = self.models
+            snap = settle(self._decoder.decode(blob) if blob else current, snap, m.rfm_margin, m.rfm_margin_days)
         blob = msgspec.msgpack.encode(snap)
         await self.store.put_snapshot(RFM, blob)
         self.use_snapshot(blob)

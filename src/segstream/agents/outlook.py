@@ -106,7 +106,8 @@ def assess(
     total = risks.hazards.sum(axis=1)
     with np.errstate(all="ignore"):
         drivers = _bps(risks.hazards / total[:, None]).tolist()
-    tiers = _tiers(table[:, 4], snap.tier_edges if snap else [], cols.p_spend)
+    previous = [b[1].segments.get("value") for b in batch]
+    tiers = _tiers(table[:, 4], snap.tier_edges if snap else [], cols.p_spend, previous, models.value_margin)
     score, high_now = risks.score.tolist(), risks.high.tolist()
     near = churn.enter - NEAR_ENTRY
     for i, (cid, st, now, trigger, scored) in enumerate(batch):
@@ -145,13 +146,28 @@ def _bps(v: np.ndarray, scale: int = 10_000) -> np.ndarray:
         return np.where(np.isfinite(v), np.round(v * scale), 0).astype(np.int64)
 
 
-def _tiers(clv: np.ndarray, edges: list[float], spend_minor: np.ndarray) -> list[str | None]:
+def _tiers(
+    clv: np.ndarray,
+    edges: list[float],
+    spend_minor: np.ndarray,
+    previous: list[str | None] | None = None,
+    margin: float = 0.0,
+) -> list[str | None]:
     """The value tier of each CLV (see :func:`segstream.models.value.tier_of`); a customer
-    who has spent nothing is in the bottom tier whatever its CLV (docs/SEGMENTS.md)."""
+    who has spent nothing is in the bottom tier whatever its CLV; one in a tier
+    (``previous``) leaves it only with a CLV ``margin`` (a share of the edge) past the
+    edge (docs/SEGMENTS.md)."""
     if not edges:
         return [None] * len(clv)
+    e = np.asarray(edges)[None, :]
     with np.errstate(invalid="ignore"):
-        below = np.where(spend_minor > 0, (clv[:, None] > np.asarray(edges)[None, :]).sum(axis=1), 0)
+        below = (clv[:, None] > e).sum(axis=1)
+        if previous is not None and margin > 0:
+            rank = {t: len(TIERS) - 1 - i for i, t in enumerate(TIERS)}
+            was = np.array([rank.get(t, -1) if t else -1 for t in previous])
+            low, high = (clv[:, None] > e * (1 + margin)).sum(axis=1), (clv[:, None] > e * (1 - margin)).sum(axis=1)
+            below = np.where(was >= 0, np.clip(was, low, high), below)
+        below = np.where(spend_minor > 0, below, 0)
     codes = [TIERS[len(TIERS) - 1 - b] for b in below.tolist()]
     return [c if ok else None for c, ok in zip(codes, np.isfinite(clv).tolist(), strict=True)]
 

@@ -226,6 +226,10 @@ def _score_rules(
         record_change(st, out, cid, trigger, dim, seg, label, reason, feats)
 
 
+def _cluster_id(code: str | None) -> int:
+    return int(code[1:]) if code and code[:1] == "c" and code[1:].isdigit() else 0
+
+
 def assign_clusters(
     batch: Sequence[tuple[str, CustomerState, int, Trigger, Scored]],
     models: Models,
@@ -239,7 +243,8 @@ def assign_clusters(
         return
     cols = cols if cols is not None else Columns.of([b[1] for b in batch], [b[2] for b in batch])
     x = behaviour_matrix(cols, activity(cols, models.usage, models.satisfaction))
-    ids = snap.assign(x).tolist()
+    current = np.array([_cluster_id(b[1].segments.get("cluster")) for b in batch], dtype=np.int64)
+    ids = snap.assign(x, current, models.cluster_margin).tolist()
     enough = enough_data(cols).tolist()
     for (cid, st, _, trigger, scored), cluster_id, row, ok in zip(batch, ids, x, enough, strict=True):
         new = f"c{cluster_id}" if ok else INSUFFICIENT

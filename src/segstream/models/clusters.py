@@ -58,12 +58,29 @@ class ClusterSnapshot(msgspec.Struct, frozen=True, omit_defaults=True):
     k_score: float = 0.0
     k_method: str = "fixed"
 
-    def assign(self, x: np.ndarray) -> np.ndarray:
-        """Cluster id of each row of ``x`` (n x len(FEATURES), raw units), vectorised."""
+    def assign(self, x: np.ndarray, current: np.ndarray | None = None, margin: float = 0.0) -> np.ndarray:
+        """Cluster id of each row of ``x`` (n x len(FEATURES), raw units), vectorised.
+
+        ``current``: each row's cluster id so far (0: none); a row stays in it unless the
+        nearest centre is nearer by more than ``margin`` (a share of the distance), so that
+        customers between two centres do not move back and forth as the centres drift.
+
+        >>> snap = ClusterSnapshot(1, [3, 4], [[0.0] * 6, [2.0] + [0.0] * 5], [0.0] * 6, [1.0] * 6, {}, 5, 0)
+        >>> x = np.array([[1.05] + [0.0] * 5, [1.5] + [0.0] * 5])
+        >>> snap.assign(x).tolist(), snap.assign(x, np.array([3, 3]), margin=0.1).tolist()
+        ([4, 4], [3, 4])
+        """
         z = (x - np.asarray(self.mean)) / np.asarray(self.std)
         c = np.asarray(self.centers)
         d = ((z[:, None, :] - c[None, :, :]) ** 2).sum(axis=2)
-        ids: np.ndarray = np.asarray(self.ids)[d.argmin(axis=1)]
+        best = d.argmin(axis=1)
+        if current is not None and margin > 0:
+            column = {cid: j for j, cid in enumerate(self.ids)}
+            cur = np.array([column.get(int(k), -1) for k in current], dtype=np.int64)
+            rows = np.arange(len(best))
+            stay = (cur >= 0) & (d[rows, best] >= (1 - margin) ** 2 * d[rows, np.maximum(cur, 0)])
+            best = np.where(stay, cur, best)
+        ids: np.ndarray = np.asarray(self.ids)[best]
         return ids
 
     def description(self, cluster_id: int, language: str) -> str:

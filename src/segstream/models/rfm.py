@@ -7,6 +7,7 @@ gives the same numbers as a batch computation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -235,6 +236,45 @@ class RFMSnapshot(msgspec.Struct, frozen=True):
             mean_f=mean(hists.get("f", {}), exact["f"]),
             mean_m=mean(hists.get("m", {}), exact["m"]),
         )
+
+
+def settle(previous: RFMSnapshot | None, new: RFMSnapshot, margin: float, margin_days: float) -> RFMSnapshot:
+    """``new`` with each list of edges kept as ``previous`` had it while no edge of the list
+    moved by more than ``margin`` (relative, frequency and spend) or ``margin_days``
+    (recency): quantiles of a growing population jitter from one publication to the next,
+    and every jitter would move the customers on an edge back and forth (docs/SEGMENTS.md).
+
+    >>> old = RFMSnapshot(1, 100, [50, 40, 30, 20], [1, 2, 3, 5], [1000, 2000, 5000, 9000], 35, 3, 4000)
+    >>> new = RFMSnapshot(2, 104, [51, 41, 31, 21], [1, 2, 3, 5], [1040, 2000, 5000, 9400], 36, 3, 4100)
+    >>> s = settle(old, new, margin=0.05, margin_days=2)
+    >>> s.version, s.customers, s.last_day_cuts, s.m_edges
+    (2, 104, [50, 40, 30, 20], [1000, 2000, 5000, 9000])
+    >>> settle(old, new, margin=0.03, margin_days=0.5).m_edges  # 9000 -> 9400 is more than 3%
+    [1040, 2000, 5000, 9400]
+    """
+    if previous is None:
+        return new
+
+    def near(a: list[float], b: list[float], tolerance: Callable[[float], float]) -> bool:
+        return len(a) == len(b) and all(abs(x - y) <= tolerance(x) for x, y in zip(a, b, strict=True))
+
+    def rel(x: float) -> float:
+        return margin * abs(x)
+
+    def days(_: float) -> float:
+        return margin_days
+
+    cuts = previous.last_day_cuts if near(previous.last_day_cuts, new.last_day_cuts, days) else new.last_day_cuts
+    return msgspec.structs.replace(
+        new,
+        last_day_cuts=cuts,
+        f_edges=previous.f_edges if near(previous.f_edges, new.f_edges, rel) else new.f_edges,
+        m_edges=previous.m_edges if near(previous.m_edges, new.m_edges, rel) else new.m_edges,
+        mean_last_day=previous.mean_last_day if abs(new.mean_last_day - previous.mean_last_day) <= margin_days
+        else new.mean_last_day,
+        mean_f=previous.mean_f if abs(new.mean_f - previous.mean_f) <= margin * previous.mean_f else new.mean_f,
+        mean_m=previous.mean_m if abs(new.mean_m - previous.mean_m) <= margin * previous.mean_m else new.mean_m,
+    )  # fmt: skip
 
 
 class QuintileRFMScorer:

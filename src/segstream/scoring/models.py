@@ -35,6 +35,12 @@ class Models:
     rfm_scoring: str = "quintiles"  # or "fixed" (rfm11 only)
     rfm_snapshot: RFMSnapshot | None = None
     rfm_bands: bool = True  # segment names with R held to the lifecycle's recency bands
+    # stabilising margins (docs/SEGMENTS.md, "Stable membership"): published RFM edges move
+    # only by more than these; a customer leaves its value tier or cluster only past them
+    rfm_margin: float = 0.05
+    rfm_margin_days: float = 2.0
+    value_margin: float = 0.1
+    cluster_margin: float = 0.1
     min_population: int = 20  # below this, quintiles are not meaningful: fixed thresholds
     rules: RuleSet | None = None
     rescore_days: float = 7.0
@@ -129,6 +135,10 @@ def build_models(settings: Settings) -> Models:
         rfm_scheme=settings.rfm_scheme,
         rfm_scoring=settings.rfm_scoring,
         rfm_bands=settings.rfm_recency_bands,
+        rfm_margin=settings.rfm_edge_margin,
+        rfm_margin_days=settings.rfm_edge_margin_days,
+        value_margin=settings.value_tier_margin,
+        cluster_margin=settings.cluster_margin,
         rules=rules,
         rescore_days=settings.rescore_days,
         value=ValueModel(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from segstream.agents.outlook import NEAR_ENTRY, assess, batch_values
@@ -215,6 +216,20 @@ def test_a_customer_who_spent_nothing_is_in_the_bottom_tier_whatever_its_clv(mod
     paying = customer(models, [(0, 100), (7, 100), (14, 100)])
     assert value_change_of(assess_one(free, 14, models)) == (None, "low")
     assert value_change_of(assess_one(paying, 14, models)) in {(None, "high"), (None, "top")}
+
+
+def test_a_customer_leaves_its_value_tier_only_with_a_clv_past_the_margin() -> None:
+    from segstream.agents.outlook import _tiers
+
+    edges, spend = [10.0, 30.0, 100.0], np.array([100, 100, 100, 100])
+    clv = np.array([31.0, 29.0, 27.0, 33.5])
+    # without a tier so far, or without a margin: the plain edges
+    assert _tiers(clv, edges, spend) == ["high", "medium", "medium", "high"]
+    # in "high" / "medium" with a margin of 10% of the edge (30 -> 27..33): 29 stays high,
+    # 27 is exactly at 30 * 0.9 (not past it) and leaves; 33.5 is past 33 and moves up
+    previous = ["medium", "high", "high", "medium"]
+    assert _tiers(clv, edges, spend, previous, margin=0.1) == ["medium", "high", "medium", "high"]
+    assert _tiers(clv, edges, spend, previous, margin=0.0) == ["high", "medium", "medium", "high"]
 
 
 def test_unchanged_tier_is_not_reported_again(models: Models) -> None:

@@ -270,6 +270,20 @@ def test_a_customer_with_neither_purchases_nor_use_is_not_enough_data_not_the_ne
     assert both["p"].state.segments["cluster"] == "insufficient"
 
 
+def test_a_customer_between_two_centres_stays_in_its_cluster_within_the_margin() -> None:
+    from segstream.scoring.behaviour import behaviours
+
+    st = bought(0).state
+    x = behaviours([st], us(20), Models())[0].tolist()
+    near, far = [x[0] + 0.5, *x[1:]], [x[0] - 0.525, *x[1:]]  # distances 0.5 and 0.525
+    snap = ClusterSnapshot(2, [3, 4], [near, far], [0.0] * 6, [1.0] * 6, {"en": ["a", "b"]}, 5, 10)
+    for margin, expected in ((0.1, []), (0.0, [("c4", "c3")])):
+        loaded = bought(0)
+        loaded.state.segments["cluster"] = "c4"
+        r = rescore({"a": loaded}, {}, us(20), Models(cluster_snapshot=snap, cluster_margin=margin))
+        assert [(c.from_segment, c.to_segment) for c in r.outputs if c.dimension == "cluster"] == expected
+
+
 def test_rescore_assigns_clusters_with_names_in_the_given_language() -> None:
     snap = ClusterSnapshot(
         version=2, ids=[4], centers=[[1.0, 0.0, 0.0, 0.9, 0.0, 0.0]], mean=[0.0] * 6, std=[1.0] * 6,

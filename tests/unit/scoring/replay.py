@@ -20,7 +20,7 @@ from segstream.feeders.simulator import Simulator
 from segstream.models.clusters import FEATURES, ClusterLearner
 from segstream.models.decay import US_PER_DAY
 from segstream.models.quantiles import bucket
-from segstream.models.rfm import RFM_METRICS, RFMSnapshot, metric_values
+from segstream.models.rfm import RFM_METRICS, RFMSnapshot, metric_values, settle
 from segstream.models.value import fit_value
 from segstream.scoring.behaviour import behaviours
 from segstream.scoring.models import Models
@@ -76,8 +76,10 @@ class Replay:
             for metric, exact in RFM_METRICS:
                 hists[metric][bucket(values[metric], exact)] += 1
         if buyers:
-            version = self.models.rfm_snapshot.version + 1 if self.models.rfm_snapshot else 1
-            self.models.rfm_snapshot = RFMSnapshot.from_histograms(version, {k: dict(v) for k, v in hists.items()})
+            m, previous = self.models, self.models.rfm_snapshot
+            counts = {k: dict(v) for k, v in hists.items()}
+            new = RFMSnapshot.from_histograms(previous.version + 1 if previous else 1, counts)
+            m.rfm_snapshot = settle(previous, new, m.rfm_margin, m.rfm_margin_days)
         active = [st for st in self.states.values() if st.purchases or st.usage]
         if active:
             for row in behaviours(active, now, self.models).tolist():

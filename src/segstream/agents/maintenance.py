@@ -53,6 +53,8 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
     async def publish_snapshots() -> None:
         if not await catching_up():
             await pipeline.sync.publish()
+            if pipeline.sync.early_fit_due():  # the first value fit: as soon as there are enough buyers
+                await pipeline.leader.fit_value()
 
     async def learn_clusters() -> None:
         if not await catching_up():

@@ -22,7 +22,7 @@ from segstream.models.clusters import FEATURES, ClusterLearner, ClusterSnapshot
 from segstream.models.playbook import PlaybookError, load_playbook
 from segstream.models.rfm import RFMSnapshot, settle
 from segstream.models.rules import RulesError
-from segstream.models.value import ValueSnapshot, fit_value
+from segstream.models.value import ValueSnapshot, fit_now, fit_value
 from segstream.scoring.behaviour import behaviours
 from segstream.scoring.models import build_models, file_mtime, load_rules, playbook_path, rules_path
 from segstream.state.customer import CustomerState
@@ -57,6 +57,7 @@ class ModelSync:
         # the count is chosen every 5th snapshot: ~0.3 s for 2..10 (docs/QUALITY.md), the refinement ~0.08 s
         self.learner = ClusterLearner(n_clusters=start, k_range=k_range, seed=42, k_every=5)
         self._scan_cursor = 0
+        self._early_fit = 0  # customers with purchases at the last fit before the interval
 
     # -- snapshots
 
@@ -75,6 +76,16 @@ class ModelSync:
         if blob and blob != self._value_blob:
             self.models.value_snapshot = self._value_decoder.decode(blob)
             self._value_blob = blob
+
+    def early_fit_due(self) -> bool:
+        """The first value fit as soon as there are ``value_min_customers`` customers with
+        purchases (the RFM snapshot counts them), not a refit interval later."""
+        rfm = self.models.rfm_snapshot
+        n = rfm.customers if rfm else 0
+        if not fit_now(self.models.value_snapshot, n, self.models.value.min_customers, self._early_fit):
+            return False
+        self._early_fit = n
+        return True
 
     async def fit_value(self, now_us: int) -> ValueSnapshot | None:
         """Leader only: refit BG/NBD and Gamma-Gamma on the customers' repeat histories as

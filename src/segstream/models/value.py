@@ -270,6 +270,20 @@ def fit_value(
     return snap
 
 
+def fit_now(snap: ValueSnapshot | None, customers: int, min_customers: int, last_try: int) -> bool:
+    """Whether to fit before the refit interval comes round: there are no BG/NBD
+    parameters yet, ``customers`` with purchases reach ``min_customers``, and they are a
+    quarter more than at the last early try (``last_try``; a failing first fit is not
+    retried at every snapshot).
+
+    >>> fit_now(None, 49, 50, 0), fit_now(None, 50, 50, 0), fit_now(None, 60, 50, 50), fit_now(None, 63, 50, 50)
+    (False, True, False, True)
+    """
+    if snap is not None and snap.bgnbd is not None:
+        return False
+    return customers >= min_customers and customers >= 1.25 * last_try
+
+
 def score_values(
     model: ValueModel, snap: ValueSnapshot, x: ArrayLike, t_x: ArrayLike, T: ArrayLike, m_x: ArrayLike
 ) -> ValueScores:

@@ -30,3 +30,30 @@ def test_the_packaged_default_rules_load() -> None:
     rules = build_models(Settings()).rules
     assert rules is not None
     assert set(rules.dimensions) == {"industry", "company_size", "market_tier", "relationship"}
+
+
+def test_the_first_value_fit_comes_as_soon_as_there_are_enough_buyers_not_an_interval_later() -> None:
+    from segstream.agents.modelsync import ModelSync
+    from segstream.models.bgnbd import BGNBDParams
+    from segstream.models.rfm import RFMSnapshot
+    from segstream.models.value import ValueSnapshot
+
+    sync = ModelSync(Settings(value_min_customers=50), store=None)  # type: ignore[arg-type]
+
+    def buyers(n: int) -> None:
+        sync.models.rfm_snapshot = RFMSnapshot(1, n, [0.0] * 4, [1.0] * 4, [1.0] * 4, 0.0, 1.0, 1.0)
+
+    assert not sync.early_fit_due()  # no snapshot: nobody counted yet
+    buyers(49)
+    assert not sync.early_fit_due()
+    buyers(50)
+    assert sync.early_fit_due()
+    assert not sync.early_fit_due()  # tried at 50: not again at every snapshot ...
+    buyers(62)
+    assert not sync.early_fit_due()
+    buyers(63)
+    assert sync.early_fit_due()  # ... but once there are a quarter more
+    bg = BGNBDParams(0.24, 4.4, 0.79, 2.4, -9000.0, 63, True)
+    sync.models.value_snapshot = ValueSnapshot(1, 0, "", 63, bg, None, [], 0)
+    buyers(1000)
+    assert not sync.early_fit_due()  # fitted: the refit interval takes over

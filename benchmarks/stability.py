@@ -5,7 +5,10 @@ The population is replayed through the pure core (tests/unit/scoring/replay.py: 
 worker's step, the leader's publications and the daily sweep, no Kafka or Redis), so the
 two runs see the very same events.
 
-    python benchmarks/stability.py --customers 400 --days 120 --seed 7
+    python benchmarks/stability.py --customers 400 --days 120 --seed 7 --batch 200
+
+The RFM edges are published after every batch, as the live leader publishes them every
+two seconds while batches flow.
 
 Volatility of a dimension: segment changes (one drop and one add each) per customer in it
 per event-hour, as ``(adds + drops) / size / hours``. Flip-back rate: the share of changes
@@ -56,13 +59,13 @@ def stability(changes: list[Any], customers: int, hours: float) -> dict[str, dic
     return dict(out)
 
 
-def run(customers: int, days: int, seed: int, stable: bool) -> dict[str, Any]:
+def run(customers: int, days: int, seed: int, stable: bool, batch: int) -> dict[str, Any]:
     models = Models(value=ValueModel(min_customers=30))
     if not stable:
         models.value_margin = models.cluster_margin = 0.0
         models.rfm_margin, models.rfm_margin_days = 0.0, 0.0
     started = time.perf_counter()
-    r = replay(customers, days, seed, models, comeback_share=0.3)
+    r = replay(customers, days, seed, models, comeback_share=0.3, batch=batch, rfm_every_batch=True)
     return {
         "stabilised": stable,
         "seconds": round(time.perf_counter() - started, 1),
@@ -75,12 +78,13 @@ def main() -> None:
     ap.add_argument("--customers", type=int, default=400)
     ap.add_argument("--days", type=int, default=120)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--batch", type=int, default=200, help="events per batch; RFM edges are published after each")
     ap.add_argument("--out", default="benchmarks/results/stability.jsonl")
     a = ap.parse_args()
-    rows = [run(a.customers, a.days, a.seed, stable) for stable in (False, True)]
+    rows = [run(a.customers, a.days, a.seed, stable, a.batch) for stable in (False, True)]
     with Path(a.out).open("a") as f:
         for row in rows:
-            row |= {"customers": a.customers, "days": a.days, "seed": a.seed}
+            row |= {"customers": a.customers, "days": a.days, "seed": a.seed, "batch": a.batch}
             f.write(json.dumps(row) + "\n")
             print(json.dumps(row, indent=1))
 

@@ -158,6 +158,16 @@ def test_dashboard_shows_the_numbers_the_api_serves(dashboard_url: str, screensh
                 assert (page.text_content("#stream-clock") or "").strip(), "the stream clock is empty"
                 for cell in page.eval_on_selector_all("[data-flow-dimension]", "tds => tds.map(t => t.textContent)"):
                     assert re.fullmatch(r"\d+", cell), f"a flow cell shows {cell!r}, not a count"
+                shown_dims, served_dims = eventually_equal(
+                    page,
+                    lambda: sorted(
+                        page.eval_on_selector_all(
+                            "#stability-body tr[data-dimension]", "rows => rows.map(r => r.dataset.dimension)"
+                        )
+                    ),
+                    lambda: sorted(last_json(received, "/api/overview")["stability"]),
+                )
+                assert shown_dims == served_dims and "rfm" in shown_dims, (shown_dims, served_dims)
                 assert page.is_hidden("#offline"), "the offline notice shows after a successful poll"
                 assert not page_errors, f"JavaScript errors on the page: {page_errors}"
             finally:

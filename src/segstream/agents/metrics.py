@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from segstream.scoring.stability import FlipBacks
+
 
 class Metrics:
     """The worker's counters; exposed at ``/metrics`` in the Prometheus text format."""
@@ -59,6 +61,24 @@ class Metrics:
             ["dimension", "segment"],
             registry=r,
         )
+        self.flip_backs = Counter(
+            "segstream_segment_flip_backs",
+            "Segment moves that undo the customer's previous move within 24 event-hours (A -> B -> A)",
+            ["dimension"],
+            registry=r,
+        )
+        self.flip_back_rate = Gauge(
+            "segstream_segment_flip_back_rate",
+            "Flip-backs among this worker's segment moves since it started",
+            ["dimension"],
+            registry=r,
+        )
+        self.volatility = Gauge(
+            "segstream_segment_volatility_per_hour",
+            "(adds + drops) / customers in the dimension, per hour, over the last hour (the population's)",
+            ["dimension"],
+            registry=r,
+        )
         self.conflicts = Counter(
             "segstream_version_conflicts", "Customers recomputed after a concurrent write", registry=r
         )
@@ -69,6 +89,13 @@ class Metrics:
         for dim, segs in counts.items():
             for seg, n in segs.items():
                 self.segment_customers.labels(dim, seg).set(n)
+
+    def set_stability(self, volatility: dict[str, float], flips: FlipBacks) -> None:
+        """Volatility per hour of each dimension (the population's) and this worker's flip-back rates."""
+        for dim, v in volatility.items():
+            self.volatility.labels(dim).set(v)
+        for dim in flips.moves:
+            self.flip_back_rate.labels(dim).set(flips.rate(dim))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

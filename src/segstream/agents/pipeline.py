@@ -28,10 +28,11 @@ from segstream.agents.step import KIND_OF_CODE, Positioned, StepResult, apply_ev
 from segstream.config import Settings
 from segstream.models.decay import US_PER_DAY
 from segstream.scoring.clock import active_clocks, scoring_clock
+from segstream.scoring.stability import FlipBacks
 from segstream.state.keys import CLOCK_GLOBAL, SNAPSHOTS, source_field
 from segstream.state.store import Store
 from segstream.streams import kinds
-from segstream.streams.codec import EventCodec, Rejection, encode
+from segstream.streams.codec import EventCodec, Rejection, encode, to_us
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class Pipeline:
         self.sync = ModelSync(settings, self.store)
         self.models = self.sync.models
         self.metrics = Metrics()
+        self.flips = FlipBacks()  # this worker's recent segment moves, to count flip-backs
         self._idle_ms = round(settings.idle_partition_s * 1000)
         self._lateness_us = round(settings.max_lateness_days * US_PER_DAY)
         self.lag: dict[tuple[str, int], int] = {}  # (topic, partition) -> messages behind, this worker
@@ -237,6 +239,12 @@ class Pipeline:
             payloads = [(c.customer_id.encode(), encode(c), None) for c in result.churn_events]
             await self.sink.send(self.churn_risk, payloads)
         conflicts = set(await self.redis("save", partial(self.store.save, result.items, result.clock, kind)))
+        flips, flip_backs = self.flips, self.metrics.flip_backs
+        for c in result.outputs:
+            if c.customer_id not in conflicts and flips.observe(
+                c.customer_id, c.dimension, c.from_segment, c.to_segment or None, to_us(c.ts)
+            ):
+                flip_backs.labels(c.dimension).inc()
         kept = [ev for ev in result.churn_events if ev.customer_id not in conflicts]
         for ev in kept:
             self.metrics.churn_events.labels(ev.level).inc()

@@ -114,6 +114,10 @@ select{font:inherit;padding:1px 4px}
    <tbody id="lag-body"></tbody></table>
    <table id="stats-table" style="margin-top:12px"><thead><tr><th>Counter</th><th class="num">Value</th></tr></thead>
    <tbody id="stats-body"></tbody></table></div>
+  <div class="card"><h3>Stability <span class="muted">volatility: (adds + drops) / size per hour, last hour;
+   flip-backs: A &rarr; B &rarr; A within 24 event-hours</span></h3>
+   <table id="stability-table"><thead><tr><th>Dimension</th><th class="num">Volatility/h</th><th class="num">Moves</th>
+   <th class="num">Flip-backs</th><th class="num">Rate</th></tr></thead><tbody id="stability-body"></tbody></table></div>
  </div>
 </main>
 <script>
@@ -326,6 +330,16 @@ function renderPipeline() {
         h('td', {class: 'mono wrap', text: ps.map(p => `${p}: ${fmtInt(parts[p])}`).join('  ')}),
         h('td', {class: 'num', text: String(ps.reduce((t, p) => t + (num(parts[p]) || 0), 0))}));
     }) : [emptyRow(3, 'No lag reported yet.')]));
+  }
+  if (o) {
+    const st = o.stability || {}, dims = Object.keys(st).sort();
+    $('stability-body').replaceChildren(...(dims.length ? dims.map(dim => {
+      const v = st[dim] || {};
+      return h('tr', {'data-dimension': dim}, h('td', {class: 'mono', text: dim}),
+        h('td', {class: 'num', text: (num(v.volatility_per_hour) || 0).toFixed(4)}),
+        h('td', {class: 'num', text: fmtInt(v.moves)}), h('td', {class: 'num', text: fmtInt(v.flip_backs)}),
+        h('td', {class: 'num', text: `${((num(v.flip_back_rate) || 0) * 100).toFixed(1)}%`}));
+    }) : [emptyRow(5, 'No segment moves yet.')]));
   }
   if (d && d.stats) {
     const keys = Object.keys(d.stats).filter(k => !k.startsWith('dlq:')).sort();

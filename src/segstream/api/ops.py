@@ -15,6 +15,7 @@ from faust.web import Request, Response, View
 
 from segstream.agents.pipeline import Pipeline
 from segstream.scoring.models import segment_name
+from segstream.scoring.stability import volatility
 from segstream.state.store import RETRYABLE
 from segstream.streams.codec import from_us
 
@@ -61,6 +62,18 @@ def register(app: faust.App, pipeline: Pipeline, authorise: Callable[[Request], 
             for (topic, partition), n in sorted(behind.items()):
                 lag.setdefault(topic, {})[str(partition)] = n
             dead = {k.removeprefix("dlq:"): v for k, v in stats.items() if k.startswith("dlq:")}
+            flows, counts = await store.flows(60), await store.segment_counts()
+            moves = volatility(flows, counts, 60)
+            flips = pipeline.flips
+            stability = {
+                dim: {
+                    "volatility_per_hour": moves.get(dim, 0.0),
+                    "moves": flips.moves[dim],
+                    "flip_backs": flips.backs[dim],
+                    "flip_back_rate": round(flips.rate(dim), 4),
+                }
+                for dim in sorted(set(moves) | set(flips.moves))
+            }
             models = pipeline.models
             snaps = {"rfm": models.rfm_snapshot, "cluster": models.cluster_snapshot, "value": models.value_snapshot}
             return self.json(
@@ -74,6 +87,7 @@ def register(app: faust.App, pipeline: Pipeline, authorise: Callable[[Request], 
                     "dead_letters": dead,
                     "dead_letters_total": sum(dead.values()),
                     "model_versions": {k: s.version if s else None for k, s in snaps.items()},
+                    "stability": stability,
                 }
             )
 
@@ -105,7 +119,10 @@ def register(app: faust.App, pipeline: Pipeline, authorise: Callable[[Request], 
     class Metrics(View):
         async def get(self, request: Request) -> Response:
             try:  # metrics must answer during a Redis outage: then the populations stay as last read
-                pipeline.metrics.set_populations(await asyncio.wait_for(store.segment_counts(), POPULATION_TIMEOUT_S))
+                counts = await asyncio.wait_for(store.segment_counts(), POPULATION_TIMEOUT_S)
+                pipeline.metrics.set_populations(counts)
+                flows = await asyncio.wait_for(store.flows(60), POPULATION_TIMEOUT_S)
+                pipeline.metrics.set_stability(volatility(flows, counts, 60), pipeline.flips)
             except (TimeoutError, *RETRYABLE) as exc:
                 log.warning("/metrics: segment populations not refreshed (%s)", exc)
             return self.bytes(pipeline.metrics.render(), content_type="text/plain; version=0.0.4")

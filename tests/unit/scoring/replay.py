@@ -65,10 +65,8 @@ class Replay:
                 self.due[item.customer_id] = item.due_us
         self.changes.extend(outputs)
 
-    def lead(self, now: int, value_every: int) -> None:
-        """What the leader publishes: RFM quintiles (daily), a cluster snapshot and a value
-        fit (every ``value_every`` days)."""
-        self.fits += 1
+    def publish_rfm(self) -> None:
+        """The RFM quintile edges of the population as it is, settled on the published ones."""
         hists: dict[str, Counter[int]] = {m: Counter() for m, _ in RFM_METRICS}
         buyers = [st.purchases for st in self.states.values() if st.purchases]
         for p in buyers:
@@ -80,6 +78,13 @@ class Replay:
             counts = {k: dict(v) for k, v in hists.items()}
             new = RFMSnapshot.from_histograms(previous.version + 1 if previous else 1, counts)
             m.rfm_snapshot = settle(previous, new, m.rfm_margin, m.rfm_margin_days)
+
+    def lead(self, now: int, value_every: int) -> None:
+        """What the leader publishes: RFM quintiles (daily), a cluster snapshot and a value
+        fit (every ``value_every`` days)."""
+        self.fits += 1
+        self.publish_rfm()
+        buyers = [st.purchases for st in self.states.values() if st.purchases]
         active = [st for st in self.states.values() if st.purchases or st.usage]
         if active:
             for row in behaviours(active, now, self.models).tolist():
@@ -118,9 +123,12 @@ def replay(
     signup_days: float = 30.0,
     batch: int = 500,
     value_every: int = 7,
+    rfm_every_batch: bool = False,
 ) -> Replay:
     """Replay ``days`` event days of a simulated population; ``after_sweep(replay, now)``
-    once every event day, after the leader's publications and the sweep."""
+    once every event day, after the leader's publications and the sweep.
+    ``rfm_every_batch``: publish the RFM edges after every batch too (the live leader
+    publishes every ``snapshot_interval_s`` while the batches flow)."""
     r = Replay(models)
     offsets: Counter[str] = Counter()
     end = T0 + timedelta(days=days)
@@ -147,6 +155,8 @@ def replay(
         if len(pending) >= batch:
             r.apply(pending, offsets)
             pending = []
+            if rfm_every_batch:
+                r.publish_rfm()
     if pending:
         r.apply(pending, offsets)
     return r

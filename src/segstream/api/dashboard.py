@@ -117,7 +117,8 @@ select{font:inherit;padding:1px 4px}
   <div class="card"><h3>Stability <span class="muted">volatility: (adds + drops) / size per hour, last hour;
    flip-backs: A &rarr; B &rarr; A within 24 event-hours</span></h3>
    <table id="stability-table"><thead><tr><th>Dimension</th><th class="num">Volatility/h</th><th class="num">Moves</th>
-   <th class="num">Flip-backs</th><th class="num">Rate</th></tr></thead><tbody id="stability-body"></tbody></table></div>
+   <th class="num">Flip-backs</th><th class="num">Rate</th></tr></thead>
+   <tbody id="stability-body"></tbody></table></div>
  </div>
 </main>
 <script>

@@ -216,6 +216,11 @@ class Settings(BaseSettings):
     )
     churn_enter: float = Field(0.7, gt=0, le=1, description="Churn risk at which a customer enters high risk")
     churn_leave: float = Field(0.5, gt=0, le=1, description="Churn risk below which a customer leaves high risk")
+    churn_lapse_needs_silence: bool = Field(
+        True,
+        description="For a customer who uses the product, the purchase-lapse driver counts only as far as its usage "
+        "silence is unusual (a one-time buyer who uses the product daily is not leaving)",
+    )
     idle_partition_s: float = Field(
         300.0,
         gt=0,

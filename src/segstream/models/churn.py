@@ -86,6 +86,14 @@ class ChurnModel:
     enter, leave
         A customer enters high risk when the score reaches ``enter`` and leaves it only when
         the score falls below ``leave`` (< ``enter``), so it does not flap at the boundary.
+    lapse_needs_silence
+        For a customer who uses the product, ``purchase_lapse`` counts only as far as its
+        usage has gone quiet: times the larger of the usage silence's ``surprise`` (as in
+        ``usage_decline``) and ``days since the last use / lapse_silence_days`` (capped at
+        1). A one-time buyer who uses the product every day is not leaving; one whose only
+        use was months ago counts fully. Customers without usage events are not affected.
+    lapse_silence_days
+        Days without use after which ``purchase_lapse`` counts fully whatever the rate.
 
     Examples
     --------
@@ -102,7 +110,14 @@ class ChurnModel:
     (0.71, {'purchase_lapse': 0.62, 'complaints': 0.38})
     """
 
-    def __init__(self, weights: Mapping[str, float] | None = None, enter: float = 0.7, leave: float = 0.5) -> None:
+    def __init__(
+        self,
+        weights: Mapping[str, float] | None = None,
+        enter: float = 0.7,
+        leave: float = 0.5,
+        lapse_needs_silence: bool = True,
+        lapse_silence_days: float = 30.0,
+    ) -> None:
         merged = {**DEFAULT_WEIGHTS, **(weights or {})}
         unknown = set(merged) - set(DRIVERS)
         if unknown:
@@ -114,6 +129,8 @@ class ChurnModel:
         self.weights = weights
         self.enter = enter
         self.leave = leave
+        self.lapse_needs_silence = lapse_needs_silence
+        self.lapse_silence_days = lapse_silence_days
         self._w = merged
 
     def drivers(
@@ -125,12 +142,16 @@ class ChurnModel:
     ) -> dict[str, float]:
         """The drivers that apply to a customer (absent signals are left out)."""
         out: dict[str, float] = {}
-        if p_no_purchase is not None and math.isfinite(p_no_purchase):
-            out["purchase_lapse"] = min(1.0, max(0.0, p_no_purchase))
-        if usage is not None and usage.events and usage.trend is not None:
+        quiet = 1.0  # how far the customer's use has gone quiet (1 without usage data)
+        if usage is not None and usage.events:
             silent = usage.days_since_last if math.isfinite(usage.days_since_last) else 0.0
             unusual = min(1.0, usage.rate_long * silent / SURPRISE_FULL)
-            out["usage_decline"] = max(0.0, 1.0 - min(1.0, usage.trend)) * unusual
+            quiet = max(unusual, min(1.0, silent / self.lapse_silence_days))
+            if usage.trend is not None:
+                out["usage_decline"] = max(0.0, 1.0 - min(1.0, usage.trend)) * unusual
+        if p_no_purchase is not None and math.isfinite(p_no_purchase):
+            lapse = min(1.0, max(0.0, p_no_purchase))
+            out["purchase_lapse"] = lapse * quiet if self.lapse_needs_silence else lapse
         if satisfaction is not None:
             if satisfaction.nps_class is not None:
                 out["detractor"] = 1.0 if satisfaction.nps_class == "detractor" else 0.0

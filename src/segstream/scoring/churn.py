@@ -44,10 +44,14 @@ def score_churn(p_no_purchase: F64, a: Activity, was_high: Mask, model: ChurnMod
     n = len(was_high)
     d = np.full((n, len(DRIVERS)), np.nan)
     with np.errstate(all="ignore"):
-        d[:, COLUMN["purchase_lapse"]] = np.clip(np.where(np.isfinite(p_no_purchase), p_no_purchase, np.nan), 0, 1)
+        lapse = np.clip(np.where(np.isfinite(p_no_purchase), p_no_purchase, np.nan), 0, 1)
         used = a.used & ~np.isnan(a.trend)
         silent = np.where(np.isfinite(a.usage_days), a.usage_days, 0.0)
         unusual = np.minimum(1.0, a.rate_long * silent / SURPRISE_FULL)
+        if model.lapse_needs_silence:  # a buyer who keeps using the product is not leaving
+            quiet = np.maximum(unusual, np.minimum(1.0, silent / model.lapse_silence_days))
+            lapse = np.where(a.used, lapse * quiet, lapse)
+        d[:, COLUMN["purchase_lapse"]] = lapse
         decline = np.maximum(0.0, 1.0 - np.minimum(1.0, a.trend)) * unusual
         d[:, COLUMN["usage_decline"]] = np.where(used, decline, np.nan)
         fb = a.has_f

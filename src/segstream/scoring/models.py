@@ -147,6 +147,11 @@ def build_models(settings: Settings) -> Models:
             discount_monthly=settings.clv_discount_monthly,
             min_customers=settings.value_min_customers,
         ),
-        churn=ChurnModel(parse_weights(settings.churn_weights), settings.churn_enter, settings.churn_leave),
+        churn=ChurnModel(
+            parse_weights(settings.churn_weights),
+            settings.churn_enter,
+            settings.churn_leave,
+            settings.churn_lapse_needs_silence,
+        ),
         playbook=playbook,
     )

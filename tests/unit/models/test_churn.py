@@ -57,6 +57,25 @@ def test_purchase_lapse_is_absent_without_a_finite_p_no_purchase(p: float | None
     assert drivers(p_no_purchase=p) == {}
 
 
+def test_purchase_lapse_of_a_customer_who_keeps_using_the_product_counts_as_far_as_its_silence_is_unusual() -> None:
+    daily = usage(range(0, 60), now_day=60)  # used every day, last yesterday
+    assert drivers(p_no_purchase=0.95, usage=daily)["purchase_lapse"] == pytest.approx(
+        0.95 * max(min(1.0, daily.rate_long * 1.0 / (2 * math.log(10))), 1 / 30)
+    )
+    assert drivers(p_no_purchase=0.95, usage=daily)["purchase_lapse"] < 0.5
+    silent = usage(range(0, 60), now_day=90)  # the same user, silent for 31 days: fully unusual
+    assert drivers(p_no_purchase=0.95, usage=silent)["purchase_lapse"] == 0.95
+    once = usage([0], now_day=20)  # one use 20 days ago: its rate is no yardstick, 20 of 30 days count
+    assert drivers(p_no_purchase=0.9, usage=once)["purchase_lapse"] == pytest.approx(
+        0.9 * max(min(1.0, once.rate_long * 20 / (2 * math.log(10))), 20 / 30)
+    )
+    assert drivers(p_no_purchase=0.9, usage=usage([0], now_day=45))["purchase_lapse"] == 0.9
+    # without usage data, or with the rule off, the lapse is P(no purchase) as it is
+    assert drivers(p_no_purchase=0.95)["purchase_lapse"] == 0.95
+    off = ChurnModel(lapse_needs_silence=False)
+    assert drivers(p_no_purchase=0.95, usage=daily, model=off)["purchase_lapse"] == 0.95
+
+
 # ------------------------------------------------------------------ usage_decline
 
 

@@ -28,7 +28,7 @@ from segstream.state.customer import CustomerState
 from segstream.state.store import Loaded
 from segstream.streams import kinds
 from segstream.streams.codec import to_us
-from segstream.streams.schemas import Event, SegmentChange
+from segstream.streams.schemas import ChurnRisk, Event, SegmentChange
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 CODE = {k.schema: k.code for k in kinds.KINDS}
@@ -42,6 +42,7 @@ class Replay:
     due: dict[str, int] = field(default_factory=dict)
     clock: dict[str, int] = field(default_factory=dict)
     changes: list[SegmentChange] = field(default_factory=list)
+    churn: list[ChurnRisk] = field(default_factory=list)
     learner: ClusterLearner = field(default_factory=lambda: ClusterLearner(n_clusters=4, seed=1))
     fits: int = 0
 
@@ -56,6 +57,7 @@ class Replay:
         out = apply_events(loaded, batch, 0, self.models, clocks=self.clock)
         self.clock = out.clock
         self._keep(out.items, out.outputs)
+        self.churn.extend(out.churn_events)
 
     def _keep(self, items: list, outputs: list[SegmentChange]) -> None:  # type: ignore[type-arg]
         for item in items:
@@ -111,6 +113,7 @@ class Replay:
             loaded = {c: Loaded(self.versions[c], self.states[c]) for c in due}
             out = rescore(loaded, due, now, self.models)
             self._keep(out.items, out.outputs)
+            self.churn.extend(out.churn_events)
 
 
 def replay(

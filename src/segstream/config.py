@@ -162,10 +162,17 @@ class Settings(BaseSettings):
         "churned, no Lost who bought last week; docs/SEGMENTS.md); false: pure quintile names",
     )
     rfm_edge_margin: float = Field(
-        0.05, ge=0, lt=1, description="Published RFM frequency and spend edges move only by more than this share"
+        0.1,
+        ge=0,
+        lt=1,
+        description="RFM frequency and spend edges: published again only when one moved by more than this share, "
+        "and a customer keeps its segment while edges moved by this share would still give it",
     )
     rfm_edge_margin_days: float = Field(
-        2.0, ge=0, description="Published RFM recency edges move only by more than this many days"
+        7.0,
+        ge=0,
+        description="RFM recency edges: published again only when one moved by more than this many days, and a "
+        "customer keeps its segment while edges moved by these days would still give it",
     )
     value_tier_margin: float = Field(
         0.1, ge=0, lt=1, description="A customer leaves its value tier only with a CLV this share past the edge"

@@ -16,14 +16,14 @@ import numpy as np
 
 from segstream.models.clusters import FEATURES
 from segstream.models.decay import US_PER_DAY
-from segstream.models.rfm import MeanRFMScorer
+from segstream.models.rfm import FixedRFMScorer, MeanRFMScorer, QuintileRFMScorer
 from segstream.scoring import catalogue
 from segstream.scoring.activity import activity
 from segstream.scoring.behaviour import INSUFFICIENT, behaviour_matrix, cluster_name, enough_data, parts_of
 from segstream.scoring.columns import Columns
 from segstream.scoring.lifecycle import NO_DUE, score_lifecycle
 from segstream.scoring.models import Models
-from segstream.scoring.rfm import recency_band, score_rfm, segment_codes
+from segstream.scoring.rfm import keep_within_margins, recency_band, score_range, score_rfm, segment_codes
 from segstream.state.customer import CustomerState
 from segstream.streams.codec import from_us
 from segstream.streams.schemas import ChurnRisk, SegmentChange
@@ -133,10 +133,8 @@ def score_batch(
     scorer = models.rfm_scorer()
     rfm = score_rfm(cols, scorer) if scorer is not None and cols.has_p.any() else None
     band = None  # R the segment is named with (docs/SEGMENTS.md, recency bands)
-    if rfm is not None and models.rfm_bands:
-        life, binary = models.lifecycle, isinstance(scorer, MeanRFMScorer)
-        band = recency_band(cols, rfm[0], life.at_risk_days, life.churn_days, binary)
-        rfm = (*rfm[:3], segment_codes(band, rfm[1], rfm[2], binary))
+    if rfm is not None and scorer is not None:
+        rfm, band = _name_rfm(cols, scorer, rfm, [b[1].segments.get("rfm") for b in batch], models)
     active = cols.active
     previous = np.array([b[1].segments.get("lifecycle") for b in batch], dtype=object)
     stage, stage_due, reactivated = score_lifecycle(cols, active, previous, models.lifecycle)
@@ -187,6 +185,32 @@ def score_batch(
         if models.rules:
             _score_rules(cid, st, now, trigger, models, language, changed, out)
     return results
+
+
+def _name_rfm(
+    cols: Columns,
+    scorer: FixedRFMScorer | QuintileRFMScorer | MeanRFMScorer,
+    rfm: tuple[Any, Any, Any, Any],
+    stored: list[str | None],
+    models: Models,
+) -> tuple[tuple[Any, Any, Any, Any], Any]:
+    """The segment each customer's scores name (docs/SEGMENTS.md): R held to its recency
+    band, and the stored segment kept while the edges moved within their margins would
+    still give it; and the band's R (``None`` without bands)."""
+    binary, life = isinstance(scorer, MeanRFMScorer), models.lifecycle
+
+    def banded(r: Any) -> Any:
+        return recency_band(cols, r, life.at_risk_days, life.churn_days, binary) if models.rfm_bands else r
+
+    band = banded(rfm[0]) if models.rfm_bands else None
+    segments = segment_codes(banded(rfm[0]), rfm[1], rfm[2], binary)
+    if models.rfm_margin or models.rfm_margin_days:
+        r_lo, r_hi, f_lo, f_hi, m_lo, m_hi = score_range(cols, scorer, models.rfm_margin, models.rfm_margin_days)
+        corners = [
+            segment_codes(banded(r), f, m, binary) for r in (r_lo, r_hi) for f in (f_lo, f_hi) for m in (m_lo, m_hi)
+        ]
+        segments = keep_within_margins(segments, np.array(stored, dtype=object), corners)
+    return (*rfm[:3], segments), band
 
 
 def _next_band(now: int, last_us: int, models: Models) -> int:

@@ -37,8 +37,8 @@ class Models:
     rfm_bands: bool = True  # segment names with R held to the lifecycle's recency bands
     # stabilising margins (docs/SEGMENTS.md, "Stable membership"): published RFM edges move
     # only by more than these; a customer leaves its value tier or cluster only past them
-    rfm_margin: float = 0.05
-    rfm_margin_days: float = 2.0
+    rfm_margin: float = 0.1
+    rfm_margin_days: float = 7.0
     value_margin: float = 0.1
     cluster_margin: float = 0.1
     min_population: int = 20  # below this, quintiles are not meaningful: fixed thresholds

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 import numpy as np
@@ -21,7 +22,7 @@ for (_r, _f, _m), _code in CN8_SEGMENTS.items():
     _CN8_TABLE[_r, _f, _m] = _code
 
 
-def _count(values: NDArray[np.generic], edges: list[float] | tuple[float, ...], op: str) -> I64:
+def _count(values: NDArray[np.generic], edges: Sequence[float] | NDArray[np.float64], op: str) -> I64:
     e = np.asarray(edges, dtype=np.float64)[None, :]
     v = values.astype(np.float64)[:, None]
     hits = {"<": v < e, ">": v > e, ">=": v >= e}[op]
@@ -51,6 +52,55 @@ def score_rfm(
         f = 1 + _count(count, scorer.frequency, ">=")
         m = 1 + _count(spend, scorer.monetary, ">=")
     return r, f, m, SEGMENT_TABLE[r, (f + m + 1) // 2]
+
+
+def _up(values: NDArray[np.generic], edges: Sequence[float], op: str, margin: float, base: int = 1) -> tuple[I64, I64]:
+    """(lowest, highest) of ``base`` + the edges passed when each edge moves by ``margin`` of itself."""
+    return (
+        base + _count(values, [e * (1 + margin) for e in edges], op),
+        base + _count(values, [e * (1 - margin) for e in edges], op),
+    )
+
+
+def score_range(
+    c: Columns, scorer: FixedRFMScorer | QuintileRFMScorer | MeanRFMScorer, margin: float, margin_days: float
+) -> tuple[I64, I64, I64, I64, I64, I64]:
+    """(r_lo, r_hi, f_lo, f_hi, m_lo, m_hi): the scores each customer gets when every edge
+    moves by up to ``margin`` (a share of it: frequency, spend) or ``margin_days``
+    (recency) against it or in its favour. A customer whose segment is still reachable
+    within these ranges keeps it (:func:`keep_within_margins`)."""
+    count, spend = c.p_count, c.p_spend
+    if isinstance(scorer, MeanRFMScorer):
+        snap = scorer.snapshot
+        day = c.p_last // US_PER_DAY
+        r_lo = (day > snap.mean_last_day + margin_days).astype(np.int64)
+        r_hi = (day > snap.mean_last_day - margin_days).astype(np.int64)
+        return (r_lo, r_hi, *_up(count, [snap.mean_f], ">", margin, 0), *_up(spend, [snap.mean_m], ">", margin, 0))
+    if isinstance(scorer, QuintileRFMScorer):
+        snap = scorer.snapshot
+        day, cuts = c.p_last // US_PER_DAY, np.asarray(snap.last_day_cuts, dtype=np.float64)
+        r_lo, r_hi = 5 - _count(day, cuts + margin_days, "<"), 5 - _count(day, cuts - margin_days, "<")
+        return (r_lo, r_hi, *_up(count, snap.f_edges, ">", margin), *_up(spend, snap.m_edges, ">", margin))
+    days = np.maximum(0, c.now - c.p_last) / US_PER_DAY
+    rec = np.asarray(scorer.recency_days, dtype=np.float64)
+    r_lo, r_hi = 5 - _count(days, rec - margin_days, ">"), 5 - _count(days, rec + margin_days, ">")
+    return (r_lo, r_hi, *_up(count, scorer.frequency, ">=", margin), *_up(spend, scorer.monetary, ">=", margin))
+
+
+def keep_within_margins(
+    segments: NDArray[np.object_], stored: NDArray[np.object_], corners: list[NDArray[np.object_]]
+) -> NDArray[np.object_]:
+    """Each customer's stored segment where one of the ``corners`` (the segments named at
+    the ends of its score ranges) still gives it, else the segment just scored.
+
+    >>> keep_within_margins(np.array(["loyal", "lost"], dtype=object), np.array(["champions", None], dtype=object),
+    ...                     [np.array(["loyal", "lost"], dtype=object), np.array(["champions", "lost"], dtype=object)])
+    array(['champions', 'lost'], dtype=object)
+    """
+    reachable = np.zeros(len(segments), dtype=bool)
+    for corner in corners:
+        reachable |= corner == stored
+    return np.where(reachable & (stored != None), stored, segments)  # type: ignore[no-any-return]  # noqa: E711
 
 
 def recency_band(c: Columns, r: I64, at_risk_days: float, churn_days: float, binary: bool = False) -> I64:

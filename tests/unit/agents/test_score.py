@@ -116,7 +116,7 @@ def test_scoring_again_without_any_change_emits_nothing() -> None:
 
 def test_only_the_dimension_that_changed_is_emitted() -> None:
     st = customer((0, 1999))
-    pure = Models(rfm_bands=False)  # R as the fixed thresholds give it (bands: tests below)
+    pure = Models(rfm_bands=False, rfm_margin=0, rfm_margin_days=0)  # R as the fixed thresholds give it
     score(st, 0, pure)
     day31 = by_dimension(score(st, 31, pure))
     assert (day31["rfm"].from_segment, day31["rfm"].to_segment) == ("new", "promising")
@@ -136,7 +136,7 @@ def test_rfm_is_named_within_the_recency_band_of_the_lifecycle_thresholds() -> N
     # says at risk from 45 silent days and churned from 90 (docs/SEGMENTS.md)
     st = customer((0, 1999))
     score(st, 0)
-    assert by_dimension(score(st, 31))["rfm"].to_segment == "promising"  # R=4, in the recent band
+    assert by_dimension(score(st, 38))["rfm"].to_segment == "promising"  # R=4 past the margin, in the recent band
     day46 = by_dimension(score(st, 46, trigger_id="sweep-46"))
     assert (day46["rfm"].from_segment, day46["rfm"].to_segment) == ("promising", "hibernating")  # R=4 named as 2
     assert day46["rfm"].reason.endswith("in total; named as R=2, the band of its recency (docs/SEGMENTS.md)")
@@ -155,6 +155,25 @@ def test_a_recent_buyer_is_never_named_lost_by_a_low_quintile() -> None:
     assert by_dimension(score(customer((10, 1999)), 30, pure))["rfm"].to_segment == "lost"
     change = by_dimension(score(customer((10, 1999)), 30, Models(rfm_snapshot=snap)))["rfm"]
     assert (change.to_segment, change.features["r"], change.features["r_named"]) == ("about_to_sleep", 1, 3)
+
+
+def test_a_segment_is_kept_while_the_edges_moved_within_their_margins_would_still_give_it() -> None:
+    # R by fixed thresholds drops to 4 after 30 days: with 7 days of margin "new" holds to day 37
+    st = customer((0, 1999))
+    score(st, 0)
+    assert score(st, 31).changes == [("lifecycle", "new", "active")]
+    assert score(st, 36.9).changes == []
+    assert by_dimension(score(st, 37.5))["rfm"].to_segment == "promising"
+    # quintile spend edges jitter: 50.50 is above the third edge (50.00), then below it (51.00)
+    cuts = [at(d) // US_PER_DAY for d in (29, 28, 27, 26)]
+    before = RFMSnapshot(1, 100, cuts, [1, 2, 3, 5], [1000, 2000, 5000, 9000], cuts[2], 3.0, 4000.0)
+    after = RFMSnapshot(2, 101, cuts, [1, 2, 3, 5], [1000, 2000, 5100, 9000], cuts[2], 3.0, 4000.0)
+    for margin, expected in ((0.1, "champions"), (0.0, "loyal")):
+        st = customer((27, 1700), (28, 1700), (29, 1650))  # F=3, M=4: (3+4+1)//2 = 4 with R=5
+        assert score(st, 30, Models(rfm_snapshot=before, rfm_margin=margin)).changes[0] == ("rfm", None, "champions")
+        score(st, 30, Models(rfm_snapshot=after, rfm_margin=margin))
+        assert st.segments["rfm"] == expected  # M=3 by the new edge: loyal, unless within the margin
+        assert st.rfm_score == 533  # the scores are the new edges' either way
 
 
 def test_the_sweep_comes_back_when_a_purchase_enters_its_next_recency_band() -> None:

@@ -44,14 +44,17 @@ def test_active_at_half_horizon_is_0_silent_through_horizon_is_1() -> None:
 def test_window_is_open_left_closed_right() -> None:
     g = ChurnGrader(seed=1)
     for name in ("at_t", "at_end", "past_end"):
-        assert g.record(name, 0, {"at_t": 0.1, "at_end": 0.2, "past_end": 0.3}[name], version=1)
-    g.observe("at_t", 0)  # the event the score was made at: not after
-    g.observe("at_end", H)  # t + H itself is in (t, t + H]
-    g.observe("past_end", H + 1)
+        score = {"at_t": 0.1, "at_end": 0.2, "past_end": 0.3}[name]
+        assert g.record(name, 0, score, version=1, expected_purchases=1.0, expected_spend_minor=10.0)
+    g.observe("at_t", 0, spend_minor=1)  # the event the score was made at: not after
+    g.observe("at_end", H, spend_minor=20)  # t + H itself is in (t, t + H]
+    g.observe("past_end", H + 1, spend_minor=300)
     g.advance(H)  # the window has not passed yet: t + H < now is needed
     assert g.report().versions == [] and g.pending == 3
     g.advance(H + 2)
     assert sorted(labels_by_hand(g)) == [(0.1, 1), (0.2, 0), (0.3, 1)]
+    value = g.report().versions[0].value
+    assert (value.predicted_minor, value.realised_minor, value.mae_minor) == (30.0, 20, 10.0)
 
 
 def test_unresolved_predictions_are_not_counted() -> None:
@@ -133,6 +136,7 @@ def test_memory_stays_bounded_on_100k_customers() -> None:
             largest = max(largest, g.pending)
     assert max(largest, g.pending) <= 1000 and g.pending > 250
     assert 1000 / 100_000 / 2 <= g.sample_rate <= 1000 / 100_000 * 2
+    assert all(g._u(c) < g.sample_rate for c in g._by_customer)  # only sampled customers pending
     g.advance(100_000 * 1000 + H + 1)
     assert g.pending == 0 and churn_of(g).n <= 1000 and g.sample_rate > 1000 / 100_000
 
@@ -146,6 +150,10 @@ def test_sampled_customers_are_followed_through() -> None:
             g.record(c, day * D, 0.5, version=1)
     counts = [len(ps) for ps in g._by_customer.values()]
     assert g.pending <= 50 and counts and min(counts) >= 2
+    tiny = ChurnGrader(max_pending=3, seed=5)
+    for c in customers:
+        tiny.record(c, 0, 0.5, version=1)  # the one that makes the rate halve may fall outside
+        assert tiny.pending <= 3 and all(tiny._u(k) < tiny.sample_rate for k in tiny._by_customer)
 
 
 def test_round_trip_gives_the_same_report_and_carries_on() -> None:

@@ -22,6 +22,11 @@ and at most ``max_pending`` in all. The pending ones belong to a random sample o
 is halved and the customers above it leave, so a customer is followed through all its
 predictions or not at all, and the same customers are kept after a restart.
 
+Events are matched to the predictions pending when they arrive: an event that arrives
+after its prediction was graded (later than the stream clock passed ``t + H``), or before
+the prediction was recorded, is not counted. The stream clock is the caller's
+(:meth:`ChurnGrader.advance`), e.g. the low watermark of the partitions consumed.
+
 Pure numpy: no I/O. The state is encoded with msgpack (:meth:`ChurnGrader.to_bytes`).
 """
 
@@ -30,6 +35,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import heapq
+import inspect
 from typing import Final
 
 import msgspec
@@ -426,13 +432,4 @@ class ChurnGrader:
         return grader
 
 
-_PARAMS: Final = (
-    "horizon_days",
-    "sample_every_days",
-    "max_pending",
-    "window",
-    "max_versions",
-    "tolerance",
-    "min_calibration",
-    "seed",
-)
+_PARAMS: Final = tuple(inspect.signature(ChurnGrader).parameters)  # stored as given, River style

@@ -132,6 +132,9 @@ def test_overview_flows_and_recent_churn_events_are_served(worker_with_history: 
     status, overview = call(s, "/api/overview", token=None)
     assert status == 200 and overview["applied_total"] == sent and overview["dead_letters_total"] == 0
     assert set(overview["model_versions"]) == {"rfm", "cluster", "value"} and overview["lag_total"] >= 0
+    status, models = call(s, "/models", token=None)
+    assert status == 200 and models["rfm"]["version"] >= 1, models
+    assert models["grades"]["pending"] > 0 and models["grades"]["horizon_days"] == s.value_horizon_days, models
     stability = overview["stability"]
     assert {"rfm", "lifecycle"} <= set(stability), stability  # every customer entered them in the last hour
     assert all(0 <= v["flip_backs"] <= v["moves"] and v["volatility_per_hour"] > 0 for v in stability.values())

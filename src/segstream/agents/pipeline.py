@@ -18,6 +18,7 @@ from typing import Any
 import faust
 from aiokafka import TopicPartition
 
+from segstream.agents.grading import Grading
 from segstream.agents.leader import Leader
 from segstream.agents.metrics import Metrics
 from segstream.agents.modelsync import ModelSync
@@ -81,6 +82,7 @@ class Pipeline:
         self.models = self.sync.models
         self.metrics = Metrics()
         self.flips = FlipBacks()  # this worker's recent segment moves, to count flip-backs
+        self.grading = Grading(settings.value_horizon_days)  # how its scores ranked what came next
         self._idle_ms = round(settings.idle_partition_s * 1000)
         self._lateness_us = round(settings.max_lateness_days * US_PER_DAY)
         self.lag: dict[tuple[str, int], int] = {}  # (topic, partition) -> messages behind, this worker
@@ -174,7 +176,7 @@ class Pipeline:
                 where = by_position(batch)
                 why = [(where[(p.source, p.offset)], Rejection("processing_error", w)) for p, w in result.failed]
                 await self.sink.dead_letters(why)
-            again = await self.emit_and_save(result, "input")
+            again = await self.emit_and_save(result, "input", pending)
             m.conflicts.inc(len(again))
             for item in result.items:
                 if item.customer_id not in again:
@@ -229,9 +231,10 @@ class Pipeline:
             if snap is not None:
                 self.metrics.model_version.labels(name).set(snap.version)
 
-    async def emit_and_save(self, result: StepResult, kind: str) -> set[str]:
+    async def emit_and_save(self, result: StepResult, kind: str, events: Sequence[Positioned] = ()) -> set[str]:
         """Send the segment changes and churn-risk events (acknowledged), then save; return
-        the conflicting ids."""
+        the conflicting ids. ``events``: the input events the result applied (graded as
+        outcomes of earlier scores)."""
         if result.outputs:
             payloads = [(c.customer_id.encode(), encode(c), None) for c in result.outputs]
             await self.sink.send(self.segment_changes, payloads)
@@ -245,6 +248,7 @@ class Pipeline:
                 c.customer_id, c.dimension, c.from_segment, c.to_segment or None, to_us(c.ts)
             ):
                 flip_backs.labels(c.dimension).inc()
+        self.grading.saved(result, events, conflicts)
         kept = [ev for ev in result.churn_events if ev.customer_id not in conflicts]
         for ev in kept:
             self.metrics.churn_events.labels(ev.level).inc()

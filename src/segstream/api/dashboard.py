@@ -114,6 +114,11 @@ select{font:inherit;padding:1px 4px}
    <tbody id="lag-body"></tbody></table>
    <table id="stats-table" style="margin-top:12px"><thead><tr><th>Counter</th><th class="num">Value</th></tr></thead>
    <tbody id="stats-body"></tbody></table></div>
+  <div class="card"><h3>Model quality <span class="muted">this worker's scores graded against the next
+   horizon: churned = no purchase or use in it</span></h3>
+   <table id="grades-table"><thead><tr><th>Value model</th><th class="num">Graded</th><th class="num">AUC</th>
+   <th class="num">Top-decile lift</th><th>Calibrated</th><th class="num">Value realised/predicted</th></tr></thead>
+   <tbody id="grades-body"></tbody></table></div>
   <div class="card"><h3>Stability <span class="muted">volatility: (adds + drops) / size per hour, last hour;
    flip-backs: A &rarr; B &rarr; A within 24 event-hours</span></h3>
    <table id="stability-table"><thead><tr><th>Dimension</th><th class="num">Volatility/h</th><th class="num">Moves</th>
@@ -125,7 +130,7 @@ select{font:inherit;padding:1px 4px}
 'use strict';
 const POLL_MS = 2000, SPARK_POINTS = 60, SVGNS = 'http://www.w3.org/2000/svg';
 const DIM_ORDER = ['rfm', 'lifecycle', 'cluster', 'value', 'churn_risk'];  // order only: every dimension is drawn
-const state = {seg: null, ov: null, flows: null, churn: null, eps: [], updated: null};
+const state = {seg: null, ov: null, flows: null, churn: null, models: null, eps: [], updated: null};
 window.segstream = state;  // the last data received, for debugging and tests
 const $ = id => document.getElementById(id);
 
@@ -349,6 +354,22 @@ function renderPipeline() {
   }
 }
 
+function renderGrades() {
+  const g = state.models && state.models.grades;
+  if (!g) return;
+  const fmt = (v, d) => (num(v) === null ? '–' : num(v).toFixed(d));
+  const rows = (g.versions || []).slice().sort((a, b) => b.version - a.version).map(v => {
+    const c = v.churn || {}, val = v.value || {};
+    const cal = c.calibrated === true ? 'yes' : c.calibrated === false ? 'no (a ranking)' : '–';
+    return h('tr', {'data-version': String(v.version)}, h('td', {class: 'mono', text: `v${v.version}`}),
+      h('td', {class: 'num', text: fmtInt(c.n)}), h('td', {class: 'num', text: fmt(c.auc, 3)}),
+      h('td', {class: 'num', text: fmt(c.lift_top_decile, 2)}), h('td', {text: cal}),
+      h('td', {class: 'num', text: fmt(val.ratio, 2)}));
+  });
+  $('grades-body').replaceChildren(...(rows.length ? rows
+    : [emptyRow(6, `No score graded yet: ${fmtInt(g.pending)} waiting for their ${g.horizon_days}-day horizon.`)]));
+}
+
 function setStatus(failed) {
   const offline = failed.length > 0;
   if (!offline) {
@@ -390,7 +411,7 @@ async function poll() {
   const started = Date.now(), minutes = $('flow-minutes').value;
   try {
     const paths = ['/segments', '/api/overview', `/api/flows?minutes=${encodeURIComponent(minutes)}`,
-      '/api/churn/recent?limit=20'];
+      '/api/churn/recent?limit=20', '/models'];
     const got = await Promise.allSettled(paths.map(getJSON));
     const why = r => (r.reason && r.reason.message) || String(r.reason);
     const needs = got.some(r => r.status === 'rejected' && r.reason instanceof NeedsToken);
@@ -406,7 +427,8 @@ async function poll() {
     const failed = got.every(r => r.status === 'rejected') ? [`cannot reach the worker (${why(got[0])})`]
       : got.flatMap((r, i) => (r.status === 'rejected' && !(r.reason instanceof NeedsToken)
         ? [`${paths[i]} (${why(r)})`] : []));
-    const [seg, ov, flows, churn] = got.map(r => (r.status === 'fulfilled' ? r.value : null));
+    const [seg, ov, flows, churn, models] = got.map(r => (r.status === 'fulfilled' ? r.value : null));
+    if (models) state.models = models;
     if (seg) state.seg = seg;
     if (ov) {
       state.ov = ov;
@@ -415,7 +437,7 @@ async function poll() {
     if (flows && minutes === $('flow-minutes').value) state.flows = flows;
     if (churn) state.churn = churn;
     try {
-      renderHeader(); renderSegments(); renderFlows(); renderChurn(); renderPipeline();
+      renderHeader(); renderSegments(); renderFlows(); renderChurn(); renderPipeline(); renderGrades();
     } catch (err) {
       console.error(err);
       failed.push(`rendering failed (${err.message})`);

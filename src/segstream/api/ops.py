@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import faust
+import msgspec
 from faust.web import Request, Response, View
 
 from segstream.agents.pipeline import Pipeline
@@ -88,6 +89,36 @@ def register(app: faust.App, pipeline: Pipeline, authorise: Callable[[Request], 
                     "dead_letters_total": sum(dead.values()),
                     "model_versions": {k: s.version if s else None for k, s in snaps.items()},
                     "stability": stability,
+                }
+            )
+
+    @app.page("/models")
+    class ModelsView(View):
+        @json_errors
+        async def get(self, request: Request) -> Response:
+            m = pipeline.models
+            rfm, clusters, value = m.rfm_snapshot, m.cluster_snapshot, m.value_snapshot
+            return self.json(
+                {
+                    "rfm": {"version": rfm.version, "customers": rfm.customers} if rfm else None,
+                    "cluster": {
+                        "version": clusters.version,
+                        "k": clusters.k or len(clusters.ids),
+                        "k_method": clusters.k_method,
+                        "k_score": clusters.k_score,
+                    }
+                    if clusters
+                    else None,
+                    "value": {
+                        "version": value.version,
+                        "customers": value.customers,
+                        "status": value.status,
+                        "bgnbd_status": value.bgnbd_status,
+                        "gammagamma_status": value.gammagamma_status,
+                    }
+                    if value
+                    else None,
+                    "grades": msgspec.to_builtins(pipeline.grading.report()),
                 }
             )
 

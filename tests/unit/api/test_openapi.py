@@ -40,6 +40,7 @@ PATHS = {
     "/api/overview": {"get"},
     "/api/flows": {"get"},
     "/api/churn/recent": {"get"},
+    "/models": {"get"},
     "/metrics": {"get"},
     "/": {"get"},
     "/openapi.json": {"get"},
@@ -209,6 +210,28 @@ def test_the_value_model_and_a_churn_risk_event_conform(doc: dict[str, Any]) -> 
         segments={"rfm": "at_risk", "value": "low"},
     )
     conforms(doc, "ChurnRecent", {"events": [json.loads(encode(event))]})
+
+
+def test_the_models_view_with_real_grades_conforms(doc: dict[str, Any]) -> None:
+    from segstream.models.grading import ChurnGrader, Grades, VersionGrades
+
+    day = 86_400_000_000
+    g = ChurnGrader(horizon_days=10, min_calibration=10)
+    for i in range(40):
+        g.record(f"c{i}", day, i / 40, 3, 1.5, 2500.0)
+        if i % 3:
+            g.observe(f"c{i}", 5 * day, 1000)
+    g.advance(20 * day)
+    grades = g.report()
+    assert grades.versions and grades.versions[0].churn.n == 40
+    assert set(Grades.__struct_fields__) == properties(doc, "Grades")
+    assert set(VersionGrades.__struct_fields__) == properties(doc, "VersionGrades")
+    conforms(doc, "Models", {
+        "rfm": {"version": 4, "customers": 120},
+        "cluster": {"version": 2, "k": 5, "k_method": "fixed", "k_score": 0.0},
+        "value": {"version": 3, "customers": 120, "status": "ok", "bgnbd_status": "ok", "gammagamma_status": "ok"},
+        "grades": msgspec.to_builtins(grades),
+    })  # fmt: skip
 
 
 def test_bad_instances_are_rejected(doc: dict[str, Any]) -> None:

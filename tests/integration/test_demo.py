@@ -51,8 +51,11 @@ def test_the_demo_backfills_a_living_population_restarts_a_killed_worker_and_sto
     env = settings_env(s) | {"DEMO_CUSTOMERS": "300", "DEMO_DAYS": "365", "DEMO_STATE_DIR": str(tmp_path / "demo")}
     out = tmp_path / "demo.out"
     with out.open("wb") as fh:  # a session of its own: whatever is left of it can be found and killed
+        # Ctrl-C as a terminal gives it: a shell that started this run in the background (no
+        # job control) leaves SIGINT ignored, and bash cannot trap a signal ignored on entry
         demo = subprocess.Popen(["bash", str(ROOT / "infra" / "demo.sh")], env=env, stdout=fh,
-                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     try:
 
         def said(text: str) -> bool:

@@ -586,13 +586,19 @@ SLOW_EXPORT = textwrap.dedent(
 )
 
 
+def default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_in_a_real_process_exits_130_without_a_traceback(tmp_path: Path) -> None:
     out = tmp_path / "all.csv"
     root = Path(__file__).resolve().parents[3]
     script = SLOW_EXPORT.format(tests=str(root), out=str(out))
     env = os.environ | {"PYTHONPATH": os.pathsep.join([str(root / "src"), os.environ.get("PYTHONPATH", "")])}
+    # SIGINT as a terminal gives it: a shell that started this run in the background (no job
+    # control) leaves it ignored, and an ignored signal stays ignored through exec
     with subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True, env=env,
-                          cwd=tmp_path) as proc:  # fmt: skip
+                          cwd=tmp_path, preexec_fn=default_sigint) as proc:  # fmt: skip
         assert proc.stderr is not None
         for _ in range(3):  # three pages written
             assert proc.stderr.readline() == "page\n"

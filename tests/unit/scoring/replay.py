@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from segstream.agents.grading import Grading
 from segstream.agents.step import apply_events, positioned, rescore
 from segstream.feeders.simulator import Simulator
 from segstream.models.clusters import FEATURES, ClusterLearner
@@ -45,6 +46,7 @@ class Replay:
     churn: list[ChurnRisk] = field(default_factory=list)
     learner: ClusterLearner = field(default_factory=lambda: ClusterLearner(n_clusters=4, seed=1))
     fits: int = 0
+    grading: Grading | None = None  # the worker's grader, fed as the worker feeds it
 
     def apply(self, events: list[Event], offsets: Counter[str]) -> None:
         batch = []
@@ -58,6 +60,8 @@ class Replay:
         self.clock = out.clock
         self._keep(out.items, out.outputs)
         self.churn.extend(out.churn_events)
+        if self.grading:
+            self.grading.saved(out, batch, ())
 
     def _keep(self, items: list, outputs: list[SegmentChange]) -> None:  # type: ignore[type-arg]
         for item in items:
@@ -114,6 +118,8 @@ class Replay:
             out = rescore(loaded, due, now, self.models)
             self._keep(out.items, out.outputs)
             self.churn.extend(out.churn_events)
+            if self.grading:  # as the leader's sweep: scores, no outcomes, the clock as it was
+                self.grading.saved(out, [], ())
 
 
 def replay(
@@ -127,12 +133,13 @@ def replay(
     batch: int = 500,
     value_every: int = 7,
     rfm_every_batch: bool = False,
+    grading: Grading | None = None,
 ) -> Replay:
     """Replay ``days`` event days of a simulated population; ``after_sweep(replay, now)``
     once every event day, after the leader's publications and the sweep.
     ``rfm_every_batch``: publish the RFM edges after every batch too (the live leader
     publishes every ``snapshot_interval_s`` while the batches flow)."""
-    r = Replay(models)
+    r = Replay(models, grading=grading)
     offsets: Counter[str] = Counter()
     end = T0 + timedelta(days=days)
     next_day = to_us(T0) + US_PER_DAY

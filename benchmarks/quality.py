@@ -147,17 +147,23 @@ def clusters(s: Settings, customers_n: int, events_n: int) -> dict[str, Any]:
     models = Models()
     x = behaviours([customers[c] for c in ids], now, models)
     z = (x - x.mean(axis=0)) / np.where(x.std(axis=0) > 0, x.std(axis=0), 1)
-    batch = KMeans(n_clusters=s.clusters, n_init=10, random_state=0).fit_predict(z)
+    dec = msgspec.msgpack.Decoder(ClusterSnapshot)
+    final = dec.decode(snaps["cluster"]) if snaps["cluster"] else None
+    # the batch reference gets the count the stream used (chosen from the data with SEGSTREAM_CLUSTERS=auto)
+    k = (final.k or len(final.ids)) if final else int(s.clusters)
+    batch = KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(z)
     out: dict[str, Any] = {
         "check": "clusters",
         "customers": len(ids),
         "events": len(events),
         "clusters": s.clusters,
+        "k": k,
+        "k_method": final.k_method if final else None,
+        "k_score": final.k_score if final else None,
         "ari_vs_personas": round(adjusted_rand_score(truth, streamed), 4),
         "ari_vs_batch_kmeans": round(adjusted_rand_score(batch, streamed), 4),
         "ari_batch_kmeans_vs_personas": round(adjusted_rand_score(truth, batch), 4),
     }
-    dec = msgspec.msgpack.Decoder(ClusterSnapshot)
     if snaps["cluster"] and snaps["cluster:prev"]:
         cur, prev = dec.decode(snaps["cluster"]), dec.decode(snaps["cluster:prev"])
         flips = (cur.assign(x) != prev.assign(x)).mean()  # same features, consecutive snapshots

@@ -23,10 +23,11 @@ class Grading:
         self.grader = ChurnGrader(horizon_days=horizon_days)
         self.now = 0  # the latest stream clock the grader was advanced to
 
-    def saved(self, result: StepResult, events: Sequence[Positioned], skip: Container[str]) -> None:
+    def saved(self, result: StepResult, events: Sequence[Positioned], skip: Container[str], now: int = 0) -> None:
         """After a save: ``events`` applied (purchases and uses are outcomes), then the
-        customers' new scores (predictions as of the stream clock); ``skip``: customers
-        whose save conflicted (they are scored again)."""
+        customers' new scores (predictions as of the stream clock, or ``now`` when the
+        result carries none: the sweep); ``skip``: customers whose save conflicted (they
+        are scored again)."""
         g = self.grader
         for p in events:
             cid, kind = p.event.customer_id, KIND_OF_CODE.get(p.source[:1])
@@ -36,7 +37,7 @@ class Grading:
                 g.observe(cid, p.ts_us, round(p.event.amount * 100))  # type: ignore[attr-defined]
             elif kind == "usage":
                 g.observe(cid, p.ts_us)
-        self.now = max(self.now, result.clock.get(CLOCK_GLOBAL, 0))
+        self.now = max(self.now, result.clock.get(CLOCK_GLOBAL, 0), now)
         for item in result.items:
             o = item.state.outlook
             if o is None or item.customer_id in skip:

@@ -41,7 +41,7 @@ class Leader:
             seen.update((c, loaded[c].state) for c in sorted(loaded) if loaded[c].version)
         s = self.p.settings
         result = rescore(loaded, due, now, self.p.models, s.language, s.currency, clocks.get(CLOCK_GLOBAL, 0))
-        conflicts = await self.p.emit_and_save(result, "sweep")
+        conflicts = await self.p.emit_and_save(result, "sweep", now=now)
         for item in result.items:
             if item.customer_id not in conflicts:
                 for dim, _, _ in item.changes:

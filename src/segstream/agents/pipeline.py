@@ -231,10 +231,12 @@ class Pipeline:
             if snap is not None:
                 self.metrics.model_version.labels(name).set(snap.version)
 
-    async def emit_and_save(self, result: StepResult, kind: str, events: Sequence[Positioned] = ()) -> set[str]:
+    async def emit_and_save(
+        self, result: StepResult, kind: str, events: Sequence[Positioned] = (), now: int = 0
+    ) -> set[str]:
         """Send the segment changes and churn-risk events (acknowledged), then save; return
         the conflicting ids. ``events``: the input events the result applied (graded as
-        outcomes of earlier scores)."""
+        outcomes of earlier scores); ``now``: the event time a sweep scored at."""
         if result.outputs:
             payloads = [(c.customer_id.encode(), encode(c), None) for c in result.outputs]
             await self.sink.send(self.segment_changes, payloads)
@@ -248,7 +250,7 @@ class Pipeline:
                 c.customer_id, c.dimension, c.from_segment, c.to_segment or None, to_us(c.ts)
             ):
                 flip_backs.labels(c.dimension).inc()
-        self.grading.saved(result, events, conflicts)
+        self.grading.saved(result, events, conflicts, now)
         kept = [ev for ev in result.churn_events if ev.customer_id not in conflicts]
         for ev in kept:
             self.metrics.churn_events.labels(ev.level).inc()

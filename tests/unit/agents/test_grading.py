@@ -47,3 +47,17 @@ def test_a_customer_whose_save_conflicted_is_neither_scored_nor_observed() -> No
     grading, states = Grading(horizon_days=30), {}
     step(grading, states, [purchase("a", 0), purchase("b", 0)], 0, skip={"b"})
     assert grading.grader.pending == 1
+
+
+def test_a_sweep_advances_the_grader_to_the_time_it_scored_at() -> None:
+    from segstream.agents.step import rescore
+
+    grading, states = Grading(horizon_days=30), {}
+    step(grading, states, [purchase("a", 0)], 0)
+    day = 86_400_000_000
+    now = grading.now + 40 * day  # no input for 40 days: only the sweep scores "a"
+    result = rescore({"a": Loaded(2, states["a"])}, {"a": now}, now, Models())
+    grading.saved(result, [], (), now)
+    assert grading.now == now
+    [v] = grading.report().versions
+    assert (v.churn.n, v.churn.positives) == (1, 1)  # the day-0 score: silent through day 30

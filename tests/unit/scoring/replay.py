@@ -118,8 +118,8 @@ class Replay:
             out = rescore(loaded, due, now, self.models)
             self._keep(out.items, out.outputs)
             self.churn.extend(out.churn_events)
-            if self.grading:  # as the leader's sweep: scores, no outcomes, the clock as it was
-                self.grading.saved(out, [], ())
+            if self.grading:  # as the leader's sweep: scores as of the sweep's clock, no outcomes
+                self.grading.saved(out, [], (), now)
 
 
 def replay(

@@ -9,6 +9,7 @@ each serves its share, and a restarted worker starts grading afresh (docs/QUALIT
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Container, Sequence
 
 from segstream.agents.step import KIND_OF_CODE, Positioned, StepResult
@@ -22,12 +23,18 @@ class Grading:
     def __init__(self, horizon_days: float) -> None:
         self.grader = ChurnGrader(horizon_days=horizon_days)
         self.now = 0  # the latest stream clock the grader was advanced to
+        # the worker's thread feeds it, the web server's thread reports (GET /models)
+        self._lock = threading.Lock()
 
     def saved(self, result: StepResult, events: Sequence[Positioned], skip: Container[str], now: int = 0) -> None:
         """After a save: ``events`` applied (purchases and uses are outcomes), then the
         customers' new scores (predictions as of the stream clock, or ``now`` when the
         result carries none: the sweep); ``skip``: customers whose save conflicted (they
         are scored again)."""
+        with self._lock:
+            self._saved(result, events, skip, now)
+
+    def _saved(self, result: StepResult, events: Sequence[Positioned], skip: Container[str], now: int) -> None:
         g = self.grader
         for p in events:
             cid, kind = p.event.customer_id, KIND_OF_CODE.get(p.source[:1])
@@ -55,4 +62,5 @@ class Grading:
             g.advance(self.now)
 
     def report(self) -> Grades:
-        return self.grader.report()
+        with self._lock:
+            return self.grader.report()

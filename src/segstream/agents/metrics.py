@@ -94,7 +94,7 @@ class Metrics:
         """Volatility per hour of each dimension (the population's) and this worker's flip-back rates."""
         for dim, v in volatility.items():
             self.volatility.labels(dim).set(v)
-        for dim in flips.moves:
+        for dim in list(flips.moves):  # a copy: the worker's thread adds dimensions
             self.flip_back_rate.labels(dim).set(flips.rate(dim))
 
     def render(self) -> bytes:

@@ -22,7 +22,7 @@ from segstream.scoring.activity import activity
 from segstream.scoring.behaviour import INSUFFICIENT, behaviour_matrix, cluster_name, enough_data, parts_of
 from segstream.scoring.columns import Columns
 from segstream.scoring.lifecycle import NO_DUE, score_lifecycle
-from segstream.scoring.models import Models
+from segstream.scoring.models import Models, cluster_number
 from segstream.scoring.rfm import keep_within_margins, recency_band, score_range, score_rfm, segment_codes
 from segstream.state.customer import CustomerState
 from segstream.streams.codec import from_us
@@ -202,15 +202,15 @@ def _name_rfm(
     def banded(r: Any) -> Any:
         return recency_band(cols, r, life.at_risk_days, life.churn_days, binary) if models.rfm_bands else r
 
-    band = banded(rfm[0]) if models.rfm_bands else None
-    segments = segment_codes(banded(rfm[0]), rfm[1], rfm[2], binary)
+    named = banded(rfm[0])
+    segments = segment_codes(named, rfm[1], rfm[2], binary)
     if models.rfm_margin or models.rfm_margin_days:
         r_lo, r_hi, f_lo, f_hi, m_lo, m_hi = score_range(cols, scorer, models.rfm_margin, models.rfm_margin_days)
         corners = [
             segment_codes(banded(r), f, m, binary) for r in (r_lo, r_hi) for f in (f_lo, f_hi) for m in (m_lo, m_hi)
         ]
         segments = keep_within_margins(segments, np.array(stored, dtype=object), corners)
-    return (*rfm[:3], segments), band
+    return (*rfm[:3], segments), (named if models.rfm_bands else None)
 
 
 def _next_band(now: int, last_us: int, models: Models) -> int:
@@ -250,10 +250,6 @@ def _score_rules(
         record_change(st, out, cid, trigger, dim, seg, label, reason, feats)
 
 
-def _cluster_id(code: str | None) -> int:
-    return int(code[1:]) if code and code[:1] == "c" and code[1:].isdigit() else 0
-
-
 def assign_clusters(
     batch: Sequence[tuple[str, CustomerState, int, Trigger, Scored]],
     models: Models,
@@ -267,7 +263,7 @@ def assign_clusters(
         return
     cols = cols if cols is not None else Columns.of([b[1] for b in batch], [b[2] for b in batch])
     x = behaviour_matrix(cols, activity(cols, models.usage, models.satisfaction))
-    current = np.array([_cluster_id(b[1].segments.get("cluster")) for b in batch], dtype=np.int64)
+    current = np.array([cluster_number(b[1].segments.get("cluster")) or 0 for b in batch], dtype=np.int64)
     ids = snap.assign(x, current, models.cluster_margin).tolist()
     enough = enough_data(cols).tolist()
     for (cid, st, _, trigger, scored), cluster_id, row, ok in zip(batch, ids, x, enough, strict=True):

@@ -7,7 +7,6 @@ gives the same numbers as a batch computation.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -255,26 +254,27 @@ def settle(previous: RFMSnapshot | None, new: RFMSnapshot, margin: float, margin
     if previous is None:
         return new
 
-    def near(a: list[float], b: list[float], tolerance: Callable[[float], float]) -> bool:
-        return len(a) == len(b) and all(abs(x - y) <= tolerance(x) for x, y in zip(a, b, strict=True))
+    def kept(was: list[float], now: list[float], days: bool) -> list[float]:
+        """``was`` while no edge moved past its tolerance, else ``now``."""
+        near = len(was) == len(now) and all(
+            abs(x - y) <= (margin_days if days else margin * abs(x)) for x, y in zip(was, now, strict=True)
+        )
+        return was if near else now
 
-    def rel(x: float) -> float:
-        return margin * abs(x)
-
-    def days(_: float) -> float:
-        return margin_days
-
-    cuts = previous.last_day_cuts if near(previous.last_day_cuts, new.last_day_cuts, days) else new.last_day_cuts
+    p, n = previous, new
+    (mean_last_day,), (mean_f,), (mean_m,) = (
+        kept([p.mean_last_day], [n.mean_last_day], True), kept([p.mean_f], [n.mean_f], False),
+        kept([p.mean_m], [n.mean_m], False),
+    )  # fmt: skip
     return msgspec.structs.replace(
         new,
-        last_day_cuts=cuts,
-        f_edges=previous.f_edges if near(previous.f_edges, new.f_edges, rel) else new.f_edges,
-        m_edges=previous.m_edges if near(previous.m_edges, new.m_edges, rel) else new.m_edges,
-        mean_last_day=previous.mean_last_day if abs(new.mean_last_day - previous.mean_last_day) <= margin_days
-        else new.mean_last_day,
-        mean_f=previous.mean_f if abs(new.mean_f - previous.mean_f) <= margin * previous.mean_f else new.mean_f,
-        mean_m=previous.mean_m if abs(new.mean_m - previous.mean_m) <= margin * previous.mean_m else new.mean_m,
-    )  # fmt: skip
+        last_day_cuts=kept(p.last_day_cuts, n.last_day_cuts, True),
+        f_edges=kept(p.f_edges, n.f_edges, False),
+        m_edges=kept(p.m_edges, n.m_edges, False),
+        mean_last_day=mean_last_day,
+        mean_f=mean_f,
+        mean_m=mean_m,
+    )
 
 
 class QuintileRFMScorer:

@@ -200,6 +200,15 @@ def join(parts: Sequence[str], language: str) -> str:
     return _SEPARATOR[language].join(parts)
 
 
+def split(text: str, language: str) -> list[str]:
+    """The parts :func:`join` put together.
+
+    >>> split(join(["large orders", "recent"], "en"), "en"), split("大额订单、近期活跃", "zh-CN")
+    (['large orders', 'recent'], ['大额订单', '近期活跃'])
+    """
+    return text.split(_SEPARATOR[language])
+
+
 def traits(standouts: Sequence[tuple[str, int]], language: str) -> str:
     """A cluster's description from its standout features, each ``(feature, 1 if above
     the population else 0)``, strongest first; ``typical`` when none stands out."""

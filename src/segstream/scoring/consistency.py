@@ -20,7 +20,7 @@ from typing import Final
 
 from segstream.models.decay import US_PER_DAY
 from segstream.scoring.behaviour import FEATURE_PART, INSUFFICIENT, parts_of
-from segstream.scoring.catalogue import LANGUAGES, TRAIT_WORDS
+from segstream.scoring.catalogue import LANGUAGES, TRAIT_WORDS, split
 from segstream.scoring.models import Models, segment_name
 from segstream.state.customer import CustomerState
 
@@ -65,7 +65,7 @@ def _cluster_words_without_data(s: Seen) -> bool:
         return False
     have = parts_of(s.st)
     for language in LANGUAGES:
-        words = set(segment_name("cluster", code, s.models, language, have).split(", " if language == "en" else "、"))
+        words = set(split(segment_name("cluster", code, s.models, language, have), language))
         for feature, part in FEATURE_PART.items():
             if part not in have and words & set(TRAIT_WORDS[language][feature]):
                 return True

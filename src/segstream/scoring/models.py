@@ -60,11 +60,20 @@ class Models:
         return self.fixed_rfm
 
 
+def cluster_number(code: str | None) -> int | None:
+    """The id of a learned cluster's segment code (``"c3"``: 3); ``None`` for any other code.
+
+    >>> cluster_number("c3"), cluster_number("insufficient"), cluster_number(None)
+    (3, None, None)
+    """
+    return int(code[1:]) if code and code[:1] == "c" and code[1:].isdigit() else None
+
+
 def segment_name(dimension: str, code: str, models: Models, language: str, parts: Container[str] | None = None) -> str:
     """The readable name of a segment code in a dimension; ``parts``: the behaviour parts of
     the customer it is shown for (see :func:`segstream.scoring.behaviour.cluster_name`)."""
-    if dimension == "cluster" and code[:1] == "c" and code[1:].isdigit():
-        cid, snap = int(code[1:]), models.cluster_snapshot
+    if dimension == "cluster" and (cid := cluster_number(code)) is not None:
+        snap = models.cluster_snapshot
         if snap is None:  # not loaded yet
             return catalogue.reason("cluster_unloaded", language, code=code)
         if cid in snap.ids:

@@ -246,6 +246,13 @@ class Settings(BaseSettings):
     redis_read_url: str = Field(
         "", description="Redis (a replica) the standalone API reads from; empty: SEGSTREAM_REDIS_URL"
     )
+    api_max_staleness_s: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description="Farthest a replica (SEGSTREAM_REDIS_READ_URL) may be behind the primary before the API reads "
+        "from the primary instead",
+    )
     api_token: SecretStr = Field(
         SecretStr(""),
         description="Bearer token required by the customer-data endpoints (empty: no token, loopback use only)",

@@ -13,13 +13,13 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kafka import KafkaProducer
 
+from segstream.api.listings import openapi
 from segstream.config import Settings
 from tests.integration.harness import (
     ARTIFACTS,
@@ -220,7 +220,7 @@ def test_a_real_prometheus_scrapes_the_worker_and_promql_counts_the_events(
         log.close()
 
 
-DOC = json.loads(resources.files("segstream.api").joinpath("openapi.json").read_text(encoding="utf-8"))
+DOC = json.loads(openapi("worker"))  # the worker's paths
 HTTP_METHODS = {"get", "put", "post", "delete", "patch"}
 AUTH: dict[str, bytes | None] = {
     "none": None,

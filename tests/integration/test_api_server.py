@@ -3,7 +3,9 @@ processes on one port, ETags and 304s, batch lookups; a real worker writes the d
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,9 +13,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from kafka import KafkaProducer
 
 from segstream.config import Settings
@@ -33,9 +37,8 @@ def request(
     port: int, path: str, body: Any = None, token: str | None = TOKEN, headers: dict[str, str] | None = None
 ) -> tuple[int, dict[str, str], Any]:
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{port}{urllib.request.quote(path, safe='/:')}", data=data, method="POST" if data else "GET"
-    )
+    url = f"http://127.0.0.1:{port}{urllib.request.quote(path, safe='/:?=&')}"
+    req = urllib.request.Request(url, data=data, method="POST" if data else "GET")
     for k, v in (headers or {}).items():
         req.add_header(k, v)
     if token:
@@ -49,14 +52,17 @@ def request(
         return exc.code, dict(exc.headers), json.loads(raw) if raw else None
 
 
-@pytest.fixture
-def api_over_a_worker(
-    make_settings: Callable[..., Settings], start_worker: Callable[..., WorkerProcess], producer: KafkaProducer
-) -> Iterator[tuple[Settings, subprocess.Popen[bytes]]]:
-    s = make_settings(api_token=TOKEN, api_port=free_port(), api_processes=2)
-    start_worker(s)
-    sent = send_history(s, producer)
-    wait_until(lambda: applied_total(s) >= sent and settled(s), 120, "all events applied and scored")
+def worker_get(s: Settings, path: str) -> Any:
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{s.web_port}{urllib.request.quote(path, safe='/:?=&')}",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    return json.loads(urllib.request.urlopen(req, timeout=10).read())
+
+
+@contextlib.contextmanager
+def api_process(s: Settings) -> Iterator[subprocess.Popen[bytes]]:
+    """`segstream api` with these settings, answering /health."""
     ARTIFACTS.mkdir(exist_ok=True)
     log = (ARTIFACTS / f"api-{s.app_id}.log").open("wb")
     proc = subprocess.Popen(
@@ -71,12 +77,24 @@ def api_over_a_worker(
 
     try:
         wait_until(up, 60, "the API answering /health")
-        yield s, proc
+        yield proc
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             proc.wait(20)
         log.close()
+
+
+@pytest.fixture
+def api_over_a_worker(
+    make_settings: Callable[..., Settings], start_worker: Callable[..., WorkerProcess], producer: KafkaProducer
+) -> Iterator[tuple[Settings, subprocess.Popen[bytes]]]:
+    s = make_settings(api_token=TOKEN, api_port=free_port(), api_processes=2)
+    start_worker(s)
+    sent = send_history(s, producer)
+    wait_until(lambda: applied_total(s) >= sent and settled(s), 120, "all events applied and scored")
+    with api_process(s) as proc:
+        yield s, proc
 
 
 def test_the_api_serves_the_worker_s_documents_with_etags_and_batch_lookups(
@@ -87,16 +105,19 @@ def test_the_api_serves_the_worker_s_documents_with_etags_and_batch_lookups(
     for cid in CUSTOMERS[:6]:  # the same document as the worker's own endpoint
         status, headers, doc = request(port, f"/customers/{cid}")
         assert status == 200 and doc["customer_id"] == cid
-        worker = json.loads(
-            urllib.request.urlopen(
-                urllib.request.Request(
-                    f"http://127.0.0.1:{s.web_port}/customers/{urllib.request.quote(cid)}",
-                    headers={"Authorization": f"Bearer {TOKEN}"},
-                ),
-                timeout=10,
-            ).read()
-        )
-        assert doc == worker
+        assert doc.pop("freshness") == {"read_from": "primary", "staleness_bound_ms": 0.0}
+        assert doc == worker_get(s, f"/customers/{cid}")
+    # the segment listings, as the worker serves them
+    listing = request(port, "/segments")[2]
+    assert listing == worker_get(s, "/segments") and listing["segments"]["rfm"]
+    dim, seg = "rfm", sorted(listing["segments"]["rfm"])[0]
+    page = request(port, f"/segments/{dim}/{seg}/customers?limit=3")[2]
+    assert page == worker_get(s, f"/segments/{dim}/{seg}/customers?limit=3") and page["customers"]
+    assert request(port, f"/segments/{dim}/{seg}/customers", token=None)[0] == 401
+    assert request(port, "/segments/nope/x/customers")[0] == 404
+    spec = request(port, "/openapi.json", token=None)[2]
+    assert "/customers:batchGet" in spec["paths"] and "/api/overview" not in spec["paths"]
+    assert request(port, "/asyncapi.json", token=None)[2]["asyncapi"].startswith("3.")
     cid = CUSTOMERS[4]
     status, headers, doc = request(port, f"/customers/{cid}")
     tag = headers["ETag"]
@@ -118,7 +139,8 @@ def test_the_api_serves_the_worker_s_documents_with_etags_and_batch_lookups(
     status, _, body = request(port, "/customers:batchGet", {"ids": ids})
     assert status == 200 and body["missing"] == ["nobody"]
     assert [d["customer_id"] for d in body["customers"]] == [CUSTOMERS[7], CUSTOMERS[2]]
-    assert body["customers"][1] == request(port, f"/customers/{CUSTOMERS[2]}")[2]
+    single = request(port, f"/customers/{CUSTOMERS[2]}")[2]
+    assert body["customers"][1] | {"freshness": body["freshness"]} == single
     assert request(port, "/customers:batchGet", {"ids": [f"c{i}" for i in range(101)]})[0] == 400
     assert request(port, "/customers:batchGet", {"wrong": 1})[0] == 400
     # the token, and errors as JSON
@@ -133,3 +155,94 @@ def test_the_api_serves_the_worker_s_documents_with_etags_and_batch_lookups(
     assert proc.wait(20) == 0
     with pytest.raises(OSError):
         request(port, "/health", token=None)
+
+
+@pytest.fixture
+def replica_of(tmp_path: Path) -> Iterator[Callable[[int], int]]:
+    """``start(primary_port)``: a redis-server replica of that primary on loopback (a port of
+    its own, no persistence); returns its port. Stopped after the test."""
+    server = shutil.which("redis-server")
+    if not server:
+        pytest.fail("redis-server is needed (Debian package redis-server)", pytrace=False)
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(primary: int) -> int:
+        port = free_port()
+        args = [server, "--bind", "127.0.0.1", "--port", str(port), "--replicaof", "127.0.0.1", str(primary)]
+        args += ["--save", "", "--appendonly", "no", "--dir", str(tmp_path)]
+        procs.append(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
+        wait_until(lambda: _link_up(port), 30, f"the replica on {port} in sync")
+        return port
+
+    yield start
+    for p in procs:
+        p.terminate()
+        p.wait(10)
+
+
+def _link_up(port: int) -> bool:
+    try:
+        info = redis.Redis(port=port, socket_timeout=2).info("replication")
+    except redis.ConnectionError:
+        return False
+    return info.get("master_link_status") == "up"
+
+
+def test_reads_from_a_replica_say_how_stale_they_may_be_and_fall_back_to_the_primary(
+    make_settings: Callable[..., Settings],
+    start_worker: Callable[..., WorkerProcess],
+    producer: KafkaProducer,
+    private_redis: Callable[[str], str],
+    replica_of: Callable[[int], int],
+) -> None:
+    primary_url = private_redis("url")
+    primary_port = int(primary_url.rsplit(":", 1)[1].split("/")[0])
+    replica_port = replica_of(primary_port)
+    s = make_settings(
+        api_token=TOKEN,
+        api_port=free_port(),
+        api_processes=1,
+        redis_url=primary_url,
+        redis_read_url=f"redis://127.0.0.1:{replica_port}/0",
+        api_max_staleness_s=2.0,
+    )
+    start_worker(s)
+    sent = send_history(s, producer)
+    wait_until(lambda: applied_total(s) >= sent and settled(s), 120, "all events applied and scored")
+    cid = CUSTOMERS[5]
+    with api_process(s) as proc:
+        status, _, doc = request(s.api_port, f"/customers/{cid}")
+        assert status == 200 and doc.pop("freshness")["read_from"] == "replica"
+        assert doc == worker_get(s, f"/customers/{cid}")
+        # in sync, the bound is the heartbeat's age: a fraction of a second, never above the setting
+        wait_until(lambda: request(s.api_port, f"/customers/{cid}")[2]["freshness"]["staleness_bound_ms"] < 1000,
+                   10, "a bound below a second")  # fmt: skip
+        count = doc["purchases"]["count"]
+        # the replica loses its primary: it keeps serving what it had, and falls behind
+        replica = redis.Redis(port=replica_port)
+        replica.execute_command("REPLICAOF", "127.0.0.1", str(free_port()))
+        before = applied_total(s)
+        event = {"event_id": "while-cut", "customer_id": cid, "ts": (T0 + timedelta(days=10)).isoformat(),
+                 "amount": 5.0}  # fmt: skip
+        producer.send(s.topic("purchases"), key=cid.encode(), value=json.dumps(event).encode())
+        producer.flush()
+        wait_until(lambda: applied_total(s) > before and settled(s), 60, "the purchase applied on the primary")
+
+        def answer() -> dict[str, Any]:
+            return request(s.api_port, f"/customers/{cid}")[2]  # type: ignore[no-any-return]
+
+        seen = [answer()]
+        wait_until(lambda: seen.append(answer()) or seen[-1]["freshness"]["read_from"] == "primary", 30,
+                   "the API reading from the primary")  # fmt: skip
+        for d in seen:  # from the replica: the old data, within the bound; past it: the primary's
+            f = d["freshness"]
+            if f["read_from"] == "replica":
+                assert f["staleness_bound_ms"] <= 2000 and d["purchases"]["count"] == count
+        assert seen[-1]["purchases"]["count"] == count + 1
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{s.api_port}/metrics", timeout=10).read().decode()
+        assert "segstream_api_primary_reads_total 0.0" not in metrics
+        # the link restored: the replica catches up and serves again
+        replica.execute_command("REPLICAOF", "127.0.0.1", str(primary_port))
+        wait_until(lambda: answer()["freshness"]["read_from"] == "replica", 30, "reads from the replica again")
+        assert answer()["purchases"]["count"] == count + 1
+        assert proc.poll() is None

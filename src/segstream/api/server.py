@@ -6,12 +6,21 @@ kernel spreads the connections); each is an aiohttp server with its own Redis co
 reading from ``SEGSTREAM_REDIS_READ_URL`` (a replica) when it is set.
 
 Endpoints: ``GET /customers/{id}`` (with an ``ETag``; ``If-None-Match`` gives 304),
-``POST /customers:batchGet`` (up to :data:`MAX_BATCH` ids, one Redis round trip),
-``GET /health`` and ``GET /metrics`` (this process's request counts and latencies).
+``POST /customers:batchGet`` (up to :data:`MAX_BATCH` ids, one Redis round trip), the
+segment listings, ``GET /openapi.json``, ``GET /asyncapi.json``, ``GET /health`` and
+``GET /metrics`` (this process's request counts and latencies).
+
+Reading from a replica, the API writes a heartbeat (wall time) on the primary every
+:data:`HEARTBEAT_S` and reads it back from the replica with every lookup: the replica holds
+every write the primary took before that heartbeat, so ``now - heartbeat`` bounds how far
+behind the document can be. Each answer says where it was read and that bound
+(``freshness``); past ``SEGSTREAM_API_MAX_STALENESS_S``, or while the replica does not
+answer, the API reads from the primary.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -23,28 +32,90 @@ from typing import Any, Final
 
 import msgspec
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from segstream.api.http import (
     HTTPProblem,
     install_json_error_handler,
+    int_param,
     json_error_middleware,
     make_authorise,
     web_options,
 )
+from segstream.api.listings import openapi, segment_page, segments_overview
 from segstream.config import Settings
-from segstream.state.reader import Reader
-from segstream.state.store import RETRYABLE, Store
+from segstream.state.keys import SNAPSHOTS
+from segstream.state.reader import Found, Reader
+from segstream.state.store import CURSOR_MAX, RETRYABLE, Store
+from segstream.streams.contracts import asyncapi
 
 log = logging.getLogger(__name__)
 
 #: Most ids one batch lookup takes.
 MAX_BATCH: Final = 100
+#: Seconds between two heartbeats written on the primary while reading from a replica.
+HEARTBEAT_S: Final = 0.2
 _LATENCY_BUCKETS: Final = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
 
 class BatchGet(msgspec.Struct, forbid_unknown_fields=True):
     ids: list[str]
+
+
+class Freshness(msgspec.Struct):
+    """Where an answer was read, and how far behind the primary it may be."""
+
+    read_from: str  # "primary" or "replica"
+    #: the replica held every write the primary took more than this long ago (0: primary)
+    staleness_bound_ms: float
+
+
+class Sources:
+    """The primary and, when ``SEGSTREAM_REDIS_READ_URL`` is set, a replica to read from."""
+
+    def __init__(self, settings: Settings, primary: Store, replica: Store | None) -> None:
+        self.primary = Reader(settings, primary)
+        self.replica = Reader(settings, replica) if replica else None
+        self.max_staleness_us = int(settings.api_max_staleness_s * 1e6)
+        #: the replica's staleness (µs) at the last heartbeat read back; None: unknown
+        self.replica_behind_us: int | None = None
+
+    async def customers(self, ids: list[str]) -> tuple[Found, Freshness]:
+        """The documents, from the replica while it is within the staleness bound."""
+        if self.replica is not None:
+            try:
+                found = await self.replica.customers(ids)
+            except RETRYABLE as exc:
+                log.warning("replica does not answer, reading from the primary: %s", exc)
+            else:
+                behind = _now_us() - found.heartbeat_us
+                if found.heartbeat_us and behind <= self.max_staleness_us:
+                    return found, Freshness("replica", round(max(behind, 0) / 1000, 1))
+        return await self.primary.customers(ids), Freshness("primary", 0.0)
+
+    def lister(self) -> Reader:
+        """The reader of segment listings: the replica while it was last within the bound."""
+        behind = self.replica_behind_us
+        if self.replica is not None and behind is not None and behind <= self.max_staleness_us:
+            return self.replica
+        return self.primary
+
+    async def heartbeat(self) -> None:
+        """Write the heartbeat on the primary and read it back from the replica, forever."""
+        assert self.replica is not None
+        while True:
+            try:
+                await self.primary.store.beat(_now_us())
+                seen = (await self.replica.store.get_with_snapshots([], ()))[3]
+                self.replica_behind_us = _now_us() - seen if seen else None
+            except RETRYABLE as exc:
+                self.replica_behind_us = None
+                log.warning("heartbeat: %s", exc)
+            await asyncio.sleep(HEARTBEAT_S)
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -75,19 +146,46 @@ def make_app(settings: Settings) -> web.Application:
         requests.labels(route, str(response.status)).inc()
         return response
 
-    async def open_store(app: web.Application) -> Any:
-        url = settings.redis_read_url or settings.redis_url
-        store = Store.from_url(url, settings.redis_prefix, settings.redis_shards, settings.redis_cluster)
-        parts["reader"] = Reader(settings, store)
-        yield
-        await store.close()
+    fallbacks = Counter(
+        "segstream_api_primary_reads", "Lookups read from the primary because the replica was too far behind "
+        "or did not answer", registry=registry)  # fmt: skip
+    behind = Gauge(
+        "segstream_api_replica_staleness_seconds", "How far the replica was behind at the last heartbeat (-1: unknown)",
+        registry=registry)  # fmt: skip
+    events_spec = msgspec.json.encode(asyncapi(settings))
 
-    def reader() -> Reader:
-        return parts["reader"]  # type: ignore[no-any-return]
+    async def open_stores(app: web.Application) -> Any:
+        def store(url: str) -> Store:
+            return Store.from_url(url, settings.redis_prefix, settings.redis_shards, settings.redis_cluster)
+
+        primary = store(settings.redis_url)
+        replica = store(settings.redis_read_url) if settings.redis_read_url else None
+        src = parts["sources"] = Sources(settings, primary, replica)
+        beating = asyncio.create_task(src.heartbeat()) if replica else None
+        yield
+        if beating:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
+        for s in (primary, replica):
+            if s:
+                await s.close()
+
+    def sources() -> Sources:
+        return parts["sources"]  # type: ignore[no-any-return]
+
+    async def lookup(ids: list[str]) -> tuple[Found, Freshness]:
+        found, fresh = await sources().customers(ids)
+        if sources().replica is not None:
+            us = sources().replica_behind_us
+            behind.set(-1 if us is None else us / 1e6)
+            if fresh.read_from == "primary":
+                fallbacks.inc()
+        return found, fresh
 
     async def health(request: web.Request) -> web.StreamResponse:
         try:
-            await reader().store.ping()
+            await sources().primary.store.ping()
         except Exception as exc:  # any failure means not healthy; say which
             return web.json_response({"status": "unhealthy", "redis": str(exc)}, status=503)
         return web.json_response({"status": "ok"})
@@ -95,14 +193,14 @@ def make_app(settings: Settings) -> web.Application:
     async def customer(request: web.Request) -> web.StreamResponse:
         authorise(request)  # type: ignore[arg-type]
         cid = request.match_info["customer_id"]
-        found = await reader().customers([cid])
-        if not found:
+        found, fresh = await lookup([cid])
+        if cid not in found.documents:
             raise HTTPProblem(404, f"no customer {cid!r}")
-        doc, tag = found[cid]
+        doc, tag = found.documents[cid]
         headers = {"ETag": tag, "Cache-Control": "no-cache"}
         if tag in {t.strip() for t in request.headers.get("If-None-Match", "").split(",")}:
             return web.Response(status=304, headers=headers)
-        return web.json_response(doc, headers=headers, dumps=_dumps)
+        return web.json_response(doc | {"freshness": fresh}, headers=headers, dumps=_dumps)
 
     async def batch_get(request: web.Request) -> web.StreamResponse:
         authorise(request)  # type: ignore[arg-type]
@@ -115,21 +213,49 @@ def make_app(settings: Settings) -> web.Application:
         ids = list(dict.fromkeys(body.ids))
         if not 1 <= len(ids) <= MAX_BATCH:
             raise HTTPProblem(400, f"ids must hold 1..{MAX_BATCH} distinct ids, got {len(ids)}")
-        found = await reader().customers(ids)
+        found, fresh = await lookup(ids)
+        docs = found.documents
         return web.json_response(
-            {"customers": [found[c][0] for c in ids if c in found], "missing": [c for c in ids if c not in found]},
+            {
+                "customers": [docs[c][0] for c in ids if c in docs],
+                "missing": [c for c in ids if c not in docs],
+                "freshness": fresh,
+            },
             dumps=_dumps,
         )
+
+    async def segments(request: web.Request) -> web.StreamResponse:
+        reader = sources().lister()
+        _, _, blobs, _ = await reader.store.get_with_snapshots([], SNAPSHOTS)
+        return web.json_response(await segments_overview(reader.store, reader.use(blobs), settings.language))
+
+    async def segment_customers(request: web.Request) -> web.StreamResponse:
+        authorise(request)  # type: ignore[arg-type]
+        cursor = int_param(request, "cursor", 0, 0, CURSOR_MAX)  # type: ignore[arg-type]
+        limit = int_param(request, "limit", 100, 1, 1000)  # type: ignore[arg-type]
+        info = request.match_info
+        page = await segment_page(sources().lister().store, info["dimension"], info["segment"], cursor, limit)
+        return web.json_response(page)
+
+    async def spec(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=openapi("api"), content_type="application/json")
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=events_spec, content_type="application/json")
 
     async def metrics(request: web.Request) -> web.StreamResponse:
         return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app = web.Application(middlewares=[json_error_middleware, measured], handler_args=web_options()["handler_args"])
-    app.cleanup_ctx.append(open_store)
+    app.cleanup_ctx.append(open_stores)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/customers/{customer_id:[^/]+}", customer)
     app.router.add_post("/customers:batchGet", batch_get)
+    app.router.add_get("/segments", segments)
+    app.router.add_get("/segments/{dimension:[^/]+}/{segment:[^/]+}/customers", segment_customers)
+    app.router.add_get("/openapi.json", spec)
+    app.router.add_get("/asyncapi.json", events)
     return app
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import faust
 import msgspec
@@ -11,20 +10,15 @@ from faust.web import Request, Response, View
 
 from segstream.agents.pipeline import Pipeline
 from segstream.config import DANGEROUS_NO_TOKEN
-from segstream.scoring.models import segment_name
 from segstream.state.reader import Reader
 from segstream.state.store import CURSOR_MAX
-from segstream.streams.codec import from_us
 from segstream.streams.contracts import asyncapi
 
 from . import ops
 from .http import HTTPProblem, int_param, json_errors, make_authorise
+from .listings import openapi, segment_page, segments_overview
 
 log = logging.getLogger(__name__)
-
-
-OPENAPI = Path(__file__).with_name("openapi.json")
-SCAN_PER_PAGE = 2000  # customer keys one page of a segment listing examines at most
 
 
 def register(app: faust.App, pipeline: Pipeline) -> None:
@@ -74,47 +68,15 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
             authorise(request)
             cursor = int_param(request, "cursor", 0, 0, CURSOR_MAX)
             limit = int_param(request, "limit", 100, 1, 1000)
-            if dimension not in await store.segment_counts():
-                raise HTTPProblem(404, f"no dimension {dimension!r}")
-            found, cursor, scanned = await store.in_segment(dimension, segment, cursor, limit, SCAN_PER_PAGE)
-            return self.json(
-                {
-                    "dimension": dimension,
-                    "segment": segment,
-                    "customers": found,
-                    "next_cursor": cursor or None,
-                    "scanned": scanned,
-                }
-            )
+            return self.json(await segment_page(store, dimension, segment, cursor, limit))
 
     @app.page("/segments")
     class Segments(View):
         @json_errors
         async def get(self, request: Request) -> Response:
-            counts = await store.segment_counts()
-            stats = await store.stats()
-            clock = (await store.clock()).get("global", 0)
-            names = {
-                d: {seg: segment_name(d, seg, pipeline.models, language) for seg in segs} for d, segs in counts.items()
-            }
-            rfm, clusters = pipeline.models.rfm_snapshot, pipeline.models.cluster_snapshot
-            value = pipeline.models.value_snapshot
-            return self.json(
-                {
-                    "segments": counts,
-                    "names": names,
-                    "model_versions": {
-                        "rfm": rfm.version if rfm else None,
-                        "cluster": clusters.version if clusters else None,
-                        "value": value.version if value else None,
-                    },
-                    "value_model": msgspec.to_builtins(value) if value else None,
-                    "stats": stats,
-                    "stream_clock": from_us(clock).isoformat() if clock else None,
-                }
-            )
+            return self.json(await segments_overview(store, pipeline.models, language))
 
-    spec = OPENAPI.read_bytes()
+    spec = openapi("worker")
 
     @app.page("/openapi.json")
     class OpenAPI(View):

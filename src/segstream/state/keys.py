@@ -22,6 +22,8 @@ key                              type    holds
 ``{p}:barrier``                  hash    ``{topic}/{partition}`` -> ``{next}:held:{µs}`` (waits
                                          at an event of that time) or ``{next}:drained``
 ``{p}:snap:{model}``             string  the latest published model snapshot (msgpack)
+``{p}:heartbeat``                string  wall time (µs) the standalone API last wrote on the
+                                         primary; read on a replica, it bounds staleness
 ``{p}:rules:gen``                string  bumped by `segstream segments reload`
 ``{p}:rescore``                  string  set by `segstream segments rescore`; the leader clears it
 ``{p}:recent:churn``             list    the newest 200 churn-risk events (JSON), newest first
@@ -54,6 +56,7 @@ FLOW: Final = "flow"
 EPOCH: Final = "epoch"
 BARRIER: Final = "barrier"
 DLQ_REPLAYED: Final = "dlq:replayed"
+HEARTBEAT: Final = "heartbeat"
 
 CLOCK_GLOBAL: Final = "global"
 STAT_CUSTOMERS: Final = "customers"
@@ -159,6 +162,12 @@ class Keys:
 
     def snapshot(self, name: str) -> str:
         return f"{self.prefix}:{SNAPSHOT}:{name}"
+
+    @property
+    def heartbeat(self) -> str:
+        """Wall time (µs) last written on the primary by `segstream api`: read on a replica,
+        ``now - heartbeat`` bounds how far that replica is behind."""
+        return f"{self.prefix}:{HEARTBEAT}"
 
     @property
     def epoch(self) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import msgspec
 
@@ -36,6 +36,15 @@ def set_snapshots(models: Models, blobs: Sequence[bytes | None]) -> None:
     for i, blob in enumerate(blobs):
         if blob:
             setattr(models, _FIELDS[i], msgspec.msgpack.decode(blob, type=_TYPES[i]))
+
+
+class Found(NamedTuple):
+    """What :meth:`Reader.customers` read."""
+
+    #: customer id -> (document, entity tag), for the customers that exist
+    documents: dict[str, tuple[dict[str, Any], str]]
+    #: the heartbeat (wall µs) as the Redis read from holds it; 0: none written
+    heartbeat_us: int
 
 
 class Reader:
@@ -73,22 +82,24 @@ class Reader:
     async def customer(self, customer_id: str) -> dict[str, Any] | None:
         """The customer document (see :func:`segstream.scoring.document.customer_document`),
         ``None`` for an unknown customer; one Redis round trip."""
-        found = await self.customers([customer_id])
+        found = (await self.customers([customer_id])).documents
         return found[customer_id][0] if found else None
 
-    async def customers(self, customer_ids: Sequence[str]) -> dict[str, tuple[dict[str, Any], str]]:
+    async def customers(self, customer_ids: Sequence[str]) -> Found:
         """The documents of the customers that exist, each with its entity tag: it changes
         when the customer's state, the stream clock (recency is as of it) or a model
-        snapshot changes, and only then. One Redis round trip for them all."""
-        found, now, blobs = await self.store.get_with_snapshots(customer_ids, SNAPSHOTS)
+        snapshot changes, and only then; and the heartbeat read with them. One Redis round
+        trip for them all."""
+        found, now, blobs, heartbeat = await self.store.get_with_snapshots(customer_ids, SNAPSHOTS)
         if not found:
-            return {}
+            return Found({}, heartbeat)
         self._reload_rules()
         models = self.use(blobs)
         snaps = (models.rfm_snapshot, models.cluster_snapshot, models.value_snapshot)
         versions = ".".join(str(s.version if s else 0) for s in snaps)
         lang = self.settings.language
-        return {
+        docs = {
             cid: (customer_document(cid, e.state, now, models, lang), f'"{e.version}.{now}.{versions}"')
             for cid, e in found.items()
         }
+        return Found(docs, heartbeat)

@@ -343,20 +343,26 @@ class Store:
 
     async def get_with_snapshots(
         self, customer_ids: Sequence[str], snapshots: Sequence[str]
-    ) -> tuple[dict[str, Loaded], int, list[bytes | None]]:
-        """Customers (the ones that exist, with their versions), the global stream clock and
-        the named model snapshots, in one pipeline (the customer documents outside the
-        worker; one round trip on a single Redis, one per node on a cluster)."""
+    ) -> tuple[dict[str, Loaded], int, list[bytes | None], int]:
+        """Customers (the ones that exist, with their versions), the global stream clock,
+        the named model snapshots and the heartbeat (µs, 0: none), in one pipeline (the
+        customer documents outside the worker; one round trip on a single Redis, one per
+        node on a cluster)."""
         pipe = self._pipe()
         for cid in customer_ids:
             pipe.get(self.keys.customer(cid))
         pipe.hget(self.keys.clock, K.CLOCK_GLOBAL)
         for name in snapshots:
             pipe.get(self.keys.snapshot(name))
+        pipe.get(self.keys.heartbeat)
         res = await pipe.execute()
         n = len(customer_ids)
         found = {cid: Loaded(*unpack(blob)) for cid, blob in zip(customer_ids, res[:n], strict=True) if blob}
-        return found, int(res[n] or 0), res[n + 1 :]
+        return found, int(res[n] or 0), res[n + 1 : -1], int(res[-1] or 0)
+
+    async def beat(self, now_us: int) -> None:
+        """Write the heartbeat (wall time, µs) on this Redis (the primary)."""
+        await self.client.set(self.keys.heartbeat, now_us)
 
     async def in_segment(
         self, dimension: str, segment: str, cursor: int, limit: int, scan: int

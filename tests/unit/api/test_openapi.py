@@ -16,6 +16,7 @@ from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
 from segstream.agents.step import apply_events, positioned
+from segstream.api.listings import SERVED_BY, openapi
 from segstream.models.bgnbd import BGNBDParams
 from segstream.models.churn import DRIVERS
 from segstream.models.gammagamma import GammaGammaParams
@@ -32,6 +33,7 @@ from segstream.streams.codec import encode
 from segstream.streams.schemas import Feedback, Profile, Purchase, Usage
 
 PATHS = {
+    "/customers:batchGet": {"post"},
     "/health": {"get"},
     "/ready": {"get"},
     "/customers/{customer_id}": {"get"},
@@ -46,7 +48,24 @@ PATHS = {
     "/openapi.json": {"get"},
     "/asyncapi.json": {"get"},
 }
-SECURED = {"/customers/{customer_id}", "/segments/{dimension}/{segment}/customers", "/api/churn/recent"}
+SECURED = {
+    "/customers/{customer_id}",
+    "/customers:batchGet",
+    "/segments/{dimension}/{segment}/customers",
+    "/api/churn/recent",
+}
+#: the paths only the standalone API serves; the rest are the worker's (the API serves a subset)
+API_ONLY = {"/customers:batchGet"}
+API_PATHS = {
+    "/customers/{customer_id}",
+    "/customers:batchGet",
+    "/segments",
+    "/segments/{dimension}/{segment}/customers",
+    "/health",
+    "/metrics",
+    "/openapi.json",
+    "/asyncapi.json",
+}
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -82,9 +101,20 @@ def test_no_undocumented_extra_paths(doc: dict[str, Any]) -> None:
     assert set(doc["paths"]) == set(PATHS)
 
 
-def test_every_route_the_worker_serves_is_in_the_document(
-    doc: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def routes(router: Any) -> set[tuple[str, str]]:
+    return {
+        (re.sub(r":[^}]+}", "}", r.canonical), route.method.lower())
+        for r in router.resources()
+        for route in r
+        if route.method not in ("HEAD", "OPTIONS")
+    }
+
+
+def documented(spec: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(p, m) for p, item in spec["paths"].items() for m in item if m in METHODS}
+
+
+def test_every_route_the_worker_serves_is_in_its_document(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Taken from the app's router, so a new route cannot be left out of the document."""
     import aiohttp.web_server
 
@@ -94,21 +124,28 @@ def test_every_route_the_worker_serves_is_in_the_document(
     from segstream.config import Settings
 
     app, _ = create_app(Settings(web_enabled=True, data_dir=str(tmp_path), event_epoch_s=0))
-    served = {
-        (re.sub(r":[^}]+}", "}", r.canonical), route.method.lower())
-        for r in app.web.web_app.router.resources()
-        for route in r
-        if route.method not in ("HEAD", "OPTIONS")
-    }
-    documented = {(p, m) for p, item in doc["paths"].items() for m in item if m in METHODS}
-    assert served == documented
+    spec = json.loads(openapi("worker"))
+    validate(spec)
+    assert routes(app.web.web_app.router) == documented(spec)
+    assert not set(spec["paths"]) & API_ONLY
+
+
+def test_every_route_the_standalone_api_serves_is_in_its_document() -> None:
+    from segstream.api.server import make_app
+    from segstream.config import Settings
+
+    spec = json.loads(openapi("api"))
+    validate(spec)
+    assert routes(make_app(Settings()).router) == documented(spec)
+    assert set(spec["paths"]) == API_PATHS
+    assert SERVED_BY not in json.dumps(spec["paths"])
 
 
 def test_bearer_token_guards_exactly_the_customer_data_endpoints(doc: dict[str, Any]) -> None:
     scheme = doc["components"]["securitySchemes"]["bearerAuth"]
     assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
     for path, item in doc["paths"].items():
-        op = item["get"]
+        op = item.get("get") or item["post"]
         security = op.get("security", doc.get("security", []))
         if path in SECURED:
             assert security == [{"bearerAuth": []}], path
@@ -119,7 +156,7 @@ def test_bearer_token_guards_exactly_the_customer_data_endpoints(doc: dict[str, 
 
 def test_errors_are_error_objects(doc: dict[str, Any]) -> None:
     for path, item in doc["paths"].items():
-        for status, response in item["get"]["responses"].items():
+        for status, response in (item.get("get") or item["post"])["responses"].items():
             if status.startswith("4"):
                 assert response["$ref"].startswith("#/components/responses/"), (path, status)
     for name, response in doc["components"]["responses"].items():

@@ -3,6 +3,7 @@ processes on one port, ETags and 304s, batch lookups; a real worker writes the d
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import shutil
@@ -16,10 +17,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import redis
 from kafka import KafkaProducer
 
+from segstream.client import ApiError, AsyncClient, Client, Customer, SegmentRef
 from segstream.config import Settings
 from tests.integration.harness import (
     ARTIFACTS,
@@ -246,3 +249,54 @@ def test_reads_from_a_replica_say_how_stale_they_may_be_and_fall_back_to_the_pri
         wait_until(lambda: answer()["freshness"]["read_from"] == "replica", 30, "reads from the replica again")
         assert answer()["purchases"]["count"] == count + 1
         assert proc.poll() is None
+
+
+def test_the_typed_client_reads_the_real_api_sync_and_async(
+    api_over_a_worker: tuple[Settings, subprocess.Popen[bytes]],
+) -> None:
+    s, _ = api_over_a_worker
+    base = f"http://127.0.0.1:{s.api_port}"
+    raw = {cid: request(s.api_port, f"/customers/{cid}")[2] for cid in CUSTOMERS}
+    with Client(base, token=TOKEN) as api:
+        for cid in CUSTOMERS[:5]:
+            doc = api.customer(cid)
+            assert doc is not None
+            typed = {k: v for k, v in msgspec.to_builtins(doc).items() if v is not None or k in TOP_LEVEL}
+            assert typed.keys() == raw[cid].keys()
+            for part in ("customer_id", "segments", "rfm_score", "as_of", "last_event", "purchases", "churn_risk"):
+                assert typed[part] == utc_as_z(raw[cid])[part], part
+            assert doc.usage == raw[cid].get("usage")  # kept as the API's JSON
+        assert api.customer("nobody") is None
+        batch = api.customers([CUSTOMERS[3], "nobody"])
+        assert [c.customer_id for c in batch.customers] == [CUSTOMERS[3]] and batch.missing == ["nobody"]
+        overview = api.segments()
+        assert overview.segments == request(s.api_port, "/segments")[2]["segments"]
+        for code in overview.segments["rfm"]:  # every member, page by page, and no one else
+            want = sorted(cid for cid, d in raw.items() if d["segments"]["rfm"]["code"] == code)
+            assert sorted(api.members("rfm", code, page_size=2)) == want
+    with Client(base, token="wrong", retries=0) as api, pytest.raises(ApiError) as err:
+        api.customer(CUSTOMERS[0])
+    assert err.value.status == 401
+
+    async def run() -> list[Customer | None]:
+        async with AsyncClient(base, token=TOKEN) as api:
+            members = [cid async for cid in api.members("rfm", sorted(overview.segments["rfm"])[0])]
+            assert members
+            return await asyncio.gather(*(api.customer(c) for c in CUSTOMERS))
+
+    docs = asyncio.run(run())
+    assert [d.customer_id if d else None for d in docs] == CUSTOMERS
+    assert all(d and d.segments == api_segments(raw[d.customer_id]) for d in docs)
+
+
+def utc_as_z(doc: dict[str, Any]) -> Any:
+    """The document with its UTC times written as msgspec writes them (``...Z``)."""
+    return json.loads(json.dumps(doc, ensure_ascii=False).replace('+00:00"', 'Z"'))
+
+
+#: the document's fields that are present even when null
+TOP_LEVEL = {"as_of", "rfm_score", "first_event", "last_event"}
+
+
+def api_segments(doc: dict[str, Any]) -> dict[str, SegmentRef]:
+    return {dim: SegmentRef(**ref) for dim, ref in doc["segments"].items()}

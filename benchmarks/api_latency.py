@@ -1,202 +1,162 @@
-"""Latency of the profile API, GET /customers/{id}, under load from a second process.
+"""Latency of the standalone profile API (`segstream api`) at a fixed request rate, with the
+worker idle and ingesting, against the bare Redis lookups measured in the same run.
 
-    python benchmarks/api_latency.py --customers 2000 --requests 20000 --concurrency 4
+    python benchmarks/api_latency.py --customers 20000 --processes 1,2,4 --seconds 10
 
 Needs Kafka and Redis (`make up`). Starts a real `segstream worker` on its own topics and
-key prefix, feeds it simulated customers, then this process (a second process on
-loopback) sends a bounded number of requests with aiohttp at a fixed concurrency and
-records each latency. Baseline, measured in the same run with the same client pattern:
-the Redis lookup the endpoint has to make anyway (the customer's key and the stream clock
-in one round trip, redis-py asyncio). Results print as JSON and append to
+key prefix and feeds it simulated customers; then, for each API process count, starts
+`segstream api --processes N` and, with the worker idle and then while a simulator feeds
+it ``--ingest-rate`` events/s, runs benchmarks/loadgen.py (a second process: open loop,
+fixed rate, latency from each request's due time) four times:
+
+- ``redis-get``: GET of a random customer's key at ``--rate`` (the baseline of the lookup);
+- ``http-get``: GET /customers/{id} at ``--rate``;
+- ``redis-mget``: one MGET of ``--batch`` random customers' keys at ``--batch-rate``;
+- ``http-batch``: POST /customers:batchGet of ``--batch`` ids at ``--batch-rate``.
+
+Prints a table and appends one JSON line per measurement to
 benchmarks/results/api_latency.jsonl.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import os
-import random
-import re
-import shutil
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from rich.progress import Progress
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from segstream.config import Settings, load_settings  # noqa: E402
-from segstream.state.store import Store  # noqa: E402
+from harness import (  # noqa: E402
+    CACHE,
+    Counters,
+    cleaned_up,
+    env_for,
+    exit_on_sigterm,
+    isolated_settings,
+    start,
+    stop,
+    table,
+    wait_applied,
+)
+
+from segstream.state.keys import Keys  # noqa: E402
 from segstream.streams.topics import create_topics  # noqa: E402
 
-
-def env_for(s: Settings) -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("SEGSTREAM_")} | s.as_env()
-
-
-async def load(n: int, concurrency: int, one: Callable[[int], Awaitable[None]], label: str) -> list[float]:
-    """``n`` calls of ``one`` at ``concurrency``; each call's latency in ms."""
-    latencies: list[float] = []
-    with Progress(transient=True) as progress:
-        task = progress.add_task(label, total=n)
-
-        async def lane(lane_id: int) -> None:
-            for i in range(lane_id, n, concurrency):
-                t = time.perf_counter()
-                await one(i)
-                latencies.append((time.perf_counter() - t) * 1000)
-                progress.advance(task)
-
-        await asyncio.gather(*(lane(k) for k in range(concurrency)))
-    return latencies
+LOADGEN = ROOT / "benchmarks" / "loadgen.py"
+API_PORT = 6079
 
 
-def summary(ms: list[float], wall_s: float) -> dict[str, float]:
-    a = np.array(ms)
-    return {
-        "requests": len(ms),
-        "p50_ms": round(float(np.percentile(a, 50)), 3),
-        "p90_ms": round(float(np.percentile(a, 90)), 3),
-        "p99_ms": round(float(np.percentile(a, 99)), 3),
-        "max_ms": round(float(a.max()), 3),
-        "per_s": round(len(ms) / wall_s, 1),
-    }
+def loadgen(mode: str, port: int, rate: float, seconds: float, ids: Path, token: str, batch: int) -> dict[str, Any]:
+    cmd = [sys.executable, str(LOADGEN), mode, "--port", str(port), "--rate", str(rate)]
+    cmd += ["--seconds", str(seconds), "--ids", str(ids), "--token", token, "--batch", str(batch)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=seconds * 4 + 120)
+    result: dict[str, Any] = json.loads(out.stdout)
+    if result["failed"]:
+        raise SystemExit(f"{mode}: {result['failed']} requests failed")
+    return result
 
 
-async def measure(s: Settings, ids: list[str], n: int, concurrency: int, token: str) -> dict[str, Any]:
-    import aiohttp
+def api_up(port: int) -> bool:
+    import urllib.request
 
-    rng = random.Random(7)
-    picks = [rng.choice(ids) for _ in range(n)]
-    store = Store.from_settings(s)
-    out: dict[str, Any] = {}
     try:
-
-        async def redis_one(i: int) -> None:
-            await store.get_with_clock(picks[i])
-
-        await load(min(n, 2000), concurrency, redis_one, "warm-up redis")
-        t = time.perf_counter()
-        out["baseline_redis_lookup"] = summary(await load(n, concurrency, redis_one, "redis"), time.perf_counter() - t)
-    finally:
-        await store.close()
-    headers = {"Authorization": f"Bearer {token}"}
-    conn = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(f"http://127.0.0.1:{s.web_port}", connector=conn, headers=headers) as http:
-
-        async def http_one(i: int) -> None:
-            async with http.get(f"/customers/{picks[i]}") as resp:
-                await resp.read()
-                if resp.status != 200:
-                    raise SystemExit(f"GET /customers/{picks[i]} answered {resp.status}")
-
-        await load(min(n, 2000), concurrency, http_one, "warm-up http")
-        t = time.perf_counter()
-        out["get_customer"] = summary(
-            await load(n, concurrency, http_one, "GET /customers/{id}"), time.perf_counter() - t
-        )
-    return out
-
-
-def wrk_latency(
-    root: str, path: str, ids: list[str], token: str, connections: int, seconds: int
-) -> dict[str, float] | None:
-    """The same load from wrk (C, Debian package `wrk`), when installed, on one thread with
-    ``connections`` connections: ``path`` followed by a random customer id when it ends
-    with a slash; its latency percentiles and requests/s."""
-    binary = shutil.which("wrk")
-    if not binary:
-        return None
-    lua = ROOT / ".cache" / "api_latency.lua"
-    target = f'"{path}" .. ids[math.random(#ids)]' if path.endswith("/") else f'"{path}"'
-    lua.write_text(
-        "ids = {" + ",".join(json.dumps(i) for i in ids[:5000]) + "}\n"
-        "math.randomseed(7)\n"
-        "request = function()\n"
-        f'  return wrk.format("GET", {target}, {{["Authorization"] = "Bearer {token}"}})\n'
-        "end\n"
-    )
-    out = subprocess.run(
-        [binary, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(lua), root],
-        capture_output=True, text=True, timeout=seconds + 60, check=True,
-    ).stdout  # fmt: skip
-    if "Non-2xx" in out:
-        raise SystemExit(f"wrk got errors from {path}:\n{out}")
-
-    def ms(label: str) -> float:
-        value = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        assert value, out
-        return round(float(value[1]) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[value[2]], 3)
-
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    return {"p50_ms": ms("50%"), "p90_ms": ms("90%"), "p99_ms": ms("99%"), "per_s": float(rate[1]) if rate else 0.0}
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--customers", type=int, default=2000)
-    ap.add_argument("--requests", type=int, default=20_000)
-    ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--customers", type=int, default=20_000)
+    ap.add_argument("--processes", default="1,2,4", help="API process counts to measure, comma-separated")
+    ap.add_argument("--rate", type=float, default=2000.0, help="GET /customers/{id} per second")
+    ap.add_argument("--batch-rate", type=float, default=100.0, help="batch lookups per second")
+    ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--seconds", type=float, default=10.0, help="measured seconds of each load")
+    ap.add_argument("--ingest-rate", type=float, default=5000.0, help="events/s fed while ingesting")
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "api_latency.jsonl")
     a = ap.parse_args()
-    tag = uuid.uuid4().hex[:8]
+    exit_on_sigterm()
     token = uuid.uuid4().hex
-    s = load_settings(
-        topic_suffix=f"-a{tag}",
-        app_id=f"api-{tag}",
-        redis_prefix=f"a{tag}",
-        web_port=6077,
-        api_token=token,
-        event_epoch_s=0,
-    )
+    tag, s = isolated_settings("api", api_token=token, api_port=API_PORT, web_enabled=True, web_port=6078)
     create_topics(s)
-    log = (ROOT / ".cache" / f"api-latency-{tag}.log").open("wb")
-    worker = subprocess.Popen([sys.executable, "-m", "segstream", "worker"], env=env_for(s), stdout=log, stderr=log)
-    try:
-        events = a.customers * 20
-        subprocess.run(
-            [sys.executable, "-m", "segstream", "simulate", "--customers", str(a.customers), "--rate", "0",
-             "--events", str(events), "--no-progress"],
-            env=env_for(s), check=True, timeout=1800,
-        )  # fmt: skip
-
-        async def ready() -> list[str]:
-            store = Store.from_settings(s)
-            try:
-                while sum(v for k, v in (await store.stats()).items() if k.startswith("events:")) < events:
-                    if worker.poll() is not None:
-                        raise SystemExit(f"worker exited (log {log.name})")
-                    await asyncio.sleep(1)
-                return list(await store.scan_customers())
-            finally:
-                await store.close()
-
-        ids = asyncio.run(ready())
-        result: dict[str, Any] = {"check": "api_latency", "customers": len(ids), "concurrency": a.concurrency}
-        result |= asyncio.run(measure(s, ids, a.requests, a.concurrency, token))
-        root = f"http://127.0.0.1:{s.web_port}"
-        # wrk: GET /health (a view doing one Redis PING: the server's floor) vs the profile
-        result["wrk_health_baseline"] = wrk_latency(root, "/health", ids, token, a.concurrency, 10)
-        result["wrk_get_customer"] = wrk_latency(root, "/customers/", ids, token, a.concurrency, 10)
-    finally:
-        worker.terminate()
-        worker.wait(30)
-        log.close()
-    result["at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    print(json.dumps(result, indent=2))
+    counters = Counters(s)
+    rows: list[list[str]] = []
+    results: list[dict[str, Any]] = []
+    with cleaned_up(s, tag):
+        worker, wlog = start([sys.executable, "-m", "segstream", "worker"], env_for(s), f"api-latency-{tag}.log")
+        api = feeder = None
+        try:
+            events = a.customers * 10
+            sim = [sys.executable, "-m", "segstream", "simulate", "--customers", str(a.customers), "--no-progress"]
+            subprocess.run([*sim, "--rate", "0", "--events", str(events)], env=env_for(s), check=True, timeout=1800)
+            wait_applied(counters.applied, events, 1800, lambda: worker.poll() is None, f"the worker (log {wlog})")
+            ids = sorted(counters._loop.run_until_complete(counters._store.scan_customers()))
+            keys = Keys(s.redis_prefix, s.redis_shards)
+            CACHE.mkdir(exist_ok=True)
+            id_file, key_file = CACHE / f"ids-{tag}.txt", CACHE / f"keys-{tag}.txt"
+            id_file.write_text("\n".join(ids), encoding="utf-8")
+            key_file.write_text("\n".join(keys.customer(c) for c in ids), encoding="utf-8")
+            redis_port = int(s.redis_url.rsplit(":", 1)[1].split("/")[0])
+            for n in [int(p) for p in a.processes.split(",")]:
+                api, _ = start([sys.executable, "-m", "segstream", "api", "--processes", str(n)], env_for(s),
+                               f"api-latency-api-{tag}.log")  # fmt: skip
+                deadline = time.monotonic() + 60
+                while not api_up(API_PORT):
+                    if time.monotonic() > deadline or api.poll() is not None:
+                        raise SystemExit("the API did not start")
+                    time.sleep(0.2)
+                for worker_state in ("idle", "ingesting"):
+                    ingest = None
+                    if worker_state == "ingesting":  # enough events for the four loads, then it stops
+                        budget = int(a.ingest_rate * (4 * (a.seconds + 2) + 30))
+                        feeder, _ = start([*sim, "--rate", str(a.ingest_rate), "--events", str(budget),
+                                           "--seed", "43"], env_for(s), f"api-latency-sim-{tag}.log")  # fmt: skip
+                        time.sleep(5)
+                        applied0, t0 = counters.applied(), time.monotonic()
+                    measured = [
+                        loadgen("redis-get", redis_port, a.rate, a.seconds, key_file, "", 1),
+                        loadgen("http-get", API_PORT, a.rate, a.seconds, id_file, token, 1),
+                        loadgen("redis-mget", redis_port, a.batch_rate, a.seconds, key_file, "", a.batch),
+                        loadgen("http-batch", API_PORT, a.batch_rate, a.seconds, id_file, token, a.batch),
+                    ]
+                    if worker_state == "ingesting":
+                        ingest = round((counters.applied() - applied0) / (time.monotonic() - t0), 1)
+                        stop(feeder)
+                        feeder = None
+                    at = datetime.now(UTC).isoformat(timespec="seconds")
+                    for m in measured:
+                        m |= {"check": "api_latency", "api_processes": n, "worker": worker_state,
+                              "ingest_events_per_s": ingest, "customers": len(ids), "at": at}  # fmt: skip
+                        results.append(m)
+                    get_ratio = measured[1]["p99_ms"] / measured[0]["p99_ms"]
+                    batch_ratio = measured[3]["p99_ms"] / measured[2]["p99_ms"]
+                    for m, ratio in zip(measured, (None, get_ratio, None, batch_ratio), strict=True):
+                        rows.append([m["mode"], str(n), worker_state, str(ingest or "-"), f"{m['offered_per_s']:g}",
+                                     f"{m['achieved_per_s']:g}", f"{m['p50_ms']:.2f}", f"{m['p99_ms']:.2f}",
+                                     f"{m['max_ms']:.1f}", f"{ratio:.2f}x" if ratio else "baseline"])  # fmt: skip
+                stop(api)
+                api = None
+        finally:
+            stop(feeder)
+            stop(api)
+            stop(worker)
+            counters.close()
+    print(table(rows, ["load", "API procs", "worker", "ingest ev/s", "offered/s", "achieved/s", "p50 ms", "p99 ms",
+                       "max ms", "p99 / baseline"]))  # fmt: skip
     a.json.parent.mkdir(parents=True, exist_ok=True)
     with a.json.open("a") as fh:
-        fh.write(json.dumps(result) + "\n")
+        for r in results:
+            fh.write(json.dumps(r) + "\n")
 
 
 if __name__ == "__main__":

@@ -146,6 +146,8 @@ async def _exercise(store: Store) -> dict[str, Any]:
             break
     out["scanned"] = await store.scan_customers(count=37)
     out["get"] = await store.get_with_clock("客户-甲")
+    await store.put_snapshot(SNAPSHOTS[0], b"rfm-blob")
+    await store.beat(1234)
     out["read"] = await store.get_with_snapshots(["客户-甲", "nobody"], SNAPSHOTS)  # the API's one round trip
     await store.count_dead_letters(["bad_json", "bad_json"])
     out["dlq"] = (await store.stats()).get("dlq:bad_json")
@@ -183,8 +185,9 @@ def _check(out: dict[str, Any]) -> None:
     assert set(out["scanned"]) == set(ids)
     state, now = out["get"]
     assert state is not None and state.segments == {"rfm": f"s{(n - 4) % 3}"} and now == 60
-    found, now, snaps = out["read"]
+    found, now, snaps, beat = out["read"]
     assert set(found) == {"客户-甲"} and found["客户-甲"].state == state and now == 60 and len(snaps) == 3
+    assert snaps[0] == b"rfm-blob" and snaps[1:] == [None, None] and beat == 1234
     assert out["dlq"] == 2
     assert out["marked"] == n and out["due_after_mark"] == n
 

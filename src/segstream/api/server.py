@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -53,6 +54,8 @@ log = logging.getLogger(__name__)
 
 #: Most ids one batch lookup takes.
 MAX_BATCH: Final = 100
+#: Seconds a lookup reuses the model snapshots last read (a new one shows within this time).
+SNAPSHOTS_EVERY_S: Final = 1.0
 #: Seconds between two heartbeats written on the primary while reading from a replica.
 HEARTBEAT_S: Final = 0.2
 _LATENCY_BUCKETS: Final = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
@@ -74,8 +77,8 @@ class Sources:
     """The primary and, when ``SEGSTREAM_REDIS_READ_URL`` is set, a replica to read from."""
 
     def __init__(self, settings: Settings, primary: Store, replica: Store | None) -> None:
-        self.primary = Reader(settings, primary)
-        self.replica = Reader(settings, replica) if replica else None
+        self.primary = Reader(settings, primary, SNAPSHOTS_EVERY_S)
+        self.replica = Reader(settings, replica, SNAPSHOTS_EVERY_S) if replica else None
         self.max_staleness_us = int(settings.api_max_staleness_s * 1e6)
         #: the replica's staleness (µs) at the last heartbeat read back; None: unknown
         self.replica_behind_us: int | None = None
@@ -302,6 +305,10 @@ def serve(settings: Settings, processes: int | None = None) -> None:
 
 
 def _run_one(settings: Settings) -> None:
+    # what is alive now (modules, settings, models) lives as long as the process: moved out
+    # of the collector's generations, a full collection no longer walks it (tens of ms)
+    gc.collect()
+    gc.freeze()
     web.run_app(
         make_app(settings), host=settings.api_host, port=settings.api_port, reuse_port=True, print=None, access_log=None
     )

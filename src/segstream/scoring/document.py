@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Container
-from typing import Any, cast
+from typing import Any
 
 from segstream.models.churn import DRIVERS
 from segstream.models.decay import US_PER_DAY
@@ -72,7 +72,7 @@ def customer_document(
         }
     if state.outlook and (want("churn_risk") or want("value")):
         doc |= outlook_document(state, models, language)
-    return cast(dict[str, Any], _finite(doc))
+    return _finite(doc)
 
 
 def outlook_document(state: CustomerState, models: Models, language: str) -> dict[str, Any]:
@@ -108,10 +108,12 @@ def outlook_document(state: CustomerState, models: Models, language: str) -> dic
     return out
 
 
-def _finite(obj: Any) -> Any:
-    """JSON has no Infinity: days since an event that never happened is null."""
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
+def _finite(obj: dict[str, Any]) -> dict[str, Any]:
+    """JSON has no Infinity: days since an event that never happened is null (in place, in
+    nested dicts; the profile API calls this for every document it serves)."""
+    for k, v in obj.items():
+        if isinstance(v, dict):
+            _finite(v)
+        elif isinstance(v, float) and not math.isfinite(v):
+            obj[k] = None
     return obj

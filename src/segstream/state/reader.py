@@ -9,6 +9,8 @@ and ``GET /customers/{id}`` name segments the same way as the worker that wrote 
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Sequence
 from typing import Any, Final, NamedTuple
 
@@ -50,9 +52,13 @@ class Found(NamedTuple):
 class Reader:
     """Customers as documents, scored names from the latest published snapshots."""
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, snapshots_every_s: float = 0.0) -> None:
+        """``snapshots_every_s``: re-read the model snapshots with a lookup at most this often
+        (0: with every lookup); a published snapshot then shows within that time."""
         self.settings = settings
         self.store = store
+        self.snapshots_every_s = snapshots_every_s
+        self._snapshots_read = -math.inf  # monotonic time of the last read
         self.models: Models = build_models(settings)
         self._blobs: list[bytes | None] = [None] * len(SNAPSHOTS)
         self._decoders = [msgspec.msgpack.Decoder(t) for t in _TYPES]
@@ -90,11 +96,15 @@ class Reader:
         when the customer's state, the stream clock (recency is as of it) or a model
         snapshot changes, and only then; and the heartbeat read with them. One Redis round
         trip for them all."""
-        found, now, blobs, heartbeat = await self.store.get_with_snapshots(customer_ids, SNAPSHOTS)
+        due = time.monotonic() - self._snapshots_read >= self.snapshots_every_s
+        found, now, blobs, heartbeat = await self.store.get_with_snapshots(customer_ids, SNAPSHOTS if due else ())
+        if due:  # and the rules file, as often
+            self._snapshots_read = time.monotonic()
+            self.use(blobs)
+            self._reload_rules()
         if not found:
             return Found({}, heartbeat)
-        self._reload_rules()
-        models = self.use(blobs)
+        models = self.models
         snaps = (models.rfm_snapshot, models.cluster_snapshot, models.value_snapshot)
         versions = ".".join(str(s.version if s else 0) for s in snaps)
         lang = self.settings.language

@@ -65,8 +65,11 @@ SAVE_LUA: Final = _lua("save.lua").replace("FLOW_TTL", str(FLOW_TTL_S))
 # The stream clock: a field only moves forward (state/lua/clock.lua).
 CLOCK_LUA: Final = _lua("clock.lua")
 
-SCRIPTS: Final = {hashlib.sha1(s.encode()).hexdigest(): s for s in (SAVE_LUA, CLOCK_LUA)}
-SAVE_SHA, CLOCK_SHA = SCRIPTS
+# The reads of customer documents in one command (state/lua/lookup.lua; read-only).
+LOOKUP_LUA: Final = _lua("lookup.lua")
+LOOKUP_SHA: Final = hashlib.sha1(LOOKUP_LUA.encode()).hexdigest()
+SCRIPTS: Final = {hashlib.sha1(s.encode()).hexdigest(): s for s in (SAVE_LUA, CLOCK_LUA, LOOKUP_LUA)}
+SAVE_SHA, CLOCK_SHA, _ = SCRIPTS
 
 Client = aioredis.Redis | RedisCluster
 
@@ -345,20 +348,28 @@ class Store:
         self, customer_ids: Sequence[str], snapshots: Sequence[str]
     ) -> tuple[dict[str, Loaded], int, list[bytes | None], int]:
         """Customers (the ones that exist, with their versions), the global stream clock,
-        the named model snapshots and the heartbeat (µs, 0: none), in one pipeline (the
-        customer documents outside the worker; one round trip on a single Redis, one per
-        node on a cluster)."""
-        pipe = self._pipe()
-        for cid in customer_ids:
-            pipe.get(self.keys.customer(cid))
-        pipe.hget(self.keys.clock, K.CLOCK_GLOBAL)
-        for name in snapshots:
-            pipe.get(self.keys.snapshot(name))
-        pipe.get(self.keys.heartbeat)
-        res = await pipe.execute()
+        the named model snapshots and the heartbeat (µs, 0: none): the customer documents
+        outside the worker. One command on a single Redis (state/lua/lookup.lua, read-only,
+        so a replica runs it too); a pipeline on a cluster, one round trip per node."""
         n = len(customer_ids)
+        keys = [self.keys.customer(cid) for cid in customer_ids]
+        keys += [self.keys.clock, self.keys.heartbeat, *(self.keys.snapshot(name) for name in snapshots)]
+        if self.cluster:
+            pipe = self._pipe()
+            for key in keys[:n]:
+                pipe.get(key)
+            pipe.hget(self.keys.clock, K.CLOCK_GLOBAL)
+            for key in keys[n + 1 :]:
+                pipe.get(key)
+            res = await pipe.execute()
+        else:
+            try:
+                res = await self.client.execute_command("EVALSHA", LOOKUP_SHA, len(keys), *keys, n)
+            except NoScriptError:
+                await self.client.script_load(LOOKUP_LUA)
+                res = await self.client.execute_command("EVALSHA", LOOKUP_SHA, len(keys), *keys, n)
         found = {cid: Loaded(*unpack(blob)) for cid, blob in zip(customer_ids, res[:n], strict=True) if blob}
-        return found, int(res[n] or 0), res[n + 1 : -1], int(res[-1] or 0)
+        return found, int(res[n] or 0), list(res[n + 2 :]), int(res[n + 1] or 0)
 
     async def beat(self, now_us: int) -> None:
         """Write the heartbeat (wall time, µs) on this Redis (the primary)."""

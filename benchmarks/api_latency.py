@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import subprocess
 import sys
 import time
@@ -54,13 +56,43 @@ LOADGEN = ROOT / "benchmarks" / "loadgen.py"
 API_PORT = 6079
 
 
-def loadgen(mode: str, port: int, rate: float, seconds: float, ids: Path, token: str, batch: int) -> dict[str, Any]:
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a live process and its children so far (0: gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK + sum(cpu_s(int(k)) for k in kids)
+
+
+def pid_file(name: str) -> int | None:
+    found = sorted((CACHE / "run").glob(f"{name}-*.pid"))
+    return int(found[0].read_text()) if found else None
+
+
+def loadgen(
+    mode: str, port: int, rate: float, seconds: float, ids: Path, token: str, batch: int, watch: dict[str, int]
+) -> dict[str, Any]:
+    """One load from a second process; with the share of a core each watched process (and
+    the load generator) used meanwhile."""
     cmd = [sys.executable, str(LOADGEN), mode, "--port", str(port), "--rate", str(rate)]
     cmd += ["--seconds", str(seconds), "--ids", str(ids), "--token", token, "--batch", str(batch)]
+    before = {name: cpu_s(pid) for name, pid in watch.items()}
+    own = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.monotonic()
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=seconds * 4 + 120)
+    wall = time.monotonic() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     result: dict[str, Any] = json.loads(out.stdout)
     if result["failed"]:
         raise SystemExit(f"{mode}: {result['failed']} requests failed")
+    cores = {name: round((cpu_s(pid) - before[name]) / wall, 2) for name, pid in watch.items()}
+    cores["loadgen"] = round((after.ru_utime + after.ru_stime - own.ru_utime - own.ru_stime) / wall, 2)
+    result["cores_used"] = cores
     return result
 
 
@@ -81,7 +113,7 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=2000.0, help="GET /customers/{id} per second")
     ap.add_argument("--batch-rate", type=float, default=100.0, help="batch lookups per second")
     ap.add_argument("--batch", type=int, default=100)
-    ap.add_argument("--seconds", type=float, default=10.0, help="measured seconds of each load")
+    ap.add_argument("--seconds", type=float, default=10.0, help="measured seconds of each load (after 2 s of warm-up)")
     ap.add_argument("--ingest-rate", type=float, default=5000.0, help="events/s fed while ingesting")
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "api_latency.jsonl")
     a = ap.parse_args()
@@ -117,17 +149,22 @@ def main() -> None:
                     time.sleep(0.2)
                 for worker_state in ("idle", "ingesting"):
                     ingest = None
+                    watch = {"worker": worker.pid, "api": api.pid}
+                    for name in ("redis", "kafka"):
+                        if (pid := pid_file(name)) is not None:
+                            watch[name] = pid
                     if worker_state == "ingesting":  # enough events for the four loads, then it stops
                         budget = int(a.ingest_rate * (4 * (a.seconds + 2) + 30))
                         feeder, _ = start([*sim, "--rate", str(a.ingest_rate), "--events", str(budget),
                                            "--seed", "43"], env_for(s), f"api-latency-sim-{tag}.log")  # fmt: skip
                         time.sleep(5)
+                        watch["simulator"] = feeder.pid
                         applied0, t0 = counters.applied(), time.monotonic()
                     measured = [
-                        loadgen("redis-get", redis_port, a.rate, a.seconds, key_file, "", 1),
-                        loadgen("http-get", API_PORT, a.rate, a.seconds, id_file, token, 1),
-                        loadgen("redis-mget", redis_port, a.batch_rate, a.seconds, key_file, "", a.batch),
-                        loadgen("http-batch", API_PORT, a.batch_rate, a.seconds, id_file, token, a.batch),
+                        loadgen("redis-get", redis_port, a.rate, a.seconds, key_file, "", 1, watch),
+                        loadgen("http-get", API_PORT, a.rate, a.seconds, id_file, token, 1, watch),
+                        loadgen("redis-mget", redis_port, a.batch_rate, a.seconds, key_file, "", a.batch, watch),
+                        loadgen("http-batch", API_PORT, a.batch_rate, a.seconds, id_file, token, a.batch, watch),
                     ]
                     if worker_state == "ingesting":
                         ingest = round((counters.applied() - applied0) / (time.monotonic() - t0), 1)
@@ -141,9 +178,10 @@ def main() -> None:
                     get_ratio = measured[1]["p99_ms"] / measured[0]["p99_ms"]
                     batch_ratio = measured[3]["p99_ms"] / measured[2]["p99_ms"]
                     for m, ratio in zip(measured, (None, get_ratio, None, batch_ratio), strict=True):
+                        busy = " ".join(f"{k}={v:g}" for k, v in m["cores_used"].items())
                         rows.append([m["mode"], str(n), worker_state, str(ingest or "-"), f"{m['offered_per_s']:g}",
                                      f"{m['achieved_per_s']:g}", f"{m['p50_ms']:.2f}", f"{m['p99_ms']:.2f}",
-                                     f"{m['max_ms']:.1f}", f"{ratio:.2f}x" if ratio else "baseline"])  # fmt: skip
+                                     f"{m['max_ms']:.1f}", f"{ratio:.2f}x" if ratio else "baseline", busy])  # fmt: skip
                 stop(api)
                 api = None
         finally:
@@ -152,7 +190,7 @@ def main() -> None:
             stop(worker)
             counters.close()
     print(table(rows, ["load", "API procs", "worker", "ingest ev/s", "offered/s", "achieved/s", "p50 ms", "p99 ms",
-                       "max ms", "p99 / baseline"]))  # fmt: skip
+                       "max ms", "p99 / baseline", "cores used"]))  # fmt: skip
     a.json.parent.mkdir(parents=True, exist_ok=True)
     with a.json.open("a") as fh:
         for r in results:

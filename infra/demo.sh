@@ -7,33 +7,35 @@
 # A worker or simulator that dies is started again, with a line saying so; only Ctrl-C stops
 # the demo, and it stops the simulator, the worker and the servers this script started.
 #
-# Ports: KAFKA_PORT (9092), REDIS_PORT (6379) and SEGSTREAM_WEB_PORT (6066). The worker and the
+# Ports: KAFKA_PORT (9092), REDIS_PORT (6379), SEGSTREAM_WEB_PORT (6066: the worker, dashboard)
+# and SEGSTREAM_API_PORT (6068: the profile API, `segstream api`). The worker and the
 # CLI are pointed at the first two here unless SEGSTREAM_KAFKA_BOOTSTRAP / SEGSTREAM_REDIS_URL
 # are set.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 port=${SEGSTREAM_WEB_PORT:-6066}
+api_port=${SEGSTREAM_API_PORT:-6068}
 customers=${DEMO_CUSTOMERS:-1000}
 days=${DEMO_DAYS:-365}
 state=${DEMO_STATE_DIR:-.cache/demo}  # its Redis data, logs and the simulated world's start
 export SEGSTREAM_KAFKA_BOOTSTRAP=${SEGSTREAM_KAFKA_BOOTSTRAP:-127.0.0.1:${KAFKA_PORT:-9092}}
 export SEGSTREAM_REDIS_URL=${SEGSTREAM_REDIS_URL:-redis://127.0.0.1:${REDIS_PORT:-6379}/0}
-export SEGSTREAM_WEB_PORT=$port
+export SEGSTREAM_WEB_PORT=$port SEGSTREAM_API_PORT=$api_port
 # the demo's Redis: append-only persistence in a folder of its own (the tests' Redis starts empty)
 mkdir -p "$state"
 state=$(cd "$state" && pwd) logs=$(cd "$state" && pwd)
 export REDIS_PERSIST=1 REDIS_DATA_DIR=$state/redis
-started=() worker='' sim='' stopping=0
+started=() worker='' sim='' api='' stopping=0
 
 say() { printf '\r\033[K%s\n' "demo: $*"; }
 cleanup() {  # $1: the exit status (0 after Ctrl-C: stopping is what was asked for)
   local rc=$1
   trap - INT TERM EXIT
   stopping=1
-  say "stopping the simulator, the worker and the servers this demo started"
-  for p in $sim $worker; do kill "$p" 2>/dev/null; done
-  for p in $sim $worker; do wait "$p" 2>/dev/null; done
+  say "stopping the simulator, the worker, the profile API and the servers this demo started"
+  for p in $sim $worker $api; do kill "$p" 2>/dev/null; done
+  for p in $sim $worker $api; do wait "$p" 2>/dev/null; done
   for s in "${started[@]}"; do "infra/$s.sh" down >/dev/null || true; done
   if [[ " ${started[*]} " == *" redis "* ]]; then
     say "stopped. Redis kept its data in $state/redis: \`make demo\` again resumes this world."
@@ -75,6 +77,10 @@ start_worker() {
   segstream worker >>"$logs/worker.log" 2>&1 &
   worker=$! worker_started=$SECONDS
 }
+start_api() {  # the profile API: its own process, Redis reads only (docs/SERVING.md)
+  segstream api --processes 1 >>"$logs/api.log" 2>&1 &
+  api=$!
+}
 start_simulator() {
   # resume after the last event time applied (events sent but not applied yet come again:
   # the worker applies each event id once)
@@ -93,6 +99,7 @@ for _ in $(seq 1 120); do
   kill -0 "$worker" 2>/dev/null || { say "the worker could not start: $(tail -n 3 "$logs/worker.log")"; exit 1; }
   sleep 1
 done
+start_api
 start_simulator
 cat <<MSG
 
@@ -101,9 +108,10 @@ as fast as the worker goes, then goes on at life's pace.
   dashboard            http://127.0.0.1:$port/
   segment changes      .venv/bin/segstream watch                      (live, one JSON per line)
   churn-risk alerts    .venv/bin/segstream watch --topic churn_risk
-  one customer         .venv/bin/segstream customer c0000001   or  curl http://127.0.0.1:$port/customers/c0000001
+  one customer         .venv/bin/segstream customer c0000001   or  curl http://127.0.0.1:$api_port/customers/c0000001
+                       (the profile API, its own process; the worker serves the same on :$port)
   populations          .venv/bin/segstream status            or  curl http://127.0.0.1:$port/segments
-  logs                 $logs/worker.log, $logs/simulator.log
+  logs                 $logs/worker.log, $logs/simulator.log, $logs/api.log
 Ctrl-C stops everything this demo started.
 
 MSG
@@ -120,6 +128,12 @@ while [ "$stopping" = 0 ]; do
     fi
     say "the worker exited (code $rc); starting it again (log: $logs/worker.log)"
     start_worker
+  fi
+  if ! kill -0 "$api" 2>/dev/null; then
+    wait "$api" 2>/dev/null; rc=$?
+    say "the profile API exited (code $rc); starting it again (log: $logs/api.log)"
+    sleep 1
+    start_api
   fi
   if ! kill -0 "$sim" 2>/dev/null; then
     wait "$sim" 2>/dev/null; rc=$?

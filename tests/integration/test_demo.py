@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from segstream.config import Settings
-from tests.integration.harness import ROOT, settings_env, wait_until
+from tests.integration.harness import ROOT, free_port, settings_env, wait_until
 
 
 def get(port: int, path: str) -> tuple[int, Any]:
@@ -46,7 +46,7 @@ def children(pid: int) -> dict[int, str]:
 def test_the_demo_backfills_a_living_population_restarts_a_killed_worker_and_stops_on_ctrl_c(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
-    s = make_settings()
+    s = make_settings(api_port=free_port())
     port = s.web_port
     env = settings_env(s) | {"DEMO_CUSTOMERS": "300", "DEMO_DAYS": "365", "DEMO_STATE_DIR": str(tmp_path / "demo")}
     out = tmp_path / "demo.out"
@@ -71,6 +71,12 @@ def test_the_demo_backfills_a_living_population_restarts_a_killed_worker_and_sto
         assert status == 200 and any(e["level"] == "high" for e in churn["events"]), churn
         status, flows = get(port, "/api/flows?minutes=15")
         assert status == 200 and flows["flows"].get("lifecycle"), flows
+        # the profile API, its own process: the same segments, and a customer's document
+        status, listing = get(s.api_port, "/segments")
+        assert status == 200 and {"new", "active", "at_risk", "churned"} <= set(listing["segments"]["lifecycle"])
+        status, doc = get(s.api_port, "/customers/c0000001")
+        assert status == 200 and doc["freshness"]["read_from"] == "primary" and doc["segments"], doc
+        assert any("segstream api" in cmd for cmd in children(demo.pid).values()), children(demo.pid)
 
         # the worker's command line, or the title Faust gives its process when setproctitle is installed
         names = ("segstream worker", "[Faust:Worker]")

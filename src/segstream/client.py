@@ -158,16 +158,27 @@ def _decode(response: httpx.Response, type_: type[T]) -> T:
 
 
 class _Base:
-    def __init__(self, base_url: str, token: str | None, timeout: float, retries: int, backoff: float) -> None:
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:6068",
+        token: str | None = None,
+        *,
+        timeout: float = 1.0,
+        retries: int = 2,
+        backoff: float = 0.05,
+        transport: Any = None,
+    ) -> None:
+        """``transport``: an httpx transport (sync for :class:`Client`, async for
+        :class:`AsyncClient`), such as a mock in tests; default, the network."""
         if retries < 0 or timeout <= 0 or backoff < 0:
             raise ValueError("retries and backoff must be >= 0 and timeout > 0")
         self.retries = retries
         self.backoff = backoff
-        self._options: dict[str, Any] = {
-            "base_url": base_url.rstrip("/"),
-            "timeout": timeout,
-            "headers": {"Authorization": f"Bearer {token}"} if token else {},
-        }
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = self._open(base_url=base_url.rstrip("/"), timeout=timeout, headers=headers, transport=transport)
+
+    def _open(self, **options: Any) -> Any:
+        raise NotImplementedError
 
     def _delay(self, attempt: int) -> float:
         return float(self.backoff * 2**attempt)
@@ -186,18 +197,10 @@ class _Base:
 class Client(_Base):
     """The blocking client; one connection pool, so keep one per process (it is thread-safe)."""
 
-    def __init__(
-        self,
-        base_url: str = "http://127.0.0.1:6068",
-        token: str | None = None,
-        *,
-        timeout: float = 1.0,
-        retries: int = 2,
-        backoff: float = 0.05,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        super().__init__(base_url, token, timeout, retries, backoff)
-        self._http = httpx.Client(transport=transport, **self._options)
+    _http: httpx.Client
+
+    def _open(self, **options: Any) -> httpx.Client:
+        return httpx.Client(**options)
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         attempt = 0
@@ -248,18 +251,10 @@ class Client(_Base):
 class AsyncClient(_Base):
     """The asyncio client: the same calls as :class:`Client`, awaited."""
 
-    def __init__(
-        self,
-        base_url: str = "http://127.0.0.1:6068",
-        token: str | None = None,
-        *,
-        timeout: float = 1.0,
-        retries: int = 2,
-        backoff: float = 0.05,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        super().__init__(base_url, token, timeout, retries, backoff)
-        self._http = httpx.AsyncClient(transport=transport, **self._options)
+    _http: httpx.AsyncClient
+
+    def _open(self, **options: Any) -> httpx.AsyncClient:
+        return httpx.AsyncClient(**options)
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         attempt = 0

@@ -132,7 +132,7 @@ def main() -> None:
             sim = [sys.executable, "-m", "segstream", "simulate", "--customers", str(a.customers), "--no-progress"]
             subprocess.run([*sim, "--rate", "0", "--events", str(events)], env=env_for(s), check=True, timeout=1800)
             wait_applied(counters.applied, events, 1800, lambda: worker.poll() is None, f"the worker (log {wlog})")
-            ids = sorted(counters._loop.run_until_complete(counters._store.scan_customers()))
+            ids = sorted(counters.customers())
             keys = Keys(s.redis_prefix, s.redis_shards)
             CACHE.mkdir(exist_ok=True)
             id_file, key_file = CACHE / f"ids-{tag}.txt", CACHE / f"keys-{tag}.txt"

@@ -109,6 +109,10 @@ class Counters:
     def stats(self) -> dict[str, int]:
         return self._loop.run_until_complete(self._store.stats())
 
+    def customers(self) -> list[str]:
+        """Every customer id (SCAN)."""
+        return list(self._loop.run_until_complete(self._store.scan_customers()))
+
     def applied(self) -> int:
         """Input events the workers applied (``events:*`` counters)."""
         return sum(v for k, v in self.stats().items() if k.startswith("events:"))

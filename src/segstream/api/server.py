@@ -88,8 +88,8 @@ class Sources:
         if self.replica is not None:
             try:
                 found = await self.replica.customers(ids)
-            except RETRYABLE as exc:
-                log.warning("replica does not answer, reading from the primary: %s", exc)
+            except RETRYABLE:
+                pass  # counted (segstream_api_primary_reads_total); the heartbeat logs the outage
             else:
                 behind = _now_us() - found.heartbeat_us
                 if found.heartbeat_us and behind <= self.max_staleness_us:
@@ -106,14 +106,20 @@ class Sources:
     async def heartbeat(self) -> None:
         """Write the heartbeat on the primary and read it back from the replica, forever."""
         assert self.replica is not None
+        failing = False
         while True:
             try:
                 await self.primary.store.beat(_now_us())
-                seen = (await self.replica.store.get_with_snapshots([], ()))[3]
+                seen = await self.replica.store.heartbeat()
                 self.replica_behind_us = _now_us() - seen if seen else None
+                if failing:
+                    log.warning("heartbeat: the primary and the replica answer again")
+                failing = False
             except RETRYABLE as exc:
                 self.replica_behind_us = None
-                log.warning("heartbeat: %s", exc)
+                if not failing:  # once per outage, not every beat
+                    log.warning("heartbeat failed, lookups read the primary while it does: %s", exc)
+                failing = True
             await asyncio.sleep(HEARTBEAT_S)
 
 
@@ -179,11 +185,8 @@ def make_app(settings: Settings) -> web.Application:
 
     async def lookup(ids: list[str]) -> tuple[Found, Freshness]:
         found, fresh = await sources().customers(ids)
-        if sources().replica is not None:
-            us = sources().replica_behind_us
-            behind.set(-1 if us is None else us / 1e6)
-            if fresh.read_from == "primary":
-                fallbacks.inc()
+        if fresh.read_from == "primary" and sources().replica is not None:
+            fallbacks.inc()
         return found, fresh
 
     async def health(request: web.Request) -> web.StreamResponse:
@@ -203,7 +206,8 @@ def make_app(settings: Settings) -> web.Application:
         headers = {"ETag": tag, "Cache-Control": "no-cache"}
         if tag in {t.strip() for t in request.headers.get("If-None-Match", "").split(",")}:
             return web.Response(status=304, headers=headers)
-        return _json(doc | {"freshness": fresh}, headers)
+        doc["freshness"] = fresh  # the document is this request's own
+        return _json(doc, headers)
 
     async def batch_get(request: web.Request) -> web.StreamResponse:
         authorise(request)  # type: ignore[arg-type]
@@ -246,6 +250,9 @@ def make_app(settings: Settings) -> web.Application:
         return web.Response(body=events_spec, content_type="application/json")
 
     async def metrics(request: web.Request) -> web.StreamResponse:
+        if sources().replica is not None:
+            us = sources().replica_behind_us
+            behind.set(-1 if us is None else us / 1e6)
         return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app = web.Application(middlewares=[json_error_middleware, measured], handler_args=web_options()["handler_args"])

@@ -67,9 +67,8 @@ CLOCK_LUA: Final = _lua("clock.lua")
 
 # The reads of customer documents in one command (state/lua/lookup.lua; read-only).
 LOOKUP_LUA: Final = _lua("lookup.lua")
-LOOKUP_SHA: Final = hashlib.sha1(LOOKUP_LUA.encode()).hexdigest()
 SCRIPTS: Final = {hashlib.sha1(s.encode()).hexdigest(): s for s in (SAVE_LUA, CLOCK_LUA, LOOKUP_LUA)}
-SAVE_SHA, CLOCK_SHA, _ = SCRIPTS
+SAVE_SHA, CLOCK_SHA, LOOKUP_SHA = SCRIPTS
 
 Client = aioredis.Redis | RedisCluster
 
@@ -205,14 +204,17 @@ class Store:
         results = await self._pipe_results(calls)
         missing = [n for n, r in enumerate(results) if isinstance(r, NoScriptError)]
         if missing:
-            for text in SCRIPTS.values():
-                await self.client.script_load(text)  # on a cluster: on every primary
+            await self._load_scripts()
             for n, r in zip(missing, await self._pipe_results([calls[n] for n in missing]), strict=True):
                 results[n] = r
         for r in results:
             if isinstance(r, Exception):
                 raise r
         return results
+
+    async def _load_scripts(self) -> None:
+        for text in SCRIPTS.values():
+            await self.client.script_load(text)  # on a cluster: on every primary
 
     async def _pipe_results(self, calls: list[tuple[Any, ...]]) -> list[Any]:
         pipe = self._pipe()
@@ -365,8 +367,8 @@ class Store:
         else:
             try:
                 res = await self.client.execute_command("EVALSHA", LOOKUP_SHA, len(keys), *keys, n)
-            except NoScriptError:
-                await self.client.script_load(LOOKUP_LUA)
+            except NoScriptError:  # a fresh or restarted server
+                await self._load_scripts()
                 res = await self.client.execute_command("EVALSHA", LOOKUP_SHA, len(keys), *keys, n)
         found = {cid: Loaded(*unpack(blob)) for cid, blob in zip(customer_ids, res[:n], strict=True) if blob}
         return found, int(res[n] or 0), list(res[n + 2 :]), int(res[n + 1] or 0)
@@ -374,6 +376,10 @@ class Store:
     async def beat(self, now_us: int) -> None:
         """Write the heartbeat (wall time, µs) on this Redis (the primary)."""
         await self.client.set(self.keys.heartbeat, now_us)
+
+    async def heartbeat(self) -> int:
+        """The heartbeat as this Redis holds it (µs; 0: none)."""
+        return int(await self.client.get(self.keys.heartbeat) or 0)
 
     async def in_segment(
         self, dimension: str, segment: str, cursor: int, limit: int, scan: int

@@ -17,6 +17,7 @@ import numpy as np
 from segstream.models.clusters import FEATURES
 from segstream.models.decay import US_PER_DAY
 from segstream.models.rfm import FixedRFMScorer, MeanRFMScorer, QuintileRFMScorer
+from segstream.models.rules import Attrs
 from segstream.scoring import catalogue
 from segstream.scoring.activity import activity
 from segstream.scoring.behaviour import INSUFFICIENT, behaviour_matrix, cluster_name, enough_data, parts_of
@@ -40,17 +41,22 @@ class Trigger:
 def rule_names(st: CustomerState, now: int, models: Models) -> dict[str, Any]:
     """The names rule expressions can use, for one customer as of ``now``."""
     names: dict[str, Any] = dict(st.profile.attrs()) if st.profile else {}
+    names["attrs"] = Attrs(st.profile.custom if st.profile else ())
     names["tenure_days"] = models.profile.tenure_days(st.profile, now, st.first_us)
     if p := st.purchases:
         names.update(purchases=p.count, spend=p.spend_minor / 100, recency_days=max(0, now - p.last_us) / US_PER_DAY)
+        names.update(models.mix.predict_one(st.mix, p.count, p.spend_minor)._asdict())
     else:
-        names.update(purchases=0, spend=0.0)
+        names.update(purchases=0, spend=0.0, categories=0)
     if st.usage:
         u = models.usage.predict_one(st.usage, now)
         names.update(usage_rate=u.rate_short, usage_trend=u.trend, distinct_features=u.distinct_features)
+        names.update(usage_units_rate=u.units_per_day, usage_minutes_rate=u.minutes_per_day)
+        names.update(services_30d=u.services_30d)
     if st.feedback:
         f = models.satisfaction.predict_one(st.feedback, now)
         names.update(satisfaction=f.level, nps_class=f.nps_class, open_complaints=f.open_complaints)
+        names.update(complaint_severity=f.complaint_severity)
     names.update(rfm=st.segments.get("rfm"), lifecycle=st.segments.get("lifecycle"))
     return names
 

@@ -139,16 +139,24 @@ def apply_one(st: CustomerState, p: Positioned, models: Models) -> None:
     """Update one customer's state with one event (mutates ``st``)."""
     ev = p.event
     if isinstance(ev, Purchase):
-        st.purchases = (st.purchases or PurchaseSummary()).add(p.ts_us, round(ev.amount * 100))
+        amount = round(ev.amount * 100)
+        st.purchases = (st.purchases or PurchaseSummary()).add(p.ts_us, amount)
+        if ev.discount or ev.coupon or ev.channel or ev.category or st.mix:
+            st.mix = models.mix.learn_one(
+                st.mix, amount, discount_minor=round(ev.discount * 100), coupon=ev.coupon, channel=ev.channel,
+                category=ev.category,
+            )  # fmt: skip
     elif isinstance(ev, Usage):
-        st.usage = models.usage.learn_one(st.usage, p.ts_us, 1.0, ev.action)
+        st.usage = models.usage.learn_one(
+            st.usage, p.ts_us, 1.0, ev.action, quantity=ev.quantity, duration_s=ev.duration_s, service=ev.service
+        )
     elif isinstance(ev, Feedback):
         st.feedback = models.satisfaction.learn_one(st.feedback, p.ts_us, ev.kind, ev.score, ev.text)
     elif isinstance(ev, Profile):
         attrs = {f: getattr(ev, f) for f in PROFILE_ATTRIBUTES}
         signup = to_us(ev.signup_date) if ev.signup_date else None
         renewal = to_us(ev.renewal_date) if ev.renewal_date else None
-        st.profile = models.profile.learn_one(st.profile, p.ts_us, attrs, signup, renewal)
+        st.profile = models.profile.learn_one(st.profile, p.ts_us, attrs, signup, renewal, ev.attributes)
     else:  # pragma: no cover - the codec only yields the four types
         raise TypeError(f"no model for {type(ev).__name__}")
 

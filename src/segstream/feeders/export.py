@@ -14,6 +14,7 @@ page, so memory holds one page and one writer buffer, whatever the number of cus
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -67,6 +68,18 @@ class Field:
         return value
 
 
+@dataclass(frozen=True, slots=True)
+class CustomField(Field):
+    """A custom profile attribute: text in every format (a CRM field may hold a string in
+    one customer and a number in another), ``true``/``false`` for booleans."""
+
+    def get(self, doc: Mapping[str, Any]) -> Any:
+        value = Field.get(self, doc)
+        if value is None or type(value) is str:
+            return value
+        return ("true" if value else "false") if type(value) is bool else f"{value:g}"
+
+
 def _f(name: str, kind: Kind, help: str) -> Field:
     return Field(name, tuple(name.split(".")), kind, help)
 
@@ -88,12 +101,22 @@ _REST: Final = (
     _f("purchases.first", "time", "first purchase"),
     _f("purchases.last", "time", "last purchase"),
     _f("purchases.recency_days", "float", "days since the last purchase"),
+    _f("purchases.discount_share", "float", "share of orders with a discount or coupon"),
+    _f("purchases.discount_spend_share", "float", "share of spend on those orders"),
+    _f("purchases.discount_depth", "float", "discounts / list price of all orders"),
+    _f("purchases.channel", "str", "the channel of most orders"),
+    _f("purchases.channel_share", "float", "its share of the orders that named a channel"),
+    _f("purchases.categories", "int", "distinct categories bought (approximate)"),
+    _f("purchases.top_category", "str", "the most bought category"),
     _f("usage.rate_short", "float", "usage events per day, short horizon"),
     _f("usage.rate_long", "float", "usage events per day, long horizon"),
     _f("usage.trend", "float", "rate_short / rate_long (< 1: declining)"),
     _f("usage.days_since_last", "float", "days since the last usage event"),
     _f("usage.events", "int", "usage events"),
     _f("usage.distinct_features", "int", "distinct features used (approximate)"),
+    _f("usage.units_per_day", "float", "quantity used per day, long horizon"),
+    _f("usage.minutes_per_day", "float", "minutes of use per day, long horizon"),
+    _f("usage.services_30d", "int", "distinct services used in the last 30 days"),
     _f("usage.last", "time", "last usage event"),
     _f("satisfaction.level", "float", "satisfaction 0..1, long horizon"),
     _f("satisfaction.trend", "float", "short-horizon level minus long-horizon level"),
@@ -102,6 +125,7 @@ _REST: Final = (
     _f("satisfaction.days_since_complaint", "float", "days since the last complaint"),
     _f("satisfaction.last_complaint", "time", "last complaint opened"),
     _f("satisfaction.last_complaint_text", "str", "its text"),
+    _f("satisfaction.complaint_severity", "float", "mean severity (1-5) of the rated complaints"),
     *(_f(f"profile.{a}", _PROFILE_KINDS.get(a, "str"), "profile attribute") for a in ATTRIBUTES),
     _f("profile.signup", "time", "signup time"),
     _f("profile.tenure_days", "float", "days since signup (or the first event)"),
@@ -147,12 +171,16 @@ def catalogue(dimensions: Iterable[str]) -> list[Field]:
     return [*_HEAD, *segs, *_REST]
 
 
+_CUSTOM: Final = "profile.attributes."
+
+
 def select_fields(spec: str, fields: Sequence[Field], dimension: str) -> list[Field]:
     """The fields a comma-separated ``spec`` names, in its order, each once.
 
-    A name is ``all``, an alias (:data:`ALIASES`, or ``segment``), a field's name, or the
+    A name is ``all``, an alias (:data:`ALIASES`, or ``segment``), a field's name, the
     start of some (``purchases``: every ``purchases.*`` field; ``segments.rfm``: its code
-    and name). ExportError (exit code 2) for anything else.
+    and name), or a custom profile attribute (``profile.attributes.tier``; text, as the
+    profiles set it). ExportError (exit code 2) for anything else.
 
     >>> [f.name for f in select_fields("id,segment,purchases.count", catalogue(["rfm"]), "rfm")]
     ['customer_id', 'segments.rfm.code', 'segments.rfm.name', 'purchases.count']
@@ -170,6 +198,8 @@ def select_fields(spec: str, fields: Sequence[Field], dimension: str) -> list[Fi
             found = [by_name[n] for n in aliases[token] if n in by_name]
         elif token in by_name:
             found = [by_name[token]]
+        elif token.startswith(_CUSTOM) and re.fullmatch(r"[a-z][a-z0-9_]{0,31}", token[len(_CUSTOM) :]):
+            found = [CustomField(token, tuple(token.split(".")), "str", "custom profile attribute")]
         else:
             found = [f for f in fields if f.name.startswith(token + ".")]
         if not found:

@@ -15,7 +15,11 @@ Each driver is a number in [0, 1] that says how strongly one signal points to ch
 ``detractor``
     1 when the latest NPS answer is a detractor (0-6).
 ``complaints``
-    ``1 - 0.5 ** open_complaints``.
+    ``1 - 0.5 ** (open_complaints * severity / 3)``: each open complaint halves the
+    chance of staying at the middle severity 3 (a complaint without a severity counts as
+    3); ``severity`` is the mean severity (1-5) of the customer's rated complaints, so an
+    open severity-5 complaint weighs as much as 1.67 middling ones and a severity-1 one a
+    third of one.
 ``falling_satisfaction``
     the short-horizon satisfaction (NPS/CSAT, 0..1) below the long-horizon level:
     ``clip(-4 * trend, 0, 1)`` (a fall of a quarter of the scale counts fully).
@@ -32,7 +36,7 @@ import math
 from collections.abc import Mapping
 from typing import Final, NamedTuple
 
-from segstream.models.satisfaction import SatisfactionFeatures
+from segstream.models.satisfaction import DEFAULT_SEVERITY, SatisfactionFeatures
 from segstream.models.usage import UsageFeatures
 
 __all__ = ["DEFAULT_WEIGHTS", "DRIVERS", "ChurnModel", "Risk", "parse_weights"]
@@ -156,7 +160,8 @@ class ChurnModel:
             if satisfaction.nps_class is not None:
                 out["detractor"] = 1.0 if satisfaction.nps_class == "detractor" else 0.0
             if satisfaction.open_complaints:
-                out["complaints"] = 1.0 - 0.5**satisfaction.open_complaints
+                sev = satisfaction.complaint_severity or DEFAULT_SEVERITY
+                out["complaints"] = 1.0 - 0.5 ** (satisfaction.open_complaints * sev / DEFAULT_SEVERITY)
             if satisfaction.trend is not None:
                 out["falling_satisfaction"] = min(1.0, max(0.0, -4.0 * satisfaction.trend))
         return out

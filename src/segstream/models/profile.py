@@ -33,13 +33,37 @@ class ProfileState(msgspec.Struct, array_like=True, frozen=True, omit_defaults=T
     gender: str | None = None
     income_band: str | None = None
     renewal_us: int = 0  # end of the current contract (event time), 0: unknown
+    custom: dict[str, str | float | bool] = msgspec.field(default_factory=dict)  # custom attributes
 
     def attrs(self) -> dict[str, Any]:
         """The attributes that are set."""
         return {f: v for f in ATTRIBUTES if (v := getattr(self, f)) is not None}
 
 
-ATTRIBUTES = tuple(f for f in ProfileState.__struct_fields__ if f not in ("updated_us", "signup_us", "renewal_us"))
+ATTRIBUTES = tuple(
+    f for f in ProfileState.__struct_fields__ if f not in ("updated_us", "signup_us", "renewal_us", "custom")
+)
+#: Most custom attributes a customer keeps (the same bound as one event's).
+MAX_CUSTOM = 16
+
+
+def merge_custom(old: Mapping[str, Any], given: Mapping[str, Any] | None, newer: bool) -> dict[str, str | float | bool]:
+    """Custom attributes after an upsert: a newer event sets the ones it names and removes
+    those it gives as ``None``; an older one only fills gaps. More than :data:`MAX_CUSTOM`
+    is an error (the event goes to the dead letters; the customer keeps what it had).
+
+    >>> merge_custom({"tier": "gold", "pets": 2.0}, {"tier": "silver", "pets": None}, newer=True)
+    {'tier': 'silver'}
+    >>> merge_custom({"tier": "gold"}, {"tier": "silver", "vegan": True}, newer=False)
+    {'vegan': True, 'tier': 'gold'}
+    """
+    if not given:
+        return dict(old)
+    merged = {**old, **given} if newer else {**{k: v for k, v in given.items() if k not in old}, **old}
+    out = {k: v for k, v in merged.items() if v is not None}
+    if len(out) > MAX_CUSTOM:
+        raise ValueError(f"custom attributes would be {len(out)}, more than {MAX_CUSTOM} per customer")
+    return out
 
 
 class ProfileModel:
@@ -63,6 +87,7 @@ class ProfileModel:
         attrs: Mapping[str, Any],
         signup_us: int | None = None,
         renewal_us: int | None = None,
+        custom: Mapping[str, Any] | None = None,
     ) -> ProfileState:
         s = state or ProfileState()
         given = {k: v for k, v in attrs.items() if v is not None and k in ATTRIBUTES}
@@ -74,7 +99,13 @@ class ProfileModel:
         renewal = s.renewal_us
         if renewal_us is not None and (not renewal or newer):
             renewal = renewal_us
-        return ProfileState(updated_us=max(ts_us, s.updated_us), signup_us=signup, renewal_us=renewal, **merged)
+        return ProfileState(
+            updated_us=max(ts_us, s.updated_us),
+            signup_us=signup,
+            renewal_us=renewal,
+            custom=merge_custom(s.custom, custom, newer),
+            **merged,
+        )
 
     def tenure_days(self, state: ProfileState | None, now_us: int, first_seen_us: int = 0) -> float | None:
         """Days since signup (or since first seen when the signup date is unknown)."""

@@ -28,6 +28,11 @@ RULE_NAMES: Final = frozenset(
         # features
         "purchases", "spend", "recency_days", "usage_rate", "usage_trend", "distinct_features",
         "satisfaction", "nps_class", "open_complaints", "rfm", "lifecycle",
+        # purchase mix, weighted use, services, complaint severity
+        "discount_share", "discount_spend_share", "discount_depth", "channel", "channel_share", "categories",
+        "top_category", "usage_units_rate", "usage_minutes_rate", "services_30d", "complaint_severity",
+        # custom profile attributes: attrs["tier"] (None when the customer has no such attribute)
+        "attrs",
     }
 )  # fmt: skip
 SAFE_FUNCTIONS: Final = {"min": min, "max": max, "abs": abs, "len": len}
@@ -42,7 +47,26 @@ NAME_PARTS: Final = {
     "tenure_days": "time", "purchases": "purchases", "spend": "purchases", "recency_days": "time",
     "usage_rate": "usage", "usage_trend": "usage", "distinct_features": "usage", "satisfaction": "feedback",
     "nps_class": "feedback", "open_complaints": "feedback", "rfm": "segments", "lifecycle": "segments",
+    **dict.fromkeys(
+        ("discount_share", "discount_spend_share", "discount_depth", "channel", "channel_share", "categories",
+         "top_category"), "purchases",
+    ),
+    "usage_units_rate": "usage", "usage_minutes_rate": "usage", "services_30d": "time",
+    "complaint_severity": "feedback", "attrs": "profile",
 }  # fmt: skip
+
+
+class Attrs(dict[str, Any]):
+    """A customer's custom attributes for rule expressions: a missing one reads as ``None``
+    (so ``attrs["tier"] == "gold"`` is simply false for a customer without a tier).
+
+    >>> a = Attrs({"tier": "gold"})
+    >>> a["tier"], a["pets"]
+    ('gold', None)
+    """
+
+    def __missing__(self, key: str) -> None:
+        return None
 
 
 class RulesError(ValueError):

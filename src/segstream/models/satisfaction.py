@@ -1,4 +1,5 @@
-"""Satisfaction and loyalty from feedback: level, trend, NPS class, open complaints."""
+"""Satisfaction and loyalty from feedback: level, trend, NPS class, open complaints and
+their severity (a complaint's ``score``: 1 minor .. 5 severe, optional)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ class FeedbackState(msgspec.Struct, array_like=True, frozen=True, gc=False):
     resolved: int = 0
     complaint_us: int = 0  # last complaint opened
     complaint_text: str = ""
+    severity_sum: int = 0  # severities (1-5) of the complaints that gave one
+    severity_n: int = 0  # how many gave one
 
 
 class SatisfactionFeatures(NamedTuple):
@@ -35,6 +38,12 @@ class SatisfactionFeatures(NamedTuple):
     nps_class: str | None  # promoter / passive / detractor, from the latest NPS answer
     open_complaints: int
     days_since_complaint: float | None
+    complaint_severity: float | None = None  # mean severity (1-5) of the complaints that gave one
+
+
+#: Severity of a complaint that gives none: the middle of the 1-5 scale, so that an open
+#: complaint without a severity weighs what every complaint weighed before severities.
+DEFAULT_SEVERITY: Final = 3.0
 
 
 def nps_class(score: float) -> str:
@@ -80,6 +89,9 @@ class SatisfactionModel:
     ('promoter', 1, True)
     >>> m.predict_one(m.learn_one(s, 102 * US_PER_DAY, "complaint_resolved", None), 0).open_complaints
     0
+    >>> s = m.learn_one(m.learn_one(s, 103 * US_PER_DAY, "complaint", 5), 104 * US_PER_DAY, "complaint", 2)
+    >>> m.predict_one(s, 0).complaint_severity   # the first complaint gave no severity
+    3.5
     """
 
     def __init__(self, short_half_life_days: float = 30.0, long_half_life_days: float = 180.0) -> None:
@@ -105,11 +117,14 @@ class SatisfactionModel:
             s = msgspec.structs.replace(s, nps=round(score), nps_us=ts_us)
         if kind == "complaint":
             newer = ts_us >= s.complaint_us
+            rated = score is not None
             s = msgspec.structs.replace(
                 s,
                 complaints=s.complaints + 1,
                 complaint_us=max(s.complaint_us, ts_us),
                 complaint_text=(text or "")[:MAX_TEXT] if newer else s.complaint_text,
+                severity_sum=s.severity_sum + (round(score) if score is not None else 0),
+                severity_n=s.severity_n + rated,
             )
         elif kind == "complaint_resolved":
             s = msgspec.structs.replace(s, resolved=s.resolved + 1)
@@ -127,4 +142,5 @@ class SatisfactionModel:
             nps_class(s.nps) if s.nps >= 0 else None,
             max(0, s.complaints - s.resolved),
             since,
+            s.severity_sum / s.severity_n if s.severity_n else None,
         )

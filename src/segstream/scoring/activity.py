@@ -28,6 +28,7 @@ class Activity:
     sat_trend: F64  # short minus long level; NaN: either missing
     nps: I64  # latest NPS answer, -1: none
     open_complaints: I64
+    severity: F64  # mean severity of the rated complaints (1-5); NaN: none rated
     used: Mask  # has used the product at least once
     has_f: Mask
 
@@ -44,6 +45,7 @@ def activity(c: Columns, usage: UsageModel, satisfaction: SatisfactionModel) -> 
         days = np.where(c.u_count > 0, np.maximum(0, c.now - c.u_last) / US_PER_DAY, np.inf)
         level = np.where(c.f_den_l > 0, c.f_num_l / c.f_den_l, np.nan)
         short = np.where(c.f_den_s > 0, c.f_num_s / c.f_den_s, np.nan)
+        severity = np.where(c.f_severity_n > 0, c.f_severity_sum / c.f_severity_n, np.nan)
     return Activity(
         rate_short=rs,
         rate_long=rl,
@@ -53,6 +55,7 @@ def activity(c: Columns, usage: UsageModel, satisfaction: SatisfactionModel) -> 
         sat_trend=short - level,
         nps=c.f_nps,
         open_complaints=np.maximum(0, c.f_complaints - c.f_resolved),
+        severity=severity,
         used=c.has_u & (c.u_count > 0),
         has_f=c.has_f,
     )

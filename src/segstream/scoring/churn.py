@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from segstream.models.churn import _CAP, DRIVERS, SURPRISE_FULL, ChurnModel, Risk
+from segstream.models.satisfaction import DEFAULT_SEVERITY
 from segstream.scoring.activity import Activity
 from segstream.scoring.columns import F64, Mask
 
@@ -57,7 +58,8 @@ def score_churn(p_no_purchase: F64, a: Activity, was_high: Mask, model: ChurnMod
         fb = a.has_f
         d[:, COLUMN["detractor"]] = np.where(fb & (a.nps >= 0), (a.nps >= 0) & (a.nps < 7), np.nan)
         opened = fb & (a.open_complaints > 0)
-        d[:, COLUMN["complaints"]] = np.where(opened, 1.0 - 0.5 ** a.open_complaints.astype(np.float64), np.nan)
+        weight = a.open_complaints * np.where(np.isnan(a.severity), DEFAULT_SEVERITY, a.severity) / DEFAULT_SEVERITY
+        d[:, COLUMN["complaints"]] = np.where(opened, 1.0 - 0.5**weight, np.nan)
         falling = np.clip(-4.0 * a.sat_trend, 0.0, 1.0)
         d[:, COLUMN["falling_satisfaction"]] = np.where(fb & np.isfinite(a.sat_trend), falling, np.nan)
         w = np.array([model._w[k] for k in DRIVERS])

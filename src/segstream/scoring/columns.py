@@ -4,7 +4,8 @@ Built in one pass over the batch's states (the only per-customer step before sco
 every dimension then works on whole arrays. Absent parts are zeros with a ``has_*`` mask.
 
 >>> from segstream.models.rfm import PurchaseSummary
->>> from segstream.state.customer import CustomerState
+>>> from segstream.models.satisfaction import FeedbackState
+from segstream.state.customer import CustomerState
 >>> st = CustomerState(first_us=5, last_us=9, purchases=PurchaseSummary(5, 9, 2, 700, 2, 300))
 >>> c = Columns.of([st, CustomerState()], [10, 10])
 >>> c.has_p.tolist(), c.p_count.tolist(), c.active.tolist()
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from segstream.models.satisfaction import FeedbackState
 from segstream.state.customer import CustomerState
 
 I64 = NDArray[np.int64]
@@ -27,7 +29,12 @@ Mask = NDArray[np.bool_]
 
 _ZERO_P = (0, 0, 0, 0)
 _ZERO_U = (0.0, 0.0, 0, 0, 0)
-_ZERO_F = (0.0, 0.0, 0.0, 0.0, -1, 0, 0, 0)
+_ZERO_F = (0.0, 0.0, 0.0, 0.0, -1, 0, 0, 0, 0, 0)
+
+
+def _feedback_row(f: FeedbackState) -> tuple[float | int, ...]:
+    return (f.num_s, f.den_s, f.num_l, f.den_l, f.nps, f.complaints, f.resolved, f.complaint_us, f.severity_sum,
+            f.severity_n)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -55,6 +62,8 @@ class Columns:
     f_complaints: I64
     f_resolved: I64
     f_complaint_us: I64
+    f_severity_sum: I64
+    f_severity_n: I64
 
     def __len__(self) -> int:
         return len(self.now)
@@ -72,14 +81,12 @@ class Columns:
             p, u, f = st.purchases, st.usage, st.feedback
             pur.append((p.first_us, p.last_us, p.count, p.spend_minor) if p else _ZERO_P)
             use.append((u.short, u.long, u.ref_us, u.last_us, u.count) if u else _ZERO_U)
-            fb.append(
-                (f.num_s, f.den_s, f.num_l, f.den_l, f.nps, f.complaints, f.resolved, f.complaint_us) if f else _ZERO_F
-            )
+            fb.append(_feedback_row(f) if f else _ZERO_F)
         n = len(states)
         b = np.array(base, dtype=np.int64).reshape(n, 2)
         pa = np.array(pur, dtype=np.int64).reshape(n, 4)
         ua = np.array(use, dtype=np.float64).reshape(n, 5)
-        fa = np.array(fb, dtype=np.float64).reshape(n, 8)
+        fa = np.array(fb, dtype=np.float64).reshape(n, 10)
         return cls(
             now=np.asarray(nows, dtype=np.int64),
             first_us=b[:, 0],
@@ -104,4 +111,6 @@ class Columns:
             f_complaints=fa[:, 5].astype(np.int64),
             f_resolved=fa[:, 6].astype(np.int64),
             f_complaint_us=np.array([f[7] for f in fb], dtype=np.int64),
+            f_severity_sum=fa[:, 8].astype(np.int64),
+            f_severity_n=fa[:, 9].astype(np.int64),
         )

@@ -56,7 +56,7 @@ def customer_document(
             "first": when(p.first_us),
             "last": when(p.last_us),
             "recency_days": round(max(0, now_us - p.last_us) / US_PER_DAY, 3),
-        }
+        } | models.mix.predict_one(state.mix, p.count, p.spend_minor)._asdict()
     if state.usage and want("usage"):
         doc["usage"] = models.usage.predict_one(state.usage, now_us)._asdict() | {"last": when(state.usage.last_us)}
     if state.feedback and want("satisfaction"):
@@ -69,6 +69,7 @@ def customer_document(
             "signup": when(state.profile.signup_us),
             "tenure_days": models.profile.tenure_days(state.profile, now_us, state.first_us),
             "contract_end": when(state.profile.renewal_us),
+            "attributes": dict(state.profile.custom),
         }
     if state.outlook and (want("churn_risk") or want("value")):
         doc |= outlook_document(state, models, language)

@@ -12,6 +12,7 @@ from segstream.config import ConfigError, Settings
 from segstream.models.churn import ChurnModel, parse_weights
 from segstream.models.clusters import ClusterSnapshot
 from segstream.models.lifecycle import LifecycleModel
+from segstream.models.mix import PurchaseMixModel
 from segstream.models.playbook import Playbook, PlaybookError, load_playbook
 from segstream.models.profile import ProfileModel
 from segstream.models.rfm import FixedRFMScorer, MeanRFMScorer, QuintileRFMScorer, RFMSnapshot
@@ -29,6 +30,7 @@ class Models:
     usage: UsageModel = field(default_factory=UsageModel)
     satisfaction: SatisfactionModel = field(default_factory=SatisfactionModel)
     profile: ProfileModel = field(default_factory=ProfileModel)
+    mix: PurchaseMixModel = field(default_factory=PurchaseMixModel)
     lifecycle: LifecycleModel = field(default_factory=LifecycleModel)
     fixed_rfm: FixedRFMScorer = field(default_factory=FixedRFMScorer)
     rfm_scheme: str = "rfm11"  # or "cn8"

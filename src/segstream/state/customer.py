@@ -15,6 +15,7 @@ from typing import Final
 
 import msgspec
 
+from segstream.models.mix import PurchaseMix
 from segstream.models.profile import ProfileState
 from segstream.models.rfm import PurchaseSummary
 from segstream.models.satisfaction import FeedbackState
@@ -68,6 +69,7 @@ class CustomerState(msgspec.Struct, array_like=True, omit_defaults=True, gc=Fals
     rfm_score: int = 0  # R*100 + F*10 + M of the last RFM scoring (0: not scored)
     segments: dict[str, str] = msgspec.field(default_factory=dict)
     outlook: Outlook | None = None
+    mix: PurchaseMix | None = None  # discounts, channels, categories (None: no purchase named any)
 
     def seen(self, topic: str, event_id: str) -> bool:
         return id_hash(event_id) in self.recent.get(topic, ())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
@@ -41,7 +42,7 @@ REASONS: Final = (
     "timestamp_out_of_range",  # before min_event_time or too far in the future
     "bad_amount",  # NaN, infinite or negative money or quantity
     "unsupported_currency",  # not the deployment's currency
-    "bad_score",  # NPS outside 0-10, CSAT/review outside 1-5, missing score
+    "bad_score",  # NPS outside 0-10, CSAT/review/complaint severity outside 1-5, missing score
     "undecodable",  # decoding or checking raised something unforeseen (a codec bug: detail has the exception)
     "too_late",  # stamped more than max_lateness_days before its partition's clock (docs/PROCESSING.md)
     "processing_error",  # valid on the wire but the model step failed on it (a bug: see the log)
@@ -60,7 +61,8 @@ MAX_DEPTH: Final = 32
 #: Rejection details quote msgspec messages, which may quote the offending value.
 _MAX_DETAIL: Final = 500
 
-_SCORE_RANGES: Final = {"nps": (0.0, 10.0), "csat": (1.0, 5.0), "review": (1.0, 5.0)}
+#: Score ranges; a complaint's score is its severity (1 minor .. 5 severe) and may be left out.
+_SCORE_RANGES: Final = {"nps": (0.0, 10.0), "csat": (1.0, 5.0), "review": (1.0, 5.0), "complaint": (1.0, 5.0)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +326,8 @@ class EventCodec:
                 bad = _check_time(ev.signup_date, "signup_date", self.min_time, now + self.max_future)
             if not bad and ev.renewal_date is not None:  # contracts end in the future: up to 50 years
                 bad = _check_time(ev.renewal_date, "renewal_date", self.min_time, now + timedelta(days=50 * 366))
+            if not bad and ev.attributes:
+                bad = _check_attributes(ev.attributes)
             return bad
         return None
 
@@ -353,10 +357,17 @@ def _check_amounts(**values: float) -> Rejection | None:
     return None
 
 
+def _check_attributes(attributes: Mapping[str, object]) -> Rejection | None:
+    for name, v in attributes.items():
+        if type(v) is float and not math.isfinite(v):
+            return Rejection("invalid_value", f"custom attribute `{name}` is {v!r}; numbers must be finite")
+    return None
+
+
 def _check_feedback(ev: Feedback) -> Rejection | None:
     rng = _SCORE_RANGES.get(ev.kind)
     if ev.score is None:
-        return Rejection("bad_score", f"{ev.kind} feedback needs a score") if rng else None
+        return Rejection("bad_score", f"{ev.kind} feedback needs a score") if rng and ev.kind != "complaint" else None
     if not math.isfinite(ev.score):
         return Rejection("bad_score", f"score is {ev.score!r}")
     if rng and not rng[0] <= ev.score <= rng[1]:

@@ -8,7 +8,7 @@ timestamps) live in :mod:`segstream.streams.codec`, which names the reason of ea
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 import msgspec
 
@@ -16,6 +16,16 @@ CustomerId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 EventId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 ShortText = Annotated[str, msgspec.Meta(max_length=128)]
 Count = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
+
+#: A custom profile attribute's name: lower-case letters, digits and ``_``, starting with a letter.
+AttributeName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]*$", min_length=1, max_length=32)]
+AttributeText = Annotated[str, msgspec.Meta(max_length=64)]
+#: Most custom attributes one profile event (and one customer) may carry.
+MAX_ATTRIBUTES: Final = 16
+#: Custom attributes: a map of name to a string, number or boolean; ``null`` removes one.
+Attributes = Annotated[
+    dict[AttributeName, AttributeText | float | bool | None], msgspec.Meta(max_length=MAX_ATTRIBUTES)
+]
 
 Channel = Literal["online", "offline", "partner", "sales_rep"]
 FeedbackKind = Literal["nps", "csat", "complaint", "complaint_resolved", "review"]
@@ -68,7 +78,11 @@ class Feedback(Event, frozen=True):
 
 
 class Profile(Event, frozen=True):
-    """Attributes of an organisation (B2B) or a person (B2C); an upsert."""
+    """Attributes of an organisation (B2B) or a person (B2C); an upsert.
+
+    ``attributes`` holds custom attributes (at most :data:`MAX_ATTRIBUTES`, names of up to
+    32 characters, text of up to 64): each one given is set, ``null`` removes it, and the
+    ones not named are kept."""
 
     kind: Literal["organisation", "person"] | None = None
     name: ShortText | None = None
@@ -85,6 +99,7 @@ class Profile(Event, frozen=True):
     income_band: ShortText | None = None
     signup_date: datetime | None = None
     renewal_date: datetime | None = None  # when the current contract ends
+    attributes: Attributes | None = None  # the CRM's own fields (lifestyle, account tier, ...)
 
 
 # ---------------------------------------------------------------- outputs

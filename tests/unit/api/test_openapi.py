@@ -20,6 +20,7 @@ from segstream.api.listings import SERVED_BY, openapi
 from segstream.models.bgnbd import BGNBDParams
 from segstream.models.churn import DRIVERS
 from segstream.models.gammagamma import GammaGammaParams
+from segstream.models.mix import MixFeatures
 from segstream.models.profile import ATTRIBUTES
 from segstream.models.satisfaction import SatisfactionFeatures
 from segstream.models.usage import UsageFeatures
@@ -165,7 +166,9 @@ def test_errors_are_error_objects(doc: dict[str, Any]) -> None:
 
 
 def test_schemas_name_every_field_the_code_produces(doc: dict[str, Any]) -> None:
-    assert set(ATTRIBUTES) | {"signup", "tenure_days", "contract_end"} == properties(doc, "Profile")
+    assert set(ATTRIBUTES) | {"signup", "tenure_days", "contract_end", "attributes"} == properties(doc, "Profile")
+    summary = {"count", "spend", "first", "last", "recency_days"}
+    assert set(MixFeatures._fields) | summary == properties(doc, "Purchases")
     assert set(UsageFeatures._fields) | {"last"} == properties(doc, "Usage")
     assert set(SatisfactionFeatures._fields) | {"last_complaint", "last_complaint_text"} == properties(
         doc, "Satisfaction"

@@ -185,8 +185,10 @@ def test_select_fields_aliases_groups_and_order() -> None:
     fields = catalogue(["rfm", "lifecycle"])
     names = [f.name for f in select_fields("id, clv ,purchases,id,segments.lifecycle", fields, "rfm")]
     assert names == ["customer_id", "value.clv", "purchases.count", "purchases.spend", "purchases.first",
-                     "purchases.last", "purchases.recency_days", "segments.lifecycle.code",
-                     "segments.lifecycle.name"]  # fmt: skip
+                     "purchases.last", "purchases.recency_days", "purchases.discount_share",
+                     "purchases.discount_spend_share", "purchases.discount_depth", "purchases.channel",
+                     "purchases.channel_share", "purchases.categories", "purchases.top_category",
+                     "segments.lifecycle.code", "segments.lifecycle.name"]  # fmt: skip
     assert [f.name for f in select_fields("segment", fields, "lifecycle")] == [
         "segments.lifecycle.code",
         "segments.lifecycle.name",

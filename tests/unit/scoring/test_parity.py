@@ -46,7 +46,8 @@ def customers(draw: st.DrawFn) -> tuple[CustomerState, int, str | None]:
         den_s, den_l = draw(st.sampled_from([0.0, 0.5, 3.0])), draw(st.sampled_from([0.0, 1.0, 7.0]))
         f = FeedbackState(
             den_s * draw(st.floats(0, 1)), den_s, den_l * draw(st.floats(0, 1)), den_l, first,
-            draw(st.integers(-1, 10)), first, draw(st.integers(0, 4)), draw(st.integers(0, 4)), first, "",
+            draw(st.integers(-1, 10)), first, (n := draw(st.integers(0, 4))), draw(st.integers(0, 4)), first, "",
+            draw(st.integers((k := draw(st.integers(0, n))), 5 * k)), k,  # severities: k rated, each 1-5
         )  # fmt: skip
     state = CustomerState(
         first_us=first, last_us=NOW, purchases=p, usage=u, feedback=f, profile=ProfileState(first),

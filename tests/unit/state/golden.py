@@ -13,6 +13,7 @@ import msgspec
 from segstream.models.bgnbd import BGNBDParams
 from segstream.models.clusters import ClusterSnapshot
 from segstream.models.gammagamma import GammaGammaParams
+from segstream.models.mix import PurchaseMix
 from segstream.models.profile import ProfileState
 from segstream.models.rfm import PurchaseSummary, RFMSnapshot
 from segstream.models.satisfaction import FeedbackState
@@ -88,6 +89,36 @@ def customer_v1_sparse() -> CustomerState:
     """A customer with one profile event only."""
     profile = ProfileState(updated_us=T, kind="person")
     return CustomerState(offsets={"r0": 0}, recent={"r": [42]}, first_us=T, last_us=T, profile=profile)
+
+
+def customer_v2() -> CustomerState:
+    """Format 2: format 1 with fields added at the ends of the structs (purchase mix, usage
+    weights and services, complaint severities, custom profile attributes), every one set."""
+    v1 = customer_v1()
+    assert v1.usage and v1.feedback and v1.profile
+    return msgspec.structs.replace(
+        v1,
+        usage=msgspec.structs.replace(
+            v1.usage, units=12.5, minutes=340.25, services=[(3_221_225_472, 19_600), (17, 19_675)]
+        ),
+        feedback=msgspec.structs.replace(v1.feedback, severity_sum=7, severity_n=2),
+        profile=msgspec.structs.replace(
+            v1.profile, custom={"tier": "gold", "lifestyle": "户外", "seats": 25.0, "vip": True}
+        ),
+        mix=PurchaseMix(
+            discounted=5,
+            discounted_minor=45_600,
+            discount_minor=8_050,
+            channels=[7, 3, 0, 2],
+            category_bits=2**63 + 0b1010,
+            top=[("shoes", 6), ("鞋", 4), ("bags", 2)],
+        ),
+    )
+
+
+def customer_v2_sparse() -> CustomerState:
+    """Format 2, a customer with one profile event only."""
+    return customer_v1_sparse()  # the same value: only its bytes differ
 
 
 def rfm_snapshot_v1() -> RFMSnapshot:

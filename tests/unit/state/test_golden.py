@@ -26,28 +26,45 @@ def fixture(name: str) -> bytes:
     return bytes.fromhex((DATA / name).read_text().replace("\n", ""))
 
 
-@pytest.mark.parametrize(
-    ("name", "version", "build"),
-    [("customer_v1.hex", 41, golden.customer_v1), ("customer_v1_sparse.hex", 1, golden.customer_v1_sparse)],
-)
-def test_customer_records_written_by_format_1_are_read_back_field_by_field(name: str, version: int, build) -> None:
+RECORDS = [
+    ("customer_v1.hex", 41, golden.customer_v1),
+    ("customer_v1_sparse.hex", 1, golden.customer_v1_sparse),
+    ("customer_v2.hex", 41, golden.customer_v2),
+    ("customer_v2_sparse.hex", 1, golden.customer_v2_sparse),
+]
+#: the layout today's release writes
+CURRENT_RECORDS = [r for r in RECORDS if "_v2" in r[0]]
+
+
+@pytest.mark.parametrize(("name", "version", "build"), RECORDS)
+def test_customer_records_written_by_every_format_are_read_back_field_by_field(name: str, version: int, build) -> None:
     got_version, state = unpack(fixture(name))
     assert got_version == version
     assert state == build()
 
 
-@pytest.mark.parametrize(
-    ("name", "version", "build"),
-    [("customer_v1.hex", 41, golden.customer_v1), ("customer_v1_sparse.hex", 1, golden.customer_v1_sparse)],
-)
+@pytest.mark.parametrize(("name", "version", "build"), CURRENT_RECORDS)
 def test_customer_record_bytes_do_not_drift(name: str, version: int, build) -> None:
     assert pack(version, build()) == fixture(name)
 
 
 def test_customer_record_starts_with_the_big_endian_version_header() -> None:
-    blob = fixture("customer_v1.hex")
+    blob = fixture("customer_v2.hex")
     assert blob[:8] == bytes([0, 0, 0, 0, 0, 0, 0, 41])
-    assert blob[8] == 0x9C  # msgpack fixarray of 12: every CustomerState field present
+    assert blob[8] == 0x9D  # msgpack fixarray of 13: every CustomerState field present (12 in format 1)
+
+
+def test_format_2_adds_one_nil_byte_and_one_empty_map_to_a_profile_only_customer() -> None:
+    v1, v2 = fixture("customer_v1_sparse.hex"), fixture("customer_v2_sparse.hex")
+    assert len(v2) == len(v1) + 2  # the profile's custom attributes {} and the purchase mix nil
+    assert v2.endswith(bytes([0x00, 0x00, 0x80, 0xC0, 0xC0]))  # ..., segments {}, outlook nil, mix nil
+
+
+def test_a_format_1_record_reads_with_the_parts_added_since_empty() -> None:
+    _, st = unpack(fixture("customer_v1.hex"))
+    assert st.mix is None and st.usage and st.feedback and st.profile
+    assert (st.usage.units, st.usage.minutes, st.usage.services) == (None, None, [])
+    assert (st.feedback.severity_sum, st.feedback.severity_n, st.profile.custom) == (0, 0, {})
 
 
 def test_format_1_writes_every_field_even_the_defaults() -> None:

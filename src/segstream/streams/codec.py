@@ -82,7 +82,10 @@ def from_us(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=us)
 
 
-_CONSTRAINT = re.compile(r"^Expected `\w+` (of length )?[<>]=|^Invalid enum value|^Number out of range")
+_CONSTRAINT = re.compile(
+    r"^Expected `\w+` (of length [<>]=|matching regex|[<>]=)|^Expected `object` of length|^Invalid enum value"
+    r"|^Number out of range"
+)
 
 
 def _classify_validation(msg: str) -> str:

@@ -265,3 +265,14 @@ def test_parse_weights_of_an_empty_text_is_the_defaults() -> None:
 def test_parse_weights_rejects_malformed_entries(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_weights(text)
+
+
+@pytest.mark.parametrize(
+    ("severity", "expected"),
+    [(None, 1 - 0.5**2), (3.0, 1 - 0.5**2), (5.0, 1 - 0.5 ** (2 * 5 / 3)), (1.0, 1 - 0.5 ** (2 / 3))],
+)
+def test_the_complaints_driver_weighs_open_complaints_by_severity(severity: float | None, expected: float) -> None:
+    sat = SatisfactionFeatures(None, None, None, 2, 1.0, severity)
+    assert ChurnModel().drivers(p_no_purchase=None, usage=None, satisfaction=sat)["complaints"] == pytest.approx(
+        expected, rel=1e-12
+    )

@@ -53,3 +53,15 @@ def test_open_complaints_count_down_on_resolution_and_text_is_bounded() -> None:
 def test_no_feedback_means_no_level() -> None:
     f = SatisfactionModel().predict_one(None, 0)
     assert (f.level, f.trend, f.nps_class, f.open_complaints) == (None, None, None, 0)
+
+
+def test_complaint_severity_is_the_mean_of_the_rated_complaints() -> None:
+    m = SatisfactionModel()
+    s = m.learn_one(None, 0, "complaint", None)
+    assert m.predict_one(s, 0).complaint_severity is None  # none rated yet
+    s = m.learn_one(s, 1, "complaint", 5)
+    s = m.learn_one(s, 2, "complaint", 2)
+    s = m.learn_one(s, 3, "complaint_resolved", None)
+    f = m.predict_one(s, 3)
+    assert (f.complaint_severity, f.open_complaints) == ((5 + 2) / 2, 2)
+    assert f.level is None  # a severity is not a satisfaction score

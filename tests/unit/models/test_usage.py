@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from segstream.models.decay import US_PER_DAY
-from segstream.models.usage import UsageModel
+from segstream.models.usage import MAX_SERVICES, UsageModel
 
 
 def test_steady_daily_use_gives_a_rate_near_one_per_day_and_a_flat_trend() -> None:
@@ -51,3 +53,56 @@ def test_customer_without_usage_has_no_trend() -> None:
 def test_short_half_life_must_be_shorter() -> None:
     with pytest.raises(ValueError, match="shorter"):
         UsageModel(30, 7)
+
+
+def test_weighted_rates_are_decayed_sums_of_quantity_and_minutes_over_the_long_half_life() -> None:
+    m = UsageModel(short_half_life_days=7, long_half_life_days=28)
+    s = m.learn_one(None, 0, quantity=5, duration_s=1200)
+    s = m.learn_one(s, 14 * US_PER_DAY, quantity=1, duration_s=0)
+    f = m.predict_one(s, now_us=28 * US_PER_DAY)
+    # by hand: a weight w at day t is worth w * 2 ** -((28 - t) / 28) at day 28; rate = sum * ln2 / 28
+    units = 5 * 0.5 + 1 * 2**-0.5
+    minutes = 20 * 0.5
+    assert f.units_per_day == pytest.approx(units * math.log(2) / 28, rel=1e-12)
+    assert f.minutes_per_day == pytest.approx(minutes * math.log(2) / 28, rel=1e-12)
+    assert f.events == 2 and f.rate_long == pytest.approx((0.5 + 2**-0.5) * math.log(2) / 28, rel=1e-12)
+
+
+def test_quantity_one_and_no_duration_store_nothing_and_rate_in_units_equals_the_event_rate() -> None:
+    m = UsageModel()
+    s = None
+    for day in range(10):
+        s = m.learn_one(s, day * US_PER_DAY)
+    assert s is not None and (s.units, s.minutes) == (None, None)
+    f = m.predict_one(s, 12 * US_PER_DAY)
+    assert f.units_per_day == f.rate_long and f.minutes_per_day == 0.0
+    s = m.learn_one(s, 11 * US_PER_DAY, quantity=3)  # from now on units are kept apart
+    zero = m.learn_one(m.learn_one(s, 11 * US_PER_DAY, quantity=0), 11 * US_PER_DAY, quantity=0)
+    f, f0 = m.predict_one(s, 12 * US_PER_DAY), m.predict_one(zero, 12 * US_PER_DAY)
+    assert f0.units_per_day == pytest.approx(f.units_per_day)  # a quantity of 0 adds no units
+    assert f.units_per_day > f.rate_long
+
+
+def test_services_used_count_within_the_last_30_days_today_included() -> None:
+    m = UsageModel()
+    s = m.learn_one(None, 10 * US_PER_DAY, service="billing")
+    s = m.learn_one(s, 20 * US_PER_DAY + 5, service="reports")
+    s = m.learn_one(s, 20 * US_PER_DAY + 9, service="reports")  # the same service twice
+    assert m.predict_one(s, 20 * US_PER_DAY).services_30d == 2
+    assert m.predict_one(s, 39 * US_PER_DAY + 1).services_30d == 2  # day 10 is the 30th day back from day 39
+    assert m.predict_one(s, 40 * US_PER_DAY).services_30d == 1  # day 10 has left the window
+    assert m.predict_one(s, 50 * US_PER_DAY).services_30d == 0
+    assert m.predict_one(s, 5 * US_PER_DAY).services_30d == 0  # nothing used yet as of day 5
+
+
+def test_services_remembered_are_bounded_forgetting_the_least_recently_used() -> None:
+    m = UsageModel()
+    s = None
+    for i in range(MAX_SERVICES + 4):
+        s = m.learn_one(s, i * US_PER_DAY, service=f"svc-{i}")
+    assert s is not None and len(s.services) == MAX_SERVICES
+    assert sorted(d for _, d in s.services) == list(range(4, MAX_SERVICES + 4))  # days 0-3 forgotten
+    s = m.learn_one(s, 1 * US_PER_DAY, service="svc-1")  # a late use older than all remembered: not kept
+    assert sorted(d for _, d in s.services) == list(range(4, MAX_SERVICES + 4))
+    s = m.learn_one(s, 30 * US_PER_DAY, service="svc-0")  # a new use of a forgotten one is: day 4 goes
+    assert sorted(d for _, d in s.services) == [*range(5, MAX_SERVICES + 4), 30]

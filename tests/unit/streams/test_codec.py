@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from segstream.streams.codec import REASONS, EventCodec, Rejection, from_us, to_us
-from segstream.streams.schemas import Feedback, Purchase
+from segstream.streams.schemas import Feedback, Profile, Purchase
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -102,6 +102,10 @@ def test_event_a_little_ahead_of_wall_clock_is_accepted_but_not_a_day_beyond() -
         ("csat", 0, False),
         ("review", 6, False),
         ("complaint", None, True),
+        ("complaint", 1, True),  # a complaint's score is its severity, 1 (minor) .. 5 (severe)
+        ("complaint", 5, True),
+        ("complaint", 0, False),
+        ("complaint", 6, False),
     ],
 )
 def test_feedback_scores_must_be_in_their_range(kind: str, score: float | None, ok: bool) -> None:
@@ -150,3 +154,39 @@ def test_decoder_classifies_any_json_object_without_raising(fields: dict[str, ob
     result = EventCodec("purchases").decode(raw, NOW)
     if isinstance(result, Rejection):
         assert result.reason in REASONS
+
+
+def profile(attributes: object) -> bytes:
+    return json.dumps(
+        {"event_id": "r", "customer_id": "c", "ts": "2025-01-01T00:00:00Z", "attributes": attributes},
+        ensure_ascii=False,
+    ).encode()
+
+
+def test_custom_profile_attributes_are_text_numbers_booleans_or_null() -> None:
+    ev = EventCodec("profiles").decode(profile({"tier": "gold", "seats": 25, "vip": True, "lifestyle": None}), NOW)
+    assert isinstance(ev, Profile)
+    assert ev.attributes == {"tier": "gold", "seats": 25.0, "vip": True, "lifestyle": None}
+
+
+@pytest.mark.parametrize(
+    ("attributes", "expected"),
+    [
+        ({"Tier": "gold"}, "invalid_value"),  # names are lower case
+        ({"1st": "x"}, "invalid_value"),
+        ({"a" * 33: "x"}, "invalid_value"),
+        ({"tier": "x" * 65}, "invalid_value"),
+        ({"tier": ["gold"]}, "wrong_type"),
+        ({"tier": {"level": 1}}, "wrong_type"),
+        ({f"k{i}": i for i in range(17)}, "invalid_value"),  # at most 16
+        ("gold", "wrong_type"),
+    ],
+)
+def test_bad_custom_attributes_are_rejected_with_their_reason(attributes: object, expected: str) -> None:
+    assert reason(profile(attributes), "profiles") == expected
+
+
+def test_sixteen_custom_attributes_of_the_longest_names_and_texts_are_accepted() -> None:
+    attrs = {f"k{i:02d}" + "x" * 29: "y" * 64 for i in range(16)}
+    ev = EventCodec("profiles").decode(profile(attrs), NOW)
+    assert isinstance(ev, Profile) and ev.attributes == attrs

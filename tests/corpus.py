@@ -190,6 +190,10 @@ CORPUS: list[tuple[str, bytes | None, str]] = [
     ("profiles", event("profiles", company_size="huge"), "invalid_value"),
     ("profiles", event("profiles", kind="robot"), "invalid_value"),
     ("profiles", event("profiles", name="n" * 200), "invalid_value"),
+    ("profiles", event("profiles", attributes={"Tier": "gold"}), "invalid_value"),  # custom names are lower case
+    ("profiles", event("profiles", attributes={"tier": "g" * 65}), "invalid_value"),
+    ("profiles", event("profiles", attributes={f"k{i}": i for i in range(17)}), "invalid_value"),
+    ("profiles", event("profiles", attributes={"tier": ["gold"]}), "wrong_type"),
     # ---------------------------------------------------------------- time
     ("purchases", event("purchases", ts="2024-05-01T08:00:00"), "no_timezone"),
     ("usage", event("usage", ts="2024-05-01T08:00:00.123456"), "no_timezone"),
@@ -213,6 +217,7 @@ CORPUS: list[tuple[str, bytes | None, str]] = [
     ("usage", event("usage", duration_s=1e13), "bad_amount"),
     ("purchases", event("purchases", currency="EUR"), "unsupported_currency"),
     ("feedback", event("feedback", score=11), "bad_score"),
+    ("feedback", event("feedback", kind="complaint", score=9), "bad_score"),  # a severity is 1-5
     ("feedback", event("feedback", score=-1), "bad_score"),
     ("feedback", event("feedback", kind="csat", score=0), "bad_score"),
     ("feedback", event("feedback", kind="review", score=5.5), "bad_score"),

@@ -22,6 +22,7 @@ import csv
 import hashlib
 import json
 import logging
+import math
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -34,7 +35,7 @@ import msgspec
 
 from segstream.feeders.mapping import Mapping, Problem
 from segstream.streams.codec import EventCodec, Rejection
-from segstream.streams.schemas import Event
+from segstream.streams.schemas import Attributes, Event
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +152,26 @@ def convert(
     value = msgspec.json.encode(doc)
     got = codec.decode(value, now)
     if isinstance(got, Rejection):
+        if "`$.attributes" in got.detail or got.detail.startswith("custom attribute "):
+            name = _attribute_at_fault(doc.get("attributes") or {})
+            if name is not None:  # msgspec says `$.attributes[...]`: name the attribute and its column
+                named = got.detail.startswith("custom attribute ")
+                detail = got.detail if named else f"custom attribute `{name}`: {got.detail}"
+                return Problem(mapping.source(f"attributes.{name}"), got.reason, detail)
         return Problem(_column_of(mapping, got), got.reason, got.detail)
     return Accepted(got, value)
+
+
+def _attribute_at_fault(attributes: dict[str, Any]) -> str | None:
+    """The first custom attribute the schema (or the codec's finiteness check) refuses alone."""
+    for name, v in attributes.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            return name
+        try:
+            msgspec.convert({name: v}, Attributes)
+        except msgspec.ValidationError:
+            return name
+    return None
 
 
 def _column_of(mapping: Mapping, rejection: Rejection) -> str:

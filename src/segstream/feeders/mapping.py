@@ -25,6 +25,7 @@ import yaml
 
 from segstream.feeders.values import as_text, is_empty, parse_datetime, parse_number, stable_id
 from segstream.streams.kinds import SCHEMAS as INPUT_SCHEMAS
+from segstream.streams.schemas import MAX_ATTRIBUTES, AttributeName, AttributeText
 
 __all__ = ["Mapping", "MappingError", "Problem", "load_mapping", "parse_datetime", "parse_mapping", "stable_id"]
 
@@ -37,6 +38,12 @@ _TOP_KEYS: Final = ("topic", "description", "format", "sample", "csv", "timezone
                     "fields")  # fmt: skip
 _FIELD_KEYS: Final = ("column", "value", "map", "otherwise", "default", "format", "units", "decimals", "times")
 _SKIP_KEYS: Final = ("column", "equals", "in", "startswith", "empty", "reason")
+#: ``fields: {attributes.NAME: ...}`` maps a column onto a custom profile attribute.
+ATTRIBUTE_PREFIX: Final = "attributes."
+_ATTRIBUTE_KEYS: Final = ("column", "value", "map", "otherwise", "default", "type", "empty")
+#: An attribute's ``type:`` -> the kind of its values (text is the default).
+ATTRIBUTE_TYPES: Final = {"text": "str", "number": "float", "boolean": "bool"}
+_REMOVE: Final = object()  # an empty cell of an attribute with ``empty: remove``: sent as null
 
 
 class MappingError(ValueError):
@@ -93,6 +100,8 @@ class Field:
     minor: bool = False  # amounts in minor units (cents): divided by 10**decimals
     decimals: int = 2
     times: str | None = None  # multiplied by this column (unit price x quantity)
+    attribute: str | None = None  # a custom profile attribute (``attributes.NAME``): its name
+    remove_empty: bool = False  # an attribute's empty cell sends null (removes it) rather than leaving it out
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,14 +174,35 @@ class Mapping:
         19.99
         >>> m.document({"Customer": "c1", "Date": "2024/03/01", "Cents": "1"})
         Problem(column='Date', reason='bad_date', detail="'2024/03/01' matches none of the formats %d/%m/%Y")
+
+        Custom attributes of a profile go into ``attributes``; an empty cell leaves one out:
+
+        >>> m = parse_mapping('''
+        ... topic: profiles
+        ... fields:
+        ...   customer_id: Id
+        ...   ts: Modified
+        ...   attributes.tier: Tier
+        ...   attributes.seats: {column: Seats, type: number}
+        ... ''', "demo")
+        >>> m.document({"Id": "a1", "Modified": "2024-03-01T09:00:00Z", "Tier": "gold", "Seats": "12"})["attributes"]
+        {'tier': 'gold', 'seats': 12.0}
+        >>> m.document({"Id": "a1", "Modified": "2024-03-01T09:00:00Z", "Tier": "", "Seats": "12"})["attributes"]
+        {'seats': 12.0}
         """
         doc: dict[str, Any] = {}
+        attributes: dict[str, Any] = {}
         for f in self.fields:
             got = self._value(f, row)
             if isinstance(got, Problem):
                 return got
-            if got is not None:
+            if f.attribute is not None:
+                if got is not None:
+                    attributes[f.attribute] = None if got is _REMOVE else got
+            elif got is not None:
                 doc[f.name] = got
+        if attributes:
+            doc["attributes"] = attributes
         if self.event_id is not None:
             raw = row.get(self.event_id)
             if is_empty(raw):
@@ -201,8 +231,12 @@ class Mapping:
         if is_empty(raw):
             raw = f.default
         if is_empty(raw):
+            if f.remove_empty:
+                return _REMOVE
             return Problem(col, "missing_value", f"`{f.name}` is required; the cell is empty") if f.required else None
         try:
+            if f.attribute is not None:
+                return attribute_value(f.kind, raw)
             return self._convert(f, raw, row)
         except ValueError as exc:
             reason = {"datetime": "bad_date", "int": "bad_number", "float": "bad_number", "bool": "bad_value"}
@@ -212,12 +246,7 @@ class Mapping:
         if f.kind == "datetime":
             return parse_datetime(raw, f.formats, self.timezone).isoformat()
         if f.kind == "bool":
-            if isinstance(raw, bool):
-                return raw
-            text = as_text(raw).lower()
-            if text in _TRUE or text in _FALSE:
-                return text in _TRUE
-            raise ValueError(f"{as_text(raw)!r} is not yes/no")
+            return as_bool(raw)
         if f.kind == "str":
             return as_text(raw)
         number = parse_number(raw)
@@ -232,6 +261,45 @@ class Mapping:
                 raise ValueError(f"{as_text(raw)!r} is not a whole number")
             return int(number)
         return round(number, f.decimals) if f.name in MONEY and math.isfinite(number) else number
+
+
+def as_bool(raw: Any) -> bool:
+    """A yes/no cell as a boolean; ValueError when it is neither.
+
+    >>> as_bool("Yes"), as_bool("否"), as_bool(True)
+    (True, False, True)
+    """
+    if isinstance(raw, bool):
+        return raw
+    text = as_text(raw).lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ValueError(f"{as_text(raw)!r} is not yes/no")
+
+
+def attribute_value(kind: str, raw: Any) -> str | float | bool:
+    """A (non-empty) value of a custom attribute of ``kind`` ``str``, ``float`` or ``bool``; ValueError if unfit.
+
+    Text is the cell's text (its length is the codec's to check); a number must be finite,
+    since JSON has no infinity and ``null`` would remove the attribute.
+
+    >>> attribute_value("str", " Outdoor "), attribute_value("float", "1,250"), attribute_value("bool", "是")
+    ('Outdoor', 1250.0, True)
+    >>> attribute_value("float", "inf")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'inf' is not a finite number
+    """
+    if kind == "bool":
+        return as_bool(raw)
+    if kind == "float":
+        number = parse_number(raw)
+        if not math.isfinite(number):
+            raise ValueError(f"{as_text(raw)!r} is not a finite number")
+        return number
+    if isinstance(raw, bool):
+        raise ValueError(f"{raw!r} is yes/no, not text: set type: boolean, or quote it")
+    return as_text(raw)
 
 
 # ---------------------------------------------------------------- reading and checking YAML
@@ -285,7 +353,9 @@ def parse_mapping(text: str, name: str, where: str | None = None) -> Mapping:
     raw_fields = doc.get("fields")
     if not isinstance(raw_fields, dict) or not raw_fields:
         raise bad("fields", "expected a mapping of event field -> column or {column: ..., ...}")
-    fields = tuple(_field(str(k), v, kinds, bad) for k, v in raw_fields.items())
+    fields = tuple(_field(str(k), v, kinds, bad, topic) for k, v in raw_fields.items())
+    if (n := sum(f.attribute is not None for f in fields)) > MAX_ATTRIBUTES:
+        raise bad("fields", f"{n} custom attributes; a profile carries at most {MAX_ATTRIBUTES}")
     names = {f.name for f in fields}
     if "event_id" in names:
         raise bad("fields.event_id", "set the event id column with the top-level key event_id:")
@@ -319,8 +389,14 @@ def _known(d: dict[str, Any], keys: tuple[str, ...], prefix: str, bad: Any) -> N
             raise bad(f"{prefix}{k}", f"unknown key (expected one of {', '.join(keys)})")
 
 
-def _field(name: str, spec: Any, kinds: dict[str, tuple[str, bool]], bad: Any) -> Field:
+def _field(name: str, spec: Any, kinds: dict[str, tuple[str, bool]], bad: Any, topic: str) -> Field:
     key = f"fields.{name}"
+    if name.startswith(ATTRIBUTE_PREFIX) or name == "attributes":
+        if topic != "profiles":
+            raise bad(key, f"custom attributes are for the profiles topic; this mapping's topic is {topic}")
+        if name == "attributes":
+            raise bad(key, "map each custom attribute on its own: attributes.NAME: COLUMN or {column: ...}")
+        return _attribute(name, spec, bad)
     if name not in kinds:
         raise bad(key, f"not a field of this topic's events (fields: {', '.join(kinds)})")
     kind, required = kinds[name]
@@ -362,6 +438,60 @@ def _field(name: str, spec: Any, kinds: dict[str, tuple[str, bool]], bad: Any) -
         minor=units == "minor",
         decimals=decimals,
         times=None if spec.get("times") is None else str(spec["times"]),
+    )
+
+
+def _attribute(name: str, spec: Any, bad: Any) -> Field:
+    """The field of ``attributes.NAME``: a column, a constant or a value map, of a ``type:``."""
+    key = f"fields.{name}"
+    attribute = name[len(ATTRIBUTE_PREFIX) :]
+    try:
+        msgspec.convert(attribute, AttributeName)
+    except msgspec.ValidationError:
+        msg = f"{attribute!r} is not a custom attribute name (a-z, 0-9 and _, starting with a letter; up to 32)"
+        raise bad(key, msg) from None
+    if isinstance(spec, str):
+        spec = {"column": spec}
+    if not isinstance(spec, dict):
+        raise bad(key, "expected a column name or {column: ...} / {value: ...}")
+    _known(spec, _ATTRIBUTE_KEYS, f"{key}.", bad)
+    if ("column" in spec) == ("value" in spec):
+        raise bad(key, "give exactly one of column: and value:")
+    vmap = spec.get("map")
+    if vmap is not None and (not isinstance(vmap, dict) or "column" not in spec):
+        raise bad(f"{key}.map", "expected source value -> attribute value, with column:")
+    typ = spec.get("type", "text")
+    if typ not in ATTRIBUTE_TYPES:
+        raise bad(f"{key}.type", f"{typ!r} is not one of {', '.join(ATTRIBUTE_TYPES)}")
+    kind = ATTRIBUTE_TYPES[typ]
+    empty = spec.get("empty", "keep")
+    if empty not in ("keep", "remove"):
+        raise bad(f"{key}.empty", f"{empty!r} is not keep (leave the attribute out) or remove (send null)")
+    constants = [("value", spec.get("value")), ("otherwise", spec.get("otherwise")), ("default", spec.get("default"))]
+    constants += [(f"map.{k}", v) for k, v in (vmap or {}).items()]
+    for where, v in constants:  # a constant that could never be sent is a mistake in the mapping
+        if is_empty(v):
+            continue
+        try:
+            got = attribute_value(kind, v)
+        except ValueError as exc:
+            raise bad(f"{key}.{where}", f"{exc}" if kind == "str" else f"{exc} (a {typ} attribute)") from None
+        try:
+            msgspec.convert(got, AttributeText | float | bool)
+        except msgspec.ValidationError as exc:
+            raise bad(f"{key}.{where}", f"{as_text(got)[:16]!r}... is {len(as_text(got))} characters: {exc}") from None
+    column = spec.get("column")
+    return Field(
+        name=name,
+        kind=kind,
+        required=False,
+        column=None if column is None else str(column),
+        value=spec.get("value"),
+        map=None if vmap is None else {as_text(k): v for k, v in vmap.items()},
+        otherwise=spec.get("otherwise"),
+        default=spec.get("default"),
+        attribute=attribute,
+        remove_empty=empty == "remove",
     )
 
 

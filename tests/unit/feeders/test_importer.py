@@ -16,8 +16,9 @@ from typer.testing import CliRunner
 from segstream.cli import cli
 from segstream.feeders import importer
 from segstream.feeders.importer import ImportFailure, Summary, checkpoint_path, run_import, shipped_mappings
-from segstream.feeders.mapping import Mapping, load_mapping
+from segstream.feeders.mapping import Mapping, load_mapping, parse_mapping
 from segstream.streams.codec import EventCodec
+from segstream.streams.schemas import Profile
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 SAMPLES = Path(importer.__file__).with_name("samples")
@@ -262,3 +263,75 @@ def test_cli_bad_mapping_file_is_one_line(tmp_path: Path, no_kafka: None) -> Non
     res = CliRunner().invoke(cli, ["import", "-m", str(m), str(SAMPLES / "online_retail_ii.csv")])
     assert res.exit_code == 2
     assert res.output.strip() == f"segstream: mapping {m}: fields.amount.units: 'pence' is not major or minor"
+
+
+# ---------------------------------------------------------------- custom attributes
+
+ATTR_MAPPING = """
+topic: profiles
+fields:
+  customer_id: Id
+  ts: {column: Modified, format: "%Y-%m-%d"}
+  name: Name
+  attributes.lifestyle: Lifestyle
+  attributes.seats: {column: Seats, type: number}
+  attributes.vip: {column: VIP, type: boolean, empty: remove}
+"""
+
+
+def test_row_with_attributes_is_a_profile_the_codec_accepts() -> None:
+    m = parse_mapping(ATTR_MAPPING, "attrs")
+    row = {"Id": "a1", "Modified": "2024-03-01", "Name": "Acme", "Lifestyle": "Outdoor", "Seats": "12", "VIP": "yes"}
+    got = importer.convert(m, EventCodec("profiles"), row, NOW)
+    assert isinstance(got, importer.Accepted) and isinstance(got.event, Profile)
+    assert got.event.attributes == {"lifestyle": "Outdoor", "seats": 12.0, "vip": True}
+    assert json.loads(got.value)["attributes"] == {"lifestyle": "Outdoor", "seats": 12.0, "vip": True}
+    row = {**row, "Lifestyle": "", "VIP": ""}  # left out; removed (null)
+    got = importer.convert(m, EventCodec("profiles"), row, NOW)
+    assert isinstance(got, importer.Accepted) and isinstance(got.event, Profile)
+    assert got.event.attributes == {"seats": 12.0, "vip": None}
+
+
+def test_too_long_attribute_lands_in_the_report_with_its_column(tmp_path: Path) -> None:
+    m = parse_mapping(ATTR_MAPPING, "attrs")
+    path = tmp_path / "accounts.csv"
+    path.write_text(
+        "Id,Modified,Name,Lifestyle,Seats,VIP\n"
+        "a1,2024-03-01,Acme,Outdoor,12,yes\n"
+        f"a2,2024-03-02,Bolt,{'x' * 64},3,no\n"  # 64 characters: the limit, accepted
+        f"a3,2024-03-03,Cork,{'y' * 65},3,no\n"  # 65: rejected by the codec
+        "a4,2024-03-04,Dove,Urban,a dozen,no\n"  # not a number: rejected by the mapping
+        "a5,2024-03-05,Echo,Urban,1,perhaps\n"
+    )
+    sink = FakeSink()
+    s = run_import(path, m, EventCodec("profiles"), sink, tmp_path / "r.csv", now=NOW, topic="profiles")
+    assert (s.read, s.sent, s.rejected) == (5, 2, 3)
+    assert [json.loads(v)["customer_id"] for _, v in sink.acked] == ["a1", "a2"]
+    got = [(r["line"], r["status"], r["column"], r["reason"], r["detail"]) for r in report_rows(tmp_path / "r.csv")]
+    assert got == [
+        ("4", "rejected", "Lifestyle", "invalid_value",
+         "custom attribute `lifestyle`: Expected `str` of length <= 64 - at `$.attributes[...]`"),
+        ("5", "rejected", "Seats", "bad_number", "'a dozen' is not a number"),
+        ("6", "rejected", "VIP", "bad_value", "'perhaps' is not yes/no"),
+    ]  # fmt: skip
+
+
+def test_shipped_account_mappings_set_custom_attributes(tmp_path: Path) -> None:
+    zoho, fx = FakeSink(), FakeSink()
+    run("zoho-accounts", tmp_path, zoho)
+    run("fxiaoke-accounts", tmp_path, fx)
+    # zoho_accounts.csv line 2: Benton Supply Co, ACC-1000, Reseller, 450 employees
+    assert json.loads(zoho.acked[0][1])["attributes"] == {
+        "account_type": "Reseller",
+        "account_number": "ACC-1000",
+        "employees": 450.0,
+    }
+    # fxiaoke_accounts.csv line 2: B类客户, 展会, 王芳, 成交客户; line 5 has no 客户来源
+    assert json.loads(fx.acked[0][1])["attributes"] == {
+        "customer_level": "B",
+        "lead_source": "展会",
+        "owner": "王芳",
+        "won": True,
+    }
+    assert json.loads(fx.acked[3][1])["attributes"] == {"customer_level": "C", "owner": "王芳", "won": True}
+    assert sum("lead_source" not in json.loads(v)["attributes"] for _, v in fx.acked) == 2

@@ -187,3 +187,167 @@ def test_bad_yaml_and_missing_file_are_one_line(tmp_path: Path) -> None:
     assert "\n" not in str(info.value)
     with pytest.raises(MappingError, match="cannot read mapping"):
         load_mapping(tmp_path / "absent.yaml")
+
+
+# ---------------------------------------------------------------- custom attributes (attributes.NAME)
+
+PROFILE = """
+topic: profiles
+fields:
+  customer_id: id
+  ts: t
+"""
+ATTRS = (
+    PROFILE
+    + """  attributes.lifestyle: Lifestyle
+  attributes.seats: {column: Seats, type: number}
+  attributes.vip: {column: VIP, type: boolean}
+  attributes.tier:
+    column: 客户级别
+    map: {A类客户: A, B类客户: B}
+    otherwise: other
+  attributes.source: {value: crm}
+  attributes.region_code: {column: Region, default: unknown}
+"""
+)
+ROW = {"id": "k1", "t": "2024-03-01T09:00:00+08:00", "Lifestyle": " Outdoor ", "Seats": "1,250", "VIP": "是",
+       "客户级别": "A类客户", "Region": "east"}  # fmt: skip
+
+
+def test_attributes_parse_into_fields_with_their_columns() -> None:
+    m = parse_mapping(ATTRS, "t")
+    by_name = {f.name: f for f in m.fields}
+    assert [(f.attribute, f.kind) for f in m.fields if f.attribute] == [
+        ("lifestyle", "str"),
+        ("seats", "float"),
+        ("vip", "bool"),
+        ("tier", "str"),
+        ("source", "str"),
+        ("region_code", "str"),
+    ]
+    assert by_name["attributes.seats"].column == "Seats"
+    assert m.columns == {"id", "t", "Lifestyle", "Seats", "VIP", "客户级别", "Region"}
+    assert (m.source("attributes.tier"), m.source("attributes.source")) == ("客户级别", "-")
+
+
+def test_row_with_attributes_becomes_a_profile_document() -> None:
+    got = doc(ROW, ATTRS)
+    assert isinstance(got, dict)
+    assert got["attributes"] == {
+        "lifestyle": "Outdoor",
+        "seats": 1250.0,
+        "vip": True,
+        "tier": "A",
+        "source": "crm",
+        "region_code": "east",
+    }
+    got = doc({**ROW, "客户级别": "D类客户", "VIP": "no", "Seats": "3"}, ATTRS)
+    assert isinstance(got, dict) and got["attributes"] == {
+        "lifestyle": "Outdoor",
+        "seats": 3.0,
+        "vip": False,
+        "tier": "other",
+        "source": "crm",
+        "region_code": "east",
+    }
+
+
+def test_empty_attribute_cells_are_left_out_not_sent_as_null() -> None:
+    got = doc({**ROW, "Lifestyle": "", "Seats": " ", "VIP": "", "客户级别": "", "Region": ""}, ATTRS)
+    assert isinstance(got, dict)
+    assert got["attributes"] == {"source": "crm", "region_code": "unknown"}  # the constant and the default stay
+    text = PROFILE + "  attributes.lifestyle: Lifestyle\n"
+    got = doc({"id": "k1", "t": "2024-03-01T09:00:00Z", "Lifestyle": ""}, text)
+    assert isinstance(got, dict) and "attributes" not in got  # nothing to set: no attributes at all
+
+
+def test_empty_remove_sends_null_for_an_empty_cell_only() -> None:
+    text = PROFILE + "  attributes.lifestyle: {column: Lifestyle, empty: remove}\n"
+    base = {"id": "k1", "t": "2024-03-01T09:00:00Z"}
+    got = doc({**base, "Lifestyle": ""}, text)
+    assert isinstance(got, dict) and got["attributes"] == {"lifestyle": None}
+    got = doc({**base, "Lifestyle": "Urban"}, text)
+    assert isinstance(got, dict) and got["attributes"] == {"lifestyle": "Urban"}
+    mapped = PROFILE + "  attributes.lifestyle: {column: Lifestyle, map: {Urban: city, Gone: null}, empty: remove}\n"
+    got = doc({**base, "Lifestyle": "Gone"}, mapped)  # a value mapped to null counts as empty
+    assert isinstance(got, dict) and got["attributes"] == {"lifestyle": None}
+
+
+@pytest.mark.parametrize(
+    ("cells", "column", "reason", "detail"),
+    [
+        ({"Seats": "many"}, "Seats", "bad_number", "'many' is not a number"),
+        ({"Seats": "inf"}, "Seats", "bad_number", "'inf' is not a finite number"),  # JSON null would remove it
+        ({"VIP": "maybe"}, "VIP", "bad_value", "'maybe' is not yes/no"),
+        ({"Lifestyle": True}, "Lifestyle", "bad_value",  # a JSON Lines true in a text attribute
+         "True is yes/no, not text: set type: boolean, or quote it"),
+    ],
+)  # fmt: skip
+def test_bad_attribute_cells_are_problems_naming_the_column(
+    cells: dict[str, object], column: str, reason: str, detail: str
+) -> None:
+    got = doc({**ROW, **cells}, ATTRS)
+    assert got == Problem(column, reason, detail)
+
+
+def test_yaml_yes_in_a_boolean_value_map_is_a_boolean() -> None:
+    text = PROFILE + "  attributes.won: {column: 状态, type: boolean, map: {成交客户: yes, 未成交: no}}\n"
+    got = doc({"id": "k1", "t": "2024-03-01T09:00:00Z", "状态": "未成交"}, text)
+    assert isinstance(got, dict) and got["attributes"] == {"won": False}
+
+
+BAD_ATTRIBUTES = [
+    ("  attributes.Lifestyle: x\n", "fields.attributes.Lifestyle",
+     "'Lifestyle' is not a custom attribute name (a-z, 0-9 and _, starting with a letter; up to 32)"),
+    ("  attributes.2nd: x\n", "fields.attributes.2nd",
+     "'2nd' is not a custom attribute name (a-z, 0-9 and _, starting with a letter; up to 32)"),
+    (f"  attributes.{'a' * 33}: x\n", f"fields.attributes.{'a' * 33}",
+     f"'{'a' * 33}' is not a custom attribute name (a-z, 0-9 and _, starting with a letter; up to 32)"),
+    ("  attributes.: x\n", "fields.attributes.",
+     "'' is not a custom attribute name (a-z, 0-9 and _, starting with a letter; up to 32)"),
+    ("  attributes: x\n", "fields.attributes",
+     "map each custom attribute on its own: attributes.NAME: COLUMN or {column: ...}"),
+    ("".join(f"  attributes.a{i}: c{i}\n" for i in range(17)), "fields",
+     "17 custom attributes; a profile carries at most 16"),
+    ("  attributes.x: {column: a, type: integer}\n", "fields.attributes.x.type",
+     "'integer' is not one of text, number, boolean"),
+    ("  attributes.x: {column: a, empty: null}\n", "fields.attributes.x.empty",
+     "None is not keep (leave the attribute out) or remove (send null)"),
+    ("  attributes.x: {column: a, value: b}\n", "fields.attributes.x", "give exactly one of column: and value:"),
+    ("  attributes.x: {column: a, units: minor}\n", "fields.attributes.x.units",
+     "unknown key (expected one of column, value, map, otherwise, default, type, empty)"),
+    ("  attributes.x: [a]\n", "fields.attributes.x", "expected a column name or {column: ...} / {value: ...}"),
+    ("  attributes.x: {value: a, map: {b: c}}\n", "fields.attributes.x.map",
+     "expected source value -> attribute value, with column:"),
+    ("  attributes.x: {column: a, map: {P: yes}}\n", "fields.attributes.x.map.P",
+     "True is yes/no, not text: set type: boolean, or quote it"),
+    ("  attributes.x: {column: a, type: number, map: {P: lots}}\n", "fields.attributes.x.map.P",
+     "'lots' is not a number (a number attribute)"),
+    ("  attributes.x: {column: a, type: boolean, otherwise: perhaps}\n", "fields.attributes.x.otherwise",
+     "'perhaps' is not yes/no (a boolean attribute)"),
+    (f"  attributes.x: {{value: {'z' * 65}}}\n", "fields.attributes.x.value",
+     "'zzzzzzzzzzzzzzzz'... is 65 characters: Expected `str` of length <= 64"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("extra", "key", "message"), BAD_ATTRIBUTES)
+def test_bad_attribute_mapping_is_one_line_naming_the_key(extra: str, key: str, message: str) -> None:
+    with pytest.raises(MappingError) as info:
+        parse_mapping(PROFILE + extra, "m", where="m.yaml")
+    assert str(info.value) == f"mapping m.yaml: {key}: {message}"
+
+
+def test_sixteen_attributes_are_allowed() -> None:
+    m = parse_mapping(PROFILE + "".join(f"  attributes.a{i}: c{i}\n" for i in range(16)), "m")
+    assert sum(f.attribute is not None for f in m.fields) == 16
+
+
+@pytest.mark.parametrize("topic", ["purchases", "usage", "feedback"])
+def test_attributes_on_a_topic_other_than_profiles_are_refused(topic: str) -> None:
+    text = f"topic: {topic}\nfields:\n  customer_id: a\n  attributes.tier: b\n"
+    with pytest.raises(MappingError) as info:
+        parse_mapping(text, "m", where="m.yaml")
+    assert str(info.value) == (
+        f"mapping m.yaml: fields.attributes.tier: custom attributes are for the profiles topic; "
+        f"this mapping's topic is {topic}"
+    )

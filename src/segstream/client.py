@@ -60,6 +60,14 @@ class Purchases(msgspec.Struct):
     first: datetime | None
     last: datetime | None
     recency_days: float
+    # the purchase mix (a server from before it leaves these at their defaults)
+    discount_share: float | None = None
+    discount_spend_share: float | None = None
+    discount_depth: float | None = None
+    channel: str | None = None
+    channel_share: float | None = None
+    categories: int = 0
+    top_category: str | None = None
 
 
 class Driver(msgspec.Struct):

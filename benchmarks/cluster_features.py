@@ -138,7 +138,7 @@ def vectors(states: list[CustomerState], now: int) -> dict[str, np.ndarray]:
 def learner_features(names: tuple[str, ...]) -> Iterator[None]:
     """The cluster learner reads the module's FEATURES: these ones for the while."""
     saved = clusters.FEATURES
-    clusters.FEATURES = names  # type: ignore[misc]
+    clusters.FEATURES = names  # type: ignore[misc, assignment]
     try:
         yield
     finally:

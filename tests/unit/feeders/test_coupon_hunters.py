@@ -129,7 +129,11 @@ def test_the_purchase_mix_sees_the_coupon_hunters(events: list[Purchase], purcha
     expected = per["discounted"].mean()  # pandas: share of each customer's orders discounted
     orders, spend = per["minor"].count(), per["minor"].sum()
     persona = per["persona"].first()
-    shares = {c: model.predict_one(states[c], int(orders[c]), int(spend[c])).discount_share for c in orders.index}
+    shares: dict[str, float] = {}
+    for c in orders.index:
+        share = model.predict_one(states[c], int(orders[c]), int(spend[c])).discount_share
+        assert share is not None  # every customer here has orders
+        shares[c] = share
     assert shares == pytest.approx(expected.to_dict())
     enough = orders[orders >= 20].index
     hunters = [c for c in enough if persona[c] == "coupon_hunter"]

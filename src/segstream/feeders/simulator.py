@@ -3,6 +3,11 @@
 Deterministic for a given seed and start: the same arguments give the same events. Each
 customer knows its persona and (for churners) the time it churns, so segment and churn
 results can be scored against the truth.
+
+An opt-in sixth persona, the coupon hunter (``Simulator(..., coupon_hunters=True)``), buys
+like a loyal customer (same spend, frequency, use and feedback) but mostly with a coupon:
+the behaviour vector alone cannot tell the two apart, the purchase mix can (issue 18 §4,
+benchmarks/cluster_features.py). Without it the population and every event are as before.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import msgspec
 import numpy as np
 
 from segstream.streams.schemas import Event, Feedback, Profile, Purchase, Usage
@@ -33,6 +39,9 @@ class Persona:
     feedback_per_month: float = 0.3
     nps_mean: float = 7.0
     complaint_share: float = 0.1  # of feedback events
+    # of the discounted purchases, those made with a coupon code; 0: the original personas'
+    # fixed 15 % discount without a coupon (their seeded streams stay as they were)
+    coupon_share: float = 0.0
 
 
 PERSONAS: tuple[Persona, ...] = (
@@ -42,6 +51,13 @@ PERSONAS: tuple[Persona, ...] = (
     Persona("occasional", 0.20, 0.15, 45.0, 0.6, 0.20, None, ("offline", "partner"), 0.1, 0.1, 7.0, 0.10),
     Persona("churner", 0.20, 1.0, 50.0, 0.5, 0.20, 60.0, ("online", "offline"), 0.8, 0.6, 4.0, 0.35),
 )
+#: Buys like "loyal" but 85 % of its orders with a discount, every one of them with a coupon
+#: code (``Simulator(coupon_hunters=True)``; not in :data:`PERSONAS`, which stay as they were).
+COUPON_HUNTER = Persona(
+    "coupon_hunter", 0.15, 0.8, 60.0, 0.4, 0.85, None, ("online", "offline"), 1.0, 0.4, 8.0, 0.05, coupon_share=1.0
+)
+COUPONS = ("WELCOME10", "SPRING15", "FLASH20", "VIP25", "满100减20")
+DISCOUNT_DEPTH = (0.10, 0.30)  # share of the list price a coupon takes off, uniform
 CATEGORIES = ("music", "books", "electronics", "home", "sports", "software")
 FEATURES = ("search", "reports", "export", "dashboard", "api", "billing", "support", "mobile")
 INDUSTRIES = ("manufacturing", "retail", "software", "logistics", "finance", "制造业", "零售")
@@ -94,6 +110,10 @@ class Simulator:
     comeback_share
         Share of churners who come back once, after a pause of 60 days or more, for
         another lifetime of their persona (0: churners never come back).
+    coupon_hunters
+        Add the :data:`COUPON_HUNTER` persona (its share of the population is
+        ``COUPON_HUNTER.share / (1 + COUPON_HUNTER.share)``). Off by default: the
+        population and the events are then exactly those of :data:`PERSONAS`.
 
     Examples
     --------
@@ -107,7 +127,13 @@ class Simulator:
     """
 
     def __init__(
-        self, customers: int, start: datetime, seed: int = 42, signup_days: float = 30.0, comeback_share: float = 0.0
+        self,
+        customers: int,
+        start: datetime,
+        seed: int = 42,
+        signup_days: float = 30.0,
+        comeback_share: float = 0.0,
+        coupon_hunters: bool = False,
     ) -> None:
         if customers < 1:
             raise ValueError("customers must be >= 1")
@@ -116,15 +142,16 @@ class Simulator:
         self.customers = customers
         self.start = start
         self.seed = seed
+        self.personas: tuple[Persona, ...] = PERSONAS + ((COUPON_HUNTER,) if coupon_hunters else ())
         rng = np.random.default_rng(seed)
-        shares = np.array([p.share for p in PERSONAS])
-        kinds = rng.choice(len(PERSONAS), size=customers, p=shares / shares.sum())
+        shares = np.array([p.share for p in self.personas])
+        kinds = rng.choice(len(self.personas), size=customers, p=shares / shares.sum())
         if signup_days <= 0 or not 0 <= comeback_share <= 1:
             raise ValueError("signup_days must be > 0 and comeback_share within [0, 1]")
         signup_s = rng.uniform(0, signup_days * DAY_S, size=customers)
         self.population: list[SimCustomer] = []
         for i in range(customers):
-            persona = PERSONAS[kinds[i]]
+            persona = self.personas[kinds[i]]
             signup = start + timedelta(seconds=float(signup_s[i]))
             churn = (
                 signup + timedelta(days=float(rng.exponential(persona.mean_lifetime_days)))
@@ -141,7 +168,7 @@ class Simulator:
     def purchases(self) -> Iterator[Purchase]:
         """Purchases of the whole population, in event-time order, without end."""
         rng = self._rng
-        personas = {p.name: p for p in PERSONAS}
+        personas = {p.name: p for p in self.personas}
         heap: list[tuple[datetime, int]] = [(c.signup, i) for i, c in enumerate(self.population)]
         heapq.heapify(heap)
         n = 0
@@ -162,7 +189,7 @@ class Simulator:
         Without end, like :meth:`purchases`.
         """
         rng = self._rng
-        personas = {p.name: p for p in PERSONAS}
+        personas = {p.name: p for p in self.personas}
         heap: list[tuple[datetime, int, int, str]] = []
         seq = 0
         for i, c in enumerate(self.population):
@@ -219,7 +246,7 @@ class Simulator:
         rng = self._rng
         amount = float(rng.lognormal(np.log(p.mean_amount), p.amount_sigma))
         discounted = bool(rng.random() < p.discount_share)
-        return Purchase(
+        purchase = Purchase(
             event_id=eid,
             customer_id=cust.customer_id,
             ts=ts,
@@ -229,6 +256,13 @@ class Simulator:
             channel=p.channels[int(rng.integers(len(p.channels)))],  # type: ignore[arg-type]
             discount=round(amount * 0.15, 2) if discounted else 0.0,
         )
+        if not (p.coupon_share and discounted):  # no further draws: the original streams stay as they were
+            return purchase
+        # ``amount`` is what was paid (drawn as the persona's: a coupon hunter pays what a loyal
+        # customer pays, for a dearer basket); the coupon took ``depth`` of the list price off
+        depth = float(rng.uniform(*DISCOUNT_DEPTH))
+        coupon = COUPONS[int(rng.integers(len(COUPONS)))] if rng.random() < p.coupon_share else None
+        return msgspec.structs.replace(purchase, discount=round(amount * depth / (1 - depth), 2), coupon=coupon)
 
     def _feedback(self, eid: str, cust: SimCustomer, p: Persona, ts: datetime) -> Feedback:
         rng = self._rng

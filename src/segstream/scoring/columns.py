@@ -4,8 +4,7 @@ Built in one pass over the batch's states (the only per-customer step before sco
 every dimension then works on whole arrays. Absent parts are zeros with a ``has_*`` mask.
 
 >>> from segstream.models.rfm import PurchaseSummary
->>> from segstream.models.satisfaction import FeedbackState
-from segstream.state.customer import CustomerState
+>>> from segstream.state.customer import CustomerState
 >>> st = CustomerState(first_us=5, last_us=9, purchases=PurchaseSummary(5, 9, 2, 700, 2, 300))
 >>> c = Columns.of([st, CustomerState()], [10, 10])
 >>> c.has_p.tolist(), c.p_count.tolist(), c.active.tolist()

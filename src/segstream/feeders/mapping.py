@@ -23,7 +23,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 import yaml
 
-from segstream.feeders.values import as_text, is_empty, parse_datetime, parse_number, stable_id
+from segstream.feeders.values import (
+    as_bool,
+    as_text,
+    attribute_value,
+    is_empty,
+    parse_datetime,
+    parse_number,
+    stable_id,
+)
 from segstream.streams.kinds import SCHEMAS as INPUT_SCHEMAS
 from segstream.streams.schemas import MAX_ATTRIBUTES, AttributeName, AttributeText
 
@@ -32,8 +40,6 @@ __all__ = ["Mapping", "MappingError", "Problem", "load_mapping", "parse_datetime
 FORMATS: Final = ("csv", "jsonl", "parquet")
 SUFFIXES: Final = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 MONEY: Final = frozenset({"amount", "discount"})
-_TRUE: Final = frozenset({"true", "yes", "y", "1", "是", "有"})
-_FALSE: Final = frozenset({"false", "no", "n", "0", "否", "无"})
 _TOP_KEYS: Final = ("topic", "description", "format", "sample", "csv", "timezone", "event_id", "id_prefix", "skip",
                     "fields")  # fmt: skip
 _FIELD_KEYS: Final = ("column", "value", "map", "otherwise", "default", "format", "units", "decimals", "times")
@@ -263,45 +269,6 @@ class Mapping:
         return round(number, f.decimals) if f.name in MONEY and math.isfinite(number) else number
 
 
-def as_bool(raw: Any) -> bool:
-    """A yes/no cell as a boolean; ValueError when it is neither.
-
-    >>> as_bool("Yes"), as_bool("否"), as_bool(True)
-    (True, False, True)
-    """
-    if isinstance(raw, bool):
-        return raw
-    text = as_text(raw).lower()
-    if text in _TRUE or text in _FALSE:
-        return text in _TRUE
-    raise ValueError(f"{as_text(raw)!r} is not yes/no")
-
-
-def attribute_value(kind: str, raw: Any) -> str | float | bool:
-    """A (non-empty) value of a custom attribute of ``kind`` ``str``, ``float`` or ``bool``; ValueError if unfit.
-
-    Text is the cell's text (its length is the codec's to check); a number must be finite,
-    since JSON has no infinity and ``null`` would remove the attribute.
-
-    >>> attribute_value("str", " Outdoor "), attribute_value("float", "1,250"), attribute_value("bool", "是")
-    ('Outdoor', 1250.0, True)
-    >>> attribute_value("float", "inf")
-    Traceback (most recent call last):
-    ...
-    ValueError: 'inf' is not a finite number
-    """
-    if kind == "bool":
-        return as_bool(raw)
-    if kind == "float":
-        number = parse_number(raw)
-        if not math.isfinite(number):
-            raise ValueError(f"{as_text(raw)!r} is not a finite number")
-        return number
-    if isinstance(raw, bool):
-        raise ValueError(f"{raw!r} is yes/no, not text: set type: boolean, or quote it")
-    return as_text(raw)
-
-
 # ---------------------------------------------------------------- reading and checking YAML
 
 
@@ -400,16 +367,7 @@ def _field(name: str, spec: Any, kinds: dict[str, tuple[str, bool]], bad: Any, t
     if name not in kinds:
         raise bad(key, f"not a field of this topic's events (fields: {', '.join(kinds)})")
     kind, required = kinds[name]
-    if isinstance(spec, str):
-        spec = {"column": spec}
-    if not isinstance(spec, dict):
-        raise bad(key, "expected a column name or {column: ...} / {value: ...}")
-    _known(spec, _FIELD_KEYS, f"{key}.", bad)
-    if ("column" in spec) == ("value" in spec):
-        raise bad(key, "give exactly one of column: and value:")
-    vmap = spec.get("map")
-    if vmap is not None and (not isinstance(vmap, dict) or "column" not in spec):
-        raise bad(f"{key}.map", "expected source value -> event value, with column:")
+    spec, vmap = _column_or_value(key, spec, _FIELD_KEYS, "event", bad)
     formats = spec.get("format", "iso")
     formats = (formats,) if isinstance(formats, str) else formats
     if not isinstance(formats, list | tuple) or not formats or not all(isinstance(x, str) for x in formats):
@@ -441,6 +399,25 @@ def _field(name: str, spec: Any, kinds: dict[str, tuple[str, bool]], bad: Any, t
     )
 
 
+def _column_or_value(
+    key: str, spec: Any, allowed: tuple[str, ...], target: str, bad: Any
+) -> tuple[dict[str, Any], dict[Any, Any] | None]:
+    """A field's spec as a dict (a bare column name is ``{column: NAME}``), checked: only
+    ``allowed`` keys, exactly one of ``column:`` and ``value:``, a ``map:`` only with a
+    column; and its value map (``target`` names what the map's values are)."""
+    if isinstance(spec, str):
+        spec = {"column": spec}
+    if not isinstance(spec, dict):
+        raise bad(key, "expected a column name or {column: ...} / {value: ...}")
+    _known(spec, allowed, f"{key}.", bad)
+    if ("column" in spec) == ("value" in spec):
+        raise bad(key, "give exactly one of column: and value:")
+    vmap = spec.get("map")
+    if vmap is not None and (not isinstance(vmap, dict) or "column" not in spec):
+        raise bad(f"{key}.map", f"expected source value -> {target} value, with column:")
+    return spec, vmap
+
+
 def _attribute(name: str, spec: Any, bad: Any) -> Field:
     """The field of ``attributes.NAME``: a column, a constant or a value map, of a ``type:``."""
     key = f"fields.{name}"
@@ -450,16 +427,7 @@ def _attribute(name: str, spec: Any, bad: Any) -> Field:
     except msgspec.ValidationError:
         msg = f"{attribute!r} is not a custom attribute name (a-z, 0-9 and _, starting with a letter; up to 32)"
         raise bad(key, msg) from None
-    if isinstance(spec, str):
-        spec = {"column": spec}
-    if not isinstance(spec, dict):
-        raise bad(key, "expected a column name or {column: ...} / {value: ...}")
-    _known(spec, _ATTRIBUTE_KEYS, f"{key}.", bad)
-    if ("column" in spec) == ("value" in spec):
-        raise bad(key, "give exactly one of column: and value:")
-    vmap = spec.get("map")
-    if vmap is not None and (not isinstance(vmap, dict) or "column" not in spec):
-        raise bad(f"{key}.map", "expected source value -> attribute value, with column:")
+    spec, vmap = _column_or_value(key, spec, _ATTRIBUTE_KEYS, "attribute", bad)
     typ = spec.get("type", "text")
     if typ not in ATTRIBUTE_TYPES:
         raise bad(f"{key}.type", f"{typ!r} is not one of {', '.join(ATTRIBUTE_TYPES)}")

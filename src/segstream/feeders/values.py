@@ -6,9 +6,12 @@ import hashlib
 import math
 from collections.abc import Mapping as AnyMapping
 from datetime import date, datetime, tzinfo
-from typing import Any
+from typing import Any, Final
 
 import msgspec
+
+_TRUE: Final = frozenset({"true", "yes", "y", "1", "是", "有"})
+_FALSE: Final = frozenset({"false", "no", "n", "0", "否", "无"})
 
 
 def is_empty(value: Any) -> bool:
@@ -101,3 +104,42 @@ def stable_id(prefix: str, row: AnyMapping[str, Any], occurrence: int = 0) -> st
     cells = [[k, None if is_empty(v) else as_text(v)] for k, v in row.items()]
     digest = hashlib.sha256(msgspec.json.encode([prefix, occurrence, cells])).hexdigest()
     return f"{prefix}-{digest[:24]}"
+
+
+def as_bool(raw: Any) -> bool:
+    """A yes/no cell as a boolean; ValueError when it is neither.
+
+    >>> as_bool("Yes"), as_bool("否"), as_bool(True)
+    (True, False, True)
+    """
+    if isinstance(raw, bool):
+        return raw
+    text = as_text(raw).lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ValueError(f"{as_text(raw)!r} is not yes/no")
+
+
+def attribute_value(kind: str, raw: Any) -> str | float | bool:
+    """A (non-empty) value of a custom attribute of ``kind`` ``str``, ``float`` or ``bool``; ValueError if unfit.
+
+    Text is the cell's text (its length is the codec's to check); a number must be finite,
+    since JSON has no infinity and ``null`` would remove the attribute.
+
+    >>> attribute_value("str", " Outdoor "), attribute_value("float", "1,250"), attribute_value("bool", "是")
+    ('Outdoor', 1250.0, True)
+    >>> attribute_value("float", "inf")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'inf' is not a finite number
+    """
+    if kind == "bool":
+        return as_bool(raw)
+    if kind == "float":
+        number = parse_number(raw)
+        if not math.isfinite(number):
+            raise ValueError(f"{as_text(raw)!r} is not a finite number")
+        return number
+    if isinstance(raw, bool):
+        raise ValueError(f"{raw!r} is yes/no, not text: set type: boolean, or quote it")
+    return as_text(raw)

@@ -141,7 +141,7 @@ def apply_one(st: CustomerState, p: Positioned, models: Models) -> None:
     if isinstance(ev, Purchase):
         amount = round(ev.amount * 100)
         st.purchases = (st.purchases or PurchaseSummary()).add(p.ts_us, amount)
-        if ev.discount or ev.coupon or ev.channel or ev.category or st.mix:
+        if ev.discount or ev.coupon or ev.channel or ev.category:  # a plain purchase changes no mix
             st.mix = models.mix.learn_one(
                 st.mix, amount, discount_minor=round(ev.discount * 100), coupon=ev.coupon, channel=ev.channel,
                 category=ev.category,

@@ -22,7 +22,6 @@ import csv
 import hashlib
 import json
 import logging
-import math
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -152,21 +151,18 @@ def convert(
     value = msgspec.json.encode(doc)
     got = codec.decode(value, now)
     if isinstance(got, Rejection):
-        if "`$.attributes" in got.detail or got.detail.startswith("custom attribute "):
+        if "`$.attributes" in got.detail:  # msgspec says `$.attributes[...]`: name the attribute and its column
             name = _attribute_at_fault(doc.get("attributes") or {})
-            if name is not None:  # msgspec says `$.attributes[...]`: name the attribute and its column
-                named = got.detail.startswith("custom attribute ")
-                detail = got.detail if named else f"custom attribute `{name}`: {got.detail}"
+            if name is not None:
+                detail = f"custom attribute `{name}`: {got.detail}"
                 return Problem(mapping.source(f"attributes.{name}"), got.reason, detail)
         return Problem(_column_of(mapping, got), got.reason, got.detail)
     return Accepted(got, value)
 
 
 def _attribute_at_fault(attributes: dict[str, Any]) -> str | None:
-    """The first custom attribute the schema (or the codec's finiteness check) refuses alone."""
+    """The first custom attribute the schema refuses alone."""
     for name, v in attributes.items():
-        if isinstance(v, float) and not math.isfinite(v):
-            return name
         try:
             msgspec.convert({name: v}, Attributes)
         except msgspec.ValidationError:

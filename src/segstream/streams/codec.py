@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
@@ -329,8 +328,6 @@ class EventCodec:
                 bad = _check_time(ev.signup_date, "signup_date", self.min_time, now + self.max_future)
             if not bad and ev.renewal_date is not None:  # contracts end in the future: up to 50 years
                 bad = _check_time(ev.renewal_date, "renewal_date", self.min_time, now + timedelta(days=50 * 366))
-            if not bad and ev.attributes:
-                bad = _check_attributes(ev.attributes)
             return bad
         return None
 
@@ -357,13 +354,6 @@ def _check_amounts(**values: float) -> Rejection | None:
     for name, v in values.items():
         if not math.isfinite(v) or not 0 <= v <= MAX_AMOUNT:
             return Rejection("bad_amount", f"`{name}` is {v!r}; must be finite and in 0..{MAX_AMOUNT:g}")
-    return None
-
-
-def _check_attributes(attributes: Mapping[str, object]) -> Rejection | None:
-    for name, v in attributes.items():
-        if type(v) is float and not math.isfinite(v):
-            return Rejection("invalid_value", f"custom attribute `{name}` is {v!r}; numbers must be finite")
     return None
 
 

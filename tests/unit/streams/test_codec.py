@@ -180,6 +180,7 @@ def test_custom_profile_attributes_are_text_numbers_booleans_or_null() -> None:
         ({"tier": {"level": 1}}, "wrong_type"),
         ({f"k{i}": i for i in range(17)}, "invalid_value"),  # at most 16
         ("gold", "wrong_type"),
+        ({"seats": float("inf")}, "non_finite_number"),  # json.dumps writes Infinity
     ],
 )
 def test_bad_custom_attributes_are_rejected_with_their_reason(attributes: object, expected: str) -> None:
@@ -190,3 +191,8 @@ def test_sixteen_custom_attributes_of_the_longest_names_and_texts_are_accepted()
     attrs = {f"k{i:02d}" + "x" * 29: "y" * 64 for i in range(16)}
     ev = EventCodec("profiles").decode(profile(attrs), NOW)
     assert isinstance(ev, Profile) and ev.attributes == attrs
+
+
+def test_a_custom_attribute_number_beyond_float_range_is_rejected_so_every_stored_number_is_finite() -> None:
+    raw = profile({"seats": 1.0}).replace(b"1.0", b"1e400")
+    assert reason(raw, "profiles") == "invalid_value"

@@ -51,7 +51,7 @@ NAME_PARTS: Final = {
         ("discount_share", "discount_spend_share", "discount_depth", "channel", "channel_share", "categories",
          "top_category"), "purchases",
     ),
-    "usage_units_rate": "usage", "usage_minutes_rate": "usage", "services_30d": "time",
+    "usage_units_rate": "usage", "usage_minutes_rate": "usage", "services_30d": "usage",  # ages out: the sweep
     "complaint_severity": "feedback", "attrs": "profile",
 }  # fmt: skip
 

@@ -123,3 +123,15 @@ def test_a_profile_event_past_the_custom_attribute_limit_is_a_failed_event_for_t
     [(p, why)] = r.failed
     assert p.event.event_id == "x1" and "more than 16" in why
     assert loaded["x"].state.profile.custom == full and loaded["y"].state.profile.custom == {"b": 1.0}
+
+
+def test_a_dimension_reading_only_services_is_re_evaluated_by_the_usage_event_that_adds_one() -> None:
+    rules = "dimensions:\n  adoption:\n    - segment: broad\n      when: services_30d >= 2\n"
+    models = Models(rules=parse_rules(rules))
+    loaded = {"u": Loaded(0, CustomerState())}
+    first = Usage(event_id="u0", customer_id="u", ts=at(0), action="open", service="billing")
+    apply_events(loaded, [positioned(first, "u0", 0)], 0, models)
+    assert "adoption" not in loaded["u"].state.segments
+    second = Usage(event_id="u1", customer_id="u", ts=at(1), action="open", service="reports")
+    r = apply_events(loaded, [positioned(second, "u0", 1)], 0, models)
+    assert ("adoption", None, "broad") in r.items[0].changes

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import faust
 
-from segstream.agents import ingest, maintenance
+from segstream.agents import ingest, maintenance, web
 from segstream.agents.pipeline import Pipeline
-from segstream.api import http, views
+from segstream.agents.status import StatusReporter
+from segstream.api import http
 from segstream.config import ConfigError, Settings
 from segstream.streams.security import faust_credentials
 
@@ -50,6 +51,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
         http.install_json_error_handler()
     pipeline = Pipeline(app, settings)
     ingest.register(app, pipeline)
-    maintenance.register(app, pipeline)
-    views.register(app, pipeline)
+    reporter = StatusReporter(pipeline)
+    maintenance.register(app, pipeline, reporter)
+    web.register(app, pipeline, reporter)
     return app, pipeline

@@ -410,21 +410,21 @@ def status(
     from rich.console import Console
     from rich.table import Table
 
-    from segstream.agents.progress import group_verdict
+    from segstream.state.status import STATUS_STALE_S, combine, group_verdict
     from segstream.streams.topics import consumer_lag, group_state
 
     settings = settings_or_exit()
 
-    async def read(store: Any) -> tuple[Any, Any]:
-        return await store.segment_counts(), await store.stats()
+    async def read(store: Any) -> tuple[Any, Any, Any]:
+        return await store.segment_counts(), await store.stats(), await store.statuses()
 
     def applied(stats: dict[str, int]) -> int:
         return sum(v for k, v in stats.items() if k.startswith("events:"))
 
-    _, before = _with_store(read)
+    _, before, _ = _with_store(read)
     lag = guarded(lambda: consumer_lag(settings))
     time.sleep(interval)
-    counts, stats = _with_store(read)
+    counts, stats, statuses = _with_store(read)
     console = Console()
     rate = (applied(stats) - applied(before)) / interval
     behind = sum(end - max(0, done) for end, done in lag.values())
@@ -442,6 +442,17 @@ def status(
         table.add_column(col, justify="right" if col != "topic" else "left")
     for (topic, part), (end, done) in sorted(lag.items()):
         table.add_row(topic, str(part), str(end), "-" if done < 0 else str(done), str(end - max(0, done)))
+    console.print(table)
+    now_us = time.time_ns() // 1000
+    workers = combine(statuses, now_us)
+    table = Table(title="workers (as each last reported itself)")
+    for col in ("worker", "leader", "status", "partitions", "reported", "reason"):
+        table.add_column(col, justify="right" if col in ("partitions", "reported") else "left")
+    for w in sorted(workers.live, key=lambda w: w.worker):
+        age = f"{(now_us - w.updated_us) / 1e6:.1f} s ago"
+        table.add_row(w.worker, "yes" if w.leader else "", w.status, str(w.partitions), age, w.reason)
+    for name in workers.gone:
+        table.add_row(name, "", "gone", "", f"> {STATUS_STALE_S:g} s ago", "no status lately")
     console.print(table)
     if dead:
         table = Table(title="dead letters")

@@ -24,6 +24,7 @@ from kafka import KafkaProducer
 
 from segstream.client import ApiError, AsyncClient, Client, Customer, SegmentRef
 from segstream.config import Settings
+from segstream.streams import kinds
 from tests.integration.harness import (
     ARTIFACTS,
     WorkerProcess,
@@ -119,7 +120,7 @@ def test_the_api_serves_the_worker_s_documents_with_etags_and_batch_lookups(
     assert request(port, f"/segments/{dim}/{seg}/customers", token=None)[0] == 401
     assert request(port, "/segments/nope/x/customers")[0] == 404
     spec = request(port, "/openapi.json", token=None)[2]
-    assert "/customers:batchGet" in spec["paths"] and "/api/overview" not in spec["paths"]
+    assert "/customers:batchGet" in spec["paths"] and "/ready" not in spec["paths"]
     assert request(port, "/asyncapi.json", token=None)[2]["asyncapi"].startswith("3.")
     cid = CUSTOMERS[4]
     status, headers, doc = request(port, f"/customers/{cid}")
@@ -158,6 +159,68 @@ def test_the_api_serves_the_worker_s_documents_with_etags_and_batch_lookups(
     assert proc.wait(20) == 0
     with pytest.raises(OSError):
         request(port, "/health", token=None)
+
+
+def conforms(schema: str, instance: Any) -> None:
+    """Raise unless ``instance`` is valid against the packaged OpenAPI document's schema."""
+    from importlib import resources
+
+    from openapi_schema_validator import OAS31Validator
+
+    doc = json.loads(resources.files("segstream.api").joinpath("openapi.json").read_text(encoding="utf-8"))
+    root = {"$ref": f"#/components/schemas/{schema}", "components": doc["components"]}
+    OAS31Validator(root, format_checker=OAS31Validator.FORMAT_CHECKER).validate(instance)
+
+
+def test_the_api_serves_the_operators_views_from_the_statuses_workers_write(
+    make_settings: Callable[..., Settings], start_worker: Callable[..., WorkerProcess], producer: KafkaProducer
+) -> None:
+    """The dashboard and its views need no worker's memory: the API answers them as the
+    worker does, from Redis, and says so when the worker is gone."""
+    s = make_settings(api_token=TOKEN, api_port=free_port())
+    worker = start_worker(s)
+    sent = send_history(s, producer)
+    wait_until(lambda: applied_total(s) >= sent and settled(s), 120, "all events applied and scored")
+    with api_process(s):
+        port = s.api_port
+
+        def ready() -> bool:
+            o = request(port, "/api/overview")[2]
+            return o["processing"]["status"] == "ready" and o["lag_total"] == 0 and o["applied_total"] == sent
+
+        wait_until(ready, 30, "the worker's status in Redis: ready, nothing behind")
+        mine, theirs = request(port, "/api/overview")[2], worker_get(s, "/api/overview")
+        conforms("Overview", mine)
+        assert mine["processing"] == {"status": "ready", "reason": "processing"} and mine["workers_gone"] == []
+        (w,) = mine["workers"]
+        assert w["status"] == "ready" and w["leader"] is True and w["partitions"] == len(kinds.NAMES) * s.partitions
+        for o in (mine, theirs):
+            o.pop("events_per_s")
+            for each in o["workers"]:
+                each.pop("updated")
+        assert mine == theirs and s.topic("purchases") in mine["lag"]  # the partitions that had batches
+        models, worker_models = request(port, "/models")[2], worker_get(s, "/models")
+        conforms("Models", models)
+        assert {k: models[k] for k in ("rfm", "cluster", "value")} == {
+            k: worker_models[k] for k in ("rfm", "cluster", "value")
+        }
+        assert list(models["grades_by_worker"]) == [w["worker"]] and models["grades"]["pending"] > 0
+        for path in ("/api/flows?minutes=60", "/api/churn/recent?limit=5"):
+            assert request(port, path)[2] == worker_get(s, path), path
+        assert request(port, "/api/flows?minutes=60")[2]["flows"]["rfm"]
+        assert request(port, "/api/churn/recent", token=None)[0] == 401
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10)
+        assert page.headers["Content-Type"].startswith("text/html") and b"/api/overview" in page.read()
+        # the worker dies without a word: within the stale bound the API says no one works
+        worker.kill()
+
+        def gone() -> bool:
+            return request(port, "/api/overview")[2]["processing"]["status"] == "no_worker"
+
+        wait_until(gone, 30, "the dead worker's status gone stale")
+        o = request(port, "/api/overview")[2]
+        assert o["workers"] == [] and o["workers_gone"] == [w["worker"]] and o["lag_total"] is None
+        assert request(port, "/models")[2]["grades"] is None
 
 
 @pytest.fixture

@@ -321,7 +321,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         except TimeoutError:
             log.warning("batch still in flight after %ss of a rebalance; its partitions move on", REVOKE_WAIT_S)
         for tp in revoked:  # no lag is known for partitions this worker no longer reads
-            pipeline.lag.pop((tp.topic, tp.partition), None)
+            pipeline.forget(tp.topic, tp.partition)
         self.ingest.forget(revoked)
         if revoked:
             log.info("partitions revoked: %s", sorted(partition_name(tp.topic, tp.partition) for tp in revoked))

@@ -1,7 +1,7 @@
 """Timers: the leader publishes model snapshots, learns clusters, refits the purchase models
-and sweeps due customers;
-every worker watches the rules file. A timer tick that finds Redis or Kafka away is
-skipped (the next tick tries again): timers never take the worker down."""
+and sweeps due customers; every worker watches the rules file and writes its status
+(agents/status.py). A timer tick that finds Redis or Kafka away is skipped (the next tick
+tries again): timers never take the worker down."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ import faust
 from segstream.agents import epochs, fatal
 from segstream.agents.pipeline import Pipeline
 from segstream.agents.sink import KAFKA_RETRYABLE
+from segstream.agents.status import StatusReporter
 from segstream.state.barrier import LIVE
 from segstream.state.keys import CLOCK_GLOBAL
+from segstream.state.status import STATUS_EVERY_S
 from segstream.state.store import RETRYABLE
 
 log = logging.getLogger(__name__)
@@ -38,7 +40,7 @@ def _skip_when_unavailable(fn: Callable[[], Awaitable[None]]) -> Callable[[], Aw
     return tick
 
 
-def register(app: faust.App, pipeline: Pipeline) -> None:
+def register(app: faust.App, pipeline: Pipeline, reporter: StatusReporter) -> None:
     s = pipeline.settings
     store = pipeline.store
     barrier = store.barrier()
@@ -101,6 +103,9 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
         await pipeline.sync.maybe_reload_rules()
         await pipeline.sync.maybe_reload_playbook()
 
+    async def publish_status() -> None:
+        await reporter.publish(leader=bool(app.is_leader()))
+
     for fn, interval, on_leader in (
         (publish_snapshots, s.snapshot_interval_s, True),
         (learn_clusters, s.cluster_interval_s, True),
@@ -108,5 +113,6 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
         (sweep_due, s.sweep_interval_s, True),
         (advance_epoch, 0.05, True),  # a Redis read when nothing waits: cheap
         (watch_rules, 2.0, False),
+        (publish_status, STATUS_EVERY_S, False),
     ):
         app.timer(interval, on_leader=on_leader, name=fn.__name__)(_skip_when_unavailable(fn))

@@ -86,6 +86,7 @@ class Pipeline:
         self._idle_ms = round(settings.idle_partition_s * 1000)
         self._lateness_us = round(settings.max_lateness_days * US_PER_DAY)
         self.lag: dict[tuple[str, int], int] = {}  # (topic, partition) -> messages behind, this worker
+        self.done: dict[tuple[str, int], int] = {}  # (topic, partition) -> last offset processed
         self.progress = Progress(settings.stall_after_s)  # told by the batch consumer; read by /ready
         self.codecs = {
             kind: EventCodec(
@@ -204,6 +205,18 @@ class Pipeline:
                 observe(max(0.0, done_ms - rec.timestamp) / 1000)
             key = (rec.topic, rec.partition)
             last[key] = max(rec.offset, last.get(key, -1))
+        for key, offset in last.items():  # held events come later than newer ones: never backwards
+            self.done[key] = max(offset, self.done.get(key, -1))
+        self._lag_of({key: self.done[key] for key in last})
+
+    def refresh_lag(self) -> None:
+        """The lag of every partition this worker processed, against the end offsets its
+        consumer saw last (they move with every fetch, also when no batch comes): after the
+        last batch of a backlog, the lag it left behind would otherwise stay as it was."""
+        self._lag_of(dict(self.done))
+
+    def _lag_of(self, last: Mapping[tuple[str, int], int]) -> None:
+        m = self.metrics
         for (topic, partition), offset in last.items():
             try:
                 end = self.highwater(TopicPartition(topic, partition))
@@ -212,6 +225,11 @@ class Pipeline:
             if end is not None:
                 self.lag[(topic, partition)] = max(0, end - offset - 1)
                 m.consumer_lag.labels(topic, str(partition)).set(self.lag[(topic, partition)])
+
+    def forget(self, topic: str, partition: int) -> None:
+        """A partition this worker no longer reads: its lag is not known here any more."""
+        self.lag.pop((topic, partition), None)
+        self.done.pop((topic, partition), None)
 
     def scoring_clock(self, clocks: dict[str, int]) -> int:
         return scoring_clock(clocks, int(time.time() * 1000), self._idle_ms)

@@ -15,17 +15,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
-
-class State(NamedTuple):
-    status: str  # ready | rebalancing | standby | stalled
-    reason: str
-    partitions: int
-
-    @property
-    def ready(self) -> bool:
-        return self.status == "ready"
+from segstream.state.status import State
 
 
 @dataclass
@@ -83,24 +74,3 @@ class Progress:
             waiting = f"{self.behind:,} events wait" if self.behind else "a batch is in flight"
             return State("stalled", f"{what}{waiting} and none was applied for {idle:.0f} s", self.partitions)
         return State("ready", "processing", self.partitions)
-
-
-def group_verdict(group: str, members: int, behind: int, applied: int, seconds: float) -> State:
-    """What ``segstream status`` says of a consumer group, seen from outside: its broker-side
-    ``group`` state and members, the events ``behind`` its committed offsets, and the events
-    ``applied`` in the last ``seconds``.
-
-    >>> group_verdict("Stable", 2, 500, 0, 1.0).status
-    'stalled'
-    >>> group_verdict("PreparingRebalance", 2, 500, 0, 1.0).reason
-    'the consumer group is moving partitions between its 2 members'
-    """
-    if group in ("PreparingRebalance", "CompletingRebalance"):
-        return State("rebalancing", f"the consumer group is moving partitions between its {members} members", 0)
-    if not members:
-        if behind:
-            return State("stalled", f"{behind:,} events wait and no worker is in the consumer group", 0)
-        return State("idle", "no worker is in the consumer group, and nothing waits", 0)
-    if behind and not applied:
-        return State("stalled", f"{behind:,} events wait and none was applied in {seconds:g} s", 0)
-    return State("ready", "processing" if applied else "nothing waits", 0)

@@ -1,32 +1,27 @@
-"""Operators' views: overview (throughput, lag, dead letters), segment flows, latest
-churn-risk events, Prometheus metrics and the live dashboard."""
+"""Operators' views, built from what Redis holds: overview (throughput, lag, dead letters,
+stability), segment flows, the latest churn-risk events and the models with their grades.
+
+Framework-free: the standalone API (api/server.py) and the worker's own web server
+(agents/web.py) answer with the same builders. What only a worker knows (its processing
+state, lag, flip-backs, self-grading) comes from the statuses every worker writes into
+Redis (state/status.py), so the views add up all workers and need none of their memory.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
 from collections import deque
-from collections.abc import Callable
 from typing import Any
 
-import faust
 import msgspec
-from faust.web import Request, Response, View
 
-from segstream.agents.pipeline import Pipeline
-from segstream.scoring.models import segment_name
+from segstream.scoring.models import Models, segment_name
 from segstream.scoring.stability import volatility
-from segstream.state.store import RETRYABLE
+from segstream.state.status import Workers, combine
+from segstream.state.store import Store
 from segstream.streams.codec import from_us
 
-from .dashboard import DASHBOARD_HTML
-from .http import int_param, json_errors
-
-log = logging.getLogger(__name__)
-
 RATE_WINDOW_S = 10.0  # events/s is measured over about this much wall time
-POPULATION_TIMEOUT_S = 1.0  # /metrics waits this long for the populations, then serves the last ones
 
 
 class Throughput:
@@ -45,120 +40,97 @@ class Throughput:
         return (total - n0) / (now - t0) if now > t0 else 0.0
 
 
-def register(app: faust.App, pipeline: Pipeline, authorise: Callable[[Request], None]) -> None:
-    store = pipeline.web_store  # used from the web server's thread only
-    language = pipeline.settings.language
-    throughput = Throughput()
+async def workers(store: Store, extra: dict[str, bytes] | None = None) -> Workers:
+    """Every worker's status as stored (``extra``: statuses newer than the stored ones, the
+    asking worker's own)."""
+    return combine({**await store.statuses(), **(extra or {})}, time.time_ns() // 1000)
 
-    @app.page("/api/overview")
-    class Overview(View):
-        @json_errors
-        async def get(self, request: Request) -> Response:
-            stats = await store.stats()
-            clock = (await store.clock()).get("global", 0)
-            applied = sum(v for k, v in stats.items() if k.startswith("events:"))
-            state = pipeline.progress.state()
-            behind = dict(pipeline.lag)  # a copy: the worker's thread updates it
-            lag: dict[str, dict[str, int]] = {}
-            for (topic, partition), n in sorted(behind.items()):
-                lag.setdefault(topic, {})[str(partition)] = n
-            dead = {k.removeprefix("dlq:"): v for k, v in stats.items() if k.startswith("dlq:")}
-            flows, counts = await store.flows(60), await store.segment_counts()
-            moves = volatility(flows, counts, 60)
-            flips = pipeline.flips
-            stability = {
-                dim: {
-                    "volatility_per_hour": moves.get(dim, 0.0),
-                    "moves": flips.moves[dim],
-                    "flip_backs": flips.backs[dim],
-                    "flip_back_rate": round(flips.rate(dim), 4),
-                }
-                for dim in sorted(set(moves) | set(flips.moves))
+
+async def overview(store: Store, models: Models, live: Workers, throughput: Throughput) -> dict[str, Any]:
+    """``GET /api/overview``."""
+    stats = await store.stats()
+    clock = (await store.clock()).get("global", 0)
+    applied = sum(v for k, v in stats.items() if k.startswith("events:"))
+    dead = {k.removeprefix("dlq:"): v for k, v in stats.items() if k.startswith("dlq:")}
+    flows, counts = await store.flows(60), await store.segment_counts()
+    per_hour = volatility(flows, counts, 60)
+    moves, backs = live.moves()
+    stability = {
+        dim: {
+            "volatility_per_hour": per_hour.get(dim, 0.0),
+            "moves": moves[dim],
+            "flip_backs": backs[dim],
+            "flip_back_rate": round(backs[dim] / moves[dim], 4) if moves[dim] else 0.0,
+        }
+        for dim in sorted(set(per_hour) | set(moves))
+    }
+    snaps = {"rfm": models.rfm_snapshot, "cluster": models.cluster_snapshot, "value": models.value_snapshot}
+    return {
+        "stream_clock": from_us(clock).isoformat() if clock else None,
+        "events_per_s": round(throughput.rate(applied, time.monotonic()), 1),
+        "applied_total": applied,
+        "lag": live.lag,
+        "lag_total": live.lag_total,
+        "processing": live.processing,
+        "workers": [
+            {
+                "worker": w.worker,
+                "leader": w.leader,
+                "status": w.status,
+                "reason": w.reason,
+                "partitions": w.partitions,
+                "updated": from_us(w.updated_us).isoformat(),
             }
-            models = pipeline.models
-            snaps = {"rfm": models.rfm_snapshot, "cluster": models.cluster_snapshot, "value": models.value_snapshot}
-            return self.json(
-                {
-                    "stream_clock": from_us(clock).isoformat() if clock else None,
-                    "events_per_s": round(throughput.rate(applied, time.monotonic()), 1),
-                    "applied_total": applied,
-                    "lag": lag,
-                    "lag_total": sum(behind.values()) if state.partitions else None,
-                    "processing": {"status": state.status, "reason": state.reason},
-                    "dead_letters": dead,
-                    "dead_letters_total": sum(dead.values()),
-                    "model_versions": {k: s.version if s else None for k, s in snaps.items()},
-                    "stability": stability,
-                }
-            )
+            for w in sorted(live.live, key=lambda w: w.worker)
+        ],
+        "workers_gone": live.gone,
+        "dead_letters": dead,
+        "dead_letters_total": sum(dead.values()),
+        "model_versions": {k: s.version if s else None for k, s in snaps.items()},
+        "stability": stability,
+    }
 
-    @app.page("/models")
-    class ModelsView(View):
-        @json_errors
-        async def get(self, request: Request) -> Response:
-            m = pipeline.models
-            rfm, clusters, value = m.rfm_snapshot, m.cluster_snapshot, m.value_snapshot
-            return self.json(
-                {
-                    "rfm": {"version": rfm.version, "customers": rfm.customers} if rfm else None,
-                    "cluster": {
-                        "version": clusters.version,
-                        "k": clusters.k or len(clusters.ids),
-                        "k_method": clusters.k_method,
-                        "k_score": clusters.k_score,
-                    }
-                    if clusters
-                    else None,
-                    "value": {
-                        "version": value.version,
-                        "customers": value.customers,
-                        "status": value.status,
-                        "bgnbd_status": value.bgnbd_status,
-                        "gammagamma_status": value.gammagamma_status,
-                    }
-                    if value
-                    else None,
-                    "grades": msgspec.to_builtins(pipeline.grading.report()),
-                }
-            )
 
-    @app.page("/api/flows")
-    class Flows(View):
-        @json_errors
-        async def get(self, request: Request) -> Response:
-            minutes = int_param(request, "minutes", 15, 1, 1440)
-            flows: dict[str, list[dict[str, Any]]] = {}
-            names: dict[str, dict[str, str]] = {}
-            for dim, moves in (await store.flows(minutes)).items():
-                rows = [{"from": old or None, "to": new, "count": n} for (old, new), n in moves.items() if n]
-                flows[dim] = sorted(rows, key=lambda r: -r["count"])
-                codes = {c for (old, new) in moves for c in (old, new) if c}
-                names[dim] = {c: segment_name(dim, c, pipeline.models, language) for c in codes}
-            return self.json({"minutes": minutes, "flows": flows, "names": names})
+def models_view(models: Models, live: Workers) -> dict[str, Any]:
+    """``GET /models``: the published snapshots and how the workers' scores graded."""
+    rfm, clusters, value = models.rfm_snapshot, models.cluster_snapshot, models.value_snapshot
+    grades = live.grades
+    return {
+        "rfm": {"version": rfm.version, "customers": rfm.customers} if rfm else None,
+        "cluster": {
+            "version": clusters.version,
+            "k": clusters.k or len(clusters.ids),
+            "k_method": clusters.k_method,
+            "k_score": clusters.k_score,
+        }
+        if clusters
+        else None,
+        "value": {
+            "version": value.version,
+            "customers": value.customers,
+            "status": value.status,
+            "bgnbd_status": value.bgnbd_status,
+            "gammagamma_status": value.gammagamma_status,
+        }
+        if value
+        else None,
+        "grades": msgspec.to_builtins(grades) if grades is not None else None,
+        "grades_by_worker": msgspec.to_builtins(live.grades_by_worker),
+    }
 
-    @app.page("/api/churn/recent")
-    class RecentChurn(View):
-        @json_errors
-        async def get(self, request: Request) -> Response:
-            authorise(request)  # customer ids, scores and segments
-            limit = int_param(request, "limit", 20, 1, 200)
-            events = await store.recent_churn_events(limit)
-            body = b'{"events":[' + b",".join(events) + b"]}"
-            return self.bytes(body, content_type="application/json")
 
-    @app.page("/metrics")
-    class Metrics(View):
-        async def get(self, request: Request) -> Response:
-            try:  # metrics must answer during a Redis outage: then the populations stay as last read
-                counts = await asyncio.wait_for(store.segment_counts(), POPULATION_TIMEOUT_S)
-                pipeline.metrics.set_populations(counts)
-                flows = await asyncio.wait_for(store.flows(60), POPULATION_TIMEOUT_S)
-                pipeline.metrics.set_stability(volatility(flows, counts, 60), pipeline.flips)
-            except (TimeoutError, *RETRYABLE) as exc:
-                log.warning("/metrics: segment populations not refreshed (%s)", exc)
-            return self.bytes(pipeline.metrics.render(), content_type="text/plain; version=0.0.4")
+async def flows(store: Store, models: Models, language: str, minutes: int) -> dict[str, Any]:
+    """``GET /api/flows``: moves between segments in the last ``minutes``, with names."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    names: dict[str, dict[str, str]] = {}
+    for dim, moves in (await store.flows(minutes)).items():
+        rows = [{"from": old or None, "to": new, "count": n} for (old, new), n in moves.items() if n]
+        out[dim] = sorted(rows, key=lambda r: -r["count"])
+        codes = {c for (old, new) in moves for c in (old, new) if c}
+        names[dim] = {c: segment_name(dim, c, models, language) for c in codes}
+    return {"minutes": minutes, "flows": out, "names": names}
 
-    @app.page("/")
-    class Dashboard(View):
-        async def get(self, request: Request) -> Response:
-            return self.html(DASHBOARD_HTML)
+
+async def recent_churn(store: Store, limit: int) -> bytes:
+    """``GET /api/churn/recent``: the newest churn-risk events, as they were sent (JSON)."""
+    return b'{"events":[' + b",".join(await store.recent_churn_events(limit)) + b"]}"

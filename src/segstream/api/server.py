@@ -35,6 +35,8 @@ import msgspec
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from segstream.api import ops
+from segstream.api.dashboard import DASHBOARD_HTML
 from segstream.api.http import (
     HTTPProblem,
     install_json_error_handler,
@@ -45,6 +47,7 @@ from segstream.api.http import (
 )
 from segstream.api.listings import openapi, segment_page, segments_overview
 from segstream.config import Settings
+from segstream.scoring.models import Models
 from segstream.state.keys import SNAPSHOTS
 from segstream.state.reader import Found, Reader
 from segstream.state.store import CURSOR_MAX, RETRYABLE, Store
@@ -246,6 +249,35 @@ def make_app(settings: Settings) -> web.Application:
     async def spec(request: web.Request) -> web.StreamResponse:
         return web.Response(body=openapi("api"), content_type="application/json")
 
+    throughput = ops.Throughput()
+
+    async def with_models() -> tuple[Store, Models]:
+        reader = sources().lister()
+        _, _, blobs, _ = await reader.store.get_with_snapshots([], SNAPSHOTS)
+        return reader.store, reader.use(blobs)
+
+    async def overview(request: web.Request) -> web.StreamResponse:
+        store, models = await with_models()
+        return _json(await ops.overview(store, models, await ops.workers(store), throughput))
+
+    async def models_view(request: web.Request) -> web.StreamResponse:
+        store, models = await with_models()
+        return _json(ops.models_view(models, await ops.workers(store)))
+
+    async def flows(request: web.Request) -> web.StreamResponse:
+        minutes = int_param(request, "minutes", 15, 1, 1440)  # type: ignore[arg-type]
+        store, models = await with_models()
+        return _json(await ops.flows(store, models, settings.language, minutes))
+
+    async def recent_churn(request: web.Request) -> web.StreamResponse:
+        authorise(request)  # type: ignore[arg-type]
+        limit = int_param(request, "limit", 20, 1, 200)  # type: ignore[arg-type]
+        body = await ops.recent_churn(sources().lister().store, limit)
+        return web.Response(body=body, content_type="application/json")
+
+    async def dashboard(request: web.Request) -> web.StreamResponse:
+        return web.Response(text=DASHBOARD_HTML, content_type="text/html")
+
     async def events(request: web.Request) -> web.StreamResponse:
         return web.Response(body=events_spec, content_type="application/json")
 
@@ -265,6 +297,11 @@ def make_app(settings: Settings) -> web.Application:
     app.router.add_get("/segments/{dimension:[^/]+}/{segment:[^/]+}/customers", segment_customers)
     app.router.add_get("/openapi.json", spec)
     app.router.add_get("/asyncapi.json", events)
+    app.router.add_get("/api/overview", overview)
+    app.router.add_get("/api/flows", flows)
+    app.router.add_get("/api/churn/recent", recent_churn)
+    app.router.add_get("/models", models_view)
+    app.router.add_get("/", dashboard)
     return app
 
 

@@ -24,6 +24,8 @@ key                              type    holds
 ``{p}:snap:{model}``             string  the latest published model snapshot (msgpack)
 ``{p}:heartbeat``                string  wall time (µs) the standalone API last wrote on the
                                          primary; read on a replica, it bounds staleness
+``{p}:workers``                  hash    worker id -> its status (JSON, state/status.py),
+                                         rewritten every second by each worker
 ``{p}:rules:gen``                string  bumped by `segstream segments reload`
 ``{p}:rescore``                  string  set by `segstream segments rescore`; the leader clears it
 ``{p}:recent:churn``             list    the newest 200 churn-risk events (JSON), newest first
@@ -57,6 +59,7 @@ EPOCH: Final = "epoch"
 BARRIER: Final = "barrier"
 DLQ_REPLAYED: Final = "dlq:replayed"
 HEARTBEAT: Final = "heartbeat"
+WORKERS: Final = "workers"
 
 CLOCK_GLOBAL: Final = "global"
 STAT_CUSTOMERS: Final = "customers"
@@ -168,6 +171,11 @@ class Keys:
         """Wall time (µs) last written on the primary by `segstream api`: read on a replica,
         ``now - heartbeat`` bounds how far that replica is behind."""
         return f"{self.prefix}:{HEARTBEAT}"
+
+    @property
+    def workers(self) -> str:
+        """Every worker's status (state/status.py)."""
+        return f"{self.prefix}:{WORKERS}"
 
     @property
     def epoch(self) -> str:

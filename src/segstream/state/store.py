@@ -467,6 +467,22 @@ class Store:
         pipe.ltrim(self.keys.recent_churn, 0, keep - 1)
         await pipe.execute()
 
+    async def put_status(self, worker: str, blob: bytes, forget: Sequence[str] = ()) -> dict[str, bytes]:
+        """Write one worker's status, remove the ``forget`` ones (workers long gone); every
+        status as stored before this write."""
+        pipe = self._pipe()
+        pipe.hgetall(self.keys.workers)
+        pipe.hset(self.keys.workers, worker, blob)
+        if forget:
+            pipe.hdel(self.keys.workers, *forget)
+        before, *_ = await pipe.execute()
+        return {k.decode(): v for k, v in before.items()}
+
+    async def statuses(self) -> dict[str, bytes]:
+        """Every worker's stored status (worker id -> JSON, state/status.py)."""
+        raw = cast(dict[bytes, bytes], await self.client.hgetall(self.keys.workers))  # type: ignore[misc]
+        return {k.decode(): v for k, v in raw.items()}
+
     async def recent_churn_events(self, limit: int) -> list[bytes]:
         return cast(list[bytes], await self.client.lrange(self.keys.recent_churn, 0, limit - 1))  # type: ignore[misc]
 

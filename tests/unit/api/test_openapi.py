@@ -66,6 +66,11 @@ API_PATHS = {
     "/metrics",
     "/openapi.json",
     "/asyncapi.json",
+    "/api/overview",
+    "/api/flows",
+    "/api/churn/recent",
+    "/models",
+    "/",
 }
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -271,7 +276,20 @@ def test_the_models_view_with_real_grades_conforms(doc: dict[str, Any]) -> None:
         "cluster": {"version": 2, "k": 5, "k_method": "fixed", "k_score": 0.0},
         "value": {"version": 3, "customers": 120, "status": "ok", "bgnbd_status": "ok", "gammagamma_status": "ok"},
         "grades": msgspec.to_builtins(grades),
+        "grades_by_worker": {"host-6066": msgspec.to_builtins(grades)},
     })  # fmt: skip
+    # and as the view builds it from the statuses the workers stored: one live, one gone
+    from segstream.api.ops import models_view
+    from segstream.state.status import WorkerStatus, combine, encode
+
+    stored = {
+        "w1": encode(WorkerStatus(worker="w1", updated_us=20 * day, grades=grades)),
+        "w0": encode(WorkerStatus(worker="w0", updated_us=day)),
+    }
+    view = models_view(Models(), combine(stored, 20 * day))
+    assert view["grades"] == msgspec.to_builtins(grades) and list(view["grades_by_worker"]) == ["w1"]
+    conforms(doc, "Models", view)
+    conforms(doc, "Models", models_view(Models(), combine(stored, 40 * day)) | {"rfm": None})  # nobody live
 
 
 def test_bad_instances_are_rejected(doc: dict[str, Any]) -> None:

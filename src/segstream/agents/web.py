@@ -1,7 +1,10 @@
-"""HTTP views served by the worker (Faust's web server)."""
+"""The worker's HTTP views (Faust's web server): ``/health``, ``/ready`` and ``/metrics``, which
+only the worker can answer, and the same customer, segment and operator views the standalone
+API serves (api/), built by the same functions."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import faust
@@ -9,19 +12,23 @@ import msgspec
 from faust.web import Request, Response, View
 
 from segstream.agents.pipeline import Pipeline
+from segstream.agents.status import StatusReporter
+from segstream.api import ops
+from segstream.api.dashboard import DASHBOARD_HTML
+from segstream.api.http import HTTPProblem, int_param, json_errors, make_authorise
+from segstream.api.listings import openapi, segment_page, segments_overview
 from segstream.config import DANGEROUS_NO_TOKEN
+from segstream.scoring.stability import volatility
 from segstream.state.reader import Reader
-from segstream.state.store import CURSOR_MAX
+from segstream.state.store import CURSOR_MAX, RETRYABLE
 from segstream.streams.contracts import asyncapi
-
-from . import ops
-from .http import HTTPProblem, int_param, json_errors, make_authorise
-from .listings import openapi, segment_page, segments_overview
 
 log = logging.getLogger(__name__)
 
+POPULATION_TIMEOUT_S = 1.0  # /metrics waits this long for the populations, then serves the last ones
 
-def register(app: faust.App, pipeline: Pipeline) -> None:
+
+def register(app: faust.App, pipeline: Pipeline, reporter: StatusReporter) -> None:
     store = pipeline.web_store  # used from the web server's thread only
     reader = Reader(pipeline.settings, store)  # the same document as `segstream customer`
     language = pipeline.settings.language
@@ -90,4 +97,53 @@ def register(app: faust.App, pipeline: Pipeline) -> None:
         async def get(self, request: Request) -> Response:
             return self.bytes(events_spec, content_type="application/json")
 
-    ops.register(app, pipeline, authorise)
+    throughput = ops.Throughput()
+
+    def leader() -> bool:
+        return bool(app.is_leader())
+
+    @app.page("/api/overview")
+    class Overview(View):
+        @json_errors
+        async def get(self, request: Request) -> Response:
+            live = await ops.workers(store, reporter.own(leader()))
+            return self.json(await ops.overview(store, pipeline.models, live, throughput))
+
+    @app.page("/models")
+    class ModelsView(View):
+        @json_errors
+        async def get(self, request: Request) -> Response:
+            live = await ops.workers(store, reporter.own(leader()))
+            return self.json(ops.models_view(pipeline.models, live))
+
+    @app.page("/api/flows")
+    class Flows(View):
+        @json_errors
+        async def get(self, request: Request) -> Response:
+            minutes = int_param(request, "minutes", 15, 1, 1440)
+            return self.json(await ops.flows(store, pipeline.models, language, minutes))
+
+    @app.page("/api/churn/recent")
+    class RecentChurn(View):
+        @json_errors
+        async def get(self, request: Request) -> Response:
+            authorise(request)  # customer ids, scores and segments
+            limit = int_param(request, "limit", 20, 1, 200)
+            return self.bytes(await ops.recent_churn(store, limit), content_type="application/json")
+
+    @app.page("/metrics")
+    class Metrics(View):
+        async def get(self, request: Request) -> Response:
+            try:  # metrics must answer during a Redis outage: then the populations stay as last read
+                counts = await asyncio.wait_for(store.segment_counts(), POPULATION_TIMEOUT_S)
+                pipeline.metrics.set_populations(counts)
+                flows = await asyncio.wait_for(store.flows(60), POPULATION_TIMEOUT_S)
+                pipeline.metrics.set_stability(volatility(flows, counts, 60), pipeline.flips)
+            except (TimeoutError, *RETRYABLE) as exc:
+                log.warning("/metrics: segment populations not refreshed (%s)", exc)
+            return self.bytes(pipeline.metrics.render(), content_type="text/plain; version=0.0.4")
+
+    @app.page("/")
+    class Dashboard(View):
+        async def get(self, request: Request) -> Response:
+            return self.html(DASHBOARD_HTML)

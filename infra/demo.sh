@@ -7,8 +7,9 @@
 # A worker or simulator that dies is started again, with a line saying so; only Ctrl-C stops
 # the demo, and it stops the simulator, the worker and the servers this script started.
 #
-# Ports: KAFKA_PORT (9092), REDIS_PORT (6379), SEGSTREAM_WEB_PORT (6066: the worker, dashboard)
-# and SEGSTREAM_API_PORT (6068: the profile API, `segstream api`). The worker and the
+# Ports: KAFKA_PORT (9092), REDIS_PORT (6379), SEGSTREAM_WEB_PORT (6066: the worker's /health,
+# /ready, /metrics) and SEGSTREAM_API_PORT (6068: the profile API, `segstream api`: documents,
+# listings and the dashboard). The worker and the
 # CLI are pointed at the first two here unless SEGSTREAM_KAFKA_BOOTSTRAP / SEGSTREAM_REDIS_URL
 # are set.
 set -uo pipefail
@@ -63,7 +64,7 @@ segstream topics create || exit 1
 start=$(cat "$state/start")
 
 field() {  # one field of GET /segments (stream_clock, or applied: the events applied)
-  curl -fs --max-time 2 "http://127.0.0.1:$port/segments" 2>/dev/null | python3 -c '
+  curl -fs --max-time 2 "http://127.0.0.1:$api_port/segments" 2>/dev/null | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 s = d["stats"]
@@ -100,17 +101,22 @@ for _ in $(seq 1 120); do
   sleep 1
 done
 start_api
+for _ in $(seq 1 60); do  # the simulator resumes from the stream clock the API reports
+  curl -fs "http://127.0.0.1:$api_port/health" >/dev/null 2>&1 && break
+  kill -0 "$api" 2>/dev/null || { say "the API could not start: $(tail -n 3 "$logs/api.log")"; exit 1; }
+  sleep 0.5
+done
 start_simulator
 cat <<MSG
 
 segstream demo: $customers simulated customers since $start. The simulator backfills that history
 as fast as the worker goes, then goes on at life's pace.
-  dashboard            http://127.0.0.1:$port/
+  dashboard            http://127.0.0.1:$api_port/            (the profile API, its own process)
   segment changes      .venv/bin/segstream watch                      (live, one JSON per line)
   churn-risk alerts    .venv/bin/segstream watch --topic churn_risk
   one customer         .venv/bin/segstream customer c0000001   or  curl http://127.0.0.1:$api_port/customers/c0000001
-                       (the profile API, its own process; the worker serves the same on :$port)
-  populations          .venv/bin/segstream status            or  curl http://127.0.0.1:$port/segments
+  populations          .venv/bin/segstream status            or  curl http://127.0.0.1:$api_port/segments
+  the worker           curl http://127.0.0.1:$port/ready   and  http://127.0.0.1:$port/metrics
   logs                 $logs/worker.log, $logs/simulator.log, $logs/api.log
 Ctrl-C stops everything this demo started.
 

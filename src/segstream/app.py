@@ -10,14 +10,12 @@ from segstream.agents import ingest, maintenance, web
 from segstream.agents.pipeline import Pipeline
 from segstream.agents.status import StatusReporter
 from segstream.api import http
-from segstream.config import ConfigError, Settings
+from segstream.config import Settings
 from segstream.streams.security import faust_credentials
 
 
 def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
     """A configured Faust app with segstream's agents and HTTP views registered."""
-    if problem := settings.web_exposure_problem():
-        raise ConfigError(problem)
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)  # Faust creates one level only
     app = faust.App(
         # the inputs are consumed in the group named app_id (agents/ingest.py); Faust's own
@@ -53,5 +51,5 @@ def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
     ingest.register(app, pipeline)
     reporter = StatusReporter(pipeline)
     maintenance.register(app, pipeline, reporter)
-    web.register(app, pipeline, reporter)
+    web.register(app, pipeline)
     return app, pipeline

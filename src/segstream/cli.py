@@ -81,12 +81,10 @@ def _aware(value: str) -> datetime:
 
 @cli.command()
 def worker(
-    web_port: Annotated[int | None, typer.Option(help="Port of the HTTP API and dashboard")] = None,
+    web_port: Annotated[int | None, typer.Option(help="Port of /health, /ready and /metrics")] = None,
 ) -> None:
     """Run a segstream worker (Faust) until Ctrl-C / SIGTERM."""
     settings = settings_or_exit(web_port=web_port)
-    if problem := settings.web_exposure_problem():  # before anything reaches Kafka
-        fail(problem, 2)
     guarded(lambda: create_topics(settings))
     from faust.worker import Worker
 
@@ -112,7 +110,7 @@ def api(
 ) -> None:
     """Serve the customer API from Redis alone (no Kafka, no worker) until Ctrl-C / SIGTERM."""
     settings = settings_or_exit(api_port=port, api_processes=processes)
-    if problem := settings.web_exposure_problem(api=True):
+    if problem := settings.api_exposure_problem():
         fail(problem, 2)
     from segstream.api.server import serve
 

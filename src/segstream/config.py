@@ -237,7 +237,7 @@ class Settings(BaseSettings):
     playbook_file: str = Field("", description="YAML retention playbook (empty: the packaged default)")
 
     # -- HTTP
-    web_enabled: bool = Field(True, description="Serve the HTTP API and dashboard from the worker")
+    web_enabled: bool = Field(True, description="Serve /health, /ready and /metrics from the worker")
     web_host: str = Field("127.0.0.1", description="Address the worker's web server binds")
     web_port: int = Field(6066, ge=1, le=65535, description="Port of the worker's web server")
     api_host: str = Field("127.0.0.1", description="Address the standalone API (`segstream api`) binds")
@@ -259,8 +259,8 @@ class Settings(BaseSettings):
     )
     dangerously_serve_customer_data_without_token: bool = Field(
         False,
-        description="Let a worker bound beyond loopback serve customer data with no SEGSTREAM_API_TOKEN (anyone "
-        "who reaches the port reads every customer)",
+        description="Let the standalone API bound beyond loopback serve customer data with no SEGSTREAM_API_TOKEN "
+        "(anyone who reaches the port reads every customer)",
     )
 
     data_dir: str = Field(".cache/faust", description="Faust's local data folder (one sub-folder per app id)")
@@ -445,17 +445,13 @@ class Settings(BaseSettings):
             return self.instance_id or None
         return f"{socket.gethostname()}-{self.web_port}" if self.web_enabled else None
 
-    def web_is_loopback(self) -> bool:
-        return self.web_host in LOOPBACK_HOSTS
-
-    def web_exposure_problem(self, api: bool = False) -> str | None:
-        """Why this worker (or with ``api``, the standalone API) must not start: customer
-        data served beyond loopback with no token."""
-        name, host = ("SEGSTREAM_API_HOST", self.api_host) if api else ("SEGSTREAM_WEB_HOST", self.web_host)
-        exposed = (api or self.web_enabled) and not self.token() and host not in LOOPBACK_HOSTS
-        if exposed and not self.dangerously_serve_customer_data_without_token:
+    def api_exposure_problem(self) -> str | None:
+        """Why the standalone API must not start: customer data served beyond loopback with
+        no token (the worker serves none: only /health, /ready and /metrics)."""
+        host = self.api_host
+        if host not in LOOPBACK_HOSTS and not self.token() and not self.dangerously_serve_customer_data_without_token:
             return (
-                f"{name}={host} serves customer data beyond this machine: set "
+                f"SEGSTREAM_API_HOST={host} serves customer data beyond this machine: set "
                 f"SEGSTREAM_API_TOKEN (or {DANGEROUS_NO_TOKEN}=true to serve it to anyone)"
             )
         return None

@@ -32,7 +32,7 @@ def serve(make: Callable[..., Settings], start: Callable[..., WorkerProcess], **
         )  # fmt: skip
         try:
             wait_until(lambda: applied_total(s) > 2000, 60, "the simulator's first events applied", every=0.5)
-            yield f"http://127.0.0.1:{s.web_port}"
+            yield f"http://127.0.0.1:{s.api_port}"
         finally:
             sim.terminate()
             sim.wait(30)

@@ -24,7 +24,7 @@ from kafka.admin import KafkaAdminClient
 from segstream.config import Settings, load_settings
 from segstream.streams.security import client_kwargs
 from segstream.streams.topics import create_topics, topic_names
-from tests.integration.harness import ARTIFACTS, WorkerProcess, free_port, reachable, run_script, wait_until
+from tests.integration.harness import ARTIFACTS, ApiProcess, WorkerProcess, free_port, reachable, run_script, wait_until
 from tests.tls import Pki, make_test_pki
 
 
@@ -64,6 +64,8 @@ def make_settings(
             partitions=4,
             data_dir=str(tmp_path_factory.mktemp("faust")),
             web_port=free_port(),
+            api_port=free_port(),
+            api_processes=1,
             batch_within=0.05,
             # tests step the clock with a few events in a few partitions: those partitions
             # must not hold the scoring clock back for long once nothing more arrives
@@ -105,11 +107,16 @@ def make_settings(
 
 @pytest.fixture
 def start_worker() -> Iterator[Callable[..., WorkerProcess]]:
+    """``start(settings)``: a worker, and with the first worker of a deployment its
+    standalone API on ``settings.api_port`` (``api=False``: none)."""
     workers: list[WorkerProcess] = []
+    apis: dict[int, ApiProcess] = {}
 
-    def start(settings: Settings, name: str = "w", ready: bool = True) -> WorkerProcess:
+    def start(settings: Settings, name: str = "w", ready: bool = True, api: bool = True) -> WorkerProcess:
         w = WorkerProcess(settings, name)
         workers.append(w)
+        if api and settings.api_port not in apis:
+            apis[settings.api_port] = ApiProcess(settings)
         if ready:
             w.wait_ready()
         return w
@@ -117,6 +124,8 @@ def start_worker() -> Iterator[Callable[..., WorkerProcess]]:
     yield start
     for w in workers:
         w.stop()
+    for a in apis.values():
+        a.stop()
 
 
 @pytest.fixture

@@ -90,6 +90,57 @@ class WorkerProcess:
         self._log.close()
 
 
+class ApiProcess:
+    """A real `segstream api` (the customer documents, listings, operators' views and the
+    dashboard; a worker serves only /health, /ready and /metrics), logging to artifacts/."""
+
+    def __init__(self, settings: Settings, timeout: float = 60.0) -> None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.settings = settings
+        self.log_path = ARTIFACTS / f"api-{settings.app_id}-{settings.api_port}.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "segstream", "api"],
+            env=settings_env(settings),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while not self._listening():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"API exited with {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"API not listening in {timeout}s:\n{self.log_path.read_text()[-3000:]}")
+            time.sleep(0.1)
+
+    def _listening(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.settings.api_port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log.close()
+
+
+#: What only a worker answers (on its web port); everything else is the standalone API's.
+WORKER_PATHS = ("/ready", "/metrics")
+
+
+def http_url(s: Settings, path: str) -> str:
+    """The URL of ``path`` on whichever process serves it: the worker or the API."""
+    port = s.web_port if path.split("?")[0] in WORKER_PATHS else s.api_port
+    return f"http://127.0.0.1:{port}{path}"
+
+
 def consume(settings: Settings, topic: str, n: int, timeout: float = 60.0) -> list[Any]:
     """The first ``n`` records of a topic (all partitions, from the beginning)."""
     consumer = KafkaConsumer(

@@ -26,6 +26,7 @@ from tests.integration.harness import (
     WorkerProcess,
     applied_total,
     free_port,
+    http_url,
     metrics,
     read_store,
     settings_env,
@@ -39,7 +40,7 @@ CUSTOMERS = [f"客户-{i:03d}" for i in range(30)]
 
 
 def call(s: Settings, path: str, token: str | None = TOKEN) -> tuple[int, Any]:
-    req = urllib.request.Request(f"http://127.0.0.1:{s.web_port}{urllib.parse.quote(path, safe='/?=&')}")
+    req = urllib.request.Request(http_url(s, urllib.parse.quote(path, safe="/?=&")))
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     try:
@@ -103,6 +104,8 @@ def test_customer_data_needs_the_token_and_every_error_is_json(worker_with_histo
     assert call(s, "/health", token=None) == (200, {"status": "ok"})
     status, ready = call(s, "/ready", token=None)
     assert status == 200 and ready == {"status": "ready", "assigned_partitions": 4 * s.partitions}
+    # the API knows the worker by the status it writes into Redis every second
+    wait_until(lambda: call(s, "/api/overview", token=None)[1]["processing"]["status"] == "ready", 10, "a status")
     status, overview = call(s, "/api/overview", token=None)
     assert status == 200 and overview["processing"] == {"status": "ready", "reason": "processing"}
     status, spec = call(s, "/openapi.json", token=None)
@@ -129,6 +132,7 @@ def test_segment_listing_pages_through_every_member(worker_with_history: tuple[S
 
 def test_overview_flows_and_recent_churn_events_are_served(worker_with_history: tuple[Settings, int]) -> None:
     s, sent = worker_with_history
+    wait_until(lambda: call(s, "/api/overview", token=None)[1]["lag_total"] == 0, 10, "the worker's status: all read")
     status, overview = call(s, "/api/overview", token=None)
     assert status == 200 and overview["applied_total"] == sent and overview["dead_letters_total"] == 0
     assert set(overview["model_versions"]) == {"rfm", "cluster", "value"} and overview["lag_total"] >= 0
@@ -220,7 +224,7 @@ def test_a_real_prometheus_scrapes_the_worker_and_promql_counts_the_events(
         log.close()
 
 
-DOC = json.loads(openapi("worker"))  # the worker's paths
+DOC = json.loads(openapi("api"))  # the standalone API's paths
 HTTP_METHODS = {"get", "put", "post", "delete", "patch"}
 AUTH: dict[str, bytes | None] = {
     "none": None,
@@ -230,15 +234,17 @@ AUTH: dict[str, bytes | None] = {
 }
 
 
-def raw_call(s: Settings, method: str, target: str, auth: bytes | None = None) -> tuple[int, str, bytes, str]:
+def raw_call(
+    s: Settings, method: str, target: str, auth: bytes | None = None, body: bytes = b""
+) -> tuple[int, str, bytes, str]:
     """One request as bytes (http.client sends any header bytes); status, content type, body, Allow."""
-    conn = http.client.HTTPConnection("127.0.0.1", s.web_port, timeout=10)
+    conn = http.client.HTTPConnection("127.0.0.1", s.api_port, timeout=10)
     try:
         conn.putrequest(method, target, skip_accept_encoding=True)
         if auth is not None:
             conn.putheader("Authorization", auth)
-        conn.putheader("Content-Length", "0")
-        conn.endheaders()
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body or None)
         resp = conn.getresponse()
         return resp.status, resp.getheader("Content-Type", ""), resp.read(), resp.getheader("Allow", "")
     finally:
@@ -271,8 +277,10 @@ def test_every_documented_route_answers_with_and_without_the_token_as_documented
     for path, method, item, op in ops:
         target = documented_target(path, item, op)
         secured = any("bearerAuth" in req for req in op.get("security", DOC.get("security", [])))
+        example = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("example")
+        sent_body = json.dumps(example).encode() if example is not None else b""
         for auth, header in AUTH.items():
-            status, ctype, body, _ = raw_call(s, method.upper(), target, header)
+            status, ctype, body, _ = raw_call(s, method.upper(), target, header, sent_body)
             where = f"{method.upper()} {target} with {auth} token"
             assert str(status) in op["responses"], f"{where}: {status} is not documented"
             if secured and auth != "right":
@@ -284,10 +292,20 @@ def test_every_documented_route_answers_with_and_without_the_token_as_documented
             assert json.loads(raw_call(s, "GET", target, AUTH["right"])[2])["customer_id"] == odd
         for other in sorted({"POST", "PUT", "DELETE", "PATCH"} - {m.upper() for m in item}):
             status, ctype, body, allow = raw_call(s, other, target, AUTH["right"])
-            assert status == 405 and ctype.startswith("application/json") and "GET" in allow, (other, target)
+            allowed = {m.upper() for m in item if m in HTTP_METHODS}
+            assert (
+                status == 405
+                and ctype.startswith("application/json")
+                and allowed <= {a.strip() for a in allow.split(",")}
+            ), (
+                other,
+                target,
+                allow,
+            )
             assert other in json.loads(body)["error"]
     status, ctype, body, _ = raw_call(s, "GET", "/no/such/route")
     assert status == 404 and ctype.startswith("application/json") and json.loads(body)["error"]
     status, ctype, body, _ = raw_call(s, "GET", "/customers/" + "x" * 9000, AUTH["right"])
     assert status == 414 and ctype.startswith("application/json") and b"xxxx" not in body
     assert "Traceback" not in (ARTIFACTS / f"worker-w-{s.app_id}.log").read_text(errors="replace")
+    assert "Traceback" not in (ARTIFACTS / f"api-{s.app_id}-{s.api_port}.log").read_text(errors="replace")

@@ -21,10 +21,12 @@ TOKEN = "doc-token"
 
 
 def http_document(s: Settings, cid: str) -> dict[str, Any]:
-    url = f"http://127.0.0.1:{s.web_port}/customers/{urllib.request.quote(cid, safe='')}"
+    url = f"http://127.0.0.1:{s.api_port}/customers/{urllib.request.quote(cid, safe='')}"
     req = urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN}"})
     with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.loads(resp.read())  # type: ignore[no-any-return]
+        doc = json.loads(resp.read())
+    assert doc.pop("freshness")["read_from"] == "primary"  # where the API read it: said over HTTP only
+    return doc  # type: ignore[no-any-return]
 
 
 def cli_document(s: Settings, cid: str) -> dict[str, Any]:

@@ -63,17 +63,17 @@ def test_the_demo_backfills_a_living_population_restarts_a_killed_worker_and_sto
             return text in out.read_text(errors="replace")
 
         wait_until(lambda: said("demo: backfill done"), 240, "the backfill", every=0.5)
-        status, seg = get(port, "/segments")
+        status, seg = get(s.api_port, "/segments")
         assert status == 200, status
         stages = set(seg["segments"]["lifecycle"])
         assert {"new", "active", "at_risk", "churned"} <= stages, stages
-        status, churn = get(port, "/api/churn/recent")
+        status, churn = get(s.api_port, "/api/churn/recent")
         assert status == 200 and any(e["level"] == "high" for e in churn["events"]), churn
-        status, flows = get(port, "/api/flows?minutes=15")
+        status, flows = get(s.api_port, "/api/flows?minutes=15")
         assert status == 200 and flows["flows"].get("lifecycle"), flows
-        # the profile API, its own process: the same segments, and a customer's document
-        status, listing = get(s.api_port, "/segments")
-        assert status == 200 and {"new", "active", "at_risk", "churned"} <= set(listing["segments"]["lifecycle"])
+        # the profile API, its own process, serves all of it: a customer's document and the dashboard
+        status, overview = get(s.api_port, "/api/overview")
+        assert status == 200 and overview["processing"]["status"] == "ready" and overview["workers"], overview
         status, doc = get(s.api_port, "/customers/c0000001")
         assert status == 200 and doc["freshness"]["read_from"] == "primary" and doc["segments"], doc
         assert any("segstream api" in cmd for cmd in children(demo.pid).values()), children(demo.pid)

@@ -87,7 +87,7 @@ def test_redis_outage_of_ten_seconds_holds_the_batch_and_loses_nothing(
     assert worker.proc.poll() is None, "the worker died during the Redis outage"
     during = metrics(s)  # served during the outage (populations as last read)
     try:
-        urllib.request.urlopen(f"http://127.0.0.1:{s.web_port}/segments", timeout=10)
+        urllib.request.urlopen(f"http://127.0.0.1:{s.api_port}/segments", timeout=10)
         raise AssertionError("/segments answered 200 while Redis was down")
     except urllib.error.HTTPError as exc:
         assert exc.code == 503 and "Redis unavailable" in json.loads(exc.read())["error"]

@@ -21,6 +21,7 @@ from tests.integration.harness import (
     WorkerProcess,
     applied_total,
     every_record,
+    http_url,
     read_store,
     settings_env,
     wait_until,
@@ -66,7 +67,7 @@ def test_the_whole_pipeline_runs_through_sasl_ssl_and_prints_no_secret(
 
     served = ""
     for path in ("/metrics", "/segments", "/api/overview"):
-        with urllib.request.urlopen(f"http://127.0.0.1:{s.web_port}{path}", timeout=10) as resp:
+        with urllib.request.urlopen(http_url(s, path), timeout=10) as resp:
             served += resp.read().decode()
     printed = [worker.log(), served, repr(s), *(p.stdout + p.stderr for p in (fed, status, listed, watched))]
     names = ["worker log", "HTTP answers", "repr", "simulate", "status", "dlq list", "watch"]

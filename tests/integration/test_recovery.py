@@ -21,14 +21,14 @@ from typing import Any
 
 from segstream.config import Settings
 from segstream.feeders.simulator import Simulator
-from tests.integration.harness import WorkerProcess, applied_total, produce_events, settings_env, wait_until
+from tests.integration.harness import WorkerProcess, applied_total, http_url, produce_events, settings_env, wait_until
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 SESSION_S = 80.0  # the killed member keeps its place this long: a new member would wait for it
 
 
 def get(s: Settings, path: str, token: str | None = None) -> tuple[int, Any]:
-    req = urllib.request.Request(f"http://127.0.0.1:{s.web_port}{path}")
+    req = urllib.request.Request(http_url(s, path))
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     try:
@@ -84,8 +84,11 @@ def test_ready_overview_and_status_say_stalled_while_batches_hang(
     wait_until(lambda: get(s, "/ready")[1].get("status") == "stalled", 60, "/ready to say stalled")
     status, body = get(s, "/ready")
     assert status == 503 and "none was applied for" in body["reason"], body
+    # the API knows it from the status the worker writes every second
+    wait_until(lambda: get(s, "/api/overview")[1]["processing"]["status"] == "stalled", 10, "the overview: stalled")
     status, overview = get(s, "/api/overview", token="t0ken-for-tests")
     assert status == 200 and overview["processing"]["status"] == "stalled", overview
+    assert "none was applied for" in overview["processing"]["reason"], overview
     out = subprocess.run([sys.executable, "-m", "segstream", "status", "--interval", "1"],
                          env=settings_env(s), capture_output=True, text=True, timeout=60)  # fmt: skip
     assert out.returncode == 0, out.stderr

@@ -21,6 +21,7 @@ from tests.integration.harness import (
     WorkerProcess,
     applied_total,
     every_record,
+    http_url,
     produce_events,
     read_store,
     settings_env,
@@ -56,7 +57,7 @@ def test_an_acl_user_with_only_segstreams_commands_runs_the_worker_and_the_cli(
         assert proc.returncode == 0, (args, proc.stdout[-500:], proc.stderr[-1000:])
     for path in ("/segments", f"/customers/{cid}", "/segments/lifecycle/new/customers", "/api/overview",
                  "/api/flows", "/api/churn/recent", "/ready", "/health"):  # fmt: skip
-        with urllib.request.urlopen(f"http://127.0.0.1:{s.web_port}{path}", timeout=10) as resp:
+        with urllib.request.urlopen(http_url(s, path), timeout=10) as resp:
             assert resp.status == 200 and json.loads(resp.read()) is not None, path
     denied = admin.execute_command("ACL", "LOG")
     assert denied == [], denied

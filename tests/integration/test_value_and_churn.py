@@ -23,6 +23,7 @@ from tests.integration.harness import (
     ROOT,
     WorkerProcess,
     every_record,
+    http_url,
     produce_events,
     read_store,
     settled,
@@ -168,5 +169,5 @@ def test_simulated_churners_are_flagged_by_the_sweep_soon_after_they_go_silent(
 
 
 def get_json(s: Settings, path: str) -> Any:
-    with urllib.request.urlopen(f"http://127.0.0.1:{s.web_port}{path}", timeout=10) as resp:
+    with urllib.request.urlopen(http_url(s, path), timeout=10) as resp:
         return json.loads(resp.read())

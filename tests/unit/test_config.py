@@ -84,28 +84,30 @@ def test_the_readme_settings_table_lists_every_setting_with_its_description() ->
         ("::1", "", False, False),
     ],
 )
-def test_a_worker_bound_beyond_loopback_without_a_token_refuses_to_start(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, host: str, token: str, dangerous: bool, refused: bool
+def test_the_api_bound_beyond_loopback_without_a_token_refuses_to_start(
+    monkeypatch: pytest.MonkeyPatch, host: str, token: str, dangerous: bool, refused: bool
 ) -> None:
     from typer.testing import CliRunner
 
-    from segstream.app import create_app
     from segstream.cli import cli
 
-    s = Settings(web_host=host, api_token=token, dangerously_serve_customer_data_without_token=dangerous)
-    assert (s.web_exposure_problem() is not None) is refused
+    s = Settings(api_host=host, api_token=token, dangerously_serve_customer_data_without_token=dangerous)
+    assert (s.api_exposure_problem() is not None) is refused
     if refused:
-        with pytest.raises(ConfigError, match="SEGSTREAM_DANGEROUSLY_SERVE_CUSTOMER_DATA_WITHOUT_TOKEN"):
-            create_app(s)
         for k, v in s.as_env().items():
             monkeypatch.setenv(k, v)
-        monkeypatch.setenv("SEGSTREAM_DATA_DIR", str(tmp_path))
-        # refused before it touches Kafka (nothing listens on port 1)
-        monkeypatch.setenv("SEGSTREAM_KAFKA_BOOTSTRAP", "127.0.0.1:1")
-        result = CliRunner().invoke(cli, ["worker"])
+        result = CliRunner().invoke(cli, ["api"])
         assert result.exit_code == 2, result.output
         lines = result.output.strip().splitlines()
-        assert len(lines) == 1 and "SEGSTREAM_API_TOKEN" in lines[0]
+        assert len(lines) == 1 and "SEGSTREAM_API_TOKEN" in lines[0] and "SEGSTREAM_API_HOST" in lines[0]
+
+
+def test_a_worker_serves_no_customer_data_so_it_may_bind_beyond_loopback(tmp_path: Path) -> None:
+    """Its web server answers /health, /ready and /metrics only."""
+    from segstream.app import create_app
+
+    app, _ = create_app(Settings(web_host="0.0.0.0", api_token="", data_dir=str(tmp_path), event_epoch_s=0))
+    assert {r.canonical for r in app.web.web_app.router.resources()} == {"/health", "/ready", "/metrics"}
 
 
 def test_the_cluster_count_is_fixed_or_chosen_within_a_range(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -45,10 +45,6 @@ class StatusReporter:
             grades=self._grades,
         )
 
-    def own(self, leader: bool = False) -> dict[str, bytes]:
-        """This worker's status as it is now, as the store holds statuses."""
-        return {self.worker: encode(self.status(leader))}
-
     async def publish(self, leader: bool) -> None:
         """Write this worker's status; remove statuses of workers gone for an hour."""
         self.pipeline.refresh_lag()  # in the worker's loop, beside its consumer

@@ -1,6 +1,6 @@
 """The live dashboard served at ``/``: one HTML page, inline CSS and JavaScript, plain SVG charts.
 
-No build step, no CDN, no third-party code. The page polls the worker's JSON endpoints (same
+No build step, no CDN, no third-party code. The page polls the API's JSON endpoints (same
 origin) every two seconds: ``/segments``, ``/api/overview``, ``/api/flows?minutes=N`` and
 ``/api/churn/recent?limit=20``. Every dimension present in ``/segments`` is drawn. All text is
 inserted with ``textContent``/``setAttribute`` (never ``innerHTML``), so customer ids and
@@ -14,7 +14,7 @@ the ISO time of the last fully successful poll; header values are in ``#stream-c
 [data-to]`` (``data-from=""`` for customers new to the dimension); churn rows are
 ``#churn-table tr[data-customer]``; dead-letter rows are ``#dlq-table tr[data-reason]``;
 ``window.segstream`` holds the last documents received (``seg``, ``ov``, ``flows``, ``churn``).
-When the worker has an API token, the churn call answers 401: ``body.needs-token`` is set and
+When the API has a token, the churn call answers 401: ``body.needs-token`` is set and
 ``#token-form`` (``#token-input``) asks for the token once; it is kept in ``sessionStorage``
 for the tab and sent as ``Authorization: Bearer``, never in a URL or the page.
 """
@@ -114,7 +114,7 @@ select{font:inherit;padding:1px 4px}
    <tbody id="lag-body"></tbody></table>
    <table id="stats-table" style="margin-top:12px"><thead><tr><th>Counter</th><th class="num">Value</th></tr></thead>
    <tbody id="stats-body"></tbody></table></div>
-  <div class="card"><h3>Model quality <span class="muted">this worker's scores graded against the next
+  <div class="card"><h3>Model quality <span class="muted">the workers' scores graded against the next
    horizon: churned = no purchase or use in it</span></h3>
    <table id="grades-table"><thead><tr><th>Value model</th><th class="num">Graded</th><th class="num">AUC</th>
    <th class="num">Top-decile lift</th><th>Calibrated</th><th class="num">Value realised/predicted</th></tr></thead>
@@ -388,7 +388,7 @@ function setStatus(failed) {
   $('status-text').textContent = offline ? 'offline' : `live · updated ${since}`;
 }
 
-// customer data needs the worker's token (when it has one): asked for once, kept for this tab only
+// customer data needs the API's token (when it has one): asked for once, kept for this tab only
 const TOKEN_KEY = 'segstream.apiToken';
 let apiToken = sessionStorage.getItem(TOKEN_KEY) || '';
 class NeedsToken extends Error {}
@@ -424,7 +424,7 @@ async function poll() {
       state.churn = null;
       $('churn-body').replaceChildren(emptyRow(7, 'Churn-risk events need the API token.'));
     }
-    const failed = got.every(r => r.status === 'rejected') ? [`cannot reach the worker (${why(got[0])})`]
+    const failed = got.every(r => r.status === 'rejected') ? [`cannot reach the API (${why(got[0])})`]
       : got.flatMap((r, i) => (r.status === 'rejected' && !(r.reason instanceof NeedsToken)
         ? [`${paths[i]} (${why(r)})`] : []));
     const [seg, ov, flows, churn, models] = got.map(r => (r.status === 'fulfilled' ? r.value : null));

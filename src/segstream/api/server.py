@@ -46,7 +46,7 @@ from segstream.api.http import (
     web_options,
 )
 from segstream.api.listings import openapi, segment_page, segments_overview
-from segstream.config import Settings
+from segstream.config import DANGEROUS_NO_TOKEN, LOOPBACK_HOSTS, Settings
 from segstream.scoring.models import Models
 from segstream.state.keys import SNAPSHOTS
 from segstream.state.reader import Found, Reader
@@ -313,6 +313,8 @@ def _json(obj: Any, headers: dict[str, str] | None = None) -> web.Response:
 def serve(settings: Settings, processes: int | None = None) -> None:
     """Run the API in ``processes`` processes on one port until SIGINT or SIGTERM."""
     n = processes or settings.api_processes
+    if not settings.token() and settings.api_host not in LOOPBACK_HOSTS:
+        log.warning("customer data is served without a token on %s (%s is set)", settings.api_host, DANGEROUS_NO_TOKEN)
     install_json_error_handler()
     if n == 1:
         _run_one(settings)

@@ -55,23 +55,10 @@ SECURED = {
     "/segments/{dimension}/{segment}/customers",
     "/api/churn/recent",
 }
-#: the paths only the standalone API serves; the rest are the worker's (the API serves a subset)
-API_ONLY = {"/customers:batchGet"}
-API_PATHS = {
-    "/customers/{customer_id}",
-    "/customers:batchGet",
-    "/segments",
-    "/segments/{dimension}/{segment}/customers",
-    "/health",
-    "/metrics",
-    "/openapi.json",
-    "/asyncapi.json",
-    "/api/overview",
-    "/api/flows",
-    "/api/churn/recent",
-    "/models",
-    "/",
-}
+#: the worker serves only what it alone can answer; the standalone API everything else
+WORKER_PATHS = {"/health", "/ready", "/metrics"}
+API_ONLY = set(PATHS) - WORKER_PATHS
+API_PATHS = set(PATHS) - {"/ready"}
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 

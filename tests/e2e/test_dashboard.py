@@ -168,6 +168,16 @@ def test_dashboard_shows_the_numbers_the_api_serves(dashboard_url: str, screensh
                     lambda: sorted(last_json(received, "/api/overview")["stability"]),
                 )
                 assert shown_dims == served_dims and "rfm" in shown_dims, (shown_dims, served_dims)
+                # the workers, as each last reported itself to Redis: the one feeding this page
+                shown_workers, served_workers = eventually_equal(
+                    page,
+                    lambda: page.eval_on_selector_all(
+                        "#workers-body tr[data-worker]", "rows => rows.map(r => r.cells[1].textContent)"
+                    ),
+                    lambda: [w["status"] for w in last_json(received, "/api/overview")["workers"]],
+                    ready=bool,
+                )
+                assert shown_workers == served_workers == ["ready"], (shown_workers, served_workers)
                 assert page.is_hidden("#offline"), "the offline notice shows after a successful poll"
                 assert not page_errors, f"JavaScript errors on the page: {page_errors}"
             finally:

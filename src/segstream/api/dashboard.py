@@ -12,7 +12,8 @@ the ISO time of the last fully successful poll; header values are in ``#stream-c
 ``#events-per-s``, ``#lag-total``, ``#dlq-total`` and ``#customers-total``; bar-chart counts are
 ``text[data-dimension][data-segment]``; flow-matrix cells are ``td[data-flow-dimension][data-from]
 [data-to]`` (``data-from=""`` for customers new to the dimension); churn rows are
-``#churn-table tr[data-customer]``; dead-letter rows are ``#dlq-table tr[data-reason]``;
+``#churn-table tr[data-customer]``; worker rows are ``#workers-table tr[data-worker]``;
+dead-letter rows are ``#dlq-table tr[data-reason]``;
 ``window.segstream`` holds the last documents received (``seg``, ``ov``, ``flows``, ``churn``).
 When the API has a token, the churn call answers 401: ``body.needs-token`` is set and
 ``#token-form`` (``#token-input``) asks for the token once; it is kept in ``sessionStorage``
@@ -112,6 +113,8 @@ select{font:inherit;padding:1px 4px}
   <div class="card"><h3>Pipeline <span class="muted">consumer lag per topic and partition; totals</span></h3>
    <table id="lag-table"><thead><tr><th>Topic</th><th>Partition: lag</th><th class="num">Total</th></tr></thead>
    <tbody id="lag-body"></tbody></table>
+   <table id="workers-table" style="margin-top:12px"><thead><tr><th>Worker</th><th>Status</th>
+   <th class="num">Partitions</th></tr></thead><tbody id="workers-body"></tbody></table>
    <table id="stats-table" style="margin-top:12px"><thead><tr><th>Counter</th><th class="num">Value</th></tr></thead>
    <tbody id="stats-body"></tbody></table></div>
   <div class="card"><h3>Model quality <span class="muted">the workers' scores graded against the next
@@ -336,6 +339,16 @@ function renderPipeline() {
         h('td', {class: 'mono wrap', text: ps.map(p => `${p}: ${fmtInt(parts[p])}`).join('  ')}),
         h('td', {class: 'num', text: String(ps.reduce((t, p) => t + (num(parts[p]) || 0), 0))}));
     }) : [emptyRow(3, 'No lag reported yet.')]));
+    // every worker as it last reported itself (each writes its status into Redis every second)
+    const live = (o.workers || []).map(w => h('tr', {'data-worker': w.worker},
+      h('td', {class: 'mono', text: w.worker + (w.leader ? ' (leader)' : '')}),
+      h('td', {class: w.status === 'ready' ? null : 'warn', text: w.status, title: w.reason || ''}),
+      h('td', {class: 'num', text: fmtInt(w.partitions)})));
+    const gone = (o.workers_gone || []).map(name => h('tr', {'data-worker': name},
+      h('td', {class: 'mono', text: name}), h('td', {class: 'warn', text: 'gone', title: 'no status for 10 s'}),
+      h('td', {class: 'num', text: '–'})));
+    $('workers-body').replaceChildren(...(live.length + gone.length ? [...live, ...gone]
+      : [emptyRow(3, 'No worker has reported.')]));
   }
   if (o) {
     const st = o.stability || {}, dims = Object.keys(st).sort();

@@ -22,21 +22,20 @@ from typing import Any, Final
 
 from simpleeval import EvalWithCompoundTypes, InvalidExpression
 
-from segstream.models.rules import SAFE_FUNCTIONS, _compile, _load_yaml, load_file
+from segstream.models.rules import RULE_NAMES, SAFE_FUNCTIONS, _compile, _load_yaml, load_file
 
 __all__ = ["PLAYBOOK_NAMES", "Action", "Playbook", "PlaybookError", "load_playbook", "parse_playbook"]
 
-#: Names a ``when`` expression may use (anything else is reported with its line).
-PLAYBOOK_NAMES: Final = frozenset(
+#: Names a ``when`` expression may use (anything else is reported with its line): every name
+#: a rule may use (:data:`segstream.models.rules.RULE_NAMES`, custom attributes as
+#: ``attrs["tier"]`` included) and the scores an at-risk customer has.
+PLAYBOOK_NAMES: Final = RULE_NAMES | frozenset(
     {
         # segments and scores
-        "rfm", "lifecycle", "cluster", "value_tier", "churn_score", "top_driver", "drivers", "clv",
-        "p_alive", "expected_purchases", "segments",
-        # features
-        "purchases", "spend", "recency_days", "tenure_days", "usage_trend", "satisfaction", "nps_class",
-        "open_complaints",
-        # profile attributes
-        "contract", "partner", "days_to_renewal", "kind", "industry", "company_size", "city_tier",
+        "cluster", "value_tier", "churn_score", "top_driver", "drivers", "clv", "p_alive", "expected_purchases",
+        "segments",
+        # the profile's renewal
+        "days_to_renewal",
     }
 )  # fmt: skip
 

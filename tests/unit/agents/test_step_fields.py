@@ -135,3 +135,30 @@ def test_a_dimension_reading_only_services_is_re_evaluated_by_the_usage_event_th
     second = Usage(event_id="u1", customer_id="u", ts=at(1), action="open", service="reports")
     r = apply_events(loaded, [positioned(second, "u0", 1)], 0, models)
     assert ("adoption", None, "broad") in r.items[0].changes
+
+
+def test_playbook_expressions_read_the_new_features_and_custom_attributes() -> None:
+    """An at-risk bargain hunter gets the coupon action, a gold account the account manager;
+    names the rules know are the playbook's too."""
+    from segstream.agents.outlook import playbook_names
+    from segstream.models.playbook import parse_playbook
+    from segstream.scoring.churn import Risk
+
+    playbook = parse_playbook(
+        "actions:\n"
+        "  - action: account_manager\n"
+        '    when: attrs["tier"] == "gold" and open_complaints > 0\n'
+        "  - action: coupon\n"
+        '    when: discount_share >= 0.5 and channel == "partner"\n'
+        "  - action: catch_all\n"
+        "    when: True\n"
+    )
+    loaded, models, _ = run()
+    now = int((at(5) - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()) * 1_000_000
+    risk = Risk(0.8, {"purchase_lapse": 1.0})
+
+    def action(cid: str) -> str | None:
+        hit = playbook.action_for(playbook_names(loaded[cid].state, now, risk, None, models))
+        return hit.code if hit else None
+
+    assert (action("b"), action("c"), action("f")) == ("coupon", "account_manager", "catch_all")

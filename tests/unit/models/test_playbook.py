@@ -392,8 +392,12 @@ def test_an_unknown_name_is_rejected_with_its_line() -> None:
     )
 
 
-def test_a_rule_only_name_is_unknown_to_the_playbook() -> None:
-    assert rejection(one_action("usage_rate > 1")) == "line 5: unknown name(s) usage_rate in 'usage_rate > 1'"
+def test_every_rule_name_is_a_playbook_name_and_a_misspelt_one_is_unknown() -> None:
+    from segstream.models.rules import RULE_NAMES
+
+    assert RULE_NAMES <= PLAYBOOK_NAMES
+    assert parse_playbook(one_action('usage_rate > 1 and attrs["tier"] == "gold"')).actions[1].code == "bad"
+    assert rejection(one_action("usage_rat > 1")) == "line 5: unknown name(s) usage_rat in 'usage_rat > 1'"
 
 
 def test_a_syntax_error_in_an_expression_is_rejected_with_its_line() -> None:

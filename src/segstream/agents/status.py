@@ -49,7 +49,8 @@ class StatusReporter:
         """Write this worker's status; remove statuses of workers gone for an hour."""
         self.pipeline.refresh_lag()  # in the worker's loop, beside its consumer
         status = self.status(leader)
-        stored = await self.pipeline.store.put_status(self.worker, encode(status))
+        blob = encode(status)
+        stored = await self.pipeline.store.put_status(self.worker, blob)
         old = combine(stored, status.updated_us, stale_s=STATUS_FORGET_S).gone
         if old := [w for w in old if w != self.worker]:
-            await self.pipeline.store.put_status(self.worker, encode(status), forget=old)
+            await self.pipeline.store.put_status(self.worker, blob, forget=old)

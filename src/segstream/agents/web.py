@@ -27,22 +27,26 @@ POPULATION_TIMEOUT_S = 1.0  # /metrics waits this long for the populations, then
 def register(app: faust.App, pipeline: Pipeline) -> None:
     store = pipeline.web_store  # used from the web server's thread only
 
+    async def redis_problem() -> Exception | None:
+        """Why Redis does not answer, or None."""
+        try:
+            await store.ping()
+        except Exception as exc:  # any failure means not healthy (nor ready); say which
+            return exc
+        return None
+
     @app.page("/health")
     class Health(View):
         async def get(self, request: Request) -> Response:
-            try:
-                await store.ping()
-            except Exception as exc:  # any failure means not healthy; say which
-                return self.json({"status": "unhealthy", "redis": str(exc)}, status=503)
+            if (problem := await redis_problem()) is not None:
+                return self.json({"status": "unhealthy", "redis": str(problem)}, status=503)
             return self.json({"status": "ok"})
 
     @app.page("/ready")
     class Ready(View):
         async def get(self, request: Request) -> Response:
-            try:
-                await store.ping()
-            except Exception as exc:  # any failure means not ready; say which
-                return self.json({"status": "stalled", "reason": f"redis: {exc}"}, status=503)
+            if (problem := await redis_problem()) is not None:
+                return self.json({"status": "stalled", "reason": f"redis: {problem}"}, status=503)
             state = pipeline.progress.state()
             if not state.ready:  # rebalancing, standby or stalled: never a reassuring zero lag
                 return self.json({"status": state.status, "reason": state.reason}, status=503)

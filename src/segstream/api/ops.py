@@ -40,10 +40,9 @@ class Throughput:
         return (total - n0) / (now - t0) if now > t0 else 0.0
 
 
-async def workers(store: Store, extra: dict[str, bytes] | None = None) -> Workers:
-    """Every worker's status as stored (``extra``: statuses newer than the stored ones, the
-    asking worker's own)."""
-    return combine({**await store.statuses(), **(extra or {})}, time.time_ns() // 1000)
+async def workers(store: Store) -> Workers:
+    """Every worker's status as stored, combined as of now."""
+    return combine(await store.statuses(), time.time_ns() // 1000)
 
 
 async def overview(store: Store, models: Models, live: Workers, throughput: Throughput) -> dict[str, Any]:

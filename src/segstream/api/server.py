@@ -233,10 +233,15 @@ def make_app(settings: Settings) -> web.Application:
             }
         )
 
-    async def segments(request: web.Request) -> web.StreamResponse:
+    async def with_models() -> tuple[Store, Models]:
+        """The store listings read from, and the models with the snapshots it holds now."""
         reader = sources().lister()
         _, _, blobs, _ = await reader.store.get_with_snapshots([], SNAPSHOTS)
-        return web.json_response(await segments_overview(reader.store, reader.use(blobs), settings.language))
+        return reader.store, reader.use(blobs)
+
+    async def segments(request: web.Request) -> web.StreamResponse:
+        store, models = await with_models()
+        return web.json_response(await segments_overview(store, models, settings.language))
 
     async def segment_customers(request: web.Request) -> web.StreamResponse:
         authorise(request)  # type: ignore[arg-type]
@@ -250,11 +255,6 @@ def make_app(settings: Settings) -> web.Application:
         return web.Response(body=openapi("api"), content_type="application/json")
 
     throughput = ops.Throughput()
-
-    async def with_models() -> tuple[Store, Models]:
-        reader = sources().lister()
-        _, _, blobs, _ = await reader.store.get_with_snapshots([], SNAPSHOTS)
-        return reader.store, reader.use(blobs)
 
     async def overview(request: web.Request) -> web.StreamResponse:
         store, models = await with_models()

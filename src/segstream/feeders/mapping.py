@@ -382,16 +382,11 @@ def _field(name: str, spec: Any, kinds: dict[str, tuple[str, bool]], bad: Any, t
     decimals = spec.get("decimals", 2)
     if not isinstance(decimals, int) or not 0 <= decimals <= 6:
         raise bad(f"{key}.decimals", f"{decimals!r} is not a whole number 0-6")
-    column = spec.get("column")
     return Field(
         name=name,
         kind=kind,
         required=required,
-        column=None if column is None else str(column),
-        value=spec.get("value"),
-        map=None if vmap is None else {as_text(k): v for k, v in vmap.items()},
-        otherwise=spec.get("otherwise"),
-        default=spec.get("default"),
+        **_source(spec, vmap),
         formats=tuple(formats),
         minor=units == "minor",
         decimals=decimals,
@@ -416,6 +411,19 @@ def _column_or_value(
     if vmap is not None and (not isinstance(vmap, dict) or "column" not in spec):
         raise bad(f"{key}.map", f"expected source value -> {target} value, with column:")
     return spec, vmap
+
+
+def _source(spec: dict[str, Any], vmap: dict[Any, Any] | None) -> dict[str, Any]:
+    """Where a field's value comes from, as :class:`Field` takes it: the column (through the
+    map, with ``otherwise`` and ``default``) or the constant value."""
+    column = spec.get("column")
+    return {
+        "column": None if column is None else str(column),
+        "value": spec.get("value"),
+        "map": None if vmap is None else {as_text(k): v for k, v in vmap.items()},
+        "otherwise": spec.get("otherwise"),
+        "default": spec.get("default"),
+    }
 
 
 def _attribute(name: str, spec: Any, bad: Any) -> Field:
@@ -448,16 +456,11 @@ def _attribute(name: str, spec: Any, bad: Any) -> Field:
             msgspec.convert(got, AttributeText | float | bool)
         except msgspec.ValidationError as exc:
             raise bad(f"{key}.{where}", f"{as_text(got)[:16]!r}... is {len(as_text(got))} characters: {exc}") from None
-    column = spec.get("column")
     return Field(
         name=name,
         kind=kind,
         required=False,
-        column=None if column is None else str(column),
-        value=spec.get("value"),
-        map=None if vmap is None else {as_text(k): v for k, v in vmap.items()},
-        otherwise=spec.get("otherwise"),
-        default=spec.get("default"),
+        **_source(spec, vmap),
         attribute=attribute,
         remove_empty=empty == "remove",
     )

@@ -45,16 +45,18 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("SEGSTREAM_")} | settings.as_env()
 
 
-class WorkerProcess:
-    """A real `segstream worker` subprocess, logging to artifacts/."""
+class _Process:
+    """A real `segstream` subprocess with these settings, logging to artifacts/."""
 
-    def __init__(self, settings: Settings, name: str) -> None:
+    what = "process"
+
+    def __init__(self, settings: Settings, command: str, log_name: str) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
         self.settings = settings
-        self.log_path = ARTIFACTS / f"worker-{name}-{settings.app_id}.log"
+        self.log_path = ARTIFACTS / log_name
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "segstream", "worker"],
+            [sys.executable, "-m", "segstream", command],
             env=settings_env(settings),
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -63,17 +65,20 @@ class WorkerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def wait_ready(self, timeout: float = 120.0) -> None:
-        # a worker restarted after a SIGKILL joins the group only once the killed member's
-        # Kafka session has expired (~60 s, Faust's broker_session_timeout): allow for it
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
-            if "Worker]: Ready" in self.log():
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"worker not ready in {timeout}s:\n{self.log()[-3000:]}")
+    def alive(self) -> bool:
+        """True while it runs; an exit is a failure, with the end of its log."""
+        if self.proc.poll() is not None:
+            raise AssertionError(f"{self.what} exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
+        return True
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float, what: str, every: float = 0.1) -> None:
+        """:func:`wait_until` while it runs; a timeout says what its log ends with."""
+        try:
+            wait_until(lambda: self.alive() and predicate(), timeout, what, every)
+        except AssertionError as exc:
+            if self.proc.poll() is not None:  # alive() said so, log included
+                raise
+            raise AssertionError(f"{exc}:\n{self.log()[-3000:]}") from None
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -90,45 +95,30 @@ class WorkerProcess:
         self._log.close()
 
 
-class ApiProcess:
+class WorkerProcess(_Process):
+    """A real `segstream worker`."""
+
+    what = "worker"
+
+    def __init__(self, settings: Settings, name: str) -> None:
+        super().__init__(settings, "worker", f"worker-{name}-{settings.app_id}.log")
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        # a worker restarted after a SIGKILL joins the group only once the killed member's
+        # Kafka session has expired (~60 s, Faust's broker_session_timeout): allow for it
+        self.wait_for(lambda: "Worker]: Ready" in self.log(), timeout, "the worker ready", every=0.2)
+
+
+class ApiProcess(_Process):
     """A real `segstream api` (the customer documents, listings, operators' views and the
-    dashboard; a worker serves only /health, /ready and /metrics), logging to artifacts/."""
+    dashboard; a worker serves only /health, /ready and /metrics), listening when made."""
+
+    what = "API"
 
     def __init__(self, settings: Settings, timeout: float = 60.0) -> None:
-        ARTIFACTS.mkdir(exist_ok=True)
-        self.settings = settings
-        self.log_path = ARTIFACTS / f"api-{settings.app_id}-{settings.api_port}.log"
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "segstream", "api"],
-            env=settings_env(settings),
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + timeout
-        while not self._listening():
-            if self.proc.poll() is not None:
-                raise AssertionError(f"API exited with {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"API not listening in {timeout}s:\n{self.log_path.read_text()[-3000:]}")
-            time.sleep(0.1)
-
-    def _listening(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.settings.api_port), timeout=1):
-                return True
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self._log.close()
+        super().__init__(settings, "api", f"api-{settings.app_id}-{settings.api_port}.log")
+        port = f"127.0.0.1:{settings.api_port}"
+        self.wait_for(lambda: reachable(port), timeout, f"the API listening on {port}")
 
 
 #: What only a worker answers (on its web port); everything else is the standalone API's.

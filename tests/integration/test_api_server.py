@@ -9,7 +9,6 @@ import json
 import shutil
 import signal
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -26,12 +25,11 @@ from segstream.client import ApiError, AsyncClient, Client, Customer, SegmentRef
 from segstream.config import Settings
 from segstream.streams import kinds
 from tests.integration.harness import (
-    ARTIFACTS,
+    ApiProcess,
     WorkerProcess,
     applied_total,
     free_port,
     read_store,
-    settings_env,
     settled,
     wait_until,
 )
@@ -65,27 +63,12 @@ def members(s: Settings, dim: str, seg: str) -> set[str]:
 
 @contextlib.contextmanager
 def api_process(s: Settings) -> Iterator[subprocess.Popen[bytes]]:
-    """`segstream api` with these settings, answering /health."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = (ARTIFACTS / f"api-{s.app_id}.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "segstream", "api"], env=settings_env(s), stdout=log, stderr=subprocess.STDOUT
-    )
-
-    def up() -> bool:
-        try:
-            return request(s.api_port, "/health", token=None)[0] == 200
-        except OSError:
-            return False
-
+    """`segstream api` with these settings, listening; stopped after."""
+    api = ApiProcess(s)
     try:
-        wait_until(up, 60, "the API answering /health")
-        yield proc
+        yield api.proc
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(20)
-        log.close()
+        api.stop()
 
 
 @pytest.fixture

@@ -9,13 +9,14 @@ up to ``--days`` of event time (180: about the 370,000 events of 3,000 customers
 integration test that measures ARI) go through the worker's pure core (``apply_events``,
 batches of ``--batch``); then, as of the last event, every customer with a purchase or a use gets
 
-behaviour     the project's vector (scoring/behaviour.py ``behaviours``: spend, frequency,
-              recency, usage rate and trend, satisfaction)
-+discount     ... and the purchase mix's ``discount_share`` (models/mix.py, from the state)
-+channel,cat  ... and ``channel_share`` and ``categories`` instead (a control: the coupon
+six           the behaviour vector before issue 18 (scoring/behaviour.py: spend,
+              frequency, recency, usage rate and trend, satisfaction)
+production    ... and ``discount``, the share of orders on a discount or coupon: the vector
+              in production since 2026-12-03 (``behaviours`` as the worker computes it)
++channel,cat  the six and ``channel_share`` and ``categories`` (a control: the coupon
               hunters use the same channels and categories as the loyal customers)
-+mix          ... and all five numeric mix features (discount share, discount spend share,
-              discount depth, channel share, categories)
++mix          the six and all five numeric mix features (discount share, discount spend
+              share, discount depth, channel share, categories)
 
 Each set is clustered the project's way: models/clusters.py ``ClusterLearner`` (River
 StandardScaler + KMeans, farthest-point seeds, the leader's batch refinement), k = the number
@@ -26,9 +27,9 @@ extended sets swap it for the run (nothing in src/ changes). As a cross-check, s
 KMeans (z-scores, n_init 10) on the same vectors. Reported: ARI against the personas (all
 customers), and ARI within the loyal + coupon hunter customers only ("L|C": 1.0, the two
 personas split cleanly; 0, not at all). The reference row is the default population (no
-coupon hunters, k 5, same seeds) with the behaviour vector alone: the ARI the project had
-before the new persona (``--no-reference`` skips it). A table per run (mean and spread over
-the seeds); one JSON line per run appended to --json (default
+coupon hunters, k 5, same seeds) with the six and with the production vector: what the
+discount share does where no persona is defined by coupons (``--no-reference`` skips it).
+A table per run (mean and spread over the seeds); one JSON line per run appended to --json (default
 benchmarks/results/cluster_features.jsonl).
 """
 
@@ -74,16 +75,18 @@ from segstream.streams import kinds  # noqa: E402
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 PARTITIONS = 8
-BEHAVIOUR = tuple(clusters.FEATURES)
+BEHAVIOUR = tuple(clusters.FEATURES)  # production: the six and "discount"
+SIX = BEHAVIOUR[:6]
 MIX = ("discount_share", "discount_spend_share", "discount_depth", "channel_share", "categories")
 SETS: dict[str, tuple[str, ...]] = {
-    "behaviour": BEHAVIOUR,
-    "+discount": (*BEHAVIOUR, "discount_share"),
-    "+channel,cat": (*BEHAVIOUR, "channel_share", "categories"),
-    "+mix": (*BEHAVIOUR, *MIX),
+    "six": SIX,
+    "production (six + discount)": BEHAVIOUR,
+    "+channel,cat": (*SIX, "channel_share", "categories"),
+    "+mix": (*SIX, *MIX),
 }
 PAIR = ("loyal", "coupon_hunter")
-REFERENCE = "reference (5 personas, k 5): behaviour"
+REFERENCE = "reference (5 personas, k 5): six"
+REFERENCE_DISCOUNT = "reference (5 personas, k 5): production"
 
 
 def simulate(
@@ -181,7 +184,7 @@ def scores(truth: np.ndarray, labels: np.ndarray) -> dict[str, float | None]:
 def run_seed(a: argparse.Namespace, seed: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     out: dict[str, Any] = {"seed": seed, "sets": {}}
-    populations = [(True, SETS)] + ([(False, {REFERENCE: BEHAVIOUR})] if a.reference else [])
+    populations = [(True, SETS)] + ([(False, {REFERENCE: SIX, REFERENCE_DISCOUNT: BEHAVIOUR})] if a.reference else [])
     for hunters, sets in populations:
         t1 = time.perf_counter()
         states, now, sim = simulate(a.customers, a.days, seed, a.batch, coupon_hunters=hunters)

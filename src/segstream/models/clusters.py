@@ -34,7 +34,11 @@ from scipy.optimize import linear_sum_assignment
 from segstream.models.cluster_count import MARGIN, lloyd, score_counts
 from segstream.scoring.catalogue import LANGUAGES, traits
 
-FEATURES: Final = ("spend", "frequency", "recency", "usage_rate", "usage_trend", "satisfaction")
+#: The behaviour features, in the order of a vector (scoring/behaviour.py builds them). New
+#: ones are appended: a snapshot learned on the first ``d`` of them reads only those
+#: (:meth:`ClusterSnapshot.assign`), so snapshots published before ``discount`` (the share
+#: of orders on a discount or coupon, issue 18) still assign.
+FEATURES: Final = ("spend", "frequency", "recency", "usage_rate", "usage_trend", "satisfaction", "discount")
 
 
 class ClusterSnapshot(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -59,7 +63,8 @@ class ClusterSnapshot(msgspec.Struct, frozen=True, omit_defaults=True):
     k_method: str = "fixed"
 
     def assign(self, x: np.ndarray, current: np.ndarray | None = None, margin: float = 0.0) -> np.ndarray:
-        """Cluster id of each row of ``x`` (n x len(FEATURES), raw units), vectorised.
+        """Cluster id of each row of ``x`` (n x len(FEATURES), raw units), vectorised. A
+        snapshot learned on fewer features (an older release's) reads the first ones only.
 
         ``current``: each row's cluster id so far (0: none); a row stays in it unless the
         nearest centre is nearer by more than ``margin`` (a share of the distance), so that
@@ -70,7 +75,7 @@ class ClusterSnapshot(msgspec.Struct, frozen=True, omit_defaults=True):
         >>> snap.assign(x).tolist(), snap.assign(x, np.array([3, 3]), margin=0.1).tolist()
         ([4, 4], [3, 4])
         """
-        z = (x - np.asarray(self.mean)) / np.asarray(self.std)
+        z = (x[:, : len(self.mean)] - np.asarray(self.mean)) / np.asarray(self.std)
         c = np.asarray(self.centers)
         d = ((z[:, None, :] - c[None, :, :]) ** 2).sum(axis=2)
         best = d.argmin(axis=1)
@@ -92,10 +97,10 @@ def standouts(center: Sequence[float], words: int = 3) -> list[tuple[str, int]]:
     ``(feature, 1 if above the population else 0)``, at most ``words`` of them, each at
     least 0.25 standard deviations from the mean (named by :func:`segstream.scoring.catalogue.traits`).
 
-    >>> standouts([1.2, 0.9, -0.8, 0.1, 0.0, 0.3])
-    [('spend', 1), ('frequency', 1), ('recency', 0)]
+    >>> standouts([1.2, 0.9, -0.8, 0.1, 0.0, 0.3, -1.0])
+    [('spend', 1), ('discount', 0), ('frequency', 1)]
     """
-    ranked = sorted(range(len(FEATURES)), key=lambda i: -abs(center[i]))
+    ranked = sorted(range(len(center)), key=lambda i: -abs(center[i]))
     return [(FEATURES[i], int(center[i] > 0)) for i in ranked[:words] if abs(center[i]) >= 0.25]
 
 
@@ -144,7 +149,7 @@ class ClusterLearner:
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> learner = ClusterLearner(n_clusters=2, seed=1)
-    >>> blobs = np.vstack([rng.normal(0, 0.1, (200, 6)), rng.normal(5, 0.1, (200, 6))])
+    >>> blobs = np.vstack([rng.normal(0, 0.1, (200, 7)), rng.normal(5, 0.1, (200, 7))])
     >>> for x in rng.permutation(blobs):
     ...     learner.learn_one(dict(zip(FEATURES, x)))
     >>> snap, events = learner.snapshot(None)
@@ -308,10 +313,12 @@ class ClusterLearner:
             next_id = self.k + 1
             events = [{"event": "birth", "cluster": i} for i in ids]
         else:
-            # compare in raw units: the scaling itself moves as it learns
+            # compare in raw units: the scaling itself moves as it learns; a previous
+            # snapshot on fewer features (an older release's) on the features it has
+            d = len(previous.mean)
             old = np.asarray(previous.centers) * np.asarray(previous.std) + np.asarray(previous.mean)
-            new = centers * std + mean
-            cost = (((old[:, None, :] - new[None, :, :]) / std) ** 2).sum(axis=2) ** 0.5
+            new = (centers * std + mean)[:, :d]
+            cost = (((old[:, None, :] - new[None, :, :]) / std[:d]) ** 2).sum(axis=2) ** 0.5
             rows, cols = linear_sum_assignment(cost)  # rectangular when the count changed
             ids = [0] * self.k
             next_id = previous.next_id

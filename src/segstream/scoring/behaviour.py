@@ -1,7 +1,7 @@
 """The behaviour vectors of a whole batch, in :data:`segstream.models.clusters.FEATURES`
 order: mean order value, purchases per 30 days of tenure, days since the last purchase
 (or since the first event), the long-horizon usage rate and its trend, the satisfaction
-level; all log-scaled where they are open-ended.
+level, the share of orders on a discount or coupon; all log-scaled where they are open-ended.
 
 Rates, not totals, so that a customer's cluster says how it behaves rather than how long
 it has been a customer. Clusters are learned (the leader) and assigned (every batch) from
@@ -24,7 +24,7 @@ from segstream.state.customer import CustomerState
 
 
 def behaviour_matrix(c: Columns, a: Activity) -> F64:
-    """n x 6 matrix of the batch's behaviour vectors."""
+    """n x 7 matrix of the batch's behaviour vectors."""
     tenure = np.maximum(1.0, (c.now - c.first_us) / US_PER_DAY)
     count = np.maximum(c.p_count, 1)
     aov = np.where(c.has_p, c.p_spend / 100 / count, 0.0)
@@ -35,11 +35,16 @@ def behaviour_matrix(c: Columns, a: Activity) -> F64:
         logged = np.clip(np.log(a.trend), -3.0, 3.0)
     trend = np.where(c.has_u, np.where(~np.isnan(a.trend) & (a.trend != 0), logged, -3.0), 0.0)
     level = np.where(c.has_f & np.isfinite(a.level), a.level, 0.5)
-    return np.column_stack([np.log1p(aov), np.log1p(per_month), np.log1p(since), np.log1p(rate), trend, level])
+    # orders on a discount or coupon among all orders (purchases applied before the mix
+    # existed count as undiscounted, as models/mix.py says); 0 without purchases
+    discount = np.clip(c.p_discounted / count, 0.0, 1.0)
+    return np.column_stack(
+        [np.log1p(aov), np.log1p(per_month), np.log1p(since), np.log1p(rate), trend, level, discount]
+    )
 
 
 def behaviours(states: Sequence[CustomerState], now_us: int, models: Models) -> F64:
-    """n x 6 matrix of these customers' behaviour vectors as of ``now_us``."""
+    """n x 7 matrix of these customers' behaviour vectors as of ``now_us``."""
     cols = Columns.of(states, [now_us] * len(states))
     return behaviour_matrix(cols, activity(cols, models.usage, models.satisfaction))
 
@@ -50,7 +55,7 @@ INSUFFICIENT: Final = "insufficient"
 
 #: The state part each behaviour feature is read from.
 FEATURE_PART: Final = dict(
-    zip(FEATURES, ("purchases", "purchases", "purchases", "usage", "usage", "feedback"), strict=True)
+    zip(FEATURES, ("purchases", "purchases", "purchases", "usage", "usage", "feedback", "purchases"), strict=True)
 )
 
 
@@ -78,8 +83,8 @@ def cluster_name(snap: ClusterSnapshot, cluster_id: int, language: str, parts: C
     >>> cluster_name(snap, 7, "en", {"purchases"}), cluster_name(snap, 7, "en", {"usage"})
     ('large orders, recent', 'heavy user')
     """
-    wanted = [FEATURE_PART[f] in parts for f in FEATURES]
+    center = snap.centers[snap.ids.index(cluster_id)]
+    wanted = [FEATURE_PART[f] in parts for f in FEATURES[: len(center)]]  # an older snapshot: its features
     if all(wanted):
         return snap.description(cluster_id, language)
-    center = snap.centers[snap.ids.index(cluster_id)]
     return catalogue.traits(standouts([v if w else 0.0 for v, w in zip(center, wanted, strict=True)]), language)

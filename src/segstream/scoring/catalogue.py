@@ -125,6 +125,7 @@ TRAIT_WORDS: Final[dict[str, dict[str, tuple[str, str]]]] = {
         "usage_rate": ("light user", "heavy user"),
         "usage_trend": ("declining use", "growing use"),
         "satisfaction": ("unhappy", "satisfied"),
+        "discount": ("pays full price", "deal seeker"),
     },
     "zh-CN": {
         "spend": ("小额订单", "大额订单"),
@@ -133,6 +134,7 @@ TRAIT_WORDS: Final[dict[str, dict[str, tuple[str, str]]]] = {
         "usage_rate": ("轻度使用", "重度使用"),
         "usage_trend": ("使用下降", "使用增长"),
         "satisfaction": ("不满意", "满意"),
+        "discount": ("原价购买", "偏好优惠"),
     },
 }
 _TYPICAL: Final = {"en": "typical", "zh-CN": "普通"}

@@ -26,7 +26,7 @@ I64 = NDArray[np.int64]
 F64 = NDArray[np.float64]
 Mask = NDArray[np.bool_]
 
-_ZERO_P = (0, 0, 0, 0)
+_ZERO_P = (0, 0, 0, 0, 0)
 _ZERO_U = (0.0, 0.0, 0, 0, 0)
 _ZERO_F = (0.0, 0.0, 0.0, 0.0, -1, 0, 0, 0, 0, 0)
 
@@ -46,6 +46,7 @@ class Columns:
     p_last: I64
     p_count: I64
     p_spend: I64
+    p_discounted: I64  # orders on a discount or coupon (the purchase mix; 0 without one)
     has_u: Mask
     u_short: F64
     u_long: F64
@@ -78,12 +79,13 @@ class Columns:
         for st in states:
             base.append((st.first_us, st.reactivated_us))
             p, u, f = st.purchases, st.usage, st.feedback
-            pur.append((p.first_us, p.last_us, p.count, p.spend_minor) if p else _ZERO_P)
+            m = st.mix
+            pur.append((p.first_us, p.last_us, p.count, p.spend_minor, m.discounted if m else 0) if p else _ZERO_P)
             use.append((u.short, u.long, u.ref_us, u.last_us, u.count) if u else _ZERO_U)
             fb.append(_feedback_row(f) if f else _ZERO_F)
         n = len(states)
         b = np.array(base, dtype=np.int64).reshape(n, 2)
-        pa = np.array(pur, dtype=np.int64).reshape(n, 4)
+        pa = np.array(pur, dtype=np.int64).reshape(n, 5)
         ua = np.array(use, dtype=np.float64).reshape(n, 5)
         fa = np.array(fb, dtype=np.float64).reshape(n, 10)
         return cls(
@@ -95,6 +97,7 @@ class Columns:
             p_last=pa[:, 1],
             p_count=pa[:, 2],
             p_spend=pa[:, 3],
+            p_discounted=pa[:, 4],
             has_u=np.array([st.usage is not None for st in states], dtype=bool),
             u_short=ua[:, 0],
             u_long=ua[:, 1],

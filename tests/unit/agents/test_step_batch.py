@@ -276,7 +276,7 @@ def test_a_customer_between_two_centres_stays_in_its_cluster_within_the_margin()
     st = bought(0).state
     x = behaviours([st], us(20), Models())[0].tolist()
     near, far = [x[0] + 0.5, *x[1:]], [x[0] - 0.525, *x[1:]]  # distances 0.5 and 0.525
-    snap = ClusterSnapshot(2, [3, 4], [near, far], [0.0] * 6, [1.0] * 6, {"en": ["a", "b"]}, 5, 10)
+    snap = ClusterSnapshot(2, [3, 4], [near, far], [0.0] * len(x), [1.0] * len(x), {"en": ["a", "b"]}, 5, 10)
     for margin, expected in ((0.1, []), (0.0, [("c4", "c3")])):
         loaded = bought(0)
         loaded.state.segments["cluster"] = "c4"

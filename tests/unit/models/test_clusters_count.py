@@ -14,12 +14,13 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 from segstream.models.cluster_count import silhouette
 from segstream.models.clusters import FEATURES, ClusterLearner, ClusterSnapshot
 
-AXES = np.eye(6) * 8.0  # blob centres 8 standard deviations out on distinct axes: equally far apart
+D = len(FEATURES)
+AXES = np.eye(D) * 8.0  # blob centres 8 standard deviations out on distinct axes: equally far apart
 
 
 def draw(centres: list[np.ndarray], n: int, rng: np.random.Generator, sd: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     y = rng.integers(len(centres), size=n)
-    return np.asarray(centres)[y] + rng.normal(0.0, sd, (n, 6)), y
+    return np.asarray(centres)[y] + rng.normal(0.0, sd, (n, D)), y
 
 
 def learn(learner: ClusterLearner, x: np.ndarray) -> None:
@@ -27,21 +28,26 @@ def learn(learner: ClusterLearner, x: np.ndarray) -> None:
         learner.learn_one(dict(zip(FEATURES, row, strict=True)))
 
 
-def personas(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def personas(n: int, rng: np.random.Generator, discount: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Six persona-like groups in behaviour-vector units (log1p order value, log1p purchases
     per 30 days, log1p days since the last purchase, log1p usage rate, usage trend,
-    satisfaction), overlapping: sklearn's KMeans told k = 6 recovers them with ARI ~1."""
+    satisfaction; the share of orders on a discount: 0, no one bought on a discount, or with
+    ``discount`` about the simulator's personas' shares), overlapping: sklearn's KMeans told
+    k = 6 recovers them with ARI ~1."""
     means = np.array([
-        [4.8, 2.2, 1.4, 1.1, 0.0, 0.9],    # champion
-        [4.1, 1.5, 2.3, 0.7, 0.0, 0.8],    # loyal
-        [3.0, 1.2, 2.6, 0.34, 0.0, 0.6],   # bargain hunter
-        [3.8, 0.45, 3.8, 0.1, 0.0, 0.7],   # occasional
-        [3.9, 0.7, 4.6, 0.5, -1.5, 0.35],  # churner
-        [3.3, 0.3, 3.9, 1.4, 0.6, 0.6],    # heavy user, rare buyer
+        [4.8, 2.2, 1.4, 1.1, 0.0, 0.9, 0.05],    # champion
+        [4.1, 1.5, 2.3, 0.7, 0.0, 0.8, 0.15],    # loyal
+        [3.0, 1.2, 2.6, 0.34, 0.0, 0.6, 0.7],    # bargain hunter
+        [3.8, 0.45, 3.8, 0.1, 0.0, 0.7, 0.2],    # occasional
+        [3.9, 0.7, 4.6, 0.5, -1.5, 0.35, 0.2],   # churner
+        [3.3, 0.3, 3.9, 1.4, 0.6, 0.6, 0.15],    # heavy user, rare buyer
     ])  # fmt: skip
-    sd = np.array([0.3, 0.2, 0.35, 0.15, 0.35, 0.08]) * 0.85
+    sd = np.array([0.3, 0.2, 0.35, 0.15, 0.35, 0.08, 0.12]) * 0.85
     y = rng.choice(6, size=n, p=[0.1, 0.2, 0.2, 0.2, 0.15, 0.15])
-    return means[y] + rng.normal(size=(n, 6)) * sd, y
+    x = means[y] + rng.normal(size=(n, D)) * sd
+    if not discount:
+        x[:, FEATURES.index("discount")] = 0.0
+    return x, y
 
 
 @pytest.mark.parametrize(("n", "k", "seed"), [(50, 2, 0), (300, 5, 1), (1000, 7, 2)])
@@ -74,7 +80,8 @@ def test_the_count_of_well_separated_blobs_is_found(k_true: int) -> None:
 def test_six_overlapping_personas_are_found_without_being_told_how_many() -> None:
     rng = np.random.default_rng(7)
     x, truth = personas(6000, rng)
-    z = (x - x.mean(axis=0)) / x.std(axis=0)
+    sd = x.std(axis=0)
+    z = (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
     told = KMeans(n_clusters=6, n_init=10, random_state=0).fit_predict(z)
     assert adjusted_rand_score(truth, told) >= 0.95  # the data: six groups a batch k-means separates
     learner = ClusterLearner(n_clusters=5, k_range=(2, 10))
@@ -91,7 +98,7 @@ def test_ids_survive_a_change_of_count_births_and_retirements_are_reported() -> 
     learn(learner, three)
     s1, events = learner.snapshot(None)
     assert s1.k == 3 and s1.ids == [1, 2, 3]
-    probes = [AXES[i] + rng.normal(0, 0.3, (20, 6)) for i in range(4)]
+    probes = [AXES[i] + rng.normal(0, 0.3, (20, D)) for i in range(4)]
 
     def label(snap: ClusterSnapshot, i: int) -> int:
         ids = set(snap.assign(probes[i]).tolist())
@@ -123,7 +130,7 @@ def test_a_count_better_by_less_than_the_margin_does_not_replace_the_current_one
     assert s1.k == 3
     # the third group splits in two, 2 x 1.35 standard deviations apart: four groups score
     # a little better than three (sklearn, on the very vectors the learner holds)
-    split = [AXES[0], AXES[1], AXES[2] + 1.35 * np.eye(6)[3], AXES[2] - 1.35 * np.eye(6)[3]]
+    split = [AXES[0], AXES[1], AXES[2] + 1.35 * np.eye(D)[3], AXES[2] - 1.35 * np.eye(D)[3]]
     learn(learner, draw(split, 1500, rng)[0])
     r = learner.recent
     sk = {k: silhouette_score(r, KMeans(k, n_init=10, random_state=0).fit_predict(r)) for k in (3, 4)}

@@ -28,7 +28,9 @@ def behaviour_vector(st: CustomerState, now: int, models: Models) -> list[float]
         rate = u.rate_long
         trend = max(-3.0, min(3.0, math.log(u.trend))) if u.trend else -3.0
     level = models.satisfaction.predict_one(st.feedback, now).level if st.feedback else None
+    # the purchase mix model's share of orders on a discount or coupon (none named: 0)
+    mix = models.mix.predict_one(st.mix, p.count, p.spend_minor) if p and st.mix else None
     return [
         math.log1p(aov), math.log1p(per_month), math.log1p(since), math.log1p(rate), trend,
-        0.5 if level is None else level,
+        0.5 if level is None else level, (mix.discount_share or 0.0) if mix else 0.0,
     ]  # fmt: skip

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from segstream.models.churn import ChurnModel
 from segstream.models.decay import US_PER_DAY
 from segstream.models.lifecycle import STAGES, LifecycleModel
+from segstream.models.mix import PurchaseMix
 from segstream.models.profile import ProfileState
 from segstream.models.rfm import FixedRFMScorer, MeanRFMScorer, PurchaseSummary, QuintileRFMScorer, RFMSnapshot
 from segstream.models.satisfaction import FeedbackState
@@ -34,11 +35,13 @@ times = st.integers(0, NOW)
 @st.composite
 def customers(draw: st.DrawFn) -> tuple[CustomerState, int, str | None]:
     first = draw(st.integers(0, 300 * D))
-    p = u = f = None
+    p = u = f = mix = None
     if draw(st.booleans()):
         last = draw(st.integers(first, NOW))
         count = draw(st.integers(1, 40))
         p = PurchaseSummary(first, last, count, draw(st.integers(0, 10**7)), min(count, 5), 100)
+        if draw(st.booleans()):  # some orders on a discount (up to all of them)
+            mix = PurchaseMix(discounted=draw(st.integers(0, count)), discounted_minor=1, discount_minor=1)
     if draw(st.booleans()):
         ref = draw(st.integers(first, NOW))
         u = UsageState(draw(st.floats(0, 50)), draw(st.floats(0, 200)), ref, ref, draw(st.integers(0, 500)), 5)
@@ -50,7 +53,7 @@ def customers(draw: st.DrawFn) -> tuple[CustomerState, int, str | None]:
             draw(st.integers((k := draw(st.integers(0, n))), 5 * k)), k,  # severities: k rated, each 1-5
         )  # fmt: skip
     state = CustomerState(
-        first_us=first, last_us=NOW, purchases=p, usage=u, feedback=f, profile=ProfileState(first),
+        first_us=first, last_us=NOW, purchases=p, usage=u, feedback=f, profile=ProfileState(first), mix=mix,
         reactivated_us=draw(st.sampled_from([0, first])),
     )  # fmt: skip
     active = max(p.last_us if p else 0, u.last_us if u else 0)

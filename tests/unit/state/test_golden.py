@@ -11,11 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import msgspec
+import numpy as np
 import pytest
 
-from segstream.models.clusters import ClusterSnapshot
+from segstream.models.clusters import FEATURES, ClusterSnapshot
 from segstream.models.rfm import RFMSnapshot
 from segstream.models.value import ValueSnapshot
+from segstream.scoring.behaviour import cluster_name
 from segstream.state.customer import pack, unpack
 from tests.unit.state import golden
 
@@ -106,3 +108,16 @@ def test_a_value_snapshot_of_format_1_reads_with_the_defaults_of_the_fields_adde
 def test_a_cluster_snapshot_from_before_the_chosen_count_reads_as_a_fixed_count_of_unknown_score() -> None:
     old = msgspec.msgpack.decode(fixture("cluster_snapshot_v1.hex"), type=ClusterSnapshot)
     assert (old.k, old.k_score, old.k_method) == (0, 0.0, "fixed")
+
+
+def test_a_cluster_snapshot_of_six_features_assigns_todays_vectors_on_those_six() -> None:
+    # learned before the discount share joined the behaviour vector (issue 18): a worker of
+    # today's release reads it until the leader publishes a seven-feature one
+    old = msgspec.msgpack.decode(fixture("cluster_snapshot_v1.hex"), type=ClusterSnapshot)
+    assert len(old.mean) == 6 < len(FEATURES)
+    centres = np.asarray(old.centers) * np.asarray(old.std) + np.asarray(old.mean)  # raw units
+    x = np.vstack([centres[0] + 0.01, centres[0] - 0.01])
+    extra = np.array([[0.0], [1.0]])  # no order on a discount, every order on one
+    assert old.assign(np.hstack([x, extra])).tolist() == old.assign(x).tolist() == [0, 0]
+    # its centre in z-scores: spend 0.5, frequency -1.0, recency 0.25 (and usage words, not read)
+    assert cluster_name(old, 2, "en", {"purchases"}) == "rare buyer, large orders, lapsed"

@@ -187,7 +187,8 @@ def test_an_example_that_lacks_a_required_field_fails_the_schema_and_the_decoder
 def test_cluster_events_as_the_learner_makes_them_match_the_cluster_event_struct() -> None:
     rng = np.random.default_rng(0)
     learner = ClusterLearner(n_clusters=2, seed=1)
-    for x in rng.permutation(np.vstack([rng.normal(0, 0.1, (200, 6)), rng.normal(5, 0.1, (200, 6))])):
+    d = len(FEATURES)
+    for x in rng.permutation(np.vstack([rng.normal(0, 0.1, (200, d)), rng.normal(5, 0.1, (200, d))])):
         learner.learn_one(dict(zip(FEATURES, x, strict=True)))
     first, births = learner.snapshot(None)
     far = [[50.0] * len(FEATURES)] * len(first.ids)  # every old centre far away: retirements and a merge

@@ -13,15 +13,15 @@ import pandas as pd
 from segstream.config import Settings
 from segstream.feeders import importer
 from segstream.streams.codec import to_us
-from tests.integration.harness import WorkerProcess, read_store, settings_env, wait_for_counts
+from tests.integration.harness import WorkerProcess, every_record, read_store, settings_env, wait_for_counts
 
 SAMPLES = Path(importer.__file__).with_name("samples")
 
 
-def run_import(s: Settings, mapping: str, tmp_path: Path) -> str:
+def run_import(s: Settings, mapping: str, tmp_path: Path, report: str = "") -> str:
     done = subprocess.run(
         [sys.executable, "-m", "segstream", "import", "-m", mapping, "--sample", "--no-progress",
-         "--report", str(tmp_path / f"{mapping}.report.csv")],
+         "--report", str(tmp_path / (report or f"{mapping}.report.csv"))],
         env=settings_env(s), check=True, timeout=180, capture_output=True, text=True,
     )  # fmt: skip
     return done.stdout
@@ -61,6 +61,12 @@ def test_online_retail_ii_sample(
     stats = wait_for_counts(s, {"purchases": int(keep.sum())})
     assert stats["events:purchases"] == int(keep.sum()) == 59  # the duplicate line applied twice, as in pandas
     assert stats["customers"] == len(truth)
+    check_purchases(s, truth)
+    # the same file again (a new report, no --resume): the ledger in Redis knows every id
+    again = run_import(s, "online-retail-ii", tmp_path, report="again.csv")
+    assert "read 66 rows: sent 0, rejected 4, skipped 3" in again
+    assert "59 rows not sent again" in again
+    assert len(every_record(s, "purchases")) == 59  # the topic holds each row once
     check_purchases(s, truth)
 
 

@@ -2,14 +2,51 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from redis.exceptions import RedisError
 
+from segstream.config import Settings
 from segstream.feeders.importer import ImportFailure, Summary, count_rows, run_import, shipped_mappings
 from segstream.feeders.mapping import Mapping, MappingError, load_mapping
+
+
+class StoreLedger:
+    """The event ids imports sent to one input topic, in Redis (:class:`Store`), for the
+    synchronous import loop. Ids are kept as 8-byte BLAKE2b digests (a false "already sent"
+    needs two different ids with the same 64 bits: about 1 in 37 million for 1M imported rows)."""
+
+    def __init__(self, settings: Settings, topic_kind: str) -> None:
+        from segstream.state.store import Store
+
+        self._runner = asyncio.Runner()
+        self._store = Store.from_settings(settings)
+        self._kind = topic_kind
+
+    @staticmethod
+    def digest(event_id: str) -> bytes:
+        return hashlib.blake2b(event_id.encode(), digest_size=8).digest()
+
+    def ping(self) -> None:
+        self._runner.run(self._store.ping())
+
+    def sent(self, event_ids: list[str]) -> set[str]:
+        found = self._runner.run(self._store.imported_events(self._kind, [self.digest(i) for i in event_ids]))
+        return {i for i, f in zip(event_ids, found, strict=True) if f}
+
+    def record(self, event_ids: list[str]) -> None:
+        self._runner.run(self._store.record_imported_events(self._kind, [self.digest(i) for i in event_ids]))
+
+    def close(self) -> None:
+        try:
+            self._runner.run(self._store.close())
+        finally:
+            self._runner.close()
 
 
 def resolve_mapping(name: str) -> Mapping:
@@ -39,6 +76,13 @@ def import_command(
     resume: Annotated[
         bool, typer.Option(help="Skip the rows an earlier, interrupted run of the same file and mapping sent")
     ] = False,
+    ledger: Annotated[
+        bool,
+        typer.Option(
+            help="Send only rows whose event id no earlier import sent to the topic, and record the sent ones "
+            "(in Redis); --no-ledger sends every valid row"
+        ),
+    ] = True,
     progress: Annotated[bool, typer.Option(help="Show a progress bar")] = True,
 ) -> None:
     """Import rows of a CSV, JSON Lines or Parquet file as input events through a mapping (docs/IMPORT.md).
@@ -86,10 +130,14 @@ def import_command(
         fail(f"cannot read {file}: {exc}", 2)
     producer = None
     sink = None
+    book: StoreLedger | None = None
     if not dry_run:
         from segstream.feeders.importer import KafkaSink
         from segstream.feeders.producer import make_producer
 
+        if ledger:
+            book = ledger_book = StoreLedger(settings, m.topic)
+            guarded(ledger_book.ping)  # Redis answers, or one line and exit
         producer = guarded(lambda: make_producer(settings))
         sink = KafkaSink(producer, topic)
     label = f"import {m.name}" + (" (dry run)" if dry_run else "")
@@ -101,15 +149,19 @@ def import_command(
             task = bar.add_task(label, total=total)
             summary = run_import(
                 file, m, codec, sink, out, now=datetime.now(UTC), topic=topic, resume=resume,
-                tick=lambda n: bar.update(task, completed=n),
+                tick=lambda n: bar.update(task, completed=n), ledger=book,
             )  # fmt: skip
     except (ImportFailure, OSError, UnicodeDecodeError, ValueError) as exc:
         error = str(exc)
+    except RedisError as exc:
+        error = f"Redis error: {exc}"
     except KeyboardInterrupt:
         error = "interrupted; run again with --resume to go on"
     finally:
         if producer is not None:
             producer.close(timeout=0 if error else None)
+        if book is not None:
+            book.close()
     if error is not None:
         fail(error if "--resume" in error or dry_run else f"{error} (the checkpoint allows --resume)")
     assert summary is not None

@@ -14,6 +14,12 @@ the last line Kafka acknowledged is written to a checkpoint (the report path plu
 ``.checkpoint.json``) with the file's and the mapping's SHA-256; ``resume=True`` skips the
 rows up to it. A crash between a flush and the checkpoint re-sends at most one chunk, with the
 same stable event ids (docs/IMPORT.md says what the worker does with those).
+
+Importing again: with a :class:`Ledger` (the Redis set of the event ids imports have sent to
+the topic), every chunk is checked against it before anything is sent, and the ids Kafka
+acknowledged are recorded after the flush. A row whose event id an earlier import sent (of
+this file or of any other, e.g. a later export holding the same orders) is passed over and
+counted as ``already`` imported: importing a file twice sends its rows once.
 """
 
 from __future__ import annotations
@@ -45,6 +51,18 @@ SAMPLES: Final = Path(__file__).with_name("samples")
 
 class ImportFailure(Exception):
     """An import could not start or go on; the message is one line."""
+
+
+class Ledger(Protocol):
+    """What imports have sent to the topic, by event id."""
+
+    def sent(self, event_ids: list[str]) -> set[str]:
+        """The ones among these that an earlier import sent."""
+        ...
+
+    def record(self, event_ids: list[str]) -> None:
+        """Remember these as sent (Kafka acknowledged them)."""
+        ...
 
 
 class Sink(Protocol):
@@ -240,6 +258,7 @@ class Summary:
     skipped: int = 0
     resumed_after: int = 0  # rows up to this line were sent by an earlier run
     earlier: int = 0  # rows passed over for that reason
+    already: int = 0  # valid rows whose event id an earlier import sent (the ledger): not sent again
     reasons: Counter[str] = field(default_factory=Counter)
     customers: set[str] = field(default_factory=set)
     first: datetime | None = None
@@ -257,6 +276,8 @@ class Summary:
         out = [f"read {self.read} rows: {verb} {self.sent}, rejected {self.rejected}, skipped {self.skipped}"]
         if self.resumed_after:
             out.append(f"resumed after line {self.resumed_after}: {self.earlier} rows sent by an earlier run")
+        if self.already:
+            out.append(f"already imported (event id sent by an earlier import): {self.already} rows not sent again")
         if self.reasons:
             out.append("not sent: " + ", ".join(f"{r} {n}" for r, n in self.reasons.most_common()))
         span = "-"
@@ -277,8 +298,13 @@ def run_import(
     topic: str,
     resume: bool = False,
     tick: Callable[[int], Any] = lambda n: None,
+    ledger: Ledger | None = None,
 ) -> Summary:
     """Import a file; ``sink=None`` is a dry run (validate and report, send and record nothing).
+
+    ``ledger``: rows whose event id it holds are not sent, the sent ones are recorded in it
+    (None: every valid row is sent, as when nothing was imported before). A dry run does not
+    read it.
 
     ``tick(rows_done)`` is called every few hundred rows (the progress bar). Raises
     :class:`ImportFailure` when the file, report or checkpoint cannot be used or Kafka
@@ -303,6 +329,22 @@ def run_import(
         raise ImportFailure(f"cannot write report {report}: {exc.strerror or exc}") from None
     seen: Counter[bytes] = Counter()  # rows that repeat exactly get distinct stable ids
     pending_line = start
+    chunk: list[Accepted] = []  # the chunk's accepted rows, sent at its end
+
+    def send_chunk(sink: Sink) -> list[str]:
+        """Send the chunk's events whose id no import sent yet (each id once); their ids."""
+        done = ledger.sent([a.event.event_id for a in chunk]) if ledger is not None else set()
+        fresh: dict[str, None] = {}
+        for a in chunk:
+            if ledger is not None and (a.event.event_id in done or a.event.event_id in fresh):
+                summary.already += 1
+                continue
+            sink.send(a.event.customer_id.encode(), a.value)
+            summary.accepted(a.event)
+            fresh[a.event.event_id] = None
+        chunk.clear()
+        return list(fresh)
+
     with out:
         writer = csv.writer(out)
         writer.writerow(REPORT_HEADER)
@@ -311,7 +353,10 @@ def run_import(
         def commit(line: int, done: bool = False) -> None:
             if sink is None:
                 return
+            fresh = send_chunk(sink)
             sink.flush()
+            if ledger is not None:
+                ledger.record(fresh)
             Checkpoint(digest, mapping.digest, topic, line, done).save(cp_path)
 
         for line, row in read_rows(path, mapping):
@@ -339,9 +384,9 @@ def run_import(
                     summary.skipped += 1
                 else:
                     summary.rejected += 1
+            elif sink is not None:
+                chunk.append(got)
             else:
-                if sink is not None:
-                    sink.send(got.event.customer_id.encode(), got.value)
                 summary.accepted(got.event)
             pending_line = line
             if summary.read % CHUNK == 0:

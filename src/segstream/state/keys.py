@@ -32,6 +32,8 @@ key                              type    holds
 ``{p}:dlq:replayed``             hash    dead letters `segstream dlq replay` re-sent:
                                          ``{dlq partition}/{dlq offset}@{topic}/{partition}/{offset}``
                                          -> where the copy went, ``{topic}/{partition}/{offset}``
+``{p}:imported:{kind}``          set     8-byte digests of the event ids `segstream import`
+                                         sent to an input topic (docs/IMPORT.md, the ledger)
 ===============================  ======  ==================================================
 
 ``{s}`` above is literal braces around the shard number, e.g. ``ss:{7}:c:alice``. Readers
@@ -58,6 +60,7 @@ FLOW: Final = "flow"
 EPOCH: Final = "epoch"
 BARRIER: Final = "barrier"
 DLQ_REPLAYED: Final = "dlq:replayed"
+IMPORTED: Final = "imported"
 HEARTBEAT: Final = "heartbeat"
 WORKERS: Final = "workers"
 
@@ -162,6 +165,11 @@ class Keys:
     def dlq_replayed(self) -> str:
         """The dead letters `segstream dlq replay` has re-sent (one hash, not sharded)."""
         return f"{self.prefix}:{DLQ_REPLAYED}"
+
+    def imported(self, topic_kind: str) -> str:
+        """The event ids `segstream import` has sent to one input topic: one set of 8-byte
+        digests (not sharded)."""
+        return f"{self.prefix}:{IMPORTED}:{topic_kind}"
 
     def snapshot(self, name: str) -> str:
         return f"{self.prefix}:{SNAPSHOT}:{name}"

@@ -508,6 +508,18 @@ class Store:
             mapping: dict[Any, Any] = dict(sent)
             await self.client.hset(self.keys.dlq_replayed, mapping=mapping)  # type: ignore[misc]
 
+    async def imported_events(self, topic_kind: str, digests: Sequence[bytes]) -> list[bool]:
+        """Which of these event-id digests an import already sent to the topic: one SMISMEMBER."""
+        if not digests:
+            return []
+        found = await self.client.smismember(self.keys.imported(topic_kind), list(digests))  # type: ignore[misc]
+        return [bool(f) for f in found]
+
+    async def record_imported_events(self, topic_kind: str, digests: Sequence[bytes]) -> None:
+        """Remember event-id digests an import sent (after Kafka acknowledged them): one SADD."""
+        if digests:
+            await self.client.sadd(self.keys.imported(topic_kind), *digests)  # type: ignore[misc]
+
     async def scan_customers(self, count: int = 1000) -> dict[str, CustomerState]:
         """Every customer (for tests, replays and batch comparisons; not for the hot path)."""
         out: dict[str, CustomerState] = {}

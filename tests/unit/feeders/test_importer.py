@@ -171,6 +171,69 @@ def test_resume_after_a_failed_flush_sends_every_row_once(tmp_path: Path, monkey
     assert third.acked == [] and s.earlier == 66
 
 
+class FakeLedger:
+    """The ledger's contract in memory: ids recorded are the ids "sent" answers for."""
+
+    def __init__(self) -> None:
+        self.ids: set[str] = set()
+        self.asked: list[list[str]] = []
+
+    def sent(self, event_ids: list[str]) -> set[str]:
+        self.asked.append(list(event_ids))
+        return self.ids & set(event_ids)
+
+    def record(self, event_ids: list[str]) -> None:
+        assert not self.ids & set(event_ids), "an id recorded twice was sent twice"
+        self.ids |= set(event_ids)
+
+
+def test_importing_a_file_twice_sends_its_rows_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(importer, "CHUNK", 10)
+    ledger, first, again = FakeLedger(), FakeSink(), FakeSink()
+    s1, _ = run("online-retail-ii", tmp_path, first, ledger=ledger)
+    assert (s1.sent, s1.already) == (59, 0)  # 66 rows: 4 rejected, 3 skipped (EXPECTED)
+    assert len(ledger.ids) == 59  # the repeated line has its own id (its repetition is hashed in)
+    s2, _ = run("online-retail-ii", tmp_path, again, ledger=ledger)
+    assert again.acked == [] and (s2.sent, s2.already, s2.rejected, s2.skipped) == (0, 59, 4, 3)
+    assert "already imported (event id sent by an earlier import): 59 rows not sent again" in s2.lines(False)
+    assert s2.customers == set()
+
+
+def test_a_later_export_with_old_and_new_rows_sends_only_the_new(tmp_path: Path) -> None:
+    m = mapping("zoho-sales-orders")
+    assert m.sample is not None
+    lines = (SAMPLES / m.sample).read_text(encoding="utf-8").splitlines(keepends=True)
+    old, new = tmp_path / "old.csv", tmp_path / "new.csv"
+    old.write_text("".join(lines[:20]), encoding="utf-8")  # the header and 19 rows
+    new.write_text("".join(lines), encoding="utf-8")  # the whole export, later
+    codec = EventCodec(m.topic)
+    ledger, first, second, whole = FakeLedger(), FakeSink(), FakeSink(), FakeSink()
+    a = run_import(old, m, codec, first, tmp_path / "a.csv", now=NOW, topic=m.topic, ledger=ledger)
+    b = run_import(new, m, codec, second, tmp_path / "b.csv", now=NOW, topic=m.topic, ledger=ledger)
+    run_import(new, m, codec, whole, tmp_path / "c.csv", now=NOW, topic=m.topic)
+    assert a.sent > 0 and b.already == a.sent
+    assert sorted(first.acked + second.acked) == sorted(whole.acked)  # every row once, none twice
+
+
+def test_rows_with_one_event_id_in_a_chunk_are_sent_once(tmp_path: Path) -> None:
+    m = parse_mapping(
+        "topic: purchases\nevent_id: Id\nfields: {customer_id: Who, amount: Paid, ts: {column: When, format: [iso]}}\n",
+        "ids",
+    )
+    path = tmp_path / "ids.csv"
+    path.write_text("Id,Who,Paid,When\nA1,c1,5,2024-01-02T00:00:00Z\nA1,c1,5,2024-01-02T00:00:00Z\n", encoding="utf-8")
+    for ledger, sends in ((FakeLedger(), 1), (None, 2)):  # without a ledger, both as before
+        sink = FakeSink()
+        s = run_import(path, m, EventCodec("purchases"), sink, tmp_path / "r.csv", now=NOW, topic="x", ledger=ledger)
+        assert len(sink.acked) == s.sent == sends
+
+
+def test_a_dry_run_does_not_read_the_ledger(tmp_path: Path) -> None:
+    ledger = FakeLedger()
+    s, _ = run("zoho-accounts", tmp_path, None, ledger=ledger)
+    assert s.sent == 14 and ledger.asked == [] and ledger.ids == set()
+
+
 def test_resume_refuses_a_checkpoint_of_another_file(tmp_path: Path) -> None:
     run("zoho-accounts", tmp_path, FakeSink())
     report = tmp_path / "zoho-accounts.report.csv"

@@ -108,6 +108,14 @@ class Settings(BaseSettings):
         30.0, gt=0, description="/ready and the dashboard say stalled when events wait and none was applied this long"
     )
 
+    # -- outputs
+    cloudevents: bool = Field(
+        False, description="Add CloudEvents 1.0 binary-mode headers (ce_id, ce_type, ...) to the output topics"
+    )
+    cloudevents_source: str = Field(
+        "/segstream", min_length=1, max_length=256, description="The ce_source of those headers (a URI reference)"
+    )
+
     # -- processing
     batch_size: int = Field(5000, ge=1, le=100_000, description="Max events per batch (one getmany of the inputs)")
     batch_within: float = Field(0.2, gt=0, le=60, description="Seconds to wait to fill a batch")

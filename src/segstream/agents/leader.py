@@ -3,12 +3,14 @@ cluster learning, each publishing what it produces through the batch processor's
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
 from segstream.agents.step import rescore
 from segstream.state.customer import CustomerState
 from segstream.state.keys import CLOCK_GLOBAL, SNAPSHOTS
+from segstream.streams import cloudevents
 from segstream.streams.codec import encode
 
 if TYPE_CHECKING:
@@ -65,4 +67,7 @@ class Leader:
         events = await self.p.redis("learn clusters", learn)
         if events:
             # one key: every model event in one partition, in order
-            await self.p.sink.send(self.p.cluster_events, [(b"clusters", encode(e), None) for e in events])
+            s, at = self.p.settings, datetime.now(UTC)
+            ce = (lambda e: cloudevents.cluster_event(e, s.cloudevents_source, at)) if s.cloudevents else None
+            payloads = [(b"clusters", encode(e), ce and ce(e)) for e in events]
+            await self.p.sink.send(self.p.cluster_events, payloads)

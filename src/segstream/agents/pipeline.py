@@ -32,7 +32,7 @@ from segstream.scoring.clock import active_clocks, scoring_clock
 from segstream.scoring.stability import FlipBacks
 from segstream.state.keys import CLOCK_GLOBAL, SNAPSHOTS, source_field
 from segstream.state.store import Store
-from segstream.streams import kinds
+from segstream.streams import cloudevents, kinds
 from segstream.streams.codec import EventCodec, Rejection, encode, to_us
 
 log = logging.getLogger(__name__)
@@ -255,11 +255,18 @@ class Pipeline:
         """Send the segment changes and churn-risk events (acknowledged), then save; return
         the conflicting ids. ``events``: the input events the result applied (graded as
         outcomes of earlier scores); ``now``: the event time a sweep scored at."""
+        source = self.settings.cloudevents_source if self.settings.cloudevents else None
         if result.outputs:
-            payloads = [(c.customer_id.encode(), encode(c), None) for c in result.outputs]
+            payloads = [
+                (c.customer_id.encode(), encode(c), source and cloudevents.segment_change(c, source))
+                for c in result.outputs
+            ]
             await self.sink.send(self.segment_changes, payloads)
         if result.churn_events:
-            payloads = [(c.customer_id.encode(), encode(c), None) for c in result.churn_events]
+            payloads = [
+                (c.customer_id.encode(), encode(c), source and cloudevents.churn_risk(c, source))
+                for c in result.churn_events
+            ]
             await self.sink.send(self.churn_risk, payloads)
         conflicts = set(await self.redis("save", partial(self.store.save, result.items, result.clock, kind)))
         flips, flip_backs = self.flips, self.metrics.flip_backs

@@ -24,6 +24,7 @@ from typing import Any, Final, Literal
 import msgspec
 
 from segstream.config import TOPIC_BASE_NAMES, Settings
+from segstream.streams.cloudevents import CHURN_RISK, CLUSTER, SEGMENT_CHANGED
 from segstream.streams.codec import REASONS
 from segstream.streams.schemas import (
     ChurnRisk,
@@ -79,6 +80,25 @@ class Topic:
     example_headers: dict[str, Any] = field(default_factory=dict)
 
 
+def _ce_headers(ce_type: str) -> dict[str, Any]:
+    """The CloudEvents binary-mode headers an output topic carries with SEGSTREAM_CLOUDEVENTS=true."""
+    text = {"type": "string"}
+    return {
+        "type": "object",
+        "description": "Only with SEGSTREAM_CLOUDEVENTS=true: CloudEvents 1.0 attributes, Kafka binary mode "
+        "(src/segstream/streams/cloudevents.py); the value is the same JSON document either way.",
+        "properties": {
+            "ce_specversion": {"type": "string", "const": "1.0"},
+            "ce_id": {**text, "description": "the event_id (cluster events: cluster-v{version}-{event}-{id})"},
+            "ce_source": {**text, "description": "SEGSTREAM_CLOUDEVENTS_SOURCE"},
+            "ce_type": {"type": "string", "const": ce_type},
+            "ce_time": {**text, "format": "date-time", "description": "the payload's ts, UTC (cluster events: sent)"},
+            "ce_subject": {**text, "description": "the customer id (cluster events: cluster/{id})"},
+            "content-type": {"type": "string", "const": "application/json"},
+        },
+    }
+
+
 _TOPIC_LIST: Final = (
     Topic("purchases", Purchase, "receive", _CUSTOMER_KEY, "C000042", {
         "event_id": "ord-20250301-0007", "customer_id": "C000042", "ts": "2025-03-01T14:05:09Z", "amount": 129.9,
@@ -104,14 +124,14 @@ _TOPIC_LIST: Final = (
         "to": "potential_loyalist", "to_name": "Potential loyalist", "ts": "2025-03-01T14:05:09Z",
         "reason": "R=5 F=1 M=3: last purchase 0 days ago, 1 purchase(s), 129.90 USD in total",
         "features": {"recency_days": 0.0, "frequency": 1, "monetary": 129.9, "r": 5, "f": 1, "m": 3},
-    }),
+    }, headers=_ce_headers(SEGMENT_CHANGED)),
     Topic("churn_risk", ChurnRisk, "send", _CUSTOMER_KEY, "c0000078", {
         "event_id": "u4-2201-churn", "customer_id": "c0000078", "ts": "2024-02-05T11:56:40.960642Z",
         "score": 0.0334, "level": "normal", "drivers": [{"name": "purchase_lapse", "weight": 1.0}],
         "value_tier": "high", "action": None, "action_name": None,
         "reason": "churn risk down to 0.03 (below 0.50): no purchase expected soon 100%",
         "p_alive": 0.9636, "clv": 1329.79, "segments": {"rfm": "loyal", "lifecycle": "active", "value": "high"},
-    }),
+    }, headers=_ce_headers(CHURN_RISK)),
     Topic(
         "dlq", DeadLetter, "send",
         {"type": ["string", "null"], "description": "the rejected message's key, unchanged (null: it had none)"},
@@ -135,6 +155,7 @@ _TOPIC_LIST: Final = (
         {"type": "string", "const": "clusters", "description": "always `clusters`: all model events on one partition"},
         "clusters",
         {"version": 4, "event": "merge", "cluster": 7, "from": [2, 5], "description": "large orders, frequent buyer"},
+        headers=_ce_headers(CLUSTER),
     ),
 )  # fmt: skip
 

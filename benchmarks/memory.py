@@ -8,7 +8,10 @@ time) go through the worker's pure model step; the states are written by the wor
 save script (Store.save) under a fresh key prefix. Then Redis ``MEMORY USAGE`` is read for
 every customer key (sampling all of them, pipelined) and ``INFO memory`` used_memory is
 compared before/after. The baseline is the same customers with only their purchases
-applied (what the state held before usage, feedback and profiles were added).
+applied (what the state held before usage, feedback and profiles were added). Each is
+written twice: in state format 2 (the msgpack record, as before 2026-12-03: the baseline
+of the compression) and in format 3 (the same msgpack compressed with the shipped zstd
+dictionary, what the worker writes now).
 Every customer gets a due time, as in the worker, so ``used_memory`` per customer includes
 its entry in the due index. ``--copies K`` writes each simulated state K times under new
 ids (same size distribution, K times the customers) to reach 1M customers without
@@ -67,10 +70,13 @@ def build(customers: int, days: int, purchases_only: bool) -> tuple[dict[str, Lo
     return loaded, n + len(batch)
 
 
-async def save(url: str, prefix: str, shards: int, loaded: dict[str, Loaded], copies: int = 1) -> None:
+async def save(
+    url: str, prefix: str, shards: int, loaded: dict[str, Loaded], copies: int = 1, compress: bool = True
+) -> None:
     """Write every state ``copies`` times (ids ``{id}``, ``{id}~1``, ...), each with a due
-    time, as the worker does: the due index is part of what a customer costs."""
-    store = Store.from_url(url, prefix, shards)
+    time, as the worker does: the due index is part of what a customer costs. ``compress``:
+    state format 3 (the default), or format 2 (the msgpack, as before 2026-12-03)."""
+    store = Store.from_url(url, prefix, shards, compress=compress)
     for k in range(copies):
         suffix = f"~{k}" if k else ""
         items = [SaveItem(cid + suffix, 0, e.state, due_us=e.state.last_us + DUE_AFTER_US)
@@ -113,12 +119,21 @@ def main() -> None:
         "redis": r.info("server")["redis_version"],
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    for label, only in (("baseline_purchases_only", True), ("full_state", False)):
+    runs = (
+        ("baseline_purchases_only_format2", True, False),
+        ("baseline_purchases_only", True, True),
+        ("full_state_format2", False, False),
+        ("full_state", False, True),
+    )
+    built: dict[bool, tuple[dict[str, Loaded], int]] = {}
+    for label, only, compress in runs:
         t0 = time.perf_counter()
-        loaded, n = build(a.customers, a.days, only)
+        if only not in built:
+            built = {only: build(a.customers, a.days, only)}  # one population in memory at a time
+        loaded, n = built[only]
         prefix = f"m{uuid.uuid4().hex[:8]}"
         before = r.info("memory")["used_memory"]
-        asyncio.run(save(settings.redis_url, prefix, settings.redis_shards, loaded, a.copies))
+        asyncio.run(save(settings.redis_url, prefix, settings.redis_shards, loaded, a.copies, compress))
         after = r.info("memory")["used_memory"]
         sizes = measure(r, prefix, settings.redis_shards)
         q = statistics.quantiles(sizes, n=100)

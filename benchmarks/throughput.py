@@ -15,6 +15,9 @@ naive Faust agent of benchmarks/naive_agent.py (one Redis read and one write rou
 one River learn/predict per event), measured the same way, so one run prints read baseline,
 naive agent and segstream worker side by side. With --two-workers, (4) two worker processes
 in one consumer group consume the same backlog into fresh state (own group and key prefix).
+With --format2, (5) one worker writing state format 2 (SEGSTREAM_STATE_COMPRESSION=false,
+the uncompressed records of releases before 2026-12-03) consumes it the same way: the cost
+of compressing customer records, in the same run.
 Needs Kafka and Redis running (`make up`). Prints a table; --json appends one line to a file.
 The run's topics and Redis keys are deleted at the end.
 """
@@ -159,6 +162,7 @@ def main() -> None:
         action="store_true",
         help="also run two workers in one consumer group on the same backlog (fresh state)",
     )
+    ap.add_argument("--format2", action="store_true", help="also run one worker writing uncompressed records")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
 
@@ -167,6 +171,7 @@ def main() -> None:
     tag, s = harness.isolated_settings("bench", partitions=a.partitions)
     naive: dict[str, float] = {}
     two: tuple[float, float, float] | None = None
+    fmt2: tuple[float, float, float] | None = None
     with harness.cleaned_up(s, tag):
         n, kinds, produce_rate = produce_backlog(s, a.events, a.customers, a.mix)
         base = baseline_read(s, kinds, n)
@@ -178,6 +183,14 @@ def main() -> None:
                 two = run_worker(s2, a.worker_src, n, a.timeout, workers=2)
             finally:
                 harness.delete_prefix(s2.redis_url, s2.redis_prefix)
+        if a.format2:  # the same backlog from scratch, records uncompressed
+            s3 = s.model_copy(
+                update={"app_id": f"f2-{tag}", "redis_prefix": f"{s.redis_prefix}f2", "state_compression": False}
+            )
+            try:
+                fmt2 = run_worker(s3, a.worker_src, n, a.timeout)
+            finally:
+                harness.delete_prefix(s3.redis_url, s3.redis_prefix)
         if a.naive:
             from naive_agent import run_naive
 
@@ -203,6 +216,12 @@ def main() -> None:
             "two_workers_wall_s": round(two[1], 2),
             "two_workers_peak_rss_mb": round(two[2], 1),
         }
+    if fmt2:
+        result |= {
+            "format2_worker_sustained_events_per_s": round(fmt2[0]),
+            "format2_worker_wall_s": round(fmt2[1], 2),
+            "format2_worker_peak_rss_mb": round(fmt2[2], 1),
+        }
     if naive:
         result |= {
             "naive_agent_events_per_s": round(naive["events_per_s"]),
@@ -220,6 +239,9 @@ def main() -> None:
         rows.append(["naive Faust agent (per event: Redis GET + SET, River)", f"{rate:,.0f}", f"{rate / base:.0%}",
                      f"{naive['peak_rss_mb']:.0f} MB"])  # fmt: skip
     rows.append(["segstream worker", f"{sustained:,.0f}", f"{sustained / base:.0%}", f"{rss:.0f} MB"])
+    if fmt2:
+        rows.append(["segstream worker, records uncompressed (format 2)", f"{fmt2[0]:,.0f}", f"{fmt2[0] / base:.0%}",
+                     f"{fmt2[2]:.0f} MB"])  # fmt: skip
     if two:
         rows.append(["segstream, two workers (one group)", f"{two[0]:,.0f}", f"{two[0] / base:.0%}",
                      f"{two[2]:.0f} MB each at most"])  # fmt: skip

@@ -103,13 +103,14 @@ class Store:
     """Customer state, clock and counters of one deployment (one key prefix), on one Redis
     or on a Redis Cluster (``client`` a :class:`redis.asyncio.cluster.RedisCluster`)."""
 
-    def __init__(self, client: Client, prefix: str, shards: int) -> None:
+    def __init__(self, client: Client, prefix: str, shards: int, compress: bool = True) -> None:
         self.client = client
         self.keys = K.Keys(prefix, shards)
         self.cluster = isinstance(client, RedisCluster)
+        self.compress = compress  # write customer records in format 3 (False: format 2)
 
     @classmethod
-    def from_url(cls, url: str, prefix: str, shards: int, cluster: bool = False) -> Store:
+    def from_url(cls, url: str, prefix: str, shards: int, cluster: bool = False, compress: bool = True) -> Store:
         """A store on the Redis at ``url``; with ``cluster``, ``url`` is one startup node of a
         Redis Cluster (the others are discovered)."""
         client: Client
@@ -117,12 +118,14 @@ class Store:
             client = RedisCluster.from_url(url, socket_timeout=10, socket_connect_timeout=5)
         else:
             client = aioredis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
-        return cls(client, prefix, shards)
+        return cls(client, prefix, shards, compress)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
-        """A store as the settings say (``redis_url``, ``redis_prefix``, ``redis_shards``, ``redis_cluster``)."""
-        return cls.from_url(settings.redis_url, settings.redis_prefix, settings.redis_shards, settings.redis_cluster)
+        """A store as the settings say (``redis_url``, ``redis_prefix``, ``redis_shards``,
+        ``redis_cluster``, ``state_compression``)."""
+        s = settings
+        return cls.from_url(s.redis_url, s.redis_prefix, s.redis_shards, s.redis_cluster, s.state_compression)
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -190,7 +193,7 @@ class Store:
                 due = "" if it.due_us is None else str(it.due_us)
                 counts = it.by_kind or ({topic_kind: it.events} if it.events else {})
                 events = ",".join(f"{t}={n}" for t, n in counts.items())
-                argv += [header(it.version), pack(it.version + 1, it.state), moves, events, due]
+                argv += [header(it.version), pack(it.version + 1, it.state, self.compress), moves, events, due]
             calls.append(("EVALSHA", SAVE_SHA, len(keys), *keys, *argv))
         results = await self._run_scripts(calls)
         conflicts = sorted(

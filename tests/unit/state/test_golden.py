@@ -13,6 +13,7 @@ from pathlib import Path
 import msgspec
 import numpy as np
 import pytest
+import zstandard
 
 from segstream.models.clusters import FEATURES, ClusterSnapshot
 from segstream.models.rfm import RFMSnapshot
@@ -33,9 +34,18 @@ RECORDS = [
     ("customer_v1_sparse.hex", 1, golden.customer_v1_sparse),
     ("customer_v2.hex", 41, golden.customer_v2),
     ("customer_v2_sparse.hex", 1, golden.customer_v2_sparse),
+    ("customer_v3.hex", 41, golden.customer_v2),  # format 3: the same states, compressed
+    ("customer_v3_sparse.hex", 1, golden.customer_v2_sparse),
 ]
-#: the layout today's release writes
+#: the msgpack layout today's release writes (format 3 compresses it)
 CURRENT_RECORDS = [r for r in RECORDS if "_v2" in r[0]]
+DICTIONARY_1 = Path(__file__).parents[3] / "src" / "segstream" / "state" / "dicts" / "customer-1.zdict"
+
+
+def zstd_dict_1() -> zstandard.ZstdDecompressor:
+    """Format 3's decompressor, built here from the shipped file and zstd's documented parameters."""
+    d = zstandard.ZstdCompressionDict(DICTIONARY_1.read_bytes())
+    return zstandard.ZstdDecompressor(dict_data=d, format=zstandard.FORMAT_ZSTD1_MAGICLESS)
 
 
 @pytest.mark.parametrize(("name", "version", "build"), RECORDS)
@@ -47,7 +57,28 @@ def test_customer_records_written_by_every_format_are_read_back_field_by_field(n
 
 @pytest.mark.parametrize(("name", "version", "build"), CURRENT_RECORDS)
 def test_customer_record_bytes_do_not_drift(name: str, version: int, build) -> None:
-    assert pack(version, build()) == fixture(name)
+    assert pack(version, build(), compress=False) == fixture(name)
+
+
+@pytest.mark.parametrize(("name", "version", "build"), CURRENT_RECORDS)
+def test_format_3_is_the_format_2_msgpack_compressed_with_dictionary_1(name: str, version: int, build) -> None:
+    v2 = fixture(name)
+    v3 = fixture(name.replace("_v2", "_v3"))
+    written = pack(version, build())
+    for blob in (v3, written):  # the fixture, and what today's code writes
+        assert blob[:8] == v2[:8] and blob[8] == 0x01
+        assert zstd_dict_1().decompress(blob[9:]) == v2[8:]
+    assert len(written) < len(v2)
+    # the compressor's exact output may change with the zstd library; any frame reads
+    assert unpack(written) == unpack(v3) == unpack(v2)
+
+
+def test_a_record_compression_would_not_shrink_is_written_in_format_2() -> None:
+    from segstream.state.customer import CustomerState
+
+    blob = pack(3, CustomerState())
+    assert blob == pack(3, CustomerState(), compress=False) and blob[8] != 0x01
+    assert unpack(blob) == (3, CustomerState())
 
 
 def test_customer_record_starts_with_the_big_endian_version_header() -> None:

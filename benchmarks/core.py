@@ -52,9 +52,9 @@ def source_of(event: object, offset: int) -> tuple[str, int]:
     return source_field(kind, zlib.crc32(event.customer_id.encode()) % PARTITIONS), offset  # type: ignore[attr-defined]
 
 
-def run_batches(batches, store, models, clock, timed: bool) -> tuple[float, float, list[float]]:
+def run_batches(batches, store, models, clock, timed: bool, compress: bool = True) -> tuple[float, float, list[float]]:
     """Process the batches against the in-memory store; (core seconds, baseline seconds,
-    per-batch core seconds)."""
+    per-batch core seconds). ``compress``: states packed in format 3 (False: format 2)."""
     core = base = 0.0
     per_batch: list[float] = []
     for batch in batches:
@@ -63,13 +63,13 @@ def run_batches(batches, store, models, clock, timed: bool) -> tuple[float, floa
         loaded = {c: Loaded(*unpack(store.get(c))) for c in cids}
         out = apply_events(loaded, batch, clock["global"], models, clocks=clock)
         for item in out.items:
-            store[item.customer_id] = pack(item.version + 1, item.state)
+            store[item.customer_id] = pack(item.version + 1, item.state, compress)
         t1 = time.perf_counter()
         clock.update(out.clock)
         # baseline: the same customers' bytes unpacked and packed again, nothing applied
         for c in cids:
             v, st = unpack(store[c])
-            pack(v, st)
+            pack(v, st, compress)
         t2 = time.perf_counter()
         if timed:
             core += t1 - t0
@@ -109,6 +109,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--profile", type=Path, help="write the cProfile of the timed half here")
     ap.add_argument("--json", type=Path, help="append the result as one JSON line")
+    ap.add_argument("--format2", action="store_true", help="pack states uncompressed (state format 2)")
     ap.add_argument("--label", default="", help="names the code measured (default: the package's path)")
     a = ap.parse_args()
     sim = Simulator(a.customers, datetime(2024, 1, 1, tzinfo=UTC), seed=a.seed)
@@ -123,12 +124,12 @@ def main() -> None:
     warm, timed = batches[: half // a.batch], batches[half // a.batch :]
     store: dict[str, bytes] = {}
     clock: dict[str, int] = {"global": 0}
-    run_batches(warm, store, Models(), clock, timed=False)
+    run_batches(warm, store, Models(), clock, timed=False, compress=not a.format2)
     models = build_models(store, clock["global"])
     prof = cProfile.Profile() if a.profile else None
     if prof:
         prof.enable()
-    core, base, per_batch = run_batches(timed, store, models, clock, timed=True)
+    core, base, per_batch = run_batches(timed, store, models, clock, timed=True, compress=not a.format2)
     if prof:
         prof.disable()
         buf = io.StringIO()
@@ -137,7 +138,7 @@ def main() -> None:
     n = sum(len(b) for b in timed)
     result = {
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "code": a.label or str(Path(segstream.__file__).parent),
+        "code": a.label or str(Path(segstream.__file__).parent), "state_format": 2 if a.format2 else 3,
         "customers": a.customers, "events_timed": n, "batch": a.batch, "profiled": bool(prof),
         "core_events_per_s": round(n / core), "baseline_unpack_pack_events_per_s": round(n / base),
         "batch_ms_p50": round(statistics.median(per_batch) * 1000, 2),

@@ -15,7 +15,7 @@ naive Faust agent of benchmarks/naive_agent.py (one Redis read and one write rou
 one River learn/predict per event), measured the same way, so one run prints read baseline,
 naive agent and segstream worker side by side. With --two-workers, (4) two worker processes
 in one consumer group consume the same backlog into fresh state (own group and key prefix).
-With --format2, (5) one worker writing state format 2 (SEGSTREAM_STATE_COMPRESSION=false,
+With --format2 after|first, (5) one worker writing state format 2 (SEGSTREAM_STATE_COMPRESSION=false,
 the uncompressed records of releases before 2026-12-03) consumes it the same way: the cost
 of compressing customer records, in the same run.
 Needs Kafka and Redis running (`make up`). Prints a table; --json appends one line to a file.
@@ -131,6 +131,16 @@ def run_worker(s: Settings, src: Path, total: int, timeout: float, workers: int 
     return sustained, wall, rss
 
 
+def run_format2(s: Settings, tag: str, a: argparse.Namespace, n: int) -> tuple[float, float, float]:
+    """One worker over the same backlog from scratch (own group and key prefix), writing
+    uncompressed records (state format 2)."""
+    s3 = s.model_copy(update={"app_id": f"f2-{tag}", "redis_prefix": f"{s.redis_prefix}f2", "state_compression": False})
+    try:
+        return run_worker(s3, a.worker_src, n, a.timeout)
+    finally:
+        harness.delete_prefix(s3.redis_url, s3.redis_prefix)
+
+
 def produce_backlog(s: Settings, n: int, customers: int, mix: str) -> tuple[int, list[str], float]:
     """Create the topics and produce the first ``n`` simulated events (seed 1, from 2024-01-01);
     the events sent, the input kinds used and the produce rate."""
@@ -162,7 +172,10 @@ def main() -> None:
         action="store_true",
         help="also run two workers in one consumer group on the same backlog (fresh state)",
     )
-    ap.add_argument("--format2", action="store_true", help="also run one worker writing uncompressed records")
+    ap.add_argument(
+        "--format2", choices=["after", "first"], default=None,
+        help="also run one worker writing uncompressed records, after the main worker or before it",
+    )  # fmt: skip
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
 
@@ -176,21 +189,17 @@ def main() -> None:
         n, kinds, produce_rate = produce_backlog(s, a.events, a.customers, a.mix)
         base = baseline_read(s, kinds, n)
         aio = baseline_aiokafka(s, kinds, n)
+        if a.format2 == "first":
+            fmt2 = run_format2(s, tag, a, n)
         sustained, wall, rss = run_worker(s, a.worker_src, n, a.timeout)
+        if a.format2 == "after":
+            fmt2 = run_format2(s, tag, a, n)
         if a.two_workers:  # own consumer group and key prefix: the same backlog from scratch
             s2 = s.model_copy(update={"app_id": f"two-{tag}", "redis_prefix": f"{s.redis_prefix}w2"})
             try:
                 two = run_worker(s2, a.worker_src, n, a.timeout, workers=2)
             finally:
                 harness.delete_prefix(s2.redis_url, s2.redis_prefix)
-        if a.format2:  # the same backlog from scratch, records uncompressed
-            s3 = s.model_copy(
-                update={"app_id": f"f2-{tag}", "redis_prefix": f"{s.redis_prefix}f2", "state_compression": False}
-            )
-            try:
-                fmt2 = run_worker(s3, a.worker_src, n, a.timeout)
-            finally:
-                harness.delete_prefix(s3.redis_url, s3.redis_prefix)
         if a.naive:
             from naive_agent import run_naive
 

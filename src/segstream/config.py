@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     )
     state_compression: bool = Field(
         True,
-        description="Write customer records compressed (state format 3, about 40% fewer bytes); false: format 2, "
+        description="Write customer records compressed (state format 3, about a third fewer bytes); false: format 2, "
         "readable by releases before 2026-12-03",
     )
 

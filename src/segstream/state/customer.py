@@ -8,7 +8,7 @@ told apart by its first byte:
 - **format 3** (written since 2026-12-03): byte ``0x01``, then a zstd frame (magicless, no
   checksum, no dictionary id) of the msgpack below, compressed at level 3 with the
   shipped dictionary number 1 (``state/dicts/customer-1.zdict``, trained by
-  ``infra/train_state_dictionary.py``). About 40% fewer bytes than format 2, for ~5 µs
+  ``infra/train_state_dictionary.py``). About 40% fewer value bytes than format 2, for ~5 µs
   more to write and ~2 µs more to read a record (docs/BENCHMARKS.md). A record that would
   not get smaller is written in format 2 (``SEGSTREAM_STATE_COMPRESSION=false``: always).
 - **formats 1 and 2**: the msgpack of :class:`CustomerState` itself (array-like: every

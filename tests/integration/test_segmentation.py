@@ -45,7 +45,11 @@ def cli(s: Settings, *args: str, timeout: float = 120) -> str:
 def test_rfm_quintiles_of_the_cdnow_master_file_match_pandas(
     make_settings: Callable[..., Settings], start_worker: Callable[..., WorkerProcess]
 ) -> None:
-    s = make_settings(batch_size=2000, rescore_days=30)
+    # no event-time barrier: the final rescore below is what is compared, and 78 weekly
+    # epochs of catch-up (~3 s each here) made the wait below depend on the machine's speed
+    # (it failed on a clean clone, old code too); the barrier's own results are tested in
+    # test_determinism.py, its catch-up speed measured by benchmarks/catchup.py
+    s = make_settings(batch_size=2000, rescore_days=30, event_epoch_s=0)
     start_worker(s)
     cli(s, "replay", str(CDNOW_MASTER), "--no-progress")
     wait_for_counts(s, {"purchases": 69_659})

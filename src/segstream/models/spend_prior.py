@@ -87,7 +87,7 @@ def fit_spend_prior(x: ArrayLike, m_x: ArrayLike) -> SpendPrior | None:
     d2 = (y - mu) ** 2 * n / (n - 1)
     if np.ptp(inv) == 0:  # one x: only τ² + σ²/x is known
         total = float(d2.mean())
-        return SpendPrior(mu, total / 2, total / 2 / inv[0], n)
+        return SpendPrior(mu, total / 2, total / 2 / float(inv[0]), n)
     design = np.column_stack([np.ones(n), inv])
     tau2, sigma2 = (float(v) for v in np.linalg.lstsq(design, d2, rcond=None)[0])
     if tau2 < 0:

@@ -57,3 +57,34 @@ def test_the_first_value_fit_comes_as_soon_as_there_are_enough_buyers_not_an_int
     sync.models.value_snapshot = ValueSnapshot(1, 0, "", 63, bg, None, [], 0)
     buyers(1000)
     assert not sync.early_fit_due()  # fitted: the refit interval takes over
+
+
+async def test_a_value_fit_that_fails_keeps_the_published_parameters_and_the_worker(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from segstream.agents import modelsync
+    from segstream.state.customer import CustomerState
+
+    class Store:  # the two reads and the one write fit_value makes
+        def __init__(self) -> None:
+            self.put: list[str] = []
+
+        async def sample(self, cursor: int, count: int) -> tuple[int, dict[str, CustomerState]]:
+            return 0, {f"c{i}": CustomerState(purchases=PurchaseSummary().add(0, 100).add(86_400_000_000, 200))
+                       for i in range(3)}  # fmt: skip
+
+        async def get_snapshot(self, name: str) -> None:
+            return None
+
+        async def put_snapshot(self, name: str, blob: bytes) -> None:
+            self.put.append(name)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise TypeError("Encoding objects of type numpy.float64 is unsupported")
+
+    monkeypatch.setattr(modelsync, "fit_value", broken)
+    store = Store()
+    sync = modelsync.ModelSync(Settings(), store=store)  # type: ignore[arg-type]
+    assert await sync.fit_value(200 * 86_400_000_000) is None
+    assert store.put == [] and sync.models.value_snapshot is None
+    assert "value fit on 3 customers failed; the published parameters stay" in caplog.text

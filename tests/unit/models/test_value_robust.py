@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import msgspec
 import numpy as np
 import pandas as pd
 import pytest
@@ -63,6 +64,10 @@ def test_spend_prior_with_one_repeat_count_splits_the_variance_in_half() -> None
     total = 2 * math.log(2) ** 2 * 3 / 2 / 3  # mean of the corrected squared deviations
     assert prior is not None
     assert (prior.tau2, prior.sigma2) == pytest.approx((total / 2, total / 2 * 2))
+    # plain floats: the prior is published inside the value snapshot's msgpack (a numpy
+    # float here crashed the leader's first fit on the CDNOW master, every buyer at x = 1)
+    assert {type(v) for v in (prior.mu, prior.tau2, prior.sigma2)} == {float}
+    msgspec.msgpack.encode(prior)
 
 
 def test_spend_prior_clips_a_negative_between_variance_to_zero() -> None:

@@ -13,7 +13,10 @@ written twice: in state format 2 (the msgpack record, as before 2026-12-03: the 
 of the compression) and in format 3 (the same msgpack compressed with the shipped zstd
 dictionary, what the worker writes now).
 Every customer gets a due time, as in the worker, so ``used_memory`` per customer includes
-its entry in the due index. ``--copies K`` writes each simulated state K times under new
+its entry in the due index. The complete state in format 3 is written in both due layouts: with the
+due index as one zset per shard (due slots 1: the layout before 2026-12-03, the
+baseline) and split into the settings' due slots per shard (what the worker writes now).
+``--copies K`` writes each simulated state K times under new
 ids (same size distribution, K times the customers) to reach 1M customers without
 simulating 25M events.
 Needs Redis (`make up`).
@@ -71,12 +74,19 @@ def build(customers: int, days: int, purchases_only: bool) -> tuple[dict[str, Lo
 
 
 async def save(
-    url: str, prefix: str, shards: int, loaded: dict[str, Loaded], copies: int = 1, compress: bool = True
+    url: str,
+    prefix: str,
+    shards: int,
+    loaded: dict[str, Loaded],
+    copies: int = 1,
+    compress: bool = True,
+    due_slots: int = 1,
 ) -> None:
     """Write every state ``copies`` times (ids ``{id}``, ``{id}~1``, ...), each with a due
     time, as the worker does: the due index is part of what a customer costs. ``compress``:
-    state format 3 (the default), or format 2 (the msgpack, as before 2026-12-03)."""
-    store = Store.from_url(url, prefix, shards, compress=compress)
+    state format 3 (the default), or format 2 (the msgpack, as before 2026-12-03);
+    ``due_slots`` per shard (1: one due zset per shard, as before 2026-12-03)."""
+    store = Store.from_url(url, prefix, shards, compress=compress, due_slots=due_slots)
     for k in range(copies):
         suffix = f"~{k}" if k else ""
         items = [SaveItem(cid + suffix, 0, e.state, due_us=e.state.last_us + DUE_AFTER_US)
@@ -119,21 +129,24 @@ def main() -> None:
         "redis": r.info("server")["redis_version"],
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    runs = (
-        ("baseline_purchases_only_format2", True, False),
-        ("baseline_purchases_only", True, True),
-        ("full_state_format2", False, False),
-        ("full_state", False, True),
+    slots = settings.redis_due_slots
+    out["due_slots"] = slots
+    runs = (  # label, purchases only, compressed records, due slots per shard
+        ("baseline_purchases_only_format2", True, False, 1),
+        ("baseline_purchases_only", True, True, slots),
+        ("full_state_format2", False, False, 1),
+        ("full_state_one_due_zset", False, True, 1),
+        ("full_state", False, True, slots),
     )
     built: dict[bool, tuple[dict[str, Loaded], int]] = {}
-    for label, only, compress in runs:
+    for label, only, compress, due_slots in runs:
         t0 = time.perf_counter()
         if only not in built:
             built = {only: build(a.customers, a.days, only)}  # one population in memory at a time
         loaded, n = built[only]
         prefix = f"m{uuid.uuid4().hex[:8]}"
         before = r.info("memory")["used_memory"]
-        asyncio.run(save(settings.redis_url, prefix, settings.redis_shards, loaded, a.copies, compress))
+        asyncio.run(save(settings.redis_url, prefix, settings.redis_shards, loaded, a.copies, compress, due_slots))
         after = r.info("memory")["used_memory"]
         sizes = measure(r, prefix, settings.redis_shards)
         q = statistics.quantiles(sizes, n=100)
@@ -153,6 +166,7 @@ def main() -> None:
             # everything a customer costs: its key, its due-index entry, the shard aggregates
             "used_memory_delta_per_key": round((after - before) / max(1, len(sizes)), 1),
             "customers_with": parts,
+            "due_slots": due_slots,
             "seconds": round(time.perf_counter() - t0, 1),
         }
         keys = list(r.scan_iter(match=f"{prefix}:*", count=10_000))

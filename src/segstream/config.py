@@ -64,6 +64,13 @@ class Settings(BaseSettings):
         le=4096,
         description="Shards (hash tags) customers are spread over in Redis; may not change once data exists",
     )
+    redis_due_slots: int = Field(
+        1024,
+        ge=1,
+        le=65536,
+        description="Zsets per shard the due-time index is split into, so each stays in Redis's compact encoding "
+        "(keep customers / (shards x slots) under zset-max-listpack-entries); may not change once data exists",
+    )
     state_compression: bool = Field(
         True,
         description="Write customer records compressed (state format 3, about a third fewer bytes); false: format 2, "

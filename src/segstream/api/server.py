@@ -168,7 +168,13 @@ def make_app(settings: Settings) -> web.Application:
 
     async def open_stores(app: web.Application) -> Any:
         def store(url: str) -> Store:
-            return Store.from_url(url, settings.redis_prefix, settings.redis_shards, settings.redis_cluster)
+            return Store.from_url(
+                url,
+                settings.redis_prefix,
+                settings.redis_shards,
+                settings.redis_cluster,
+                due_slots=settings.redis_due_slots,
+            )
 
         primary = store(settings.redis_url)
         replica = store(settings.redis_read_url) if settings.redis_read_url else None

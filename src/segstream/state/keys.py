@@ -13,7 +13,13 @@ key                              type    holds
 ``{p}:{s}:stats``                hash    ``customers``, ``events:{topic}``; shard 0 also
                                          ``dlq:{reason}``
 ``{p}:{s}:hist``                 hash    ``{metric}:{bucket}`` -> customers (RFM population)
-``{p}:{s}:due``                  zset    customer id -> event time (µs) it must be re-scored
+``{p}:{s}:due:{slot}``           zset    customer id -> event time (µs) it must be re-scored;
+                                         a customer's slot is :meth:`Keys.due_slot_of`
+``{p}:{s}:duemin``               zset    due slot -> the earliest due time in it (the sweep
+                                         reads only the slots whose time has come)
+``{p}:{s}:due``                  zset    the due index of releases before 2026-12-03 (one
+                                         zset per shard): still read; a customer leaves it
+                                         when next saved with a due time
 ``{p}:{s}:flow:{minute}``        hash    ``{dim}\t{from}\t{to}`` -> moves in that wall minute
                                          (25 h TTL)
 ``{p}:clock``                    hash    stream clock: per source partition and ``global``, µs
@@ -38,7 +44,12 @@ key                              type    holds
 
 ``{s}`` above is literal braces around the shard number, e.g. ``ss:{7}:c:alice``. Readers
 of counters sum (or merge) the per-shard keys. The shard count may not change once data
-exists: customers would be looked for in the wrong shard.
+exists: customers would be looked for in the wrong shard. Nor may the due slots per shard
+(``SEGSTREAM_REDIS_DUE_SLOTS``): a customer's old entry would stay due in its old slot.
+
+The due index is split into slots so that each zset stays small enough for Redis's compact
+listpack encoding (``zset-max-listpack-entries``, 128 by default): about 20 B per customer
+instead of the ~110 B of a skip-list member (docs/SCALING.md, "Memory per customer").
 """
 
 from __future__ import annotations
@@ -55,6 +66,8 @@ SEGMENT_COUNTS: Final = "segcount"
 STATS: Final = "stats"
 HISTOGRAMS: Final = "hist"
 DUE: Final = "due"
+DUE_MIN: Final = "duemin"
+DUE_SLOTS: Final = 1024  # due slots per shard, unless the settings say otherwise
 SNAPSHOT: Final = "snap"
 FLOW: Final = "flow"
 EPOCH: Final = "epoch"
@@ -90,12 +103,15 @@ class Keys:
 
     prefix: str
     shards: int
+    due_slots: int = DUE_SLOTS
 
     def __post_init__(self) -> None:
         if "{" in self.prefix or "}" in self.prefix:
             raise ValueError(f"a key prefix may not contain braces (Redis hash tags): {self.prefix!r}")
         if self.shards < 1:
             raise ValueError(f"shards must be at least 1, got {self.shards}")
+        if self.due_slots < 1:
+            raise ValueError(f"due slots must be at least 1, got {self.due_slots}")
 
     def shard_of(self, customer_id: str) -> int:
         return shard_of(customer_id, self.shards)
@@ -139,7 +155,21 @@ class Keys:
     def histograms(self, shard: int) -> str:
         return f"{self.tag(shard)}:{HISTOGRAMS}"
 
-    def due(self, shard: int) -> str:
+    def due_slot_of(self, customer_id: str) -> int:
+        """The due slot of a customer within its shard: the CRC-32 of the id above the
+        shard's part (so the slots of one shard fill evenly), modulo the slots."""
+        return zlib.crc32(customer_id.encode()) // self.shards % self.due_slots
+
+    def due(self, shard: int, slot: int) -> str:
+        """One due slot of ``shard``: customer id -> the event time it must be re-scored."""
+        return f"{self.tag(shard)}:{DUE}:{slot}"
+
+    def due_min(self, shard: int) -> str:
+        """The earliest due time of each due slot of ``shard``."""
+        return f"{self.tag(shard)}:{DUE_MIN}"
+
+    def due_legacy(self, shard: int) -> str:
+        """The due index of releases before 2026-12-03: one zset per shard."""
         return f"{self.tag(shard)}:{DUE}"
 
     def flow(self, shard: int, minute: int) -> str:

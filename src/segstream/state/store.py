@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import heapq
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
@@ -29,6 +28,7 @@ from redis.exceptions import BusyLoadingError, ConnectionError, NoScriptError, T
 from segstream.state import keys as K
 from segstream.state.barrier import Barrier
 from segstream.state.customer import CustomerState, header, pack, unpack
+from segstream.state.due import DueIndex
 
 if TYPE_CHECKING:
     from segstream.config import Settings
@@ -103,14 +103,25 @@ class Store:
     """Customer state, clock and counters of one deployment (one key prefix), on one Redis
     or on a Redis Cluster (``client`` a :class:`redis.asyncio.cluster.RedisCluster`)."""
 
-    def __init__(self, client: Client, prefix: str, shards: int, compress: bool = True) -> None:
+    def __init__(
+        self, client: Client, prefix: str, shards: int, compress: bool = True, due_slots: int = K.DUE_SLOTS
+    ) -> None:
         self.client = client
-        self.keys = K.Keys(prefix, shards)
+        self.keys = K.Keys(prefix, shards, due_slots)
+        self.due_index = DueIndex(client, self.keys)
         self.cluster = isinstance(client, RedisCluster)
         self.compress = compress  # write customer records in format 3 (False: format 2)
 
     @classmethod
-    def from_url(cls, url: str, prefix: str, shards: int, cluster: bool = False, compress: bool = True) -> Store:
+    def from_url(
+        cls,
+        url: str,
+        prefix: str,
+        shards: int,
+        cluster: bool = False,
+        compress: bool = True,
+        due_slots: int = K.DUE_SLOTS,
+    ) -> Store:
         """A store on the Redis at ``url``; with ``cluster``, ``url`` is one startup node of a
         Redis Cluster (the others are discovered)."""
         client: Client
@@ -118,14 +129,16 @@ class Store:
             client = RedisCluster.from_url(url, socket_timeout=10, socket_connect_timeout=5)
         else:
             client = aioredis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
-        return cls(client, prefix, shards, compress)
+        return cls(client, prefix, shards, compress, due_slots)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
         """A store as the settings say (``redis_url``, ``redis_prefix``, ``redis_shards``,
-        ``redis_cluster``, ``state_compression``)."""
+        ``redis_cluster``, ``state_compression``, ``redis_due_slots``)."""
         s = settings
-        return cls.from_url(s.redis_url, s.redis_prefix, s.redis_shards, s.redis_cluster, s.state_compression)
+        return cls.from_url(
+            s.redis_url, s.redis_prefix, s.redis_shards, s.redis_cluster, s.state_compression, s.redis_due_slots
+        )
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -183,17 +196,25 @@ class Store:
         for shard, idx in groups.items():
             k = self.keys
             head = k.customer_head(shard)
-            keys = [k.segment_counts(shard), k.stats(shard), k.histograms(shard), k.due(shard), k.flow(shard, minute)]
+            keys = [
+                k.segment_counts(shard),
+                k.stats(shard),
+                k.histograms(shard),
+                k.due_legacy(shard),
+                k.flow(shard, minute),
+                k.due_min(shard),
+            ]
             argv: list[bytes | str | int] = [len(head.encode())]
             for n in idx:
                 it = items[n]
-                keys.append(head + it.customer_id)
+                slot = k.due_slot_of(it.customer_id)
+                keys += [head + it.customer_id, k.due(shard, slot)]
                 moves = "".join(f"s\t{d}\t{_s(old)}\t{_s(new)}\n" for d, old, new in it.changes)
                 moves += "".join(f"h\t{m}\t{_s(old)}\t{_s(new)}\n" for m, old, new in it.buckets if old != new)
                 due = "" if it.due_us is None else str(it.due_us)
                 counts = it.by_kind or ({topic_kind: it.events} if it.events else {})
                 events = ",".join(f"{t}={n}" for t, n in counts.items())
-                argv += [header(it.version), pack(it.version + 1, it.state, self.compress), moves, events, due]
+                argv += [header(it.version), pack(it.version + 1, it.state, self.compress), moves, events, due, slot]
             calls.append(("EVALSHA", SAVE_SHA, len(keys), *keys, *argv))
         results = await self._run_scripts(calls)
         conflicts = sorted(
@@ -245,12 +266,7 @@ class Store:
     async def due(self, now_us: int, limit: int) -> dict[str, int]:
         """At most ``limit`` customers whose re-scoring time has come (stream clock
         ``now_us``), earliest first over all shards, with the event time each was due at."""
-        pipe = self._pipe()
-        for s in self._shards:
-            pipe.zrangebyscore(self.keys.due(s), "-inf", now_us, start=0, num=limit, withscores=True)
-        per_shard = cast(list[list[tuple[bytes, float]]], await pipe.execute())
-        earliest = heapq.nsmallest(limit, (p for pairs in per_shard for p in pairs), key=lambda p: p[1])
-        return {cid.decode(): int(score) for cid, score in earliest}
+        return await self.due_index.due(now_us, limit)
 
     async def _nodes(self) -> list[ClusterNode | None]:
         """The nodes a walk over every customer visits: the cluster's primaries (sorted by
@@ -290,26 +306,11 @@ class Store:
 
     async def mark_all_due(self, now_us: int = 0, chunk: int = 5000) -> int:
         """Make every customer due now (an operator's full re-score); returns how many."""
-        n = 0
-        for s in self._shards:
-            key = self.keys.due(s)
-            batch: list[bytes] = []
-            async for member, _ in self.client.zscan_iter(key, count=chunk):
-                batch.append(member)
-                if len(batch) >= chunk:
-                    await self.client.zadd(key, dict.fromkeys(batch, now_us), xx=True)
-                    n += len(batch)
-                    batch = []
-            if batch:
-                await self.client.zadd(key, dict.fromkeys(batch, now_us), xx=True)
-                n += len(batch)
-        return n
+        return await self.due_index.mark_all(now_us, chunk)
 
     async def due_count(self, now_us: int) -> int:
-        pipe = self._pipe()
-        for s in self._shards:
-            pipe.zcount(self.keys.due(s), "-inf", now_us)
-        return sum(int(c) for c in await pipe.execute())
+        """How many customers are due at ``now_us``."""
+        return await self.due_index.count(now_us)
 
     async def ping(self) -> None:
         await self.client.ping()

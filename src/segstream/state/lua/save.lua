@@ -1,12 +1,16 @@
--- One shard's save. KEYS: segcount, stats, hist, due, flow (this wall minute's transitions),
---   then the customers (all of one shard: one hash tag, one slot).
+-- One shard's save. KEYS: segcount, stats, hist, the due zset of releases before 2026-12-03
+--   (legacy), flow (this wall minute's transitions), duemin (due slot -> its earliest due
+--   time), then per customer its key and its due slot's zset (all of one shard: one hash
+--   tag, one slot).
 -- ARGV: bytes before the customer id in a customer key, then per customer: header, blob,
---   moves, events, due. events = "topic=n,topic=n" applied events per input topic (counted
---   in stats under events:topic), or empty.
+--   moves, events, due, due slot. events = "topic=n,topic=n" applied events per input topic
+--   (counted in stats under events:topic), or empty.
 --   moves = "kind\tname\told\tnew\n" lines; kind s = segment (count in segcount under
 --   name:segment), h = histogram bucket (count in hist under name:bucket); old may be empty.
 --   due = event time (µs) at which the customer must be re-scored, or empty: unchanged;
---   the due zset's member is the customer id (the key without its head).
+--   the due slot zset's member is the customer id (the key without its head). A slot
+--   written to has its earliest due time recomputed into duemin; a customer still in the
+--   legacy zset leaves it when it gets a due time in its slot.
 -- Returns the 1-based positions (among the customers) that conflicted.
 local head = tonumber(ARGV[1])
 local i = 2
@@ -17,11 +21,13 @@ local function move(key, field, by)
   if redis.call('HINCRBY', key, field, by) == 0 then redis.call('HDEL', key, field) end
 end
 local flows = 0
-for k = 6, #KEYS do
-  local expect, blob, moves, n, due = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-  i = i + 5
+local legacy = redis.call('EXISTS', KEYS[4]) == 1
+local slots = {}
+for k = 7, #KEYS, 2 do
+  local expect, blob, moves, n, due, slot = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
+  i = i + 6
   if redis.call('GETRANGE', KEYS[k], 0, 7) ~= expect then
-    conflicts[#conflicts + 1] = k - 5
+    conflicts[#conflicts + 1] = (k - 5) / 2
   else
     redis.call('SET', KEYS[k], blob)
     if expect == '' then created = created + 1 end
@@ -35,9 +41,18 @@ for k = 6, #KEYS do
         flows = flows + 1
       end
     end
-    if due ~= '' then redis.call('ZADD', KEYS[4], due, string.sub(KEYS[k], head + 1)) end
+    if due ~= '' then
+      local id = string.sub(KEYS[k], head + 1)
+      redis.call('ZADD', KEYS[k + 1], due, id)
+      slots[KEYS[k + 1]] = slot
+      if legacy then redis.call('ZREM', KEYS[4], id) end
+    end
     for topic, c in string.gmatch(n, '([^=,]+)=(%d+)') do events[topic] = (events[topic] or 0) + tonumber(c) end
   end
+end
+for key, slot in pairs(slots) do
+  local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  redis.call('ZADD', KEYS[6], first[2], slot)
 end
 if flows > 0 then redis.call('EXPIRE', KEYS[5], FLOW_TTL) end
 if created > 0 then redis.call('HINCRBY', KEYS[2], 'customers', created) end

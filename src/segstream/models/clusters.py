@@ -1,7 +1,7 @@
 """Behavioural clusters: River incremental k-means, published as snapshots with stable ids.
 
-One place at a time learns (the leader): a River ``StandardScaler`` followed by River's
-``KMeans``, fed customers' behaviour vectors. Every worker assigns clusters with the last
+One place at a time learns (the leader): a running standard scaler (River's arithmetic,
+:mod:`segstream.models.scaler`) followed by River's ``KMeans``, fed customers' behaviour vectors. Every worker assigns clusters with the last
 published snapshot (nearest centre, vectorised with numpy). A new snapshot keeps each
 cluster's id by matching its centres to the previous ones (Hungarian assignment); a centre
 that moved further than ``max_move`` is reported as the retirement of the old cluster and
@@ -28,10 +28,11 @@ from typing import Final
 
 import msgspec
 import numpy as np
-from river import cluster, preprocessing
+from river import cluster
 from scipy.optimize import linear_sum_assignment
 
 from segstream.models.cluster_count import MARGIN, lloyd, score_counts
+from segstream.models.scaler import StandardScaler
 from segstream.scoring.catalogue import LANGUAGES, traits
 
 #: The behaviour features, in the order of a vector (scoring/behaviour.py builds them). New
@@ -188,15 +189,15 @@ class ClusterLearner:
         self.k_scores: dict[int, float] = {}
         self._chosen = False
         self._snapshots = 0
-        self._scaler = preprocessing.StandardScaler()
+        self._scaler = StandardScaler()
         self._kmeans = cluster.KMeans(n_clusters=n_clusters, halflife=halflife, sigma=1.0, seed=seed)
         self._seen: list[dict[str, float]] = []
         self._recent: collections.deque[list[float]] = collections.deque(maxlen=reservoir)
         self.learned = 0
 
     def learn_one(self, x: dict[str, float]) -> None:
-        self._scaler.learn_one(x)  # type: ignore[no-untyped-call]
-        z = self._scaler.transform_one(x)  # type: ignore[no-untyped-call]
+        self._scaler.learn_one(x)
+        z = self._scaler.transform_one(x)
         self._recent.append([z.get(f, 0.0) for f in FEATURES])
         if len(self._seen) < self.n_clusters * 20:  # seed the centres from data, spread out
             self._seen.append(z)

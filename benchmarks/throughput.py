@@ -17,7 +17,9 @@ naive agent and segstream worker side by side. With --two-workers, (4) two worke
 in one consumer group consume the same backlog into fresh state (own group and key prefix).
 With --format2 after|first, (5) one worker writing state format 2 (SEGSTREAM_STATE_COMPRESSION=false,
 the uncompressed records of releases before 2026-12-03) consumes it the same way: the cost
-of compressing customer records, in the same run.
+of compressing customer records, in the same run. With --compare-src PATH [--compare-order
+first|after], (6) one worker run from another checkout's src (e.g. the previous commit, in a
+git worktree) consumes the same backlog the same way: before and after a change, in one run.
 Needs Kafka and Redis running (`make up`). Prints a table; --json appends one line to a file.
 The run's topics and Redis keys are deleted at the end.
 """
@@ -141,6 +143,16 @@ def run_format2(s: Settings, tag: str, a: argparse.Namespace, n: int) -> tuple[f
         harness.delete_prefix(s3.redis_url, s3.redis_prefix)
 
 
+def run_compare(s: Settings, tag: str, a: argparse.Namespace, n: int) -> tuple[float, float, float]:
+    """One worker of the ``--compare-src`` checkout over the same backlog from scratch (own
+    group and key prefix)."""
+    sc = s.model_copy(update={"app_id": f"cmp-{tag}", "redis_prefix": f"{s.redis_prefix}cmp"})
+    try:
+        return run_worker(sc, a.compare_src, n, a.timeout)
+    finally:
+        harness.delete_prefix(sc.redis_url, sc.redis_prefix)
+
+
 def produce_backlog(s: Settings, n: int, customers: int, mix: str) -> tuple[int, list[str], float]:
     """Create the topics and produce the first ``n`` simulated events (seed 1, from 2024-01-01);
     the events sent, the input kinds used and the produce rate."""
@@ -176,6 +188,8 @@ def main() -> None:
         "--format2", choices=["after", "first"], default=None,
         help="also run one worker writing uncompressed records, after the main worker or before it",
     )  # fmt: skip
+    ap.add_argument("--compare-src", type=Path, help="also run one worker from this src (another checkout)")
+    ap.add_argument("--compare-order", choices=["after", "first"], default="first")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
 
@@ -185,15 +199,20 @@ def main() -> None:
     naive: dict[str, float] = {}
     two: tuple[float, float, float] | None = None
     fmt2: tuple[float, float, float] | None = None
+    cmp: tuple[float, float, float] | None = None
     with harness.cleaned_up(s, tag):
         n, kinds, produce_rate = produce_backlog(s, a.events, a.customers, a.mix)
         base = baseline_read(s, kinds, n)
         aio = baseline_aiokafka(s, kinds, n)
         if a.format2 == "first":
             fmt2 = run_format2(s, tag, a, n)
+        if a.compare_src and a.compare_order == "first":
+            cmp = run_compare(s, tag, a, n)
         sustained, wall, rss = run_worker(s, a.worker_src, n, a.timeout)
         if a.format2 == "after":
             fmt2 = run_format2(s, tag, a, n)
+        if a.compare_src and a.compare_order == "after":
+            cmp = run_compare(s, tag, a, n)
         if a.two_workers:  # own consumer group and key prefix: the same backlog from scratch
             s2 = s.model_copy(update={"app_id": f"two-{tag}", "redis_prefix": f"{s.redis_prefix}w2"})
             try:
@@ -231,6 +250,14 @@ def main() -> None:
             "format2_worker_wall_s": round(fmt2[1], 2),
             "format2_worker_peak_rss_mb": round(fmt2[2], 1),
         }
+    if cmp:
+        result |= {
+            "compare_src": str(a.compare_src),
+            "compare_order": a.compare_order,
+            "compare_worker_sustained_events_per_s": round(cmp[0]),
+            "compare_worker_wall_s": round(cmp[1], 2),
+            "compare_worker_peak_rss_mb": round(cmp[2], 1),
+        }
     if naive:
         result |= {
             "naive_agent_events_per_s": round(naive["events_per_s"]),
@@ -251,6 +278,9 @@ def main() -> None:
     if fmt2:
         rows.append(["segstream worker, records uncompressed (format 2)", f"{fmt2[0]:,.0f}", f"{fmt2[0] / base:.0%}",
                      f"{fmt2[2]:.0f} MB"])  # fmt: skip
+    if cmp:
+        rows.append([f"segstream worker of {a.compare_src}", f"{cmp[0]:,.0f}", f"{cmp[0] / base:.0%}",
+                     f"{cmp[2]:.0f} MB"])  # fmt: skip
     if two:
         rows.append(["segstream, two workers (one group)", f"{two[0]:,.0f}", f"{two[0] / base:.0%}",
                      f"{two[2]:.0f} MB each at most"])  # fmt: skip

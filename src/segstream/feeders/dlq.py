@@ -19,7 +19,6 @@ Selection, ids, header and tally are pure; the Kafka and Redis I/O and the comma
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -31,6 +30,7 @@ import msgspec
 import typer
 
 from segstream.config import Settings
+from segstream.state.sync import SyncStore
 from segstream.streams.codec import REASONS
 from segstream.streams.dead_letters import MAX_KEPT_BYTES
 from segstream.streams.schemas import DeadLetter
@@ -384,26 +384,14 @@ def kafka_sender(producer: Any) -> Send:
     return send
 
 
-class StoreLedger:
+class StoreLedger(SyncStore):
     """The Redis record of re-sent dead letters (:class:`Store`), for the synchronous loop."""
 
-    def __init__(self, settings: Settings) -> None:
-        from segstream.state.store import Store
-
-        self._runner = asyncio.Runner()
-        self._store = Store.from_settings(settings)
-
     def replayed(self, ids: Sequence[str]) -> set[str]:
-        return self._runner.run(self._store.replayed_dead_letters(ids))
+        return self.run(self._store.replayed_dead_letters(ids))
 
     def record(self, sent: Mapping[str, str]) -> None:
-        self._runner.run(self._store.record_replayed_dead_letters(sent))
-
-    def close(self) -> None:
-        try:
-            self._runner.run(self._store.close())
-        finally:
-            self._runner.close()
+        self.run(self._store.record_replayed_dead_letters(sent))
 
 
 def scan(

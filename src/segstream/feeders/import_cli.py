@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,18 +13,16 @@ from redis.exceptions import RedisError
 from segstream.config import Settings
 from segstream.feeders.importer import ImportFailure, Summary, count_rows, run_import, shipped_mappings
 from segstream.feeders.mapping import Mapping, MappingError, load_mapping
+from segstream.state.sync import SyncStore
 
 
-class StoreLedger:
+class StoreLedger(SyncStore):
     """The event ids imports sent to one input topic, in Redis (:class:`Store`), for the
     synchronous import loop. Ids are kept as 8-byte BLAKE2b digests (a false "already sent"
     needs two different ids with the same 64 bits: about 1 in 37 million for 1M imported rows)."""
 
     def __init__(self, settings: Settings, topic_kind: str) -> None:
-        from segstream.state.store import Store
-
-        self._runner = asyncio.Runner()
-        self._store = Store.from_settings(settings)
+        super().__init__(settings)
         self._kind = topic_kind
 
     @staticmethod
@@ -33,20 +30,14 @@ class StoreLedger:
         return hashlib.blake2b(event_id.encode(), digest_size=8).digest()
 
     def ping(self) -> None:
-        self._runner.run(self._store.ping())
+        self.run(self._store.ping())
 
     def sent(self, event_ids: list[str]) -> set[str]:
-        found = self._runner.run(self._store.imported_events(self._kind, [self.digest(i) for i in event_ids]))
+        found = self.run(self._store.imported_events(self._kind, [self.digest(i) for i in event_ids]))
         return {i for i, f in zip(event_ids, found, strict=True) if f}
 
     def record(self, event_ids: list[str]) -> None:
-        self._runner.run(self._store.record_imported_events(self._kind, [self.digest(i) for i in event_ids]))
-
-    def close(self) -> None:
-        try:
-            self._runner.run(self._store.close())
-        finally:
-            self._runner.close()
+        self.run(self._store.record_imported_events(self._kind, [self.digest(i) for i in event_ids]))
 
 
 def resolve_mapping(name: str) -> Mapping:

@@ -1,11 +1,12 @@
 """Behavioural clusters: River incremental k-means, published as snapshots with stable ids.
 
 One place at a time learns (the leader): a running standard scaler (River's arithmetic,
-:mod:`segstream.models.scaler`) followed by River's ``KMeans``, fed customers' behaviour vectors. Every worker assigns clusters with the last
-published snapshot (nearest centre, vectorised with numpy). A new snapshot keeps each
-cluster's id by matching its centres to the previous ones (Hungarian assignment); a centre
-that moved further than ``max_move`` is reported as the retirement of the old cluster and
-the birth of a new one, and two old clusters nearest the same new centre as a merge.
+:mod:`segstream.models.scaler`) followed by River's ``KMeans``, fed customers' behaviour
+vectors. Every worker assigns clusters with the last published snapshot (nearest centre,
+vectorised with numpy). A new snapshot keeps each cluster's id by matching its centres to
+the previous ones (Hungarian assignment); a centre that moved further than ``max_move`` is
+reported as the retirement of the old cluster and the birth of a new one, and two old
+clusters nearest the same new centre as a merge.
 
 The number of clusters is fixed (``n_clusters``) or chosen from the data within
 ``k_range`` (:mod:`segstream.models.cluster_count`: silhouette of batch k-means over the

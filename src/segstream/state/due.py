@@ -13,19 +13,25 @@ recomputes its slot's earliest one. The one zset per shard of earlier releases
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, cast
 
 from segstream.state.keys import Keys
 
+RunScripts = Callable[[list[tuple[Any, ...]]], Awaitable[list[Any]]]
+
 
 class DueIndex:
     """Reads and bulk changes of the due-time index (writes of single customers are the
-    save script's); ``client`` is a redis.asyncio client or cluster client."""
+    save script's); ``client`` is a redis.asyncio client or cluster client, ``run_scripts``
+    the store's EVALSHA pipeline (which loads scripts a server lacks) and ``due_sha`` the
+    script of state/lua/due.lua."""
 
-    def __init__(self, client: Any, keys: Keys) -> None:
+    def __init__(self, client: Any, keys: Keys, run_scripts: RunScripts, due_sha: str) -> None:
         self.client = client
         self.keys = keys
+        self._run_scripts = run_scripts
+        self._due_sha = due_sha
 
     def _pipe(self) -> Any:
         return self.client.pipeline(transaction=False)
@@ -53,12 +59,12 @@ class DueIndex:
         than its own, so the ``limit`` slots with the earliest times hold all of them."""
         slots, legacy = await self._slots(now_us, limit)
         pairs: list[tuple[bytes, float]] = [p for shard in legacy for p in shard]
-        chosen = heapq.nsmallest(limit, slots, key=lambda x: x[2])
-        if chosen:
-            pipe = self._pipe()
-            for s, j, _ in chosen:
-                pipe.zrangebyscore(self.keys.due(s, j), "-inf", now_us, start=0, num=limit, withscores=True)
-            pairs += [p for got in await pipe.execute() for p in got]
+        by_shard: dict[int, list[str]] = {}
+        for s, j, _ in heapq.nsmallest(limit, slots, key=lambda x: x[2]):
+            by_shard.setdefault(s, []).append(self.keys.due(s, j))
+        calls = [("EVALSHA", self._due_sha, len(ks), *ks, now_us, limit) for ks in by_shard.values()]
+        for flat in await self._run_scripts(calls) if calls else []:
+            pairs += [(flat[i], float(flat[i + 1])) for i in range(0, len(flat), 2)]
         out: dict[str, int] = {}
         for cid, score in heapq.nsmallest(limit, pairs, key=lambda p: p[1]):
             name = cid.decode()

@@ -67,8 +67,10 @@ CLOCK_LUA: Final = _lua("clock.lua")
 
 # The reads of customer documents in one command (state/lua/lookup.lua; read-only).
 LOOKUP_LUA: Final = _lua("lookup.lua")
-SCRIPTS: Final = {hashlib.sha1(s.encode()).hexdigest(): s for s in (SAVE_LUA, CLOCK_LUA, LOOKUP_LUA)}
-SAVE_SHA, CLOCK_SHA, LOOKUP_SHA = SCRIPTS
+# The due customers of some due slots of one shard (state/lua/due.lua; read-only).
+DUE_LUA: Final = _lua("due.lua")
+SCRIPTS: Final = {hashlib.sha1(s.encode()).hexdigest(): s for s in (SAVE_LUA, CLOCK_LUA, LOOKUP_LUA, DUE_LUA)}
+SAVE_SHA, CLOCK_SHA, LOOKUP_SHA, DUE_SHA = SCRIPTS
 
 Client = aioredis.Redis | RedisCluster
 
@@ -108,7 +110,7 @@ class Store:
     ) -> None:
         self.client = client
         self.keys = K.Keys(prefix, shards, due_slots)
-        self.due_index = DueIndex(client, self.keys)
+        self.due_index = DueIndex(client, self.keys, self._run_scripts, DUE_SHA)
         self.cluster = isinstance(client, RedisCluster)
         self.compress = compress  # write customer records in format 3 (False: format 2)
 

@@ -191,7 +191,7 @@ class Settings(BaseSettings):
         0.1, ge=0, lt=1, description="A customer leaves its value tier only with a CLV this share past the edge"
     )
     cluster_margin: float = Field(
-        0.1, ge=0, lt=1, description="A customer leaves its cluster only for a centre this share nearer"
+        0.2, ge=0, lt=1, description="A customer leaves its cluster only for a centre this share nearer"
     )
     rules_file: str = Field("", description="YAML rule segments (empty: the packaged default)")
     clusters: int | Literal["auto"] = Field(

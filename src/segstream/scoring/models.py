@@ -42,7 +42,7 @@ class Models:
     rfm_margin: float = 0.1
     rfm_margin_days: float = 7.0
     value_margin: float = 0.1
-    cluster_margin: float = 0.1
+    cluster_margin: float = 0.2  # 0.1 until 2026-12-03 (docs/SEGMENTS.md, "Measuring it")
     min_population: int = 20  # below this, quintiles are not meaningful: fixed thresholds
     rules: RuleSet | None = None
     rescore_days: float = 7.0

@@ -241,6 +241,12 @@ class Settings(BaseSettings):
         description="For a customer who uses the product, the purchase-lapse driver counts only as far as its usage "
         "silence is unusual (a one-time buyer who uses the product daily is not leaving)",
     )
+    churn_one_time_dropout: bool = Field(
+        True,
+        description="The purchase-lapse driver of a one-time buyer lets it have dropped out after its first purchase, "
+        "as far as its silence since says (modified BG/NBD, docs/QUALITY.md); false: BG/NBD's, under which a one-time "
+        "buyer never dies",
+    )
     idle_partition_s: float = Field(
         300.0,
         gt=0,

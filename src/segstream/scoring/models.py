@@ -157,6 +157,7 @@ def build_models(settings: Settings) -> Models:
             clv_months=settings.clv_months,
             discount_monthly=settings.clv_discount_monthly,
             min_customers=settings.value_min_customers,
+            one_time_dropout=settings.churn_one_time_dropout,
         ),
         churn=ChurnModel(
             parse_weights(settings.churn_weights),

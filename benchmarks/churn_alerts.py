@@ -4,6 +4,11 @@ event-time delay from churn to the first alert, through the pure core (the repla
 tests/unit/scoring/replay.py: no Kafka or Redis, same events every run).
 
     python benchmarks/churn_alerts.py --customers 400 --days 240 --seed 11
+
+Three configurations on the same events: the purchase lapse alone; with the usage-silence
+rule (``SEGSTREAM_CHURN_LAPSE_NEEDS_SILENCE``); and with, in addition, a one-time buyer's
+chance of having dropped out after its first purchase (``SEGSTREAM_CHURN_ONE_TIME_DROPOUT``,
+the defaults since 2026-12-03).
 """
 
 from __future__ import annotations
@@ -62,10 +67,17 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/churn_alerts.jsonl")
     a = ap.parse_args()
     rows = [
-        run(a.customers, a.days, a.seed, label, Models(value=ValueModel(min_customers=30), churn=churn))
-        for label, churn in (
-            ("purchase lapse alone (before)", ChurnModel(lapse_needs_silence=False)),
-            ("lapse needs usage silence", ChurnModel()),
+        run(
+            a.customers,
+            a.days,
+            a.seed,
+            label,
+            Models(value=ValueModel(min_customers=30, one_time_dropout=drop), churn=churn),
+        )
+        for label, churn, drop in (
+            ("purchase lapse alone (before)", ChurnModel(lapse_needs_silence=False), False),
+            ("lapse needs usage silence", ChurnModel(), False),
+            ("and a one-time buyer may have dropped out", ChurnModel(), True),
         )
     ]
     with Path(a.out).open("a") as f:

@@ -198,7 +198,7 @@ class Settings(BaseSettings):
         0.1, ge=0, lt=1, description="A customer leaves its value tier only with a CLV this share past the edge"
     )
     cluster_margin: float = Field(
-        0.1, ge=0, lt=1, description="A customer leaves its cluster only for a centre this share nearer"
+        0.2, ge=0, lt=1, description="A customer leaves its cluster only for a centre this share nearer"
     )
     rules_file: str = Field("", description="YAML rule segments (empty: the packaged default)")
     clusters: int | Literal["auto"] = Field(
@@ -247,6 +247,12 @@ class Settings(BaseSettings):
         True,
         description="For a customer who uses the product, the purchase-lapse driver counts only as far as its usage "
         "silence is unusual (a one-time buyer who uses the product daily is not leaving)",
+    )
+    churn_one_time_dropout: bool = Field(
+        True,
+        description="The purchase-lapse driver of a one-time buyer lets it have dropped out after its first purchase, "
+        "as far as its silence since says (modified BG/NBD, docs/QUALITY.md); false: BG/NBD's, under which a one-time "
+        "buyer never dies",
     )
     idle_partition_s: float = Field(
         300.0,

@@ -128,6 +128,17 @@ class ValueModel:
     restarts
         Further starting points of a fit whose first start (the previous parameters, else
         the default) does not converge (see :class:`BGNBDFitter`).
+    one_time_dropout
+        P(no purchase in the horizon) of a one-time buyer (``x = 0``) lets it have dropped
+        out after its first purchase, as the modified BG/NBD (MBG/NBD, Batislam et al. 2007)
+        does, where BG/NBD keeps it alive for ever (a one-time buyer silent for months still
+        expects purchases). Its survival is scaled by the evidence of its silence only:
+        ``P_MBG(alive | T) / P_MBG(alive | 0) = (1 + a/b) / (1 + a/b ((alpha + T) / alpha) ** r)``
+        (the likelihood ratio of staying silent for ``T``; the fitted BG/NBD parameters), so
+        a new customer is scored as before (MBG/NBD's own P(alive) would give it the prior
+        chance ``a / (a + b)`` of having dropped out at once) and a silent one tends to dead.
+        Only that probability, the churn risk's ``purchase_lapse``, changes: P(alive),
+        expected purchases and CLV stay BG/NBD's.
 
     Examples
     --------
@@ -156,6 +167,7 @@ class ValueModel:
         min_customers: int = 50,
         min_repeat_buyers: int = 30,
         restarts: int = 4,
+        one_time_dropout: bool = True,
     ) -> None:
         if horizon_days <= 0 or clv_months < 1 or discount_monthly < 0 or unit_days <= 0:
             raise ValueError("horizon_days, clv_months and unit_days must be positive, discount_monthly >= 0")
@@ -169,6 +181,7 @@ class ValueModel:
         self.min_customers = min_customers
         self.min_repeat_buyers = min_repeat_buyers
         self.restarts = restarts
+        self.one_time_dropout = one_time_dropout
 
 
 def fit_value(
@@ -305,6 +318,10 @@ def score_values(
     # P(no purchase in (T, T+h]) = P(dead) + P(alive) * E[exp(-λh)], with λ | alive ~ Gamma(r+x, α+T)
     silent_if_alive = ((bg.alpha + Ta) / (bg.alpha + Ta + h)) ** (bg.r + xa)
     p_none = (1.0 - alive) + alive * silent_if_alive
+    if model.one_time_dropout:  # a one-time buyer may have dropped out (see ValueModel)
+        odds = bg.a / bg.b
+        survival = (1.0 + odds) / (1.0 + odds * ((bg.alpha + Ta) / bg.alpha) ** bg.r)
+        p_none = np.where(xa == 0, 1.0 - survival * (1.0 - silent_if_alive), p_none)
     if snap.gammagamma is not None:
         spend = expected_spend(snap.gammagamma, xa, ma)
         value = clv(bg, snap.gammagamma, xa, txa, Ta, ma, model.clv_months, model.discount_monthly, model.unit_days)

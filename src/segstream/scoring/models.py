@@ -42,7 +42,7 @@ class Models:
     rfm_margin: float = 0.1
     rfm_margin_days: float = 7.0
     value_margin: float = 0.1
-    cluster_margin: float = 0.1
+    cluster_margin: float = 0.2  # 0.1 until 2026-12-03 (docs/SEGMENTS.md, "Measuring it")
     min_population: int = 20  # below this, quintiles are not meaningful: fixed thresholds
     rules: RuleSet | None = None
     rescore_days: float = 7.0
@@ -157,6 +157,7 @@ def build_models(settings: Settings) -> Models:
             clv_months=settings.clv_months,
             discount_monthly=settings.clv_discount_monthly,
             min_customers=settings.value_min_customers,
+            one_time_dropout=settings.churn_one_time_dropout,
         ),
         churn=ChurnModel(
             parse_weights(settings.churn_weights),

@@ -16,7 +16,7 @@ from segstream.models.decay import US_PER_DAY
 from segstream.models.gammagamma import GammaGammaParams
 from segstream.models.playbook import load_playbook
 from segstream.models.rfm import PurchaseSummary
-from segstream.models.value import ValueSnapshot
+from segstream.models.value import ValueModel, ValueSnapshot
 from segstream.scoring.models import DEFAULT_PLAYBOOK, Models
 from segstream.state.customer import CustomerState, Outlook
 from segstream.streams.codec import to_us
@@ -286,8 +286,10 @@ def test_batch_values_scores_only_customers_with_purchases_in_one_call(models: M
         (cid, st, at(133), Trigger("t", at(133)), Scored())
         for cid, st in (("a", buyers[0]), ("n", silent), ("b", buyers[1]))
     ]
+    by_default = batch_values(batch, models)
+    models.value = ValueModel(one_time_dropout=False)  # BG/NBD's P(no purchase) for the one-time buyer too
     values = batch_values(batch, models)
-    assert set(values) == {0, 2}
+    assert set(values) == set(by_default) == {0, 2}
     # repeat histories at day 133, in weeks: a one-off buyer (x = 0, T = 133 / 7 = 19) and the
     # weekly buyer (x = 19 repeat purchases, t_x = T = 19, m_x = 30.00); the papers' closed forms
     bg, gg, h = (0.243, 4.414, 0.793, 2.426), (6.25, 3.74, 15.44), 90 / 7
@@ -297,6 +299,12 @@ def test_batch_values_scores_only_customers_with_purchases_in_one_call(models: M
         spend = cf.expected_spend(*gg, x, m_x)
         expected = (alive, cf.expected_purchases(*bg, h, x, t_x, T), 1 - alive + alive * silent, spend)
         assert values[pos] == pytest.approx((*expected, cf.clv(bg, spend, x, t_x, T)), rel=1e-9)
+    # by default the one-time buyer's survival is scaled by (1 + a/b) / (1 + a/b ((α+T) / α)^r)
+    odds = bg[2] / bg[3]
+    survival = (1 + odds) / (1 + odds * ((bg[1] + 19.0) / bg[1]) ** bg[0])
+    silent = ((bg[1] + 19.0) / (bg[1] + 19.0 + h)) ** bg[0]
+    assert by_default[0][2] == pytest.approx(1 - survival * (1 - silent), rel=1e-9)
+    assert by_default[0][:2] + by_default[0][3:] == values[0][:2] + values[0][3:] and by_default[2] == values[2]
 
 
 def test_batch_values_is_empty_without_fitted_purchase_models(models: Models) -> None:

@@ -284,6 +284,30 @@ def test_a_customer_between_two_centres_stays_in_its_cluster_within_the_margin()
         assert [(c.from_segment, c.to_segment) for c in r.outputs if c.dimension == "cluster"] == expected
 
 
+def test_by_default_a_customer_leaves_its_cluster_only_for_a_centre_a_fifth_nearer() -> None:
+    from segstream.config import load_settings
+    from segstream.scoring.behaviour import behaviours
+    from segstream.scoring.models import build_models
+
+    x = behaviours([bought(0).state], us(20), Models())[0].tolist()
+
+    def moves(other: float, models: Models) -> list[tuple[str | None, str]]:
+        """The customer is in c4, 0.5 standard units away; c3 is ``other`` away."""
+        centres = [[x[0] + other, *x[1:]], [x[0] - 0.5, *x[1:]]]
+        models.cluster_snapshot = ClusterSnapshot(2, [3, 4], centres, [0.0] * 7, [1.0] * 7, {"en": ["a", "b"]}, 5, 10)
+        loaded = bought(0)
+        loaded.state.segments["cluster"] = "c4"
+        r = rescore({"a": loaded}, {}, us(20), models)
+        return [(c.from_segment, c.to_segment) for c in r.outputs if c.dimension == "cluster"]
+
+    # c3 at 0.42, 0.84 of the distance: stays with a margin of 0.2 (0.42 >= 0.8 * 0.5 = 0.40),
+    # moves with 0.1 (0.42 < 0.9 * 0.5 = 0.45); c3 at 0.39, 0.78 of it: moves with either
+    for default in (Models(), build_models(load_settings())):
+        assert moves(0.42, default) == []
+        assert moves(0.39, default) == [("c4", "c3")]
+    assert moves(0.42, Models(cluster_margin=0.1)) == [("c4", "c3")]
+
+
 def test_rescore_assigns_clusters_with_names_in_the_given_language() -> None:
     snap = ClusterSnapshot(
         version=2, ids=[4], centers=[[1.0, 0.0, 0.0, 0.9, 0.0, 0.0]], mean=[0.0] * 6, std=[1.0] * 6,

@@ -137,12 +137,17 @@ def test_one_time_buyer_p_no_purchase_rises_with_age_while_p_alive_stays_one() -
 
 def test_p_no_purchase_of_a_one_time_buyer_matches_the_hand_computation() -> None:
     r, alpha, a, b = 0.25, 4.5, 0.8, 2.4
-    model = ValueModel(horizon_days=91.0, unit_days=7.0)  # horizon h = 13 weeks
+    model = ValueModel(horizon_days=91.0, unit_days=7.0, one_time_dropout=False)  # horizon h = 13 weeks
     s = scores(snapshot(bg(r, alpha, a, b)), [0], [0.0], [10.0], [0.0], model=model)
     # x = 0: alive for sure; silent in (T, T + h] with probability ((alpha + T) / (alpha + T + h)) ** (r + x)
     # = (14.5 / 27.5) ** 0.25 = 0.527273 ** 0.25 = 0.852136
     assert s.p_no_purchase[0] == pytest.approx((14.5 / 27.5) ** 0.25)
     assert s.p_no_purchase[0] == pytest.approx(0.852136, abs=1e-6)
+    # by default, survival scaled by the modified BG/NBD's evidence of the silence:
+    # (1 + a/b) / (1 + a/b * ((alpha + T) / alpha) ** r) = 1.333333 / (1 + 0.333333 * 3.222222 ** 0.25)
+    # = 1.333333 / (1 + 0.333333 * 1.339797) = 0.921702, and 1 - 0.921702 * (1 - 0.852136) = 0.863713
+    s = scores(snapshot(bg(r, alpha, a, b)), [0], [0.0], [10.0], [0.0], model=ValueModel(horizon_days=91.0))
+    assert s.p_no_purchase[0] == pytest.approx(0.863713, abs=1e-6)
 
 
 def test_repeat_buyer_p_no_purchase_is_at_least_the_probability_of_being_dead() -> None:
@@ -227,3 +232,34 @@ def test_tier_of_is_none_without_a_finite_clv_or_edges(clv: float, edges: list[f
 def test_value_model_rejects_bad_arguments(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         ValueModel(**kwargs)  # type: ignore[arg-type]
+
+
+def test_a_one_time_buyers_p_no_purchase_lets_it_have_dropped_out_after_its_first_purchase() -> None:
+    # r = alpha = 1, a = b = 2 (weeks), a horizon of one week, T = 3 weeks after the first purchase.
+    # One-time buyer, BG/NBD: alive, P(no purchase) = ((1 + 3) / (1 + 3 + 1)) ** 1 = 0.8.
+    # Modified BG/NBD (Batislam et al. 2007; lifetimes' ModifiedBetaGeoFitter P(alive)):
+    # P(alive | T) = 1 / (1 + a / b * ((alpha + T) / alpha) ** r) = 1 / (1 + 4) = 0.2, and for a new
+    # one-time buyer P(alive | 0) = 1 / (1 + 1) = 0.5: survival 0.2 / 0.5 = 0.4, so
+    # P(no purchase) = 1 - 0.4 * (1 - 0.8) = 0.92.
+    # A new one-time buyer (T = 0) is scored as by BG/NBD: survival 1, ((1 + 0) / (1 + 0 + 1)) ** 1 = 0.5.
+    # A repeat buyer (x = 1, t_x = 2) is scored by BG/NBD either way: P(alive) =
+    # 1 / (1 + a / (b + x - 1) * (4 / 3) ** 2) = 9 / 25 = 0.36, P(no purchase) = 0.64 + 0.36 * (4 / 5) ** 2
+    # = 0.8704.
+    snap = snapshot(bg(1.0, 1.0, 2.0, 2.0), gg())
+    history = ([0, 1, 0], [0.0, 2.0, 0.0], [3.0, 3.0, 0.0], [0.0, 20.0, 0.0])
+    on = scores(snap, *history, ValueModel(horizon_days=7.0))
+    off = scores(snap, *history, ValueModel(horizon_days=7.0, one_time_dropout=False))
+    assert on.p_no_purchase.tolist() == pytest.approx([0.92, 0.8704, 0.5])
+    assert off.p_no_purchase.tolist() == pytest.approx([0.8, 0.8704, 0.5])
+    # only that probability changes: P(alive), expected purchases and CLV stay BG/NBD's
+    assert on.p_alive.tolist() == off.p_alive.tolist() == pytest.approx([1.0, 0.36, 1.0])
+    assert on.expected_purchases.tolist() == off.expected_purchases.tolist()
+    assert on.clv.tolist() == off.clv.tolist()
+
+
+def test_the_one_time_dropout_follows_its_setting() -> None:
+    from segstream.config import load_settings
+    from segstream.scoring.models import build_models
+
+    assert build_models(load_settings()).value.one_time_dropout is True
+    assert build_models(load_settings(churn_one_time_dropout=False)).value.one_time_dropout is False

@@ -249,9 +249,10 @@ class Settings(BaseSettings):
         "silence is unusual (a one-time buyer who uses the product daily is not leaving)",
     )
     churn_one_time_dropout: bool = Field(
-        True,
+        False,
         description="The purchase-lapse driver of a one-time buyer lets it have dropped out after its first purchase, "
-        "as far as its silence since says (modified BG/NBD, docs/QUALITY.md); false: BG/NBD's, under which a one-time "
+        "as far as its silence since says (modified BG/NBD, docs/QUALITY.md; off by default: it raises recall but "
+        "delays alerts past issue 5's 30-day median through Kafka); false: BG/NBD's, under which a one-time "
         "buyer never dies",
     )
     idle_partition_s: float = Field(

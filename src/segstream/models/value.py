@@ -167,7 +167,7 @@ class ValueModel:
         min_customers: int = 50,
         min_repeat_buyers: int = 30,
         restarts: int = 4,
-        one_time_dropout: bool = True,
+        one_time_dropout: bool = False,
     ) -> None:
         if horizon_days <= 0 or clv_months < 1 or discount_monthly < 0 or unit_days <= 0:
             raise ValueError("horizon_days, clv_months and unit_days must be positive, discount_monthly >= 0")

@@ -239,5 +239,5 @@ def source_field(topic_kind: str, partition: int) -> str:
 REDIS_COMMANDS: tuple[str, ...] = (
     "del", "eval", "evalsha", "exists", "expire", "get", "getrange", "hdel", "hello", "hget", "hgetall", "hincrby",
     "hmget", "hset", "incr", "incrby", "lpush", "lrange", "ltrim", "mget", "ping", "scan", "script|load", "set",
-    "zadd", "zcount", "zrangebyscore", "zscan",
+    "zadd", "zcount", "zrange", "zrangebyscore", "zrem", "zscan",
 )  # fmt: skip

@@ -286,6 +286,7 @@ def test_batch_values_scores_only_customers_with_purchases_in_one_call(models: M
         (cid, st, at(133), Trigger("t", at(133)), Scored())
         for cid, st in (("a", buyers[0]), ("n", silent), ("b", buyers[1]))
     ]
+    models.value = ValueModel(one_time_dropout=True)  # SEGSTREAM_CHURN_ONE_TIME_DROPOUT (off by default)
     by_default = batch_values(batch, models)
     models.value = ValueModel(one_time_dropout=False)  # BG/NBD's P(no purchase) for the one-time buyer too
     values = batch_values(batch, models)
@@ -299,7 +300,7 @@ def test_batch_values_scores_only_customers_with_purchases_in_one_call(models: M
         spend = cf.expected_spend(*gg, x, m_x)
         expected = (alive, cf.expected_purchases(*bg, h, x, t_x, T), 1 - alive + alive * silent, spend)
         assert values[pos] == pytest.approx((*expected, cf.clv(bg, spend, x, t_x, T)), rel=1e-9)
-    # by default the one-time buyer's survival is scaled by (1 + a/b) / (1 + a/b ((α+T) / α)^r)
+    # with the option the one-time buyer's survival is scaled by (1 + a/b) / (1 + a/b ((α+T) / α)^r)
     odds = bg[2] / bg[3]
     survival = (1 + odds) / (1 + odds * ((bg[1] + 19.0) / bg[1]) ** bg[0])
     silent = ((bg[1] + 19.0) / (bg[1] + 19.0 + h)) ** bg[0]

@@ -143,10 +143,11 @@ def test_p_no_purchase_of_a_one_time_buyer_matches_the_hand_computation() -> Non
     # = (14.5 / 27.5) ** 0.25 = 0.527273 ** 0.25 = 0.852136
     assert s.p_no_purchase[0] == pytest.approx((14.5 / 27.5) ** 0.25)
     assert s.p_no_purchase[0] == pytest.approx(0.852136, abs=1e-6)
-    # by default, survival scaled by the modified BG/NBD's evidence of the silence:
+    # with the option, survival scaled by the modified BG/NBD's evidence of the silence:
     # (1 + a/b) / (1 + a/b * ((alpha + T) / alpha) ** r) = 1.333333 / (1 + 0.333333 * 3.222222 ** 0.25)
     # = 1.333333 / (1 + 0.333333 * 1.339797) = 0.921702, and 1 - 0.921702 * (1 - 0.852136) = 0.863713
-    s = scores(snapshot(bg(r, alpha, a, b)), [0], [0.0], [10.0], [0.0], model=ValueModel(horizon_days=91.0))
+    dropout = ValueModel(horizon_days=91.0, one_time_dropout=True)
+    s = scores(snapshot(bg(r, alpha, a, b)), [0], [0.0], [10.0], [0.0], model=dropout)
     assert s.p_no_purchase[0] == pytest.approx(0.863713, abs=1e-6)
 
 
@@ -247,7 +248,7 @@ def test_a_one_time_buyers_p_no_purchase_lets_it_have_dropped_out_after_its_firs
     # = 0.8704.
     snap = snapshot(bg(1.0, 1.0, 2.0, 2.0), gg())
     history = ([0, 1, 0], [0.0, 2.0, 0.0], [3.0, 3.0, 0.0], [0.0, 20.0, 0.0])
-    on = scores(snap, *history, ValueModel(horizon_days=7.0))
+    on = scores(snap, *history, ValueModel(horizon_days=7.0, one_time_dropout=True))
     off = scores(snap, *history, ValueModel(horizon_days=7.0, one_time_dropout=False))
     assert on.p_no_purchase.tolist() == pytest.approx([0.92, 0.8704, 0.5])
     assert off.p_no_purchase.tolist() == pytest.approx([0.8, 0.8704, 0.5])
@@ -261,5 +262,5 @@ def test_the_one_time_dropout_follows_its_setting() -> None:
     from segstream.config import load_settings
     from segstream.scoring.models import build_models
 
-    assert build_models(load_settings()).value.one_time_dropout is True
-    assert build_models(load_settings(churn_one_time_dropout=False)).value.one_time_dropout is False
+    assert build_models(load_settings()).value.one_time_dropout is False  # off by default (docs/QUALITY.md)
+    assert build_models(load_settings(churn_one_time_dropout=True)).value.one_time_dropout is True

@@ -73,7 +73,7 @@ def test_without_gamma_gamma_clv_uses_the_customers_own_mean_spend() -> None:
 
 def test_p_no_purchase_is_dead_or_alive_and_silent_over_the_horizon() -> None:
     s = score_values(ValueModel(one_time_dropout=False), snap(), *columns(CUSTOMERS))
-    default = score_values(ValueModel(), snap(), *columns(CUSTOMERS))
+    default = score_values(ValueModel(one_time_dropout=True), snap(), *columns(CUSTOMERS))
     r, alpha, a, b = BG
     h = 90 / 7  # default horizon: 90 days, in weeks
     for i, (x, tx, T, _) in enumerate(CUSTOMERS):
@@ -83,7 +83,7 @@ def test_p_no_purchase_is_dead_or_alive_and_silent_over_the_horizon() -> None:
         assert math.isclose(s.p_alive[i], alive, rel_tol=1e-12)
         assert math.isclose(s.p_no_purchase[i], (1 - alive) + alive * silent, rel_tol=1e-12)
         assert math.isclose(s.expected_purchases[i], cf.expected_purchases(*BG, h, x, tx, T), rel_tol=1e-9)
-        # by default a one-time buyer's survival is the modified BG/NBD's P(alive | T) / P(alive | 0),
+        # with the option a one-time buyer's survival is the modified BG/NBD's P(alive | T) / P(alive | 0),
         # P(alive | T) = 1 / (1 + a / b ((α+T) / α)^r) (Batislam et al. 2007, x = 0); repeat buyers as above
         survival = (1 / (1 + a / b * ((alpha + T) / alpha) ** r)) / (1 / (1 + a / b)) if x == 0 else None
         expected = 1 - survival * (1 - silent) if survival is not None else s.p_no_purchase[i]

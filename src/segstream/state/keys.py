@@ -49,7 +49,8 @@ exists: customers would be looked for in the wrong shard. Nor may the due slots 
 
 The due index is split into slots so that each zset stays small enough for Redis's compact
 listpack encoding (``zset-max-listpack-entries``, 128 by default): about 20 B per customer
-instead of the ~110 B of a skip-list member (docs/SCALING.md, "Memory per customer").
+instead of the ~110 B of a skip-list member (docs/BENCHMARKS.md, "Redis bytes per customer
+at 1M customers").
 """
 
 from __future__ import annotations

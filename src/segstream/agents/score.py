@@ -49,7 +49,7 @@ def rule_names(st: CustomerState, now: int, models: Models) -> dict[str, Any]:
     else:
         names.update(purchases=0, spend=0.0, categories=0)
     if st.usage:
-        u = models.usage.predict_one(st.usage, now)
+        u = models.usage.predict_one(st.usage, now, st.first_us)
         names.update(usage_rate=u.rate_short, usage_trend=u.trend, distinct_features=u.distinct_features)
         names.update(usage_units_rate=u.units_per_day, usage_minutes_rate=u.minutes_per_day)
         names.update(services_30d=u.services_30d)

@@ -39,8 +39,11 @@ def _decayed(value: F64, ref: I64, now: I64, tau: float) -> F64:
 
 def activity(c: Columns, usage: UsageModel, satisfaction: SatisfactionModel) -> Activity:
     with np.errstate(all="ignore"):
-        rs = _decayed(c.u_short, c.u_ref, c.now, usage._tau_s) / usage._tau_s * US_PER_DAY
-        rl = _decayed(c.u_long, c.u_ref, c.now, usage._tau_l) / usage._tau_l * US_PER_DAY
+        # corrected for a history shorter than the horizon (UsageModel.predict_one, since_us)
+        tenure = np.maximum(US_PER_DAY, c.now - c.first_us)
+        cs, cl = -np.expm1(-tenure / usage._tau_s), -np.expm1(-tenure / usage._tau_l)
+        rs = _decayed(c.u_short, c.u_ref, c.now, usage._tau_s) / (usage._tau_s * cs) * US_PER_DAY
+        rl = _decayed(c.u_long, c.u_ref, c.now, usage._tau_l) / (usage._tau_l * cl) * US_PER_DAY
         trend = np.where(rl > 0, rs / rl, np.nan)
         days = np.where(c.u_count > 0, np.maximum(0, c.now - c.u_last) / US_PER_DAY, np.inf)
         level = np.where(c.f_den_l > 0, c.f_num_l / c.f_den_l, np.nan)

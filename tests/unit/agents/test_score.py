@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from typing import Any
 
-from segstream.agents.score import Scored, Trigger, score_customer
+from segstream.agents.score import Scored, Trigger, rule_names, score_customer
 from segstream.models.decay import US_PER_DAY
 from segstream.models.profile import ProfileState
 from segstream.models.rfm import PurchaseSummary, RFMSnapshot
@@ -392,3 +392,15 @@ def test_a_cluster_the_model_no_longer_has_is_named_retired_not_shown_as_a_raw_i
     assert segment_name("cluster", "c5", models, "en") == "heavy users"
     assert segment_name("cluster", "c2", models, "en") == "retired cluster c2"
     assert segment_name("cluster", "c2", models, "zh-CN") == "已停用的簇 c2"
+
+
+def test_rules_see_a_new_customers_usage_trend_corrected_for_its_short_history() -> None:
+    """Daily use on days 0-13 of a customer who arrived on day 0, read on day 13: the trend
+    by hand is 1.009 (tests/unit/models/test_usage.py), not the 2.66 of rates that take
+    the two weeks for a whole horizon."""
+    u = None
+    for day in range(14):
+        u = UsageModel().learn_one(u, at(day))
+    st = CustomerState(first_us=at(0), last_us=at(13), usage=u)
+    names = rule_names(st, at(13), Models())
+    assert abs(names["usage_trend"] - 1.009) < 0.002 and abs(names["usage_rate"] - 1.088) < 0.002

@@ -102,8 +102,11 @@ def test_the_customer_document_shows_the_new_features() -> None:
     assert (b["channel"], b["channel_share"], b["categories"], b["top_category"]) == ("partner", 0.8, 2, "toys")
     u = customer_document("u", loaded["u"].state, now, models, "en")["usage"]
     tau_days = 28 / math.log(2)  # the long half-life, 28 days
-    assert u["units_per_day"] == pytest.approx((3 * math.exp(-1 / tau_days) + 1 * math.exp(-0.5 / tau_days)) / tau_days)
-    assert u["minutes_per_day"] == pytest.approx(10 * math.exp(-0.5 / tau_days) / tau_days)
+    # a history of one day (its first event at day 4): the decayed sums over the share of a
+    # steady rate's sum that one day holds, 1 - exp(-1 / tau): about 4 units in the one day
+    held = tau_days * -math.expm1(-1 / tau_days)
+    assert u["units_per_day"] == pytest.approx((3 * math.exp(-1 / tau_days) + 1 * math.exp(-0.5 / tau_days)) / held)
+    assert u["minutes_per_day"] == pytest.approx(10 * math.exp(-0.5 / tau_days) / held)
     assert u["services_30d"] == 2
     c = customer_document("c", loaded["c"].state, now, models, "en")
     assert c["satisfaction"]["complaint_severity"] == 5.0

@@ -30,6 +30,37 @@ def test_trend_falls_below_one_as_a_customer_goes_quiet() -> None:
     assert trends == sorted(trends, reverse=True) and trends[-1] < 0.5
 
 
+def test_a_new_customers_steady_use_is_flat_when_the_rates_know_its_tenure() -> None:
+    """Daily use on days 0-13, read on day 13 (tau = 7 / ln 2 and 28 / ln 2 days). By hand:
+    short sum (1 - e^(-14/10.1)) / (1 - e^(-1/10.1)) = 7.955 over 10.1 x (1 - e^(-13/10.1)) =
+    7.31 days: 1.088 a day; long sum 11.98 over 40.4 x (1 - e^(-13/40.4)) = 11.11 days: 1.078
+    a day; trend 1.009. Without the tenure the long rate is 11.98 / 40.4 = 0.297 a day and
+    the trend 2.66: a new customer's steady use looks like growth, its silence like none."""
+    m = UsageModel(short_half_life_days=7, long_half_life_days=28)
+    s = None
+    for day in range(14):
+        s = m.learn_one(s, day * US_PER_DAY)
+    f = m.predict_one(s, 13 * US_PER_DAY, since_us=0)
+    assert f.rate_short == pytest.approx(1.088, abs=0.002) and f.rate_long == pytest.approx(1.078, abs=0.002)
+    assert f.trend == pytest.approx(1.009, abs=0.002)
+    raw = m.predict_one(s, 13 * US_PER_DAY)
+    assert raw.rate_long == pytest.approx(0.297, abs=0.001) and raw.trend == pytest.approx(2.66, abs=0.01)
+    # then 14 days of silence: the raw trend 2.66 x e^(-14/10.1 + 14/40.4) = 2.66 x 0.354 = 0.94
+    # (two weeks without use of a daily user, still "flat"); with the tenure, times
+    # (1 - e^(-27/40.4)) / (1 - e^(-27/10.1)) = 0.4873 / 0.9310 = 0.524: 0.493
+    assert m.predict_one(s, 27 * US_PER_DAY).trend == pytest.approx(0.94, abs=0.01)
+    assert m.predict_one(s, 27 * US_PER_DAY, since_us=0).trend == pytest.approx(0.493, abs=0.005)
+
+
+def test_a_tenure_shorter_than_a_day_counts_as_one_day() -> None:
+    m = UsageModel(short_half_life_days=7, long_half_life_days=28)
+    f = m.predict_one(m.learn_one(None, 0), 0, since_us=0)
+    # one event over one day's share of each horizon: 1 / (tau (1 - e^(-1/tau))), ~1 a day
+    assert f.rate_short == pytest.approx(1 / (10.0989 * -math.expm1(-1 / 10.0989)), rel=1e-4)
+    assert f.rate_long == pytest.approx(1 / (40.3956 * -math.expm1(-1 / 40.3956)), rel=1e-4)
+    assert m.coverage(5 * US_PER_DAY, 0) == m.coverage(0, US_PER_DAY)  # a clock before the first event
+
+
 def test_one_event_short_rate_is_its_weight_over_tau_days() -> None:
     m = UsageModel(short_half_life_days=7, long_half_life_days=28)
     f = m.predict_one(m.learn_one(None, 0), 0)

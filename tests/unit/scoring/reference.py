@@ -24,7 +24,7 @@ def behaviour_vector(st: CustomerState, now: int, models: Models) -> list[float]
     since = max(0, now - (p.last_us if p else st.first_us)) / US_PER_DAY
     rate, trend = 0.0, 0.0
     if st.usage:
-        u = models.usage.predict_one(st.usage, now)
+        u = models.usage.predict_one(st.usage, now, st.first_us)
         rate = u.rate_long
         trend = max(-3.0, min(3.0, math.log(u.trend))) if u.trend else -3.0
     level = models.satisfaction.predict_one(st.feedback, now).level if st.feedback else None

@@ -101,7 +101,7 @@ def test_churn_risk_and_behaviour_of_a_batch_equal_each_customer_s(pop: list, la
     risks = score_churn(p_no, act, was_high, models.churn)
     x = behaviour_matrix(cols, act)
     for i, (state, now, _) in enumerate(pop):
-        usage = models.usage.predict_one(state.usage, now) if state.usage else None
+        usage = models.usage.predict_one(state.usage, now, state.first_us) if state.usage else None
         sat = models.satisfaction.predict_one(state.feedback, now) if state.feedback else None
         lapse_i = None if math.isnan(p_no[i]) else float(p_no[i])
         risk = models.churn.predict_one(models.churn.drivers(p_no_purchase=lapse_i, usage=usage, satisfaction=sat))

@@ -8,7 +8,7 @@ tests/unit/scoring/replay.py: no Kafka or Redis, same events every run).
 Three configurations on the same events: the purchase lapse alone; with the usage-silence
 rule (``SEGSTREAM_CHURN_LAPSE_NEEDS_SILENCE``); and with, in addition, a one-time buyer's
 chance of having dropped out after its first purchase (``SEGSTREAM_CHURN_ONE_TIME_DROPOUT``,
-the defaults since 2026-12-03).
+off by default: it lifts the median delay, docs/QUALITY.md).
 """
 
 from __future__ import annotations

@@ -5,10 +5,11 @@ tests/unit/scoring/replay.py: no Kafka or Redis, same events every run).
 
     python benchmarks/churn_alerts.py --customers 400 --days 240 --seed 11
 
-Three configurations on the same events: the purchase lapse alone; with the usage-silence
-rule (``SEGSTREAM_CHURN_LAPSE_NEEDS_SILENCE``); and with, in addition, a one-time buyer's
-chance of having dropped out after its first purchase (``SEGSTREAM_CHURN_ONE_TIME_DROPOUT``,
-off by default: it lifts the median delay, docs/QUALITY.md).
+Four configurations on the same events: the purchase lapse alone; with the usage-silence
+rule (``SEGSTREAM_CHURN_LAPSE_NEEDS_SILENCE``, the default); and with, in addition, a one-time
+buyer's chance of having dropped out after its first purchase (``SEGSTREAM_CHURN_ONE_TIME_DROPOUT``,
+off by default: it lifts the median delay, docs/QUALITY.md); and the default with the lapse
+from Pareto/NBD instead of BG/NBD (``SEGSTREAM_CHURN_LAPSE_MODEL=paretonbd``).
 """
 
 from __future__ import annotations
@@ -72,12 +73,13 @@ def main() -> None:
             a.days,
             a.seed,
             label,
-            Models(value=ValueModel(min_customers=30, one_time_dropout=drop), churn=churn),
+            Models(value=ValueModel(min_customers=30, one_time_dropout=drop, lapse_model=lapse), churn=churn),
         )
-        for label, churn, drop in (
-            ("purchase lapse alone (before)", ChurnModel(lapse_needs_silence=False), False),
-            ("lapse needs usage silence", ChurnModel(), False),
-            ("and a one-time buyer may have dropped out", ChurnModel(), True),
+        for label, churn, drop, lapse in (
+            ("purchase lapse alone (before)", ChurnModel(lapse_needs_silence=False), False, "bgnbd"),
+            ("lapse needs usage silence", ChurnModel(), False, "bgnbd"),
+            ("and a one-time buyer may have dropped out", ChurnModel(), True, "bgnbd"),
+            ("Pareto/NBD lapse, needs usage silence", ChurnModel(), False, "paretonbd"),
         )
     ]
     with Path(a.out).open("a") as f:

@@ -36,5 +36,5 @@ ruff check src tests benchmarks
 mypy
 echo "== pytest"
 mkdir -p artifacts
-python -m pytest -p no:cacheprovider "$@"
+python -m pytest -p no:cacheprovider --durations=30 "$@"
 echo "make test took $(( $(date +%s) - t0 ))s"

@@ -110,6 +110,7 @@ def models_view(models: Models, live: Workers) -> dict[str, Any]:
             "status": value.status,
             "bgnbd_status": value.bgnbd_status,
             "gammagamma_status": value.gammagamma_status,
+            "paretonbd_status": value.paretonbd_status,
         }
         if value
         else None,

@@ -158,6 +158,7 @@ def build_models(settings: Settings) -> Models:
             discount_monthly=settings.clv_discount_monthly,
             min_customers=settings.value_min_customers,
             one_time_dropout=settings.churn_one_time_dropout,
+            lapse_model=settings.churn_lapse_model,
         ),
         churn=ChurnModel(
             parse_weights(settings.churn_weights),

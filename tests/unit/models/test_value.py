@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import msgspec
 import numpy as np
 import pytest
 from numpy.typing import ArrayLike
@@ -264,3 +265,50 @@ def test_the_one_time_dropout_follows_its_setting() -> None:
 
     assert build_models(load_settings()).value.one_time_dropout is False  # off by default (docs/QUALITY.md)
     assert build_models(load_settings(churn_one_time_dropout=True)).value.one_time_dropout is True
+
+
+def test_the_purchase_lapse_is_pareto_nbds_once_it_is_fitted() -> None:
+    """P(no purchase in 13 weeks) at the published CDNOW Pareto/NBD parameters, against
+    lifetimes 0.11.3 (conditional_probability_of_n_purchases_up_to_time(0, 13, ...), the
+    literals of tests/unit/models/test_paretonbd.py); P(alive) and expected purchases stay
+    BG/NBD's; without Pareto/NBD parameters, or with the lapse model "bgnbd", the lapse is
+    BG/NBD's: (1 - P(alive)) + P(alive) ((alpha + T) / (alpha + T + h)) ** (r + x)."""
+    from segstream.models.paretonbd import ParetoNBDParams
+
+    pn = ParetoNBDParams(0.55, 10.58, 0.61, 11.67, -1.0, 100, True)
+    snap = msgspec.structs.replace(snapshot(bg(), gg()), paretonbd=pn)
+    x, t_x, T, m_x = [0, 2, 10], [0.0, 30.43, 35.0], [38.86, 38.86, 39.0], [0.0, 30.0, 30.0]
+    model = ValueModel(horizon_days=91, lapse_model="paretonbd")  # 13 weeks
+    s = scores(snap, x, t_x, T, m_x, model)
+    assert s.p_no_purchase.tolist() == pytest.approx([0.9669114030340187, 0.6338875986197388, 0.19140550310331989])
+    old = scores(snapshot(bg(), gg()), x, t_x, T, m_x, model)  # no Pareto/NBD parameters yet
+    assert s.p_alive.tolist() == old.p_alive.tolist() and s.expected_purchases.tolist() == old.expected_purchases.tolist()
+    h = 13.0
+    by_hand = [
+        (1 - a) + a * ((ALPHA + t) / (ALPHA + t + h)) ** (R + k) for a, t, k in zip(old.p_alive, T, x, strict=True)
+    ]
+    assert old.p_no_purchase.tolist() == pytest.approx(by_hand)
+    bgnbd_lapse = scores(snap, x, t_x, T, m_x, ValueModel(horizon_days=91, lapse_model="bgnbd"))
+    assert bgnbd_lapse.p_no_purchase.tolist() == pytest.approx(by_hand)
+
+
+def test_pareto_nbd_is_fitted_beside_bgnbd_and_only_when_it_gives_the_lapse() -> None:
+    x, t_x, T, m_x = population()
+    snap = fit(x, t_x, T, m_x, model=ValueModel(lapse_model="paretonbd"))
+    assert snap.paretonbd is not None and snap.paretonbd.converged and snap.paretonbd_status == "ok"
+    assert snap.status == "ok" and snap.paretonbd.n == len(x)
+    off = fit(x, t_x, T, m_x)  # the default lapse model, BG/NBD
+    assert off.paretonbd is None and off.paretonbd_status == "not used" and off.status == "ok"
+    with pytest.raises(ValueError, match="lapse_model"):
+        ValueModel(lapse_model="pareto")
+
+
+def test_until_pareto_nbd_converges_the_status_says_the_lapse_is_bgnbds() -> None:
+    x, t_x, T, m_x = population()
+    first = fit(x, t_x, T, m_x, model=ValueModel(lapse_model="bgnbd"))  # BG/NBD's parameters, no Pareto/NBD
+    n = 100
+    zeros = np.zeros(n), np.zeros(n), np.full(n, 10.0), np.zeros(n)
+    snap = fit(*zeros, model=ValueModel(lapse_model="paretonbd"), version=2, previous=first)
+    assert snap.paretonbd is None and snap.bgnbd == first.bgnbd
+    assert snap.paretonbd_status == "Pareto/NBD: no repeat purchases; no parameters yet"
+    assert snap.status.endswith("purchase lapse: BG/NBD's until Pareto/NBD is fitted")

@@ -14,6 +14,7 @@ from segstream.models.bgnbd import BGNBDParams
 from segstream.models.clusters import ClusterSnapshot
 from segstream.models.gammagamma import GammaGammaParams
 from segstream.models.mix import PurchaseMix
+from segstream.models.paretonbd import ParetoNBDParams
 from segstream.models.profile import ProfileState
 from segstream.models.rfm import PurchaseSummary, RFMSnapshot
 from segstream.models.satisfaction import FeedbackState
@@ -184,4 +185,16 @@ def value_snapshot_v2() -> ValueSnapshot:
         spend_prior=SpendPrior(mu=3.25, tau2=0.5, sigma2=0.75, n=946),
         spend_cap_minor=1_250_000,
         capped_revenue_minor=199_000_000,
+    )
+
+
+def value_snapshot_v3() -> ValueSnapshot:
+    """Format 3: the Pareto/NBD parameters of the purchase lapse and their status."""
+    return msgspec.structs.replace(
+        value_snapshot_v2(),
+        version=11,
+        paretonbd=ParetoNBDParams(
+            r=0.553, alpha=10.578, s=0.606, beta=11.669, log_likelihood=-9_595.0, n=23_570, converged=True
+        ),
+        paretonbd_status="ok",
     )

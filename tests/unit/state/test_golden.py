@@ -114,9 +114,10 @@ SNAPSHOTS = [
     ("cluster_snapshot_v2.hex", ClusterSnapshot, golden.cluster_snapshot_v2),
     ("value_snapshot_v1.hex", ValueSnapshot, golden.value_snapshot_v1),
     ("value_snapshot_v2.hex", ValueSnapshot, golden.value_snapshot_v2),
+    ("value_snapshot_v3.hex", ValueSnapshot, golden.value_snapshot_v3),
 ]
-#: the layouts today's release writes (the value snapshot gained fields at its end in format 2)
-CURRENT = [s for s in SNAPSHOTS if s[0] != "value_snapshot_v1.hex"]
+#: the layouts today's release writes (the value snapshot gained fields at its end in formats 2 and 3)
+CURRENT = [s for s in SNAPSHOTS if s[0] not in ("value_snapshot_v1.hex", "value_snapshot_v2.hex")]
 
 
 @pytest.mark.parametrize(("name", "kind", "build"), SNAPSHOTS)
@@ -134,6 +135,11 @@ def test_a_value_snapshot_of_format_1_reads_with_the_defaults_of_the_fields_adde
     assert (snap.bgnbd_status, snap.gammagamma_status, snap.spend_prior) == ("ok", "ok", None)
     assert (snap.spend_cap_minor, snap.capped_revenue_minor) == (0, 0)
     assert snap.contribution(2_500_000) == 0.01  # no cap: a share of the uncapped revenue, as before
+
+
+def test_a_value_snapshot_of_format_2_reads_without_pareto_nbd_so_the_lapse_stays_bgnbds() -> None:
+    snap = msgspec.msgpack.decode(fixture("value_snapshot_v2.hex"), type=ValueSnapshot)
+    assert (snap.paretonbd, snap.paretonbd_status) == (None, "ok")
 
 
 def test_a_cluster_snapshot_from_before_the_chosen_count_reads_as_a_fixed_count_of_unknown_score() -> None:

@@ -33,9 +33,9 @@ from segstream.models.value import ValueModel
 from segstream.scoring.models import Models
 
 
-def run(customers: int, days: int, seed: int, label: str, models: Models) -> dict[str, Any]:
+def run(customers: int, days: int, seed: int, label: str, models: Models, value_every: int = 7) -> dict[str, Any]:
     started = time.perf_counter()
-    r = replay(customers, days, seed, models, comeback_share=0.0)
+    r = replay(customers, days, seed, models, comeback_share=0.0, value_every=value_every)
     end = days
     sim = Simulator(customers, T0, seed, comeback_share=0.0)
     churn_at = {
@@ -46,6 +46,7 @@ def run(customers: int, days: int, seed: int, label: str, models: Models) -> dic
     alerts = [(e.customer_id, (e.ts - T0) / timedelta(days=1), e.level) for e in r.churn]
     flagged = {cid for cid, _, level in alerts if level == "high"}
     hit = flagged & set(churn_at)
+    stayed = {c.customer_id for c in sim.population if c.churn_at is None and c.customer_id in r.states}
     return {
         "label": label,
         "customers": len(r.states),
@@ -55,6 +56,8 @@ def run(customers: int, days: int, seed: int, label: str, models: Models) -> dic
         "flagged": len(flagged),
         "precision": round(len(hit) / len(flagged), 4) if flagged else None,
         "recall": round(len(hit) / len(churn_at), 4) if churn_at else None,
+        "never_churning_alerted": round(len(flagged & stayed) / len(stayed), 4) if stayed else None,
+        "value_every_days": value_every,
         "delay_days": {k: round(v, 2) for k, v in churn_delays(churn_at, alerts, end).items()},
         "seconds": round(time.perf_counter() - started, 1),
     }
@@ -65,6 +68,7 @@ def main() -> None:
     ap.add_argument("--customers", type=int, default=400)
     ap.add_argument("--days", type=int, default=240)
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--value-every", type=int, default=7, help="event days between value fits (the test's: 1)")
     ap.add_argument("--out", default="benchmarks/results/churn_alerts.jsonl")
     a = ap.parse_args()
     rows = [
@@ -74,6 +78,7 @@ def main() -> None:
             a.seed,
             label,
             Models(value=ValueModel(min_customers=30, one_time_dropout=drop, lapse_model=lapse), churn=churn),
+            a.value_every,
         )
         for label, churn, drop, lapse in (
             ("purchase lapse alone (before)", ChurnModel(lapse_needs_silence=False), False, "bgnbd"),

@@ -201,7 +201,13 @@ def churn_cdnow(s: Settings) -> dict[str, Any]:
         "one_time_dropout": s.churn_one_time_dropout,
     }
     if pn := snap.paretonbd:
-        out["paretonbd"] = {"r": pn.r, "alpha": pn.alpha, "s": pn.s, "beta": pn.beta, "log_likelihood": pn.log_likelihood}
+        out["paretonbd"] = {
+            "r": pn.r,
+            "alpha": pn.alpha,
+            "s": pn.s,
+            "beta": pn.beta,
+            "log_likelihood": pn.log_likelihood,
+        }
     for name, score in (("churn_risk", risk), ("days_since_last_purchase", recency), ("bgnbd_expected", expected)):
         lo, hi = auc_interval(y, score)
         out[f"auc_{name}"] = {"auc": round(auc(y, score), 4), "ci95": [round(lo, 4), round(hi, 4)]}

@@ -20,9 +20,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from segstream.models.bgnbd import BGNBDFitter, BGNBDParams, expected_purchases, p_alive
+from segstream.models.gammagamma import GammaGammaFitter, GammaGammaParams, clv, expected_spend
 from segstream.models.paretonbd import ParetoNBDFitter, ParetoNBDParams
 from segstream.models.paretonbd import p_no_purchase as pareto_no_purchase
-from segstream.models.gammagamma import GammaGammaFitter, GammaGammaParams, clv, expected_spend
 from segstream.models.spend_prior import SpendPrior, fit_spend_prior, shrunk_spend, spend_cap
 
 __all__ = ["TIERS", "ValueModel", "ValueScores", "ValueSnapshot", "fit_value", "score_values", "tier_of"]

@@ -58,7 +58,9 @@ def customer_document(
             "recency_days": round(max(0, now_us - p.last_us) / US_PER_DAY, 3),
         } | models.mix.predict_one(state.mix, p.count, p.spend_minor)._asdict()
     if state.usage and want("usage"):
-        doc["usage"] = models.usage.predict_one(state.usage, now_us, state.first_us)._asdict() | {"last": when(state.usage.last_us)}
+        doc["usage"] = models.usage.predict_one(state.usage, now_us, state.first_us)._asdict() | {
+            "last": when(state.usage.last_us)
+        }
     if state.feedback and want("satisfaction"):
         doc["satisfaction"] = models.satisfaction.predict_one(state.feedback, now_us)._asdict() | {
             "last_complaint": when(state.feedback.complaint_us),

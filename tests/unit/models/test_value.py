@@ -282,7 +282,9 @@ def test_the_purchase_lapse_is_pareto_nbds_once_it_is_fitted() -> None:
     s = scores(snap, x, t_x, T, m_x, model)
     assert s.p_no_purchase.tolist() == pytest.approx([0.9669114030340187, 0.6338875986197388, 0.19140550310331989])
     old = scores(snapshot(bg(), gg()), x, t_x, T, m_x, model)  # no Pareto/NBD parameters yet
-    assert s.p_alive.tolist() == old.p_alive.tolist() and s.expected_purchases.tolist() == old.expected_purchases.tolist()
+    assert (
+        s.p_alive.tolist() == old.p_alive.tolist() and s.expected_purchases.tolist() == old.expected_purchases.tolist()
+    )
     h = 13.0
     by_hand = [
         (1 - a) + a * ((ALPHA + t) / (ALPHA + t + h)) ** (R + k) for a, t, k in zip(old.p_alive, T, x, strict=True)

@@ -164,45 +164,45 @@ def paretonbd_log_likelihood(
 ) -> FloatArray:
     """Log-likelihood of each customer's ``(x, t_x, T)`` under the Pareto/NBD model.
 
-        Fader & Hardie (2005 note, eq. 19 ff.):
+    Fader & Hardie (2005 note, eq. 19 ff.):
 
-        ``L = Γ(r+x)/Γ(r) α^r β^s [(α+T)^-(r+x) (β+T)^-s + s ∫_{t_x}^T (α+τ)^-(r+x) (β+τ)^-(s+1) dτ]``,
+    ``L = Γ(r+x)/Γ(r) α^r β^s [(α+T)^-(r+x) (β+T)^-s + s ∫_{t_x}^T (α+τ)^-(r+x) (β+τ)^-(s+1) dτ]``,
 
-        the first term for a customer still alive at ``T``, the second for one who dropped out at
-        some ``τ`` between the last purchase and ``T``. The integral is
-        ``s/(r+s+x) [F(t_x) - F(T)]`` with ``F(u) = ₂F₁(r+s+x, s+1; r+s+x+1; (α-β)/(α+u)) / (α+u)^(r+s+x)``
-        when ``α ≥ β`` (else the same with ``α, β`` and ``s+1, r+x`` swapped); the two
+    the first term for a customer still alive at ``T``, the second for one who dropped out at
+    some ``τ`` between the last purchase and ``T``. The integral is
+    ``s/(r+s+x) [F(t_x) - F(T)]`` with ``F(u) = ₂F₁(r+s+x, s+1; r+s+x+1; (α-β)/(α+u)) / (α+u)^(r+s+x)``
+    when ``α ≥ β`` (else the same with ``α, β`` and ``s+1, r+x`` swapped); the two
     terms are combined in log space. Rows where that closed form loses precision (frequent
-        buyers, ``t_x`` close to ``T``, an ``hyp2f1`` out of its range) are integrated numerically
-        instead, with fixed Gauss-Legendre nodes after a substitution that makes the integrand smooth.
+    buyers, ``t_x`` close to ``T``, an ``hyp2f1`` out of its range) are integrated numerically
+    instead, with fixed Gauss-Legendre nodes after a substitution that makes the integrand smooth.
 
-        Parameters
-        ----------
-        params
-            ``ParetoNBDParams`` or a sequence ``(r, alpha, s, beta)``, all positive.
-        x, t_x, T
-            Repeat purchases, recency and age (broadcast together), ``0 <= t_x <= T``.
-        method
-            ``"auto"`` (default), or ``"closed"`` / ``"quadrature"`` to force one evaluation
-            (``"closed"`` gives NaN where the closed form is out of its bounds).
+    Parameters
+    ----------
+    params
+        ``ParetoNBDParams`` or a sequence ``(r, alpha, s, beta)``, all positive.
+    x, t_x, T
+        Repeat purchases, recency and age (broadcast together), ``0 <= t_x <= T``.
+    method
+        ``"auto"`` (default), or ``"closed"`` / ``"quadrature"`` to force one evaluation
+        (``"closed"`` gives NaN where the closed form is out of its bounds).
 
-        Returns
-        -------
-        numpy.ndarray
-            Per-customer log-likelihoods; their sum is the sample's. Inputs outside the domain
-            give NaN.
+    Returns
+    -------
+    numpy.ndarray
+        Per-customer log-likelihoods; their sum is the sample's. Inputs outside the domain
+        give NaN.
 
-        Raises
-        ------
-        ValueError
-            If the parameters are not four finite positive numbers, or ``method`` is unknown.
+    Raises
+    ------
+    ValueError
+        If the parameters are not four finite positive numbers, or ``method`` is unknown.
 
-        Examples
-        --------
-        >>> cdnow = (0.55, 10.58, 0.61, 11.67)
-        >>> ll = paretonbd_log_likelihood(cdnow, [0, 2], [0.0, 30.43], [38.86, 38.86])
-        >>> [round(float(v), 4) for v in ll]
-        [-0.517, -9.562]
+    Examples
+    --------
+    >>> cdnow = (0.55, 10.58, 0.61, 11.67)
+    >>> ll = paretonbd_log_likelihood(cdnow, [0, 2], [0.0, 30.43], [38.86, 38.86])
+    >>> [round(float(v), 4) for v in ll]
+    [-0.517, -9.562]
     """
     head, alive, dead = _log_terms(params, x, t_x, T, method)
     with np.errstate(invalid="ignore"):

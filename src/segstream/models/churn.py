@@ -7,7 +7,8 @@ Each driver is a number in [0, 1] that says how strongly one signal points to ch
     P(alive), which is 1 for every one-time buyer, it keeps rising as a one-time buyer stays
     silent, so one-time buyers are ranked too; for them it also counts the chance that they
     dropped out after the first purchase, as far as their silence since says (the modified
-    BG/NBD; ``SEGSTREAM_CHURN_ONE_TIME_DROPOUT``, :class:`segstream.models.value.ValueModel`).
+    BG/NBD; ``SEGSTREAM_CHURN_ONE_TIME_DROPOUT``, :class:`segstream.models.value.ValueModel`), or
+    under Pareto/NBD (``SEGSTREAM_CHURN_LAPSE_MODEL=paretonbd``).
 ``usage_decline``
     ``(1 - trend) * surprise``: the short/long usage rate ratio fell, weighted by how
     unusual the current silence is for this customer's own rate: ``surprise`` is

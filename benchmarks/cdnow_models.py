@@ -21,6 +21,7 @@ from pathlib import Path
 
 import msgspec
 import numpy as np
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
@@ -31,8 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "cdnow"
 
 
-def scores(cal: object) -> tuple[dict[str, np.ndarray], dict[str, object]]:
-    x, t_x, T = (cal[c].to_numpy(float) for c in ("x", "t_x", "T"))  # type: ignore[index]
+def scores(cal: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, object]]:
+    x, t_x, T = (cal[c].to_numpy(float) for c in ("x", "t_x", "T"))
     h = 90 / 7  # the service's horizon, 90 days, in weeks
     bg = bgnbd.BGNBDFitter(restarts=4).fit(x, t_x, T)
     pn = paretonbd.ParetoNBDFitter(restarts=4).fit(x, t_x, T)
@@ -40,7 +41,7 @@ def scores(cal: object) -> tuple[dict[str, np.ndarray], dict[str, object]]:
     bg_none = (1 - alive) + alive * ((bg.alpha + T) / (bg.alpha + T + h)) ** (bg.r + x)
     out = {
         "baseline: BG/NBD expected purchases, 39 weeks": -bgnbd.expected_purchases(bg, 39.0, x, t_x, T),
-        "baseline: days since the last purchase": cal["recency_days"].to_numpy(float),  # type: ignore[index]
+        "baseline: days since the last purchase": cal["recency_days"].to_numpy(float),
         "BG/NBD P(no purchase in 90 days): the default lapse": bg_none,
         "Pareto/NBD P(no purchase in 90 days): SEGSTREAM_CHURN_LAPSE_MODEL=paretonbd": paretonbd.p_no_purchase(
             pn, h, x, t_x, T

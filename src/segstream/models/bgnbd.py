@@ -33,7 +33,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import betaln, expit, gammaln, hyp2f1
 
-from segstream.models.mle import fit_multistart, seeded_starts
+from segstream.models.mle import fit_multistart, history_arrays, history_problem, history_starts
 
 __all__ = [
     "BGNBDFitter",
@@ -348,12 +348,7 @@ class BGNBDFitter:
         ValueError
             If the inputs do not have one common length.
         """
-        xa, txa, Ta = (np.ravel(v) for v in _arrays(x, t_x, T))
-        w = np.ones_like(xa) if weights is None else np.ravel(np.asarray(weights, dtype=np.float64))
-        if not (len(xa) == len(txa) == len(Ta) == len(w)):
-            raise ValueError(
-                f"x, t_x, T and weights must have one length, got {len(xa)}, {len(txa)}, {len(Ta)}, {len(w)}"
-            )
+        xa, txa, Ta, w = history_arrays(x, t_x, T, weights)
         n = len(xa)
         result, self.reason = self._fit(xa, txa, Ta, w, n)
         self.last = result
@@ -363,21 +358,9 @@ class BGNBDFitter:
 
     def _fit(self, x: FloatArray, t_x: FloatArray, T: FloatArray, w: FloatArray, n: int) -> tuple[BGNBDParams, str]:
         nan = float("nan")
-        failed = BGNBDParams(nan, nan, nan, nan, nan, n, False)
-        finite = bool(np.isfinite(x).all() and np.isfinite(t_x).all() and np.isfinite(T).all() and np.isfinite(w).all())
-        if not finite or n == 0:
-            return failed, "no customers" if n == 0 else "non-finite data"
-        valid = (x >= 0).all() and (t_x >= 0).all() and (t_x <= T).all() and (w >= 0).all() and w.sum() > 0
-        if not valid:
-            return failed, "invalid data (negative, t_x > T or no positive weight)"
-        if not (w[x > 0] > 0).any():  # nothing to learn dropout or rates from
-            return failed, "no repeat purchases"
-        cold = (1.0, 1.0, 1.0, 1.0)
-        rate = float(np.average(x / np.maximum(T, 1e-9), weights=w))
-        scaled = (1.0, 1.0 / rate, 1.0, 1.0)
-        starts: list[tuple[float, ...]] = [self.initial, *([cold] if tuple(self.initial) != cold else []), scaled]
-        starts = (starts + seeded_starts(scaled, self.restarts))[: 1 + self.restarts]
-        always = 2 if self.restarts and tuple(self.initial) != cold else 1
+        if problem := history_problem(x, t_x, T, w):
+            return BGNBDParams(nan, nan, nan, nan, nan, n, False), problem
+        starts, always = history_starts(x, T, w, self.initial, self.restarts)
         fit = fit_multistart(
             lambda p: bgnbd_log_likelihood(p, x, t_x, T), w, starts, always, method=self.method, tol=self.tol,
             max_iter=self.max_iter, log_bound=self.log_bound, penalizer=self.penalizer, names=("r", "alpha", "a", "b"),

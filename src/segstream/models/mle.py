@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Final, NamedTuple
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 
 FloatArray = NDArray[np.float64]
@@ -131,3 +131,53 @@ def seeded_starts(center: Sequence[float], n: int, seed: int = 0, spread: float 
     rng = np.random.default_rng(seed)
     c = np.asarray(center, dtype=np.float64)
     return [tuple(float(v) for v in c * np.exp(rng.normal(0.0, spread, len(c)))) for _ in range(n)]
+
+
+def history_arrays(
+    x: ArrayLike, t_x: ArrayLike, T: ArrayLike, weights: ArrayLike | None
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Repeat histories ``(x, t_x, T)`` and their row weights (default 1) as flat float arrays.
+
+    Raises
+    ------
+    ValueError
+        If they do not have one common length.
+    """
+    xa, txa, Ta = (np.ravel(np.asarray(v, dtype=np.float64)) for v in (x, t_x, T))
+    w = np.ones_like(xa) if weights is None else np.ravel(np.asarray(weights, dtype=np.float64))
+    if not (len(xa) == len(txa) == len(Ta) == len(w)):
+        raise ValueError(f"x, t_x, T and weights must have one length, got {len(xa)}, {len(txa)}, {len(Ta)}, {len(w)}")
+    return xa, txa, Ta, w
+
+
+def history_problem(x: FloatArray, t_x: FloatArray, T: FloatArray, w: FloatArray) -> str:
+    """Why repeat histories cannot be fitted by BG/NBD or Pareto/NBD ("" when they can).
+
+    >>> history_problem(*(np.array([v]) for v in (0.0, 0.0, 5.0, 1.0)))
+    'no repeat purchases'
+    """
+    if len(x) == 0:
+        return "no customers"
+    if not all(np.isfinite(v).all() for v in (x, t_x, T, w)):
+        return "non-finite data"
+    if not ((x >= 0).all() and (t_x >= 0).all() and (t_x <= T).all() and (w >= 0).all() and w.sum() > 0):
+        return "invalid data (negative, t_x > T or no positive weight)"
+    if not (w[x > 0] > 0).any():  # nothing to learn dropout or rates from
+        return "no repeat purchases"
+    return ""
+
+
+def history_starts(
+    x: FloatArray, T: FloatArray, w: FloatArray, initial: Sequence[float], restarts: int
+) -> tuple[list[tuple[float, ...]], int]:
+    """Starting points of a four-parameter repeat-buying fit ``(r, alpha, ., .)`` and how
+    many of them are always tried (see ``BGNBDFitter``'s ``restarts``): ``initial``, the
+    default ``(1, 1, 1, 1)``, the data-scaled ``(1, 1 / mean(x / T), 1, 1)``, then seeded
+    draws around it; ``1 + restarts`` in all."""
+    cold = (1.0, 1.0, 1.0, 1.0)
+    rate = float(np.average(x / np.maximum(T, 1e-9), weights=w))
+    scaled = (1.0, 1.0 / rate, 1.0, 1.0)
+    warm = tuple(initial) != cold
+    starts: list[tuple[float, ...]] = [tuple(initial), *([cold] if warm else []), scaled]
+    starts = (starts + seeded_starts(scaled, restarts))[: 1 + restarts]
+    return starts, 2 if restarts and warm else 1

@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import expit, gammaln, hyp2f1
 
-from segstream.models.mle import fit_multistart, seeded_starts
+from segstream.models.mle import fit_multistart, history_arrays, history_problem, history_starts
 
 __all__ = [
     "ParetoNBDFitter",
@@ -376,12 +376,7 @@ class ParetoNBDFitter:
         ValueError
             If the inputs do not have one common length.
         """
-        xa, txa, Ta = (np.ravel(v) for v in _arrays(x, t_x, T))
-        w = np.ones_like(xa) if weights is None else np.ravel(np.asarray(weights, dtype=np.float64))
-        if not (len(xa) == len(txa) == len(Ta) == len(w)):
-            raise ValueError(
-                f"x, t_x, T and weights must have one length, got {len(xa)}, {len(txa)}, {len(Ta)}, {len(w)}"
-            )
+        xa, txa, Ta, w = history_arrays(x, t_x, T, weights)
         result, self.reason = self._fit(xa, txa, Ta, w)
         self.last = result
         if result.converged:
@@ -389,23 +384,10 @@ class ParetoNBDFitter:
         return result
 
     def _fit(self, x: FloatArray, t_x: FloatArray, T: FloatArray, w: FloatArray) -> tuple[ParetoNBDParams, str]:
-        n = len(x)
-        nan = float("nan")
-        failed = ParetoNBDParams(nan, nan, nan, nan, nan, n, False)
-        if n == 0:
-            return failed, "no customers"
-        if not all(np.isfinite(v).all() for v in (x, t_x, T, w)):
-            return failed, "non-finite data"
-        if not ((x >= 0).all() and (t_x >= 0).all() and (t_x <= T).all() and (w >= 0).all() and w.sum() > 0):
-            return failed, "invalid data (negative, t_x > T or no positive weight)"
-        if not (w[x > 0] > 0).any():
-            return failed, "no repeat purchases"
-        cold = (1.0, 1.0, 1.0, 1.0)
-        rate = float(np.average(x / np.maximum(T, 1e-9), weights=w))
-        scaled = (1.0, 1.0 / rate, 1.0, 1.0)
-        starts: list[tuple[float, ...]] = [self.initial, *([cold] if tuple(self.initial) != cold else []), scaled]
-        starts = (starts + seeded_starts(scaled, self.restarts))[: 1 + self.restarts]
-        always = 2 if self.restarts and tuple(self.initial) != cold else 1
+        n, nan = len(x), float("nan")
+        if problem := history_problem(x, t_x, T, w):
+            return ParetoNBDParams(nan, nan, nan, nan, nan, n, False), problem
+        starts, always = history_starts(x, T, w, self.initial, self.restarts)
         fit = fit_multistart(
             lambda p: paretonbd_log_likelihood(p, x, t_x, T), w, starts, always, method=self.method, tol=self.tol,
             max_iter=self.max_iter, log_bound=self.log_bound, penalizer=self.penalizer,

@@ -260,7 +260,8 @@ def fit_value(
     if n < model.min_customers:
         bg_status = gg_status = f"{n} customers with purchases, fewer than {model.min_customers}: not fitted"
         gg_short = "not fitted"
-        pn_status = pn_status if not pareto else bg_status
+        if pareto:
+            pn_status = bg_status
     else:
         warm = (bg.r, bg.alpha, bg.a, bg.b) if bg else (1.0, 1.0, 1.0, 1.0)
         fitter = BGNBDFitter(initial=warm, restarts=model.restarts)

@@ -12,6 +12,7 @@ from numpy.typing import ArrayLike
 
 from segstream.models.bgnbd import BGNBDParams, simulate
 from segstream.models.gammagamma import GammaGammaParams
+from segstream.models.paretonbd import ParetoNBDParams
 from segstream.models.value import ValueModel, ValueScores, ValueSnapshot, fit_value, score_values, tier_of
 
 R, ALPHA, A, B = 0.5, 4.0, 0.8, 2.5  # BG/NBD, weeks
@@ -273,8 +274,6 @@ def test_the_purchase_lapse_is_pareto_nbds_once_it_is_fitted() -> None:
     literals of tests/unit/models/test_paretonbd.py); P(alive) and expected purchases stay
     BG/NBD's; without Pareto/NBD parameters, or with the lapse model "bgnbd", the lapse is
     BG/NBD's: (1 - P(alive)) + P(alive) ((alpha + T) / (alpha + T + h)) ** (r + x)."""
-    from segstream.models.paretonbd import ParetoNBDParams
-
     pn = ParetoNBDParams(0.55, 10.58, 0.61, 11.67, -1.0, 100, True)
     snap = msgspec.structs.replace(snapshot(bg(), gg()), paretonbd=pn)
     x, t_x, T, m_x = [0, 2, 10], [0.0, 30.43, 35.0], [38.86, 38.86, 39.0], [0.0, 30.0, 30.0]

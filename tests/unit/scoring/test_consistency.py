@@ -61,3 +61,28 @@ def test_every_contradiction_has_a_code_a_text_and_the_rule_that_prevents_it() -
     codes = [c.code for c in CONTRADICTIONS]
     assert len(set(codes)) == len(codes) == 7
     assert all(c.text and c.prevented_by for c in CONTRADICTIONS)
+
+
+def test_the_check_finds_cluster_words_the_customer_has_no_data_for_when_names_ignore_its_parts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a customer with only a profile held in a cluster described by its use and orders: the
+    # name it is shown keeps only the words about parts it has, so the check finds nothing;
+    # with the whole description (no parts given) it finds the contradiction
+    from segstream.models.clusters import ClusterSnapshot
+    from segstream.scoring import consistency
+    from segstream.state.customer import CustomerState, ProfileState
+
+    snap = ClusterSnapshot(
+        version=2, ids=[4], centers=[[-1.0, 0.0, 0.0, -0.9, -1.5, 0.0]], mean=[0.0] * 6, std=[1.0] * 6,
+        descriptions={"en": ["declining use, small orders, light user"], "zh-CN": ["使用下降, 小额订单, 轻度用户"]},
+        next_id=5, learned=10,
+    )  # fmt: skip
+    st = CustomerState(first_us=1, last_us=1, profile=ProfileState(), segments={"cluster": "c4"})
+    models = Models(cluster_snapshot=snap)
+    assert "cluster_words_without_data" not in contradictions(st, 2, models)
+    whole = consistency.segment_name
+    monkeypatch.setattr(consistency, "segment_name", lambda d, code, m, lang, parts=None: whole(d, code, m, lang))
+    assert "cluster_words_without_data" in contradictions(st, 2, models)
+    st.segments["cluster"] = "insufficient"  # not a learned cluster: nothing to read
+    assert "cluster_words_without_data" not in contradictions(st, 2, models)

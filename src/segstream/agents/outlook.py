@@ -98,7 +98,7 @@ def assess(
     for i, row in values.items():
         table[i] = row
     was_high = np.array([bool(b[1].outlook and b[1].outlook.high) for b in batch], dtype=bool)
-    risks = score_churn(table[:, 2], activity(cols, models.usage, models.satisfaction), was_high, churn)
+    risks = score_churn(table[:, 2], activity(cols, models.usage), was_high, churn)
     # every stored number of the batch at once, as the integers the outlook keeps
     ints = np.column_stack(
         [_bps(table[:, 0]), _bps(table[:, 1], 1000), _bps(table[:, 3], 100), _bps(table[:, 4], 100), _bps(risks.score)]

@@ -268,7 +268,7 @@ def assign_clusters(
     if snap is None or not batch:
         return
     cols = cols if cols is not None else Columns.of([b[1] for b in batch], [b[2] for b in batch])
-    x = behaviour_matrix(cols, activity(cols, models.usage, models.satisfaction))
+    x = behaviour_matrix(cols, activity(cols, models.usage))
     current = np.array([cluster_number(b[1].segments.get("cluster")) or 0 for b in batch], dtype=np.int64)
     ids = snap.assign(x, current, models.cluster_margin).tolist()
     enough = enough_data(cols).tolist()

@@ -2,6 +2,9 @@
 :meth:`segstream.models.usage.UsageModel.predict_one` and
 :meth:`segstream.models.satisfaction.SatisfactionModel.predict_one`).
 
+The satisfaction level and trend need no model parameters here: each is a ratio of two
+sums the state decays alike, so the decay to "now" cancels out.
+
 Absent values are NaN (a customer without usage has no trend); ``usage_days`` is +inf
 for a customer who never used the product.
 """
@@ -13,7 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from segstream.models.decay import US_PER_DAY
-from segstream.models.satisfaction import SatisfactionModel
 from segstream.models.usage import UsageModel
 from segstream.scoring.columns import F64, I64, Columns, Mask
 
@@ -37,7 +39,7 @@ def _decayed(value: F64, ref: I64, now: I64, tau: float) -> F64:
     return value * np.exp(-np.maximum(0, now - ref) / tau)  # type: ignore[no-any-return]
 
 
-def activity(c: Columns, usage: UsageModel, satisfaction: SatisfactionModel) -> Activity:
+def activity(c: Columns, usage: UsageModel) -> Activity:
     with np.errstate(all="ignore"):
         # corrected for a history shorter than the horizon (UsageModel.predict_one, since_us)
         tenure = np.maximum(US_PER_DAY, c.now - c.first_us)

@@ -46,7 +46,7 @@ def behaviour_matrix(c: Columns, a: Activity) -> F64:
 def behaviours(states: Sequence[CustomerState], now_us: int, models: Models) -> F64:
     """n x 7 matrix of these customers' behaviour vectors as of ``now_us``."""
     cols = Columns.of(states, [now_us] * len(states))
-    return behaviour_matrix(cols, activity(cols, models.usage, models.satisfaction))
+    return behaviour_matrix(cols, activity(cols, models.usage))
 
 
 #: The cluster "segment" of a customer with neither purchases nor usage: its behaviour

@@ -95,7 +95,7 @@ def test_lifecycle_of_a_batch_equals_each_customer_s_stage(pop: list) -> None:
 def test_churn_risk_and_behaviour_of_a_batch_equal_each_customer_s(pop: list, lapse: list) -> None:
     models = Models(churn=ChurnModel(enter=0.6, leave=0.4))
     cols = Columns.of([s for s, _, _ in pop], [t for _, t, _ in pop])
-    act = activity(cols, models.usage, models.satisfaction)
+    act = activity(cols, models.usage)
     was_high = np.array([i % 2 == 0 for i in range(len(pop))])
     p_no = np.array([np.nan if v is None else v for v in lapse[: len(pop)]])
     risks = score_churn(p_no, act, was_high, models.churn)

@@ -279,7 +279,7 @@ def summarise(
     import numpy as np
 
     sent_ts = {f"{code}{part}-{off}": (ts / 1000, measured) for code, part, off, ts, measured in sent_info["meta"]}
-    lat, inputs_hit, sweep, unmatched = [], set(), 0, 0
+    lat, sent_at, inputs_hit, sweep, unmatched = [], [], set(), 0, 0
     for src, recv in outputs:
         if src == "sweep":
             sweep += 1
@@ -289,6 +289,7 @@ def summarise(
             unmatched += 1
         elif hit[1]:
             lat.append(recv - hit[0])
+            sent_at.append(hit[0])
             inputs_hit.add(src)
     ms = np.array(lat) * 1000
     pct = dict(zip(("p50", "p95", "p99"), np.percentile(ms, [50, 95, 99]), strict=True)) if len(ms) else {}
@@ -312,7 +313,26 @@ def summarise(
         "caught_up_s_after_stop": None if caught_up_s is None else round(caught_up_s, 2),
         "kept_up": behind_s <= a.kept_up_s,
         "final_lag": lag,
+        "windows": windows(np.array(sent_at), ms, a.window_s),
     }
+
+
+def windows(sent_at: Any, ms: Any, width_s: float) -> list[tuple[str, int, float]]:
+    """(start, UTC wall time; samples; p99 ms) of each ``width_s`` window of send time: when
+    the tail happened, to set beside the worker's log (value fits, cluster snapshots, slow
+    sweeps are logged with their times)."""
+    import numpy as np
+
+    if not len(ms):
+        return []
+    slot = ((sent_at - sent_at.min()) // width_s).astype(int)
+    out = []
+    for k in range(int(slot.max()) + 1):
+        sel = ms[slot == k]
+        if len(sel):
+            start = datetime.fromtimestamp(float(sent_at.min()) + k * width_s, UTC).isoformat(timespec="seconds")
+            out.append((start, len(sel), round(float(np.percentile(sel, 99)), 1)))
+    return out
 
 
 def main() -> None:
@@ -330,6 +350,7 @@ def main() -> None:
     ap.add_argument("--customers", type=int, default=20_000)
     ap.add_argument("--partitions", type=int, default=8)
     ap.add_argument("--label", default="")
+    ap.add_argument("--window-s", type=float, default=10.0, help="width of the p99 timeline's windows (in --json)")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
     harness.exit_on_sigterm()

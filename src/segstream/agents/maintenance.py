@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 SWEEP_PASSES = 50  # re-score passes over the due customers per sweep tick, at most
 SWEEP_BUDGET = 0.5  # ... and no pass started after this share of the sweep interval
+SLOW_SWEEP_S = 0.1  # a sweep tick longer than this is logged (with how many it re-scored)
 
 
 def _skip_when_unavailable(fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
@@ -91,13 +92,18 @@ def register(app: faust.App, pipeline: Pipeline, reporter: StatusReporter) -> No
         # fast (a replay); each pass scores it at its next due time. Bounded per tick, in
         # passes and in time: a tick longer than the timer's interval overlaps the next
         # (Faust warns) and holds the batches' share of the event loop
-        ends = time.monotonic() + SWEEP_BUDGET * s.sweep_interval_s
+        started = time.monotonic()
+        ends = started + SWEEP_BUDGET * s.sweep_interval_s
+        swept = 0
         for _ in range(SWEEP_PASSES):
-            if not await pipeline.leader.sweep():
+            if not (n := await pipeline.leader.sweep()):
                 rescoring.clear()  # an operator's full re-score is done
                 break
+            swept += n
             if time.monotonic() > ends:
                 break
+        if (took := time.monotonic() - started) > SLOW_SWEEP_S:  # what holds the batches back, for operators
+            log.info("sweep re-scored %d due customers in %.0f ms", swept, took * 1000)
 
     async def watch_rules() -> None:
         await pipeline.sync.maybe_reload_rules()

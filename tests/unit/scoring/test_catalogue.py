@@ -88,3 +88,10 @@ def test_cluster_traits_join_with_the_language_s_separator() -> None:
     assert catalogue.traits(standouts, "en") == "declining use, light user, small orders"
     assert catalogue.traits(standouts, "zh-CN") == "使用下降、轻度使用、小额订单"
     assert catalogue.traits([], "en") == "typical"
+
+
+def test_an_unknown_driver_code_is_shown_as_itself() -> None:
+    from segstream.scoring import catalogue
+
+    assert catalogue.driver("new_driver", "en") == "new_driver"
+    assert catalogue.driver("purchase_lapse", "en") != "purchase_lapse"

@@ -82,3 +82,10 @@ def test_only_the_parts_asked_for_are_computed() -> None:
     assert "churn_risk" in doc and "purchases" not in doc and "profile" not in doc
     doc = customer_document("c1", customer(signup_us=0), NOW, models(), "en", parts={"purchases"})
     assert "purchases" in doc and "churn_risk" not in doc
+
+
+def test_json_has_no_infinity_non_finite_numbers_become_null_in_nested_documents() -> None:
+    from segstream.scoring.document import _finite
+
+    doc = {"a": float("inf"), "b": {"c": float("nan"), "d": 1.5}, "e": "x"}
+    assert _finite(doc) == {"a": None, "b": {"c": None, "d": 1.5}, "e": "x"}

@@ -51,3 +51,12 @@ def test_the_mtime_of_a_missing_file_is_zero(tmp_path: Path) -> None:
     assert file_mtime(tmp_path / "absent.yaml") == 0.0
     (tmp_path / "here.yaml").write_text("x")
     assert file_mtime(tmp_path / "here.yaml") > 0.0
+
+
+def test_a_rules_dimension_is_named_by_its_rules_labels_and_others_by_the_catalogue() -> None:
+    from segstream.scoring.models import segment_name
+
+    m = build_models(Settings())  # the packaged rules: market_tier's tier1 is "Tier-1 city" / 一线城市
+    assert segment_name("market_tier", "tier1", m, "en") == "Tier-1 city"
+    assert segment_name("market_tier", "tier1", m, "zh-CN") == "一线城市"
+    assert segment_name("lifecycle", "at_risk", m, "en") != "at_risk"  # not a rules dimension: the catalogue's

@@ -111,3 +111,7 @@ def test_churn_risk_and_behaviour_of_a_batch_equal_each_customer_s(pop: list, la
         assert all(math.isclose(got.shares[k], v, rel_tol=1e-9, abs_tol=1e-15) for k, v in risk.shares.items())
         assert bool(risks.high[i]) == models.churn.level(risk.score, bool(was_high[i]))
         assert np.allclose(x[i], behaviour_vector(state, now, models), rtol=1e-12, atol=1e-12)
+        if usage is not None:  # the columnar usage features are the per-customer ones
+            assert math.isclose(act.rate_short[i], usage.rate_short, rel_tol=1e-12, abs_tol=1e-15)
+            assert math.isclose(act.rate_long[i], usage.rate_long, rel_tol=1e-12, abs_tol=1e-15)
+            assert bool(act.used[i]) == (usage.events > 0)

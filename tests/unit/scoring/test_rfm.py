@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from segstream.models.rfm import CN8_SEGMENTS, FixedRFMScorer, MeanRFMScorer, QuintileRFMScorer, RFMSnapshot
-from segstream.scoring.rfm import keep_within_margins, recency_band, score_range, segment_codes
+from segstream.scoring.rfm import keep_within_margins, recency_band, score_range, score_rfm, segment_codes
 
 DAY = 86_400_000_000
 
@@ -86,3 +86,15 @@ def test_segment_codes_are_the_eleven_segment_table_unless_binary() -> None:
     one = np.array([5]), np.array([5]), np.array([5])
     assert segment_codes(*one).tolist() == ["champions"]
     assert segment_codes(np.array([1]), np.array([1]), np.array([1]), binary=True).tolist() == [CN8_SEGMENTS[(1, 1, 1)]]
+
+
+def test_scores_count_whole_days_and_the_mean_scorer_needs_strictly_more_than_the_mean() -> None:
+    # last purchase on day 30.7: day 30 is below the cut 30.5, so two cuts (30.5, 40) are
+    # above it -> R 3 (day 30.7 itself would pass 30.5 -> R 4)
+    r, _, _, _ = score_rfm(cols([30.7], [1], [1]), QuintileRFMScorer(SNAP))
+    assert r.tolist() == [3]
+    # cn8 against the means (last day 50, 3 purchases, 300 spend): day 50.5 counts as day 50,
+    # exactly the mean is not above it -> (0, 0, 0); one more of each -> (1, 1, 1)
+    r, f, m, seg = score_rfm(cols([50.5, 51.0], [3, 4], [300, 301]), MeanRFMScorer(SNAP))
+    assert (r.tolist(), f.tolist(), m.tolist()) == ([0, 1], [0, 1], [0, 1])
+    assert seg.tolist() == [CN8_SEGMENTS[(0, 0, 0)], CN8_SEGMENTS[(1, 1, 1)]]

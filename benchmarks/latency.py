@@ -213,8 +213,11 @@ def one_run(mode: str, rate: int, a: argparse.Namespace) -> dict[str, Any]:
                 echo.start()
                 procs.append(echo)
             else:
+                # info: the worker logs its value fits and slow sweeps with their times, to set
+                # beside the p99 timeline (the harness's default is warn)
+                env = harness.env_for(s) | {"SEGSTREAM_LOG_LEVEL": "info"}
                 worker, log = harness.start(
-                    [sys.executable, "-m", "segstream", "worker"], harness.env_for(s), f"latency-worker-{s.app_id}.log"
+                    [sys.executable, "-m", "segstream", "worker"], env, f"latency-worker-{s.app_id}.log"
                 )
                 t0 = time.monotonic()
                 while not harness.group_stable(s, s.app_id):

@@ -60,3 +60,10 @@ def test_a_rules_dimension_is_named_by_its_rules_labels_and_others_by_the_catalo
     assert segment_name("market_tier", "tier1", m, "en") == "Tier-1 city"
     assert segment_name("market_tier", "tier1", m, "zh-CN") == "一线城市"
     assert segment_name("lifecycle", "at_risk", m, "en") != "at_risk"  # not a rules dimension: the catalogue's
+
+
+def test_a_dimension_nobody_names_shows_its_code_with_or_without_rules() -> None:
+    from segstream.scoring.models import Models, segment_name
+
+    assert segment_name("custom", "x1", Models(), "en") == "x1"  # no rules loaded
+    assert segment_name("custom", "x1", build_models(Settings()), "en") == "x1"

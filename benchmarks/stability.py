@@ -88,8 +88,8 @@ def not_nearest(r: Replay, now_us: int) -> float:
     return round(float((snap.assign(x, current, r.models.cluster_margin) != snap.assign(x)).mean()), 4)
 
 
-def batch_agreement(r: Replay, customers: int, days: int, seed: int) -> float:
-    """Share of the buyers whose held RFM segment is the batch reference's at the end."""
+def reference_segments(r: Replay, customers: int, days: int, seed: int) -> dict[str, str]:
+    """The RFM segment the batch reference names for each buyer at the end of the replay."""
     end = T0 + timedelta(days=days)
     rows = []
     for e in Simulator(customers, T0, seed, signup_days=30.0, comeback_share=0.3).events():
@@ -98,7 +98,7 @@ def batch_agreement(r: Replay, customers: int, days: int, seed: int) -> float:
         if isinstance(e, Purchase):
             rows.append((e.customer_id, e.ts, e.amount))
     if not rows:
-        return 0.0
+        return {}
     ref = rfm_reference(pd.DataFrame(rows, columns=["customer_id", "date", "amount"]), pd.Timestamp(end))
     life = r.models.lifecycle
     days_since = ((pd.Timestamp(end) - ref["last"]) / pd.Timedelta(days=1)).to_numpy()  # as the stream counts them
@@ -107,11 +107,18 @@ def batch_agreement(r: Replay, customers: int, days: int, seed: int) -> float:
         np.maximum(ref["R"], 3),
         np.where(days_since < life.churn_days, np.minimum(ref["R"], 2), 1),
     )
-    expected = [
-        segment_of(int(rr), (int(f) + int(m) + 1) // 2) for rr, f, m in zip(r_named, ref["F"], ref["M"], strict=True)
-    ]
-    held = [r.states[c].segments.get("rfm") if c in r.states else None for c in ref.index]
-    return round(float(np.mean([h == x for h, x in zip(held, expected, strict=True)])), 4)
+    return {
+        c: segment_of(int(rr), (int(f) + int(m) + 1) // 2)
+        for c, rr, f, m in zip(ref.index, r_named, ref["F"], ref["M"], strict=True)
+    }
+
+
+def batch_agreement(r: Replay, expected: dict[str, str]) -> float:
+    """Share of the buyers whose held RFM segment is the batch reference's."""
+    if not expected:
+        return 0.0
+    held = [(st.segments.get("rfm") if (st := r.states.get(c)) else None) == x for c, x in expected.items()]
+    return round(float(np.mean(held)), 4)
 
 
 def run(customers: int, days: int, seed: int, stable: bool, batch: int, cluster_margin: float) -> dict[str, Any]:
@@ -125,14 +132,15 @@ def run(customers: int, days: int, seed: int, stable: bool, batch: int, cluster_
     if "cluster" in dims:
         dims["cluster"]["not_nearest_at_end"] = not_nearest(r, to_us(T0 + timedelta(days=days)))
     if "rfm" in dims:
-        dims["rfm"]["batch_agreement"] = batch_agreement(r, customers, days, seed)
+        expected = reference_segments(r, customers, days, seed)
+        dims["rfm"]["batch_agreement"] = batch_agreement(r, expected)
         # the same after every customer is scored again as of the end on the final edges:
         # what the margins cost, apart from segments not rescored since the edges moved
         end_us = to_us(T0 + timedelta(days=days))
         r.publish_rfm()
         r.due = dict.fromkeys(r.states, end_us)
         r.sweep(end_us, passes=1)
-        dims["rfm"]["batch_agreement_rescored"] = batch_agreement(r, customers, days, seed)
+        dims["rfm"]["batch_agreement_rescored"] = batch_agreement(r, expected)
     return {
         "stabilised": stable,
         "cluster_margin": models.cluster_margin,

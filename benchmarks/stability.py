@@ -6,6 +6,12 @@ worker's step, the leader's publications and the daily sweep, no Kafka or Redis)
 two runs see the very same events.
 
     python benchmarks/stability.py --customers 400 --days 120 --seed 7 --batch 200
+    python benchmarks/stability.py --cdnow ../shared/data/cdnow/CDNOW_master.txt --batch 200
+
+``--cdnow PATH`` replays the CDNOW purchases (master or sample file) instead of the
+simulator, over their whole span (no usage, feedback or profiles: the dimensions a retail
+stream has); the clusters then learn from a slice of at most ``--learn-sample`` customers a
+day, as the leader learns from a slice of the population per tick.
 
 The RFM edges are published after every batch, as the live leader publishes them every
 two seconds while batches flow.
@@ -31,7 +37,8 @@ import json
 import sys
 import time
 from collections import Counter, defaultdict
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +46,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 import pandas as pd
-from tests.unit.scoring.replay import T0, Replay, replay
+from tests.unit.scoring.replay import T0, Replay, replay, replay_events
 
 from segstream.evaluation import rfm_reference
+from segstream.feeders.cdnow import cdnow_events, read_cdnow
 from segstream.feeders.simulator import Simulator
 from segstream.models.rfm import segment_of
 from segstream.models.value import ValueModel
@@ -88,8 +96,8 @@ def not_nearest(r: Replay, now_us: int) -> float:
     return round(float((snap.assign(x, current, r.models.cluster_margin) != snap.assign(x)).mean()), 4)
 
 
-def reference_segments(r: Replay, customers: int, days: int, seed: int) -> dict[str, str]:
-    """The RFM segment the batch reference names for each buyer at the end of the replay."""
+def simulated_purchases(customers: int, days: int, seed: int) -> pd.DataFrame:
+    """The simulated population's purchases before the end of the replay."""
     end = T0 + timedelta(days=days)
     rows = []
     for e in Simulator(customers, T0, seed, signup_days=30.0, comeback_share=0.3).events():
@@ -97,9 +105,14 @@ def reference_segments(r: Replay, customers: int, days: int, seed: int) -> dict[
             break
         if isinstance(e, Purchase):
             rows.append((e.customer_id, e.ts, e.amount))
-    if not rows:
+    return pd.DataFrame(rows, columns=["customer_id", "date", "amount"])
+
+
+def reference_segments(r: Replay, purchases: pd.DataFrame, end: datetime) -> dict[str, str]:
+    """The RFM segment the batch reference names for each buyer as of ``end``."""
+    if purchases.empty:
         return {}
-    ref = rfm_reference(pd.DataFrame(rows, columns=["customer_id", "date", "amount"]), pd.Timestamp(end))
+    ref = rfm_reference(purchases[["customer_id", "date", "amount"]], pd.Timestamp(end))
     life = r.models.lifecycle
     days_since = ((pd.Timestamp(end) - ref["last"]) / pd.Timedelta(days=1)).to_numpy()  # as the stream counts them
     r_named = np.where(
@@ -121,22 +134,52 @@ def batch_agreement(r: Replay, expected: dict[str, str]) -> float:
     return round(float(np.mean(held)), 4)
 
 
-def run(customers: int, days: int, seed: int, stable: bool, batch: int, cluster_margin: float) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Population:
+    """What is replayed: the simulator's (``cdnow`` None) or a CDNOW file's purchases."""
+
+    customers: int
+    days: int
+    seed: int
+    batch: int
+    cdnow: Path | None = None
+    learn_sample: int = 2000
+
+    def purchases(self) -> pd.DataFrame:
+        if self.cdnow is None:
+            return simulated_purchases(self.customers, self.days, self.seed)
+        return read_cdnow(self.cdnow)
+
+    def replay(self, models: Models, purchases: pd.DataFrame) -> tuple[Replay, datetime, datetime]:
+        """The replay, its start and its end (the event time every customer is scored at last)."""
+        if self.cdnow is None:
+            r = replay(self.customers, self.days, self.seed, models, comeback_share=0.3, batch=self.batch,
+                       rfm_every_batch=True)  # fmt: skip
+            return r, T0, T0 + timedelta(days=self.days)
+        t0 = purchases["date"].min().to_pydatetime()
+        days = int((purchases["date"].max() - purchases["date"].min()) / pd.Timedelta(days=1)) + 1
+        r = replay_events(cdnow_events(purchases), t0, days, models, batch=self.batch, rfm_every_batch=True,
+                          learn_sample=self.learn_sample)  # fmt: skip
+        return r, t0, t0 + timedelta(days=days)
+
+
+def run(pop: Population, purchases: pd.DataFrame, stable: bool, cluster_margin: float) -> dict[str, Any]:
     models = Models(value=ValueModel(min_customers=30), cluster_margin=cluster_margin)
     if not stable:
         models.value_margin = models.cluster_margin = 0.0
         models.rfm_margin, models.rfm_margin_days = 0.0, 0.0
     started = time.perf_counter()
-    r = replay(customers, days, seed, models, comeback_share=0.3, batch=batch, rfm_every_batch=True)
-    dims = stability(r.changes, customers, days * 24)
+    r, start, end = pop.replay(models, purchases)
+    customers = purchases["customer_id"].nunique() if pop.cdnow else pop.customers
+    dims = stability(r.changes, customers, (end - start) / timedelta(hours=1))
+    end_us = to_us(end)
     if "cluster" in dims:
-        dims["cluster"]["not_nearest_at_end"] = not_nearest(r, to_us(T0 + timedelta(days=days)))
+        dims["cluster"]["not_nearest_at_end"] = not_nearest(r, end_us)
     if "rfm" in dims:
-        expected = reference_segments(r, customers, days, seed)
+        expected = reference_segments(r, purchases, end)
         dims["rfm"]["batch_agreement"] = batch_agreement(r, expected)
         # the same after every customer is scored again as of the end on the final edges:
         # what the margins cost, apart from segments not rescored since the edges moved
-        end_us = to_us(T0 + timedelta(days=days))
         r.publish_rfm()
         r.due = dict.fromkeys(r.states, end_us)
         r.sweep(end_us, passes=1)
@@ -158,12 +201,24 @@ def main() -> None:
     ap.add_argument(
         "--cluster-margin", type=float, default=Models().cluster_margin, help="the stabilised run's cluster margin"
     )
+    ap.add_argument("--cdnow", type=Path, help="replay this CDNOW master or sample file instead of the simulator")
+    ap.add_argument("--learn-sample", type=int, default=2000, help="with --cdnow: customers learned from per day")
     ap.add_argument("--out", default="benchmarks/results/stability.jsonl")
     a = ap.parse_args()
-    rows = [run(a.customers, a.days, a.seed, stable, a.batch, a.cluster_margin) for stable in (False, True)]
+    if a.cdnow is not None and not a.cdnow.is_file():
+        ap.error(f"--cdnow: no such file: {a.cdnow}")
+    pop = Population(a.customers, a.days, a.seed, a.batch, a.cdnow, a.learn_sample)
+    purchases = pop.purchases()
+    rows = [run(pop, purchases, stable, a.cluster_margin) for stable in (False, True)]
+    about = (
+        {"data": a.cdnow.name, "customers": int(purchases["customer_id"].nunique()), "purchases": len(purchases),
+         "learn_sample": a.learn_sample}
+        if a.cdnow
+        else {"customers": a.customers, "days": a.days, "seed": a.seed}
+    )  # fmt: skip
     with Path(a.out).open("a") as f:
         for row in rows:
-            row |= {"customers": a.customers, "days": a.days, "seed": a.seed, "batch": a.batch}
+            row |= about | {"batch": a.batch}
             f.write(json.dumps(row) + "\n")
             print(json.dumps(row, indent=1))
 

@@ -1,4 +1,5 @@
-"""A pure replay of a simulated population through the worker's core (no Kafka, no Redis):
+"""A pure replay of a simulated population (or any time-ordered events, such as CDNOW's
+purchases) through the worker's core (no Kafka, no Redis):
 batches of events through :func:`apply_events`, and once per event day what the leader
 does (RFM quintiles, clusters, value fit) and the due-time sweep (:func:`rescore`).
 
@@ -9,7 +10,7 @@ property tests of segments a person would sign off read every customer after eve
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -47,6 +48,8 @@ class Replay:
     learner: ClusterLearner = field(default_factory=lambda: ClusterLearner(n_clusters=4, seed=1))
     fits: int = 0
     grading: Grading | None = None  # the worker's grader, fed as the worker feeds it
+    learn_sample: int | None = None  # customers learned from per day (None: all), a cursor walking round
+    cursor: int = 0
 
     def apply(self, events: list[Event], offsets: Counter[str]) -> None:
         batch = []
@@ -92,6 +95,11 @@ class Replay:
         self.publish_rfm()
         buyers = [st.purchases for st in self.states.values() if st.purchases]
         active = [st for st in self.states.values() if st.purchases or st.usage]
+        if active and self.learn_sample is not None and len(active) > self.learn_sample:
+            # the leader's SCAN cursor: the next slice of the population, round and round
+            start = self.cursor % len(active)
+            active = (active[start:] + active[:start])[: self.learn_sample]
+            self.cursor = start + self.learn_sample
         if active:
             for row in behaviours(active, now, self.models).tolist():
                 self.learner.learn_one(dict(zip(FEATURES, row, strict=True)))
@@ -139,14 +147,36 @@ def replay(
     once every event day, after the leader's publications and the sweep.
     ``rfm_every_batch``: publish the RFM edges after every batch too (the live leader
     publishes every ``snapshot_interval_s`` while the batches flow)."""
-    r = Replay(models, grading=grading)
+    sim = Simulator(customers, T0, seed, signup_days=signup_days, comeback_share=comeback_share)
+    return replay_events(
+        sim.events(), T0, days, models, after_sweep, batch=batch, value_every=value_every,
+        rfm_every_batch=rfm_every_batch, grading=grading,
+    )  # fmt: skip
+
+
+def replay_events(
+    source: Iterable[Event],
+    t0: datetime,
+    days: int,
+    models: Models,
+    after_sweep: Callable[[Replay, int], None] | None = None,
+    batch: int = 500,
+    value_every: int = 7,
+    rfm_every_batch: bool = False,
+    grading: Grading | None = None,
+    learn_sample: int | None = None,
+) -> Replay:
+    """Replay ``source`` (in event-time order, from ``t0``) up to ``days`` event days after
+    ``t0``, as :func:`replay` does; ``learn_sample``: the clusters learn from at most that
+    many customers a day (the leader's slice), not from all."""
+    r = Replay(models, grading=grading, learn_sample=learn_sample)
     offsets: Counter[str] = Counter()
-    end = T0 + timedelta(days=days)
-    next_day = to_us(T0) + US_PER_DAY
+    end = t0 + timedelta(days=days)
+    next_day = to_us(t0) + US_PER_DAY
     pending: list[Event] = []
 
     def events() -> Iterator[Event]:
-        for e in Simulator(customers, T0, seed, signup_days=signup_days, comeback_share=comeback_share).events():
+        for e in source:
             if e.ts >= end:
                 return
             yield e

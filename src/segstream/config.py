@@ -208,6 +208,9 @@ class Settings(BaseSettings):
     )
     clusters_min: int = Field(2, ge=2, le=50, description="clusters=auto: the fewest behavioural clusters")
     clusters_max: int = Field(10, ge=2, le=50, description="clusters=auto: the most behavioural clusters")
+    clusters_criterion: Literal["prediction_strength", "silhouette"] = Field(
+        "prediction_strength", description="clusters=auto: how the count is chosen (docs/QUALITY.md)"
+    )
     rescore_days: float = Field(7.0, gt=0, description="Silent customers are re-scored this often (event days)")
     lifecycle_new_days: float = Field(30.0, gt=0, description="Days a customer counts as new")
     lifecycle_at_risk_days: float = Field(45.0, gt=0, description="Days without activity before at risk")

@@ -1,12 +1,21 @@
-"""How many behavioural clusters: batch k-means over the learner's reservoir, scored by silhouette.
+"""How many behavioural clusters: batch k-means over the learner's reservoir, scored by
+prediction strength (the default) or by silhouette.
 
 The leader's :class:`segstream.models.clusters.ClusterLearner` keeps the most recent scaled
 behaviour vectors (its reservoir). Given a range of counts, every count in it is fitted on
-the reservoir (seeded k-means++ then Lloyd, the best of a few restarts by inertia) and
-scored by the mean silhouette on one fixed-size seeded subsample of the reservoir (the
-silhouette needs all pairwise distances: on the subsample it stays cheap). The learner
-changes its count only when another one scores clearly better (:data:`MARGIN`), so that the
-count does not flap between snapshots.
+a seeded subsample of the reservoir (k-means++ then Lloyd, the best of a few restarts by
+inertia) and scored:
+
+- **prediction strength** (Tibshirani & Walther, 2005, :func:`prediction_strength`): how
+  well clusters learned on one half of the subsample predict which points of the other
+  half belong together. The count chosen is the largest whose strength is at least
+  :data:`THRESHOLD` (the paper's 0.8): the most clusters that are still reproducible.
+  It changes only when the current count's strength falls clearly below the threshold or
+  a larger count's rises clearly above it (:data:`STRENGTH_MARGIN`, :func:`pick_by_strength`);
+- **silhouette** (:func:`silhouette`, on one fixed-size part of the subsample: it needs
+  all pairwise distances): the highest mean silhouette; a count replaces the current one
+  only when it scores higher by :data:`MARGIN`. It favours coarse structure: groups much
+  closer to each other than to the rest are merged (docs/QUALITY.md).
 
 Pure numpy; scikit-learn (test extra) is the independent reference of :func:`silhouette`.
 """
@@ -21,6 +30,12 @@ import numpy as np
 #: much (absolute; silhouettes lie in [-1, 1]). Between two snapshots of the same
 #: population the silhouettes of one count vary by ~0.01 (subsample and restarts).
 MARGIN: Final = 0.02
+#: Prediction strength a count needs to be chosen (Tibshirani & Walther's recommendation: 0.8-0.9).
+THRESHOLD: Final = 0.8
+#: How far the current count's strength must fall below :data:`THRESHOLD`, or a larger
+#: count's rise above it, before the count changes. Over the simulated populations of
+#: docs/QUALITY.md, one count's strength varies by about 0.03 between subsamples.
+STRENGTH_MARGIN: Final = 0.05
 
 
 def nearest(pts: np.ndarray, centers: np.ndarray) -> np.ndarray:
@@ -208,3 +223,121 @@ def subsample_score(sub: np.ndarray, d: np.ndarray, centers: np.ndarray) -> floa
     -1 if it has fewer than 2 parts."""
     labels = nearest(sub, centers)
     return silhouette_of_distances(d, labels) if 2 <= len(np.unique(labels)) <= len(sub) - 1 else -1.0
+
+
+def fit_count(pts: np.ndarray, k: int, rng: np.random.Generator, restarts: int = 3, iterations: int = 10) -> np.ndarray:
+    """The centres of ``k`` clusters of ``pts``: the best of ``restarts`` k-means++ + Lloyd fits by inertia."""
+    fits = [lloyd(pts, kmeanspp(pts, k, rng), iterations) for _ in range(restarts)]
+    return min(fits, key=lambda f: f[1])[0]
+
+
+def prediction_strength(
+    pts: np.ndarray, k: int, rng: np.random.Generator, splits: int = 5, restarts: int = 3, iterations: int = 10
+) -> float:
+    """Prediction strength of ``k`` clusters (Tibshirani & Walther, 2005), the mean over
+    ``splits`` random halvings of ``pts``.
+
+    Each halving clusters both halves alone; the training half's centres then label the
+    test half. For each cluster of the test half's own clustering (of at least 2 points),
+    the share of its pairs of points that the training centres put in one cluster; the
+    strength of the halving is the smallest such share. Clusters that are really there are
+    found again from either half (strength near 1); splitting one group in two is not
+    reproducible (its pairs fall on either side at random, strength near 0.5 or below).
+
+    Parameters
+    ----------
+    pts
+        Points, one a row (at least ``2 * k``).
+    k
+        Number of clusters.
+    rng
+        Draws the halvings and the k-means++ seeds.
+    splits
+        How many random halvings to average.
+    restarts, iterations
+        Of each k-means fit (:func:`fit_count`).
+
+    Returns
+    -------
+    float
+        In [0, 1]; 1 when every test cluster is kept whole by the training centres.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> blobs = np.vstack([rng.normal(m, 0.3, (100, 2)) for m in (0, 5, 10)])
+    >>> [round(prediction_strength(blobs, k, np.random.default_rng(1)), 2) for k in (2, 3, 4)]
+    [0.6, 1.0, 0.49]
+    """
+    half = len(pts) // 2
+    strengths = []
+    for _ in range(splits):
+        order = rng.permutation(len(pts))
+        train, test = pts[order[:half]], pts[order[half:]]
+        predicted = nearest(test, fit_count(train, k, rng, restarts, iterations))
+        own = nearest(test, fit_count(test, k, rng, restarts, iterations))
+        worst = 1.0
+        for j in range(k):
+            members = predicted[own == j]
+            m = len(members)
+            if m >= 2:
+                together = np.bincount(members, minlength=k).astype(float)
+                worst = min(worst, float((together * (together - 1.0)).sum() / (m * (m - 1.0))))
+        strengths.append(worst)
+    return float(np.mean(strengths))
+
+
+def strength_counts(
+    pts: np.ndarray,
+    ks: range,
+    seed: int,
+    fit_sample: int = 2000,
+    splits: int = 5,
+    restarts: int = 3,
+    iterations: int = 10,
+) -> list[CountScore]:
+    """Fit each count ``k`` in ``ks`` on a seeded subsample of ``pts`` (``fit_sample``
+    rows) and score it by its :func:`prediction_strength` on that subsample; one
+    :class:`CountScore` per count, in the order of ``ks``.
+
+    >>> rng = np.random.default_rng(0)
+    >>> blobs = np.vstack([rng.normal(m, 0.2, (100, 2)) for m in (0, 4, 8)])
+    >>> scores = strength_counts(blobs, range(2, 6), seed=1)
+    >>> pick_by_strength({s.k: s.score for s in scores}, None)
+    3
+    """
+    rng = np.random.default_rng(seed)
+    fit = pts[rng.permutation(len(pts))[:fit_sample]]
+    out = []
+    for k in ks:
+        strength = prediction_strength(fit, k, rng, splits, restarts, iterations)
+        out.append(CountScore(k, strength, fit_count(fit, k, rng, restarts, iterations)))
+    return out
+
+
+def pick_by_strength(
+    strengths: dict[int, float], current: int | None, threshold: float = THRESHOLD, margin: float = STRENGTH_MARGIN
+) -> int:
+    """The count to use, from each count's prediction strength.
+
+    Without a current count (``None``): the largest count whose strength is at least
+    ``threshold``, else the strongest (the smallest of equal ones). With one: it is kept
+    unless its strength fell below ``threshold - margin``, or a larger count's strength
+    reached ``threshold + margin``; then the choice is made afresh.
+
+    >>> s = {2: 0.99, 3: 0.95, 4: 0.82, 5: 0.6}
+    >>> pick_by_strength(s, None), pick_by_strength(s, 3), pick_by_strength(s, 5)
+    (4, 3, 4)
+    >>> pick_by_strength({2: 0.5, 3: 0.7}, None)
+    3
+    """
+    fresh = max((k for k, v in strengths.items() if v >= threshold), default=None)
+    if fresh is None:
+        fresh = max(sorted(strengths), key=lambda k: strengths[k])
+    if current is None or current not in strengths:
+        return fresh
+    if strengths[current] < threshold - margin:
+        return fresh
+    if any(k > current and v >= threshold + margin for k, v in strengths.items()):
+        return fresh
+    return current

@@ -9,8 +9,8 @@ reported as the retirement of the old cluster and the birth of a new one, and tw
 clusters nearest the same new centre as a merge.
 
 The number of clusters is fixed (``n_clusters``) or chosen from the data within
-``k_range`` (:mod:`segstream.models.cluster_count`: silhouette of batch k-means over the
-recent vectors, changed only when clearly better). When it changes, the matching pairs
+``k_range`` (:mod:`segstream.models.cluster_count`: prediction strength, or silhouette, of
+batch k-means over the recent vectors, changed only when clearly better). When it changes, the matching pairs
 old and new centres as far as it can: an old cluster left without a partner retires, a
 new one without a partner is born with a fresh id.
 
@@ -32,7 +32,7 @@ import numpy as np
 from river import cluster
 from scipy.optimize import linear_sum_assignment
 
-from segstream.models.cluster_count import MARGIN, lloyd, score_counts
+from segstream.models.cluster_count import MARGIN, lloyd, pick_by_strength, score_counts, strength_counts
 from segstream.models.scaler import StandardScaler
 from segstream.scoring.catalogue import LANGUAGES, traits
 
@@ -41,13 +41,16 @@ from segstream.scoring.catalogue import LANGUAGES, traits
 #: (:meth:`ClusterSnapshot.assign`), so snapshots published before ``discount`` (the share
 #: of orders on a discount or coupon, issue 18) still assign.
 FEATURES: Final = ("spend", "frequency", "recency", "usage_rate", "usage_trend", "satisfaction", "discount")
+#: How the number of clusters can be chosen from the data (:mod:`segstream.models.cluster_count`).
+CRITERIA: Final = ("prediction_strength", "silhouette")
 
 
 class ClusterSnapshot(msgspec.Struct, frozen=True, omit_defaults=True):
     """What workers need to assign clusters: scaling, centres (scaled), ids, descriptions;
     and how the number of clusters was chosen: ``k`` clusters, ``k_method`` ``"fixed"``
-    (the setting) or ``"silhouette"`` (from the data), ``k_score`` the silhouette of these
-    centres on the learner's recent vectors (0.0: not scored). Snapshots written before
+    (the setting), ``"prediction_strength"`` or ``"silhouette"`` (from the data), ``k_score``
+    the prediction strength of ``k`` clusters, or the silhouette of these centres, on the
+    learner's recent vectors (0.0: not scored). Snapshots written before
     these three fields decode with their defaults (``k`` 0: unknown, ``len(ids)`` tells);
     defaults are not written, so such a snapshot encodes to the same bytes as before.
     """
@@ -129,11 +132,14 @@ class ClusterLearner:
         Lloyd iterations of the refinement.
     k_range
         ``(lo, hi)``: choose the number of clusters from the data, ``lo <= k <= hi``, at
-        snapshot time (None: always ``n_clusters``). The first choice takes the best
-        count; later ones change it only for a count whose silhouette beats the current
-        count's (fitted the same way) by ``margin``.
+        snapshot time (None: always ``n_clusters``), by ``criterion``.
+    criterion
+        ``"prediction_strength"`` (the largest count whose clusters are reproducible,
+        :func:`segstream.models.cluster_count.pick_by_strength`) or ``"silhouette"`` (the
+        first choice takes the best count; later ones change it only for a count whose
+        silhouette beats the current count's, fitted the same way, by ``margin``).
     margin
-        How much higher (absolute silhouette) another count must score to replace the current one.
+        With the silhouette: how much higher another count must score to replace the current one.
     k_every
         Choose the count at every ``k_every``-th snapshot (the others only refine).
 
@@ -142,9 +148,10 @@ class ClusterLearner:
     k
         The current number of clusters.
     k_score
-        Silhouette of the centres last published (0.0 until a count is chosen from the data).
+        Prediction strength of the current count, or silhouette of the centres last
+        published (0.0 until a count is chosen from the data).
     k_scores
-        The silhouette of each count at the last choice.
+        The score of each count at the last choice.
 
     Examples
     --------
@@ -173,9 +180,12 @@ class ClusterLearner:
         k_range: tuple[int, int] | None = None,
         margin: float = MARGIN,
         k_every: int = 1,
+        criterion: str = "prediction_strength",
     ) -> None:
         if k_range is not None and not 2 <= k_range[0] <= n_clusters <= k_range[1]:
             raise ValueError(f"need 2 <= k_range[0] <= n_clusters <= k_range[1], got {n_clusters} and {k_range}")
+        if criterion not in CRITERIA:
+            raise ValueError(f"criterion must be one of {', '.join(CRITERIA)}, got {criterion!r}")
         self.n_clusters = n_clusters
         self.halflife = halflife
         self.max_move = max_move
@@ -185,6 +195,7 @@ class ClusterLearner:
         self.k_range = k_range
         self.margin = margin
         self.k_every = k_every
+        self.criterion = criterion
         self.k = n_clusters
         self.k_score = 0.0
         self.k_scores: dict[int, float] = {}
@@ -248,15 +259,24 @@ class ClusterLearner:
         if len(self._recent) < hi * 20:
             return False
         pts = np.asarray(self._recent)
-        *fits, current = score_counts(pts, range(lo, hi + 1), seed=self.seed + self.learned, current=self._centers())
+        seed = self.seed + self.learned
+        if self.criterion == "prediction_strength":
+            fits = strength_counts(pts, range(lo, hi + 1), seed=seed)
+            strengths = {f.k: f.score for f in fits}
+            pick = pick_by_strength(strengths, self.k if self._chosen else None)
+            best = next(f for f in fits if f.k == pick)
+            changed, current_score = pick != self.k, strengths[self.k]
+        else:
+            *fits, current = score_counts(pts, range(lo, hi + 1), seed=seed, current=self._centers())
+            best = max(fits, key=lambda f: f.score)  # the smallest of equal scores
+            # every count fitted the same way: the current centres may hold an emptied cluster
+            baseline = next(f.score for f in fits if f.k == self.k)
+            changed = best.k != self.k and (not self._chosen or best.score >= baseline + self.margin)
+            current_score = current.score
         self.k_scores = {f.k: round(f.score, 4) for f in fits}
-        best = max(fits, key=lambda f: f.score)  # the smallest of equal scores
-        # every count fitted the same way: the current centres may hold an emptied cluster
-        baseline = next(f.score for f in fits if f.k == self.k)
-        changed = best.k != self.k and (not self._chosen or best.score >= baseline + self.margin)
         self._chosen = True
         if not changed:
-            self.k_score = current.score
+            self.k_score = current_score
             return False
         centers, _ = lloyd(pts, best.centers, self.refine_iterations)  # the whole reservoir
         self.k, self.k_score = best.k, best.score
@@ -350,7 +370,7 @@ class ClusterLearner:
             learned=self.learned,
             k=self.k,
             k_score=round(self.k_score, 4),
-            k_method="fixed" if self.k_range is None else "silhouette",
+            k_method="fixed" if self.k_range is None else self.criterion,
         )
         for e in events:
             cid = e["cluster"]

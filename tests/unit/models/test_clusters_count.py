@@ -1,5 +1,5 @@
-"""The number of behavioural clusters chosen from the data (silhouette, with hysteresis),
-and cluster ids kept through a change of that number.
+"""The number of behavioural clusters chosen from the data (prediction strength or
+silhouette, with hysteresis), and cluster ids kept through a change of that number.
 
 Expected values come from scikit-learn (``silhouette_score``, ``KMeans``,
 ``adjusted_rand_score``) or from how the data were built, never from the module."""
@@ -11,8 +11,8 @@ import pytest
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
-from segstream.models.cluster_count import silhouette
-from segstream.models.clusters import FEATURES, ClusterLearner, ClusterSnapshot
+from segstream.models.cluster_count import pick_by_strength, prediction_strength, silhouette
+from segstream.models.clusters import CRITERIA, FEATURES, ClusterLearner, ClusterSnapshot
 
 D = len(FEATURES)
 AXES = np.eye(D) * 8.0  # blob centres 8 standard deviations out on distinct axes: equally far apart
@@ -68,7 +68,7 @@ def test_silhouette_refuses_one_cluster() -> None:
 def test_the_count_of_well_separated_blobs_is_found(k_true: int) -> None:
     rng = np.random.default_rng(k_true)
     x, truth = draw(list(AXES[:k_true]), 4000, rng)
-    learner = ClusterLearner(n_clusters=5, k_range=(2, 10))
+    learner = ClusterLearner(n_clusters=5, k_range=(2, 10), criterion="silhouette")
     learn(learner, x)
     snap, events = learner.snapshot(None)
     assert (snap.k, len(snap.ids), snap.k_method) == (k_true, k_true, "silhouette")
@@ -77,23 +77,25 @@ def test_the_count_of_well_separated_blobs_is_found(k_true: int) -> None:
     assert adjusted_rand_score(truth, snap.assign(x)) >= 0.85
 
 
-def test_six_overlapping_personas_are_found_without_being_told_how_many() -> None:
+@pytest.mark.parametrize("criterion", CRITERIA)
+def test_six_overlapping_personas_are_found_without_being_told_how_many(criterion: str) -> None:
     rng = np.random.default_rng(7)
     x, truth = personas(6000, rng)
     sd = x.std(axis=0)
     z = (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
     told = KMeans(n_clusters=6, n_init=10, random_state=0).fit_predict(z)
     assert adjusted_rand_score(truth, told) >= 0.95  # the data: six groups a batch k-means separates
-    learner = ClusterLearner(n_clusters=5, k_range=(2, 10))
+    learner = ClusterLearner(n_clusters=5, k_range=(2, 10), criterion=criterion)
     learn(learner, x)
     snap, _ = learner.snapshot(None)
     assert snap.k == 6
     assert adjusted_rand_score(truth, snap.assign(x)) >= 0.85
 
 
-def test_ids_survive_a_change_of_count_births_and_retirements_are_reported() -> None:
+@pytest.mark.parametrize("criterion", CRITERIA)
+def test_ids_survive_a_change_of_count_births_and_retirements_are_reported(criterion: str) -> None:
     rng = np.random.default_rng(3)
-    learner = ClusterLearner(n_clusters=2, k_range=(2, 6), reservoir=1500)
+    learner = ClusterLearner(n_clusters=2, k_range=(2, 6), reservoir=1500, criterion=criterion)
     three, _ = draw(list(AXES[:3]), 1500, rng)
     learn(learner, three)
     s1, events = learner.snapshot(None)
@@ -124,7 +126,9 @@ def test_ids_survive_a_change_of_count_births_and_retirements_are_reported() -> 
 @pytest.mark.parametrize(("margin", "k_after"), [(0.02, 3), (0.0, 4)])
 def test_a_count_better_by_less_than_the_margin_does_not_replace_the_current_one(margin: float, k_after: int) -> None:
     rng = np.random.default_rng(0)
-    learner = ClusterLearner(n_clusters=3, k_range=(2, 6), reservoir=1500, seed=1, margin=margin)
+    learner = ClusterLearner(
+        n_clusters=3, k_range=(2, 6), reservoir=1500, seed=1, margin=margin, criterion="silhouette"
+    )
     learn(learner, draw(list(AXES[:3]), 1500, rng)[0])
     s1, _ = learner.snapshot(None)
     assert s1.k == 3
@@ -155,14 +159,81 @@ def test_a_count_outside_the_range_is_refused() -> None:
         ClusterLearner(n_clusters=5, k_range=(6, 10))
     with pytest.raises(ValueError, match="k_range"):
         ClusterLearner(n_clusters=2, k_range=(1, 4))
+    with pytest.raises(ValueError, match="criterion must be one of prediction_strength, silhouette, got 'gap'"):
+        ClusterLearner(n_clusters=5, k_range=(2, 10), criterion="gap")
 
 
-def test_choosing_every_second_snapshot() -> None:
+@pytest.mark.parametrize("criterion", CRITERIA)
+def test_choosing_every_second_snapshot(criterion: str) -> None:
     rng = np.random.default_rng(2)
-    learner = ClusterLearner(n_clusters=2, k_range=(2, 6), reservoir=1500, k_every=2)
+    learner = ClusterLearner(n_clusters=2, k_range=(2, 6), reservoir=1500, k_every=2, criterion=criterion)
     learn(learner, draw(list(AXES[:3]), 1500, rng)[0])
     s1, _ = learner.snapshot(None)  # snapshot 0 chooses
     learn(learner, draw(list(AXES[:4]), 1500, rng)[0])
     s2, _ = learner.snapshot(s1)  # snapshot 1 does not
     s3, _ = learner.snapshot(s2)  # snapshot 2 does
     assert (s1.k, s2.k, s3.k) == (3, 3, 4)
+
+
+def noisier(x: np.ndarray, truth: np.ndarray, factor: float) -> np.ndarray:
+    """Each point moved ``factor`` times as far from its group's mean: the same groups, more noise."""
+    means = np.array([x[truth == g].mean(axis=0) for g in range(truth.max() + 1)])
+    return means[truth] + (x - means[truth]) * factor
+
+
+def zscored(x: np.ndarray) -> np.ndarray:
+    sd = x.std(axis=0)
+    return (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+
+
+def chosen(x: np.ndarray, criterion: str) -> tuple[ClusterSnapshot, ClusterLearner]:
+    learner = ClusterLearner(n_clusters=5, k_range=(2, 10), criterion=criterion)
+    learn(learner, x)
+    return learner.snapshot(None)[0], learner
+
+
+def test_prediction_strength_finds_the_groups_the_silhouette_merges() -> None:
+    """Two populations where the silhouette picks too few clusters (docs/QUALITY.md): six
+    groups with 1.41 times their noise, and three blobs of which two are 12 sd apart and
+    the third 25 sd from the first. sklearn's KMeans told the true count separates both."""
+    rng = np.random.default_rng(7)
+    x6, t6 = personas(6000, rng)
+    x6 = zscored(noisier(x6, t6, 1.41))
+    x3, t3 = draw([np.zeros(D), np.eye(D)[0] * 12, np.eye(D)[1] * 25], 4000, np.random.default_rng(1))
+    for x, truth, k_true in ((x6, t6, 6), (x3, t3, 3)):
+        told = KMeans(n_clusters=k_true, n_init=10, random_state=0).fit_predict(x)
+        assert adjusted_rand_score(truth, told) >= 0.95
+        by_strength, learner = chosen(x, "prediction_strength")
+        assert (by_strength.k, by_strength.k_method) == (k_true, "prediction_strength")
+        assert by_strength.k_score == learner.k_scores[k_true] >= 0.8
+        assert all(v < 0.8 for k, v in learner.k_scores.items() if k > k_true)  # the largest count above 0.8
+        assert adjusted_rand_score(truth, by_strength.assign(x)) >= 0.9
+        by_silhouette, _ = chosen(x, "silhouette")
+        assert by_silhouette.k < k_true
+
+
+@pytest.mark.parametrize("k_true", [3, 4, 6])
+def test_well_separated_blobs_are_predicted_whole_and_a_split_one_is_not(k_true: int) -> None:
+    """Blobs 8 sd apart: clusters learned on one half put every pair of a blob of the other
+    half together (strength 1); one cluster more splits some blob at random."""
+    x, _ = draw(list(AXES[:k_true]), 2000, np.random.default_rng(k_true))
+    assert prediction_strength(x, k_true, np.random.default_rng(0)) == 1.0
+    assert prediction_strength(x, k_true + 1, np.random.default_rng(0)) < 0.8
+
+
+@pytest.mark.parametrize(
+    ("strengths", "current", "expected"),
+    [
+        ({2: 0.99, 3: 0.95, 4: 0.82, 5: 0.6}, None, 4),  # the largest count at 0.8 or above
+        ({2: 0.99, 3: 0.95, 4: 0.82, 5: 0.6}, 3, 3),  # 4 is above 0.8 but not by the margin: 3 stays
+        ({2: 0.99, 3: 0.95, 4: 0.86, 5: 0.6}, 3, 4),  # 4 is 0.06 above: chosen afresh
+        ({2: 0.99, 3: 0.95, 4: 0.76, 5: 0.6}, 4, 4),  # 4 fell below 0.8 by less than the margin: stays
+        ({2: 0.99, 3: 0.95, 4: 0.74, 5: 0.6}, 4, 3),  # by more: the largest above 0.8
+        ({2: 0.5, 3: 0.7, 4: 0.7}, None, 3),  # none reaches 0.8: the strongest, the smallest of equals
+        ({2: 0.99, 3: 0.9}, 6, 3),  # a current count outside the scored ones: chosen afresh
+    ],
+)
+def test_the_count_follows_the_strengths_with_hysteresis(
+    strengths: dict[int, float], current: int | None, expected: int
+) -> None:
+    assert pick_by_strength(strengths, current) == expected

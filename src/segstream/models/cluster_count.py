@@ -33,8 +33,9 @@ MARGIN: Final = 0.02
 #: Prediction strength a count needs to be chosen (Tibshirani & Walther's recommendation: 0.8-0.9).
 THRESHOLD: Final = 0.8
 #: How far the current count's strength must fall below :data:`THRESHOLD`, or a larger
-#: count's rise above it, before the count changes. Over the simulated populations of
-#: docs/QUALITY.md, one count's strength varies by about 0.03 between subsamples.
+#: count's rise above it, before the count changes. Not tuned: in a pure replay of a
+#: simulated population one count's strength moved by up to 0.15 between choices
+#: (docs/QUALITY.md), more than this margin absorbs.
 STRENGTH_MARGIN: Final = 0.05
 
 
@@ -241,8 +242,8 @@ def prediction_strength(
     test half. For each cluster of the test half's own clustering (of at least 2 points),
     the share of its pairs of points that the training centres put in one cluster; the
     strength of the halving is the smallest such share. Clusters that are really there are
-    found again from either half (strength near 1); splitting one group in two is not
-    reproducible (its pairs fall on either side at random, strength near 0.5 or below).
+    found again from either half (strength near 1); a group split in two, or groups the
+    two halves merge differently, are not reproducible (0.4 to 0.7 in docs/QUALITY.md's runs).
 
     Parameters
     ----------

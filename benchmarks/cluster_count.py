@@ -75,7 +75,10 @@ def gap_1se(x: np.ndarray, inertia: dict[int, float], seed: int, b: int = 10) ->
 
 
 def prediction_strength(x: np.ndarray, k: int, seed: int, splits: int = 5) -> float:
-    """Tibshirani & Walther's prediction strength of ``k`` clusters, averaged over random halvings."""
+    """Tibshirani & Walther's prediction strength of ``k`` clusters, averaged over random halvings.
+
+    Written again on scikit-learn's KMeans on purpose: an independent check of
+    ``segstream.models.cluster_count.prediction_strength`` (the leader's numpy fits)."""
     rng = np.random.default_rng(seed)
     half = len(x) // 2
     strengths = []

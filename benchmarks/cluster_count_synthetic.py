@@ -28,21 +28,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from tests.unit.models.test_clusters_count import AXES, D, draw, personas  # noqa: E402
+from tests.unit.models.test_clusters_count import AXES, D, draw, noisier, personas, zscored  # noqa: E402
 
 from segstream.models.cluster_count import fit_count, nearest, prediction_strength, score_counts  # noqa: E402
 
 KS = range(2, 11)
-
-
-def zscored(x: np.ndarray) -> np.ndarray:
-    sd = x.std(axis=0)
-    return (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
-
-
-def noisier(x: np.ndarray, y: np.ndarray, factor: float) -> np.ndarray:
-    means = np.array([x[y == g].mean(axis=0) for g in range(y.max() + 1)])
-    return means[y] + (x - means[y]) * factor
 
 
 def assess(name: str, x: np.ndarray, truth: list[object] | np.ndarray) -> dict[str, object]:

@@ -211,8 +211,7 @@ def score_counts(
     d = distances(sub)  # once: the silhouette of every count reads the same distances
     out = []
     for k in ks:
-        fits = [lloyd(fit, kmeanspp(fit, k, rng), iterations) for _ in range(restarts)]
-        centers = min(fits, key=lambda f: f[1])[0]
+        centers = fit_count(fit, k, rng, restarts, iterations)
         out.append(CountScore(k, subsample_score(sub, d, centers), centers))
     if current is not None:
         out.append(CountScore(len(current), subsample_score(sub, d, current), current, fitted=False))

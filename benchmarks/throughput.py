@@ -20,7 +20,9 @@ the uncompressed records of releases before 2026-12-03) consumes it the same way
 of compressing customer records, in the same run. With --compare-src PATH [--compare-order
 first|after], (6) one worker run from another checkout's src (e.g. the previous commit, in a
 git worktree) consumes the same backlog the same way: before and after a change, in one run.
-Needs Kafka and Redis running (`make up`). Prints a table; --json appends one line to a file.
+With --py-spy DIR, py-spy samples the one-worker runs (DIR/worker.txt, DIR/compare.txt;
+benchmarks/profile_summary.py reads them). Needs Kafka and Redis running (`make up`).
+Prints a table; --json appends one line to a file.
 The run's topics and Redis keys are deleted at the end.
 """
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 import uuid
@@ -47,6 +50,9 @@ from segstream.feeders.simulator import Simulator
 from segstream.streams.kinds import SCHEMAS as INPUT_SCHEMAS
 from segstream.streams.security import client_kwargs
 from segstream.streams.topics import create_topics
+
+PY_SPY_DELAY_S = 8  # after the worker's start: past its start-up (~4 s here)
+PY_SPY_SECONDS = 20  # of sampling, at 100 Hz
 
 
 def baseline_read(s: Settings, kinds: list[str], total: int) -> float:
@@ -111,26 +117,48 @@ def baseline_aiokafka(s: Settings, kinds: list[str], total: int) -> float:
     return asyncio.run(run())
 
 
-def run_worker(s: Settings, src: Path, total: int, timeout: float, workers: int = 1) -> tuple[float, float, float]:
+def run_worker(
+    s: Settings, src: Path, total: int, timeout: float, workers: int = 1, profile: Path | None = None
+) -> tuple[float, float, float]:
     """``workers`` real `segstream worker` processes (one consumer group) over the backlog:
-    sustained events/s of them together, wall s, the largest peak RSS MB."""
+    sustained events/s of them together, wall s, the largest peak RSS MB. With ``profile``,
+    py-spy samples the first worker (raw format, to that file) from PY_SPY_DELAY_S after its
+    start for PY_SPY_SECONDS: the start-up is left out."""
     counters = harness.Counters(s)
     procs = []
+    spy: subprocess.Popen[bytes] | None = None
     try:
         for i in range(workers):
             cmd = [sys.executable, "-m", "segstream", "worker"]
             procs.append(harness.start(cmd, harness.env_for(s, src), f"bench-worker-{s.app_id}-{i}.log"))
+        if profile:
+            spy = start_py_spy(procs[0][0].pid, profile)
         samples = harness.wait_applied(
             counters.applied, total, timeout, lambda: all(p.poll() is None for p, _ in procs),
             f"worker (logs {[str(log) for _, log in procs]})",
         )  # fmt: skip
         rss = max(harness.rss_peak_mb(p.pid) for p, _ in procs)
+        if spy:
+            spy.wait(PY_SPY_DELAY_S + PY_SPY_SECONDS + 30)
     finally:
+        harness.stop(spy)
         for p, _ in procs:
             harness.stop(p)
         counters.close()
     sustained, wall = harness.sustained_rate(samples, total)
     return sustained, wall, rss
+
+
+def start_py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy (the `bench` extra) records ``pid`` into ``out`` after a delay, in the background."""
+    py_spy = Path(sys.executable).with_name("py-spy")
+    if not py_spy.exists():
+        raise SystemExit("--py-spy needs py-spy: pip install -e '.[bench]'")
+    record = (
+        f"sleep {PY_SPY_DELAY_S}; exec {py_spy} record --pid {pid} --duration {PY_SPY_SECONDS} --rate 100 "
+        f"--format raw --nonblocking --output {out}"
+    )
+    return subprocess.Popen(["sh", "-c", record], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def run_format2(s: Settings, tag: str, a: argparse.Namespace, n: int) -> tuple[float, float, float]:
@@ -148,7 +176,7 @@ def run_compare(s: Settings, tag: str, a: argparse.Namespace, n: int) -> tuple[f
     group and key prefix)."""
     sc = s.model_copy(update={"app_id": f"cmp-{tag}", "redis_prefix": f"{s.redis_prefix}cmp"})
     try:
-        return run_worker(sc, a.compare_src, n, a.timeout)
+        return run_worker(sc, a.compare_src, n, a.timeout, profile=a.py_spy and a.py_spy / "compare.txt")
     finally:
         harness.delete_prefix(sc.redis_url, sc.redis_prefix)
 
@@ -191,7 +219,14 @@ def main() -> None:
     ap.add_argument("--compare-src", type=Path, help="also run one worker from this src (another checkout)")
     ap.add_argument("--compare-order", choices=["after", "first"], default="first")
     ap.add_argument("--json", type=Path)
+    ap.add_argument(
+        "--py-spy", type=Path, metavar="DIR",
+        help="profile the one-worker runs with py-spy into DIR/worker.txt (and DIR/compare.txt); "
+        "summarise with benchmarks/profile_summary.py",
+    )  # fmt: skip
     a = ap.parse_args()
+    if a.py_spy:
+        a.py_spy.mkdir(parents=True, exist_ok=True)
 
     harness.exit_on_sigterm()
 
@@ -208,7 +243,7 @@ def main() -> None:
             fmt2 = run_format2(s, tag, a, n)
         if a.compare_src and a.compare_order == "first":
             cmp = run_compare(s, tag, a, n)
-        sustained, wall, rss = run_worker(s, a.worker_src, n, a.timeout)
+        sustained, wall, rss = run_worker(s, a.worker_src, n, a.timeout, profile=a.py_spy and a.py_spy / "worker.txt")
         if a.format2 == "after":
             fmt2 = run_format2(s, tag, a, n)
         if a.compare_src and a.compare_order == "after":

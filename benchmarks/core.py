@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import io
 import json
 import pstats
@@ -133,6 +134,10 @@ def main() -> None:
     ap.add_argument("--format2", action="store_true", help="pack states uncompressed (state format 2)")
     ap.add_argument("--label", default="", help="names the code measured (default: the package's path)")
     ap.add_argument(
+        "--worker-gc", action="store_true",
+        help="the worker's collector settings for the timed half: start-up frozen, its thresholds",
+    )  # fmt: skip
+    ap.add_argument(
         "--phases", action="store_true",
         help="also time unpack, applying (unscored) and pack apart, on a copy of each batch's states",
     )  # fmt: skip
@@ -154,6 +159,11 @@ def main() -> None:
     prof = cProfile.Profile() if a.profile else None
     if prof:
         prof.enable()
+    if a.worker_gc:  # as agents/ingest.py does once the worker has started
+        from segstream.agents.ingest import GC_THRESHOLDS
+
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
     split: Counter[str] | None = Counter() if a.phases else None
     core, base, per_batch = run_batches(timed, store, models, clock, timed=True, compress=not a.format2, split=split)
     if prof:
@@ -165,7 +175,7 @@ def main() -> None:
     result = {
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "code": a.label or str(Path(segstream.__file__).parent), "state_format": 2 if a.format2 else 3,
-        "customers": a.customers, "events_timed": n, "batch": a.batch, "profiled": bool(prof),
+        "customers": a.customers, "worker_gc": a.worker_gc, "events_timed": n, "batch": a.batch, "profiled": bool(prof),
         "core_events_per_s": round(n / core), "baseline_unpack_pack_events_per_s": round(n / base),
         "batch_ms_p50": round(statistics.median(per_batch) * 1000, 2),
         "batch_ms_p99": round(float(np.percentile(per_batch, 99)) * 1000, 2),

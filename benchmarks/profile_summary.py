@@ -8,7 +8,13 @@ that were running, so the shares below are of the busy samples. For each file: t
 samples, and per function (``function (path)``, the line dropped) its inclusive share
 (a stack counts once for every distinct function in it) and its self share (the leaf).
 Functions are listed by their largest inclusive share in any file. ``--group LABEL=REGEX``
-adds a row of the stacks in which any frame matches the regular expression.
+adds a row of the stacks in which any frame matches the regular expression; the groups are
+exclusive (a stack counts for the first group that matches it; the rest is "other").
+``--rate EVENTS_PER_S`` (one per file, as measured in its run) turns the groups' samples
+into µs of one core per event: samples / (hz × seconds) / rate.
+
+    python benchmarks/profile_summary.py old.txt new.txt --rate 9699 --rate 5908 \
+        --group "unpack=^unpack .segstream/state" --group "apply=^apply_events "
 """
 
 from __future__ import annotations
@@ -63,25 +69,52 @@ class Profile:
         return self.share(sum(n for frames, n in self.stacks if any(pattern.search(f) for f in frames)))
 
 
+def exclusive(p: Profile, groups: list[tuple[str, re.Pattern[str]]]) -> Counter[str]:
+    """Samples per group: a stack counts for the first group with a matching frame."""
+    out: Counter[str] = Counter()
+    for frames, n in p.stacks:
+        label = next((g for g, rx in groups if any(rx.search(f) for f in frames)), "other")
+        out[label] += n
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("files", type=Path, nargs="+")
     ap.add_argument("--top", type=int, default=30, help="functions listed (by inclusive share)")
     ap.add_argument("--only", default="segstream/", help="list only functions whose path contains this")
     ap.add_argument("--group", action="append", default=[], metavar="LABEL=REGEX")
+    ap.add_argument("--rate", action="append", type=float, default=[], help="events/s of each file's run")
+    ap.add_argument("--hz", type=float, default=100.0, help="py-spy's sampling rate")
+    ap.add_argument("--seconds", type=float, default=20.0, help="how long py-spy sampled")
     a = ap.parse_args()
+    if a.rate and len(a.rate) != len(a.files):
+        raise SystemExit("profile_summary: give one --rate per file, or none")
     for f in a.files:
         if not f.is_file():
             raise SystemExit(f"profile_summary: no such file: {f}")
     profiles = [Profile(f) for f in a.files]
     names = [p.path.stem for p in profiles]
     print("busy samples: " + ", ".join(f"{n} {p.total:,}" for n, p in zip(names, profiles, strict=True)))
+    groups = []
     for spec in a.group:
         label, sep, regex = spec.partition("=")
         if not sep:
             raise SystemExit(f"profile_summary: --group wants LABEL=REGEX, got {spec!r}")
-        shares = " | ".join(f"{p.group(re.compile(regex)):6.1%}" for p in profiles)
-        print(f"{label:60} {shares}")
+        try:
+            groups.append((label, re.compile(regex)))
+        except re.error as exc:
+            raise SystemExit(f"profile_summary: bad regular expression {regex!r}: {exc}") from None
+    if groups:
+        counts = [exclusive(p, groups) for p in profiles]
+        unit = "µs of a core per event" if a.rate else "share of busy samples"
+        print(f"\n{'group (' + unit + ')':60} " + " | ".join(f"{n[:10]:>10}" for n in names))
+        for label in [*(g for g, _ in groups), "other", "all busy samples"]:
+            cells = []
+            for i, (p, c) in enumerate(zip(profiles, counts, strict=True)):
+                n = p.total if label == "all busy samples" else c[label]
+                cells.append(f"{n / (a.hz * a.seconds) / a.rate[i] * 1e6:10.1f}" if a.rate else f"{p.share(n):10.1%}")
+            print(f"{label:60} " + " | ".join(cells))
     keys = {k for p in profiles for k in p.inclusive if a.only in k}
     ranked = sorted(keys, key=lambda k: -max(p.share(p.inclusive[k]) for p in profiles))[: a.top]
     head = " | ".join(f"{n[:14]:>14} incl / self" for n in names)

@@ -156,14 +156,14 @@ def main() -> None:
     clock: dict[str, int] = {"global": 0}
     run_batches(warm, store, Models(), clock, timed=False, compress=not a.format2)
     models = build_models(store, clock["global"])
-    prof = cProfile.Profile() if a.profile else None
-    if prof:
-        prof.enable()
     if a.worker_gc:  # as agents/ingest.py does once the worker has started
         from segstream.agents.ingest import GC_THRESHOLDS
 
         gc.freeze()
         gc.set_threshold(*GC_THRESHOLDS)
+    prof = cProfile.Profile() if a.profile else None
+    if prof:
+        prof.enable()
     split: Counter[str] | None = Counter() if a.phases else None
     core, base, per_batch = run_batches(timed, store, models, clock, timed=True, compress=not a.format2, split=split)
     if prof:

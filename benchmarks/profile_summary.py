@@ -3,7 +3,8 @@
     python benchmarks/profile_summary.py DIR/compare.txt DIR/worker.txt --top 30
 
 py-spy's raw format is one line per distinct stack, ``frame;frame;...;frame count``, with
-each frame ``function (path:line)``. Without ``--idle`` it holds only samples of threads
+each frame ``function (path:line)``; a file may be gzipped (``.gz``, as the profiles kept in
+benchmarks/results/profiles/ are). Without ``--idle`` it holds only samples of threads
 that were running, so the shares below are of the busy samples. For each file: the busy
 samples, and per function (``function (path)``, the line dropped) its inclusive share
 (a stack counts once for every distinct function in it) and its self share (the leaf).
@@ -20,10 +21,28 @@ into µs of one core per event: samples / (hz × seconds) / rate.
 from __future__ import annotations
 
 import argparse
+import gzip
 import re
 from collections import Counter
 from pathlib import Path
 
+# the worker's parts, in the order a stack is matched (docs/BENCHMARKS.md, "Before and after profiles")
+WORKER_GROUPS = [
+    ("leader timers (sweep, value fits, snapshots)", r"maintenance\.py"),
+    ("cluster learning (leader, in a thread)", r"ClusterLearner|ModelSync\._learn"),
+    ("unpack customer states", r"^unpack .segstream/state/customer"),
+    ("pack customer states", r"^pack .segstream/state/customer"),
+    ("self-grading and flip-back counting", r"^(Grading|FlipBacks|ChurnGrader)"),
+    ("scoring every dimension", r"^(score_customer|_score_all|assign_clusters|assess|score_batch) "),
+    ("applying events to states", r"^apply_events "),
+    ("Redis load, client side", r"^Store\.load "),
+    ("Redis save, client side", r"^(Store\.save|Store\._run_scripts|Store\._pipe_results) "),
+    ("sending outputs", r"^(Sink\.send|Pipeline\._send_all|Pipeline\.emit_and_save.<locals>)"),
+    ("decoding input events", r"^(Pipeline\.decode|EventCodec\.decode) "),
+    ("Prometheus metrics", r"prometheus_client"),
+    ("Kafka fetch (aiokafka)", r"aiokafka"),
+    ("event loop in select (waiting)", r"^EpollSelector\.select"),
+]
 FRAME = re.compile(r"^(?P<fn>.*?) \((?P<path>[^()]*?)(?::\d+)?\)$")
 
 
@@ -49,7 +68,8 @@ class Profile:
         self.inclusive: Counter[str] = Counter()
         self.self_: Counter[str] = Counter()
         self.stacks: list[tuple[list[str], int]] = []
-        for line in path.read_text().splitlines():
+        text = gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz" else path.read_text()
+        for line in text.splitlines():
             stack, _, count = line.rpartition(" ")
             if not stack or not count.isdigit():
                 continue
@@ -84,6 +104,7 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=30, help="functions listed (by inclusive share)")
     ap.add_argument("--only", default="segstream/", help="list only functions whose path contains this")
     ap.add_argument("--group", action="append", default=[], metavar="LABEL=REGEX")
+    ap.add_argument("--worker-groups", action="store_true", help="the groups of the worker's parts, then --group's")
     ap.add_argument("--rate", action="append", type=float, default=[], help="events/s of each file's run")
     ap.add_argument("--hz", type=float, default=100.0, help="py-spy's sampling rate")
     ap.add_argument("--seconds", type=float, default=20.0, help="how long py-spy sampled")
@@ -94,9 +115,9 @@ def main() -> None:
         if not f.is_file():
             raise SystemExit(f"profile_summary: no such file: {f}")
     profiles = [Profile(f) for f in a.files]
-    names = [p.path.stem for p in profiles]
+    names = [p.path.name.split(".")[0] for p in profiles]
     print("busy samples: " + ", ".join(f"{n} {p.total:,}" for n, p in zip(names, profiles, strict=True)))
-    groups = []
+    groups = [(label, re.compile(rx)) for label, rx in WORKER_GROUPS] if a.worker_groups else []
     for spec in a.group:
         label, sep, regex = spec.partition("=")
         if not sep:
@@ -108,12 +129,12 @@ def main() -> None:
     if groups:
         counts = [exclusive(p, groups) for p in profiles]
         unit = "µs of a core per event" if a.rate else "share of busy samples"
-        print(f"\n{'group (' + unit + ')':60} " + " | ".join(f"{n[:10]:>10}" for n in names))
+        print(f"\n{'group (' + unit + ')':60} " + " | ".join(f"{n[:12]:>12}" for n in names))
         for label in [*(g for g, _ in groups), "other", "all busy samples"]:
             cells = []
             for i, (p, c) in enumerate(zip(profiles, counts, strict=True)):
                 n = p.total if label == "all busy samples" else c[label]
-                cells.append(f"{n / (a.hz * a.seconds) / a.rate[i] * 1e6:10.1f}" if a.rate else f"{p.share(n):10.1%}")
+                cells.append(f"{n / (a.hz * a.seconds) / a.rate[i] * 1e6:12.1f}" if a.rate else f"{p.share(n):12.1%}")
             print(f"{label:60} " + " | ".join(cells))
     keys = {k for p in profiles for k in p.inclusive if a.only in k}
     ranked = sorted(keys, key=lambda k: -max(p.share(p.inclusive[k]) for p in profiles))[: a.top]

@@ -13,6 +13,9 @@ from collections import Counter, OrderedDict
 from collections.abc import Mapping
 
 HOUR_US = 3_600_000_000
+_BITS = 16  # bits of a segment-name code in a packed move
+_MASK = (1 << _BITS) - 1
+_MASK2 = (1 << 2 * _BITS) - 1
 
 
 class FlipBacks:
@@ -37,7 +40,12 @@ class FlipBacks:
     def __init__(self, window_us: int = 24 * HOUR_US, max_entries: int = 200_000) -> None:
         self.window_us = window_us
         self.max_entries = max_entries
-        self._last: OrderedDict[tuple[str, str], tuple[str | None, str | None, int]] = OrderedDict()
+        # one str key and one int per move: (dimension, customer) as "<len>:dimensioncustomer"
+        # (the length prefix makes it unambiguous whatever the names hold), (time, from, to) packed
+        # as time << 2·_BITS | from << _BITS | to over small codes of the segment names. At
+        # the bound, 200,000 moves: 38 MB (tracemalloc) where tuples took 63
+        self._last: OrderedDict[str, int] = OrderedDict()
+        self._codes: dict[str | None, int] = {None: 0}
         self.moves: Counter[str] = Counter()  # per dimension, since start
         self.backs: Counter[str] = Counter()
 
@@ -46,16 +54,30 @@ class FlipBacks:
 
     def observe(self, customer_id: str, dimension: str, old: str | None, new: str | None, t_us: int) -> bool:
         """Record a move; whether it undoes the customer's previous move within the window."""
-        key = (customer_id, dimension)
+        key = f"{len(dimension)}:{dimension}{customer_id}"
+        moved = self._code(old) << _BITS | self._code(new)
         prev = self._last.pop(key, None)
-        back = prev is not None and (prev[0], prev[1]) == (new, old) and 0 <= t_us - prev[2] <= self.window_us
-        self._last[key] = (old, new, t_us)
+        back = False
+        if prev is not None:
+            t_prev, prev_moved = prev >> 2 * _BITS, prev & _MASK2
+            undone = self._code(new) << _BITS | self._code(old)
+            back = prev_moved == undone and 0 <= t_us - t_prev <= self.window_us
+        self._last[key] = t_us << 2 * _BITS | moved
         if len(self._last) > self.max_entries:
             self._last.popitem(last=False)
         if old is not None:
             self.moves[dimension] += 1
             self.backs[dimension] += back
         return back
+
+    def _code(self, segment: str | None) -> int:
+        """A small code per segment name, for this instance (names are a short, fixed list)."""
+        code = self._codes.get(segment)
+        if code is None:
+            if len(self._codes) > _MASK:
+                raise ValueError(f"more than {_MASK} segment names seen")
+            code = self._codes[segment] = len(self._codes)
+        return code
 
     def rate(self, dimension: str) -> float:
         """Flip-backs among the moves of a dimension so far (0 without moves)."""

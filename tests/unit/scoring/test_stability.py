@@ -53,3 +53,22 @@ def test_volatility_is_rounded_to_six_decimals() -> None:
     assert volatility({"rfm": {("loyal", "champions"): 1}}, {"rfm": {"loyal": 2, "champions": 4}}, 60) == {
         "rfm": 0.333333
     }
+
+
+def test_moves_are_kept_per_customer_and_dimension_and_before_1970_too() -> None:
+    fb = FlipBacks()
+    t0 = -10 * HOUR_US  # an event time before the epoch (history imports)
+    fb.observe("c1", "rfm", "loyal", "champions", t0)
+    fb.observe("c1", "value", "champions", "loyal", t0)  # same names, another dimension
+    fb.observe("c1x", "rfm", "champions", "loyal", t0)  # another customer
+    assert fb.observe("c1", "rfm", "champions", "loyal", t0 + 5 * HOUR_US) is True
+    assert fb.observe("c1", "value", "champions", "loyal", t0 + 5 * HOUR_US) is False  # a repeat, not an undo
+    assert fb.observe("c1", "rfm", None, "loyal", t0 + 6 * HOUR_US) is False  # from nothing: never an undo
+    assert len(fb) == 3
+
+
+def test_a_customer_id_with_the_key_separator_does_not_collide() -> None:
+    fb = FlipBacks()
+    fb.observe("a\x1fb", "rfm", "loyal", "champions", 0)
+    assert fb.observe("b", "rfm\x1fa", "champions", "loyal", 1) is False
+    assert fb.observe("a\x1fb", "rfm", "champions", "loyal", 2) is True

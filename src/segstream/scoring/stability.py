@@ -54,6 +54,9 @@ class FlipBacks:
 
     def observe(self, customer_id: str, dimension: str, old: str | None, new: str | None, t_us: int) -> bool:
         """Record a move; whether it undoes the customer's previous move within the window."""
+        if len(self._codes) > _MASK - 2:  # room for this move's two names, or start afresh
+            self._last.clear()
+            self._codes = {None: 0}
         key = f"{len(dimension)}:{dimension}{customer_id}"
         moved = self._code(old) << _BITS | self._code(new)
         prev = self._last.pop(key, None)
@@ -71,11 +74,11 @@ class FlipBacks:
         return back
 
     def _code(self, segment: str | None) -> int:
-        """A small code per segment name, for this instance (names are a short, fixed list)."""
+        """A small code per segment name (a short list in practice: the catalogue's codes,
+        the rules' names, cluster ids). Past 2**16 names the memory starts afresh, as after
+        a restart (:meth:`observe`)."""
         code = self._codes.get(segment)
         if code is None:
-            if len(self._codes) > _MASK:
-                raise ValueError(f"more than {_MASK} segment names seen")
             code = self._codes[segment] = len(self._codes)
         return code
 

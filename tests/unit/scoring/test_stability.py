@@ -72,3 +72,14 @@ def test_a_customer_id_with_the_key_separator_does_not_collide() -> None:
     fb.observe("a\x1fb", "rfm", "loyal", "champions", 0)
     assert fb.observe("b", "rfm\x1fa", "champions", "loyal", 1) is False
     assert fb.observe("a\x1fb", "rfm", "champions", "loyal", 2) is True
+
+
+def test_past_65_536_segment_names_the_memory_starts_afresh_instead_of_failing() -> None:
+    fb = FlipBacks()
+    fb.observe("c0", "rule", "a", "b", 0)
+    for i in range(70_000):  # cluster ids or rule names, far more than any deployment has
+        fb.observe(f"c{i + 1}", "rule", None, f"name{i}", 0)
+    assert len(fb) < 70_000  # it was cleared on the way
+    assert fb.observe("c0", "rule", "b", "a", 1) is False  # forgotten, as after a restart
+    fb.observe("c1", "rule", "x", "y", 2)
+    assert fb.observe("c1", "rule", "y", "x", 3) is True  # and it works on

@@ -47,6 +47,7 @@ from segstream.models.decay import US_PER_DAY
 __all__ = ["ChurnGrader", "ChurnGrades", "Decile", "Grades", "ValueGrades", "VersionGrades", "auc", "deciles"]
 
 _MIN_RATE: Final = 2.0**-40
+_SEQ_BITS: Final = 40  # a heap key is t_us << _SEQ_BITS | sequence number: one int, ordered by (t_us, seq)
 
 
 class Decile(msgspec.Struct, frozen=True):
@@ -223,7 +224,7 @@ class ChurnGrader:
         self,
         horizon_days: float = 90.0,
         sample_every_days: float = 7.0,
-        max_pending: int = 200_000,
+        max_pending: int = 100_000,
         window: int = 20_000,
         max_versions: int = 10,
         tolerance: float = 0.1,
@@ -250,8 +251,10 @@ class ChurnGrader:
         self._rate = 1.0
         self._count = 0
         self._seq = 0
-        self._by_customer: dict[str, list[_Pending]] = {}
-        self._due: list[tuple[int, int, _Pending]] = []  # (t_us, seq, pending), a heap
+        # per pending prediction one heap entry and one slot in its customer's tuple: ~0.38 KB
+        # each with the id (tracemalloc), so max_pending bounds the memory: ~38 MB at 100,000
+        self._by_customer: dict[str, tuple[_Pending, ...]] = {}
+        self._due: list[tuple[int, _Pending]] = []  # (t_us << _SEQ_BITS | seq, pending), a heap
         self._versions: dict[int, _Accumulator] = {}
 
     @property
@@ -300,7 +303,7 @@ class ChurnGrader:
         if expected_purchases is not None and expected_spend_minor is not None:
             value = float(expected_purchases) * float(expected_spend_minor)
         p = _Pending(customer_id, int(t_us), float(score), int(version), value)
-        self._by_customer.setdefault(customer_id, []).append(p)
+        self._by_customer[customer_id] = (*mine, p) if mine else (p,)
         self._push(p)
         self._count += 1
         return True
@@ -320,11 +323,12 @@ class ChurnGrader:
         """Move the stream clock to ``now_us`` (never back) and grade every prediction
         whose window ``(t, t + H]`` has passed (``t + H < now``)."""
         self._clock_us = max(self._clock_us, now_us)
-        while self._due and self._due[0][0] + self._h_us < self._clock_us:
-            _, _, p = heapq.heappop(self._due)
-            mine = self._by_customer[p.customer_id]
-            del mine[next(i for i, q in enumerate(mine) if q is p)]
-            if not mine:
+        while self._due and (self._due[0][0] >> _SEQ_BITS) + self._h_us < self._clock_us:
+            _, p = heapq.heappop(self._due)
+            rest = tuple(q for q in self._by_customer[p.customer_id] if q is not p)
+            if rest:
+                self._by_customer[p.customer_id] = rest
+            else:
                 del self._by_customer[p.customer_id]
             self._count -= 1
             self._grade(p)
@@ -333,13 +337,13 @@ class ChurnGrader:
 
     def _push(self, p: _Pending) -> None:
         self._seq += 1
-        heapq.heappush(self._due, (p.t_us, self._seq, p))
+        heapq.heappush(self._due, (p.t_us << _SEQ_BITS | self._seq, p))
 
     def _resample(self, rate: float) -> None:
         self._rate = rate
         keep = {c for c in self._by_customer if self._u(c) < rate}
         self._by_customer = {c: ps for c, ps in self._by_customer.items() if c in keep}
-        entries = [p for _, _, p in sorted(self._due) if p.customer_id in keep]
+        entries = [p for _, p in sorted(self._due) if p.customer_id in keep]
         self._due = []
         for p in entries:
             self._push(p)
@@ -405,7 +409,7 @@ class ChurnGrader:
     def to_bytes(self) -> bytes:
         """The parameters and the whole state, msgpack; see :meth:`from_bytes`."""
         params = {k: getattr(self, k) for k in _PARAMS}
-        pending = [p for _, _, p in sorted(self._due)]  # in the order they will be graded
+        pending = [p for _, p in sorted(self._due)]  # in the order they will be graded
         windows = [
             _Window(v, a.graded_total, list(a.scores), list(a.labels), list(a.predicted), list(a.realised))
             for v, a in sorted(self._versions.items())
@@ -420,7 +424,7 @@ class ChurnGrader:
         grader._clock_us = state.clock_us
         grader._rate = state.rate
         for p in state.pending:
-            grader._by_customer.setdefault(p.customer_id, []).append(p)
+            grader._by_customer[p.customer_id] = (*grader._by_customer.get(p.customer_id, ()), p)
             grader._push(p)
             grader._count += 1
         for w in state.windows:

@@ -307,3 +307,17 @@ def test_deciles_of_few_predictions_leave_empty_ones_out() -> None:
     assert [d.n for d in deciles([0.3, 0.1, 0.2], [1, 0, 0])] == [1, 1, 1]
     assert [d.n for d in deciles([0.1, 0.2, 0.2, 0.2, 0.3], [0] * 5)] == [1, 3, 1]  # deciles 0, 2, 8
     assert deciles([], []) == []
+
+
+def test_defaults_bound_the_pending_predictions_to_100_000_and_the_window_to_20_000() -> None:
+    g = ChurnGrader()  # docs/QUALITY.md: the worker's memory within 300 MB (docs/BENCHMARKS.md)
+    assert (g.horizon_days, g.sample_every_days, g.max_pending, g.window) == (90.0, 7.0, 100_000, 20_000)
+
+
+def test_predictions_of_one_instant_are_graded_in_the_order_they_were_made() -> None:
+    g = ChurnGrader(horizon_days=1, sample_every_days=0, seed=1)
+    for i in range(5):
+        assert g.record("c", -3 * US_PER_DAY, i / 10, version=1)  # before 1970, all at once
+    g.advance(0)
+    assert list(g._versions[1].scores) == [0.0, 0.1, 0.2, 0.3, 0.4]
+    assert g.pending == 0 and not g._by_customer

@@ -88,3 +88,38 @@ async def test_a_value_fit_that_fails_keeps_the_published_parameters_and_the_wor
     assert await sync.fit_value(200 * 86_400_000_000) is None
     assert store.put == [] and sync.models.value_snapshot is None
     assert "value fit on 3 customers failed; the published parameters stay" in caplog.text
+
+
+async def test_a_value_fit_gets_each_buyer_once_in_id_order_with_exact_spends(monkeypatch: pytest.MonkeyPatch) -> None:
+    from segstream.agents import modelsync
+    from segstream.state.customer import CustomerState
+
+    day = 86_400_000_000
+    big = PurchaseSummary().add(0, 2**53 + 1)  # not exact as a float
+    two = PurchaseSummary().add(0, 100).add(3 * day, 200)
+    pages = [  # SCAN: two pages, one id twice, one customer without purchases
+        (5, {"c2": CustomerState(purchases=big), "c10": CustomerState(purchases=two), "c3": CustomerState()}),
+        (0, {"c10": CustomerState(purchases=big), "c1": CustomerState(purchases=two)}),
+    ]
+
+    class Store:
+        async def sample(self, cursor: int, count: int) -> tuple[int, dict[str, CustomerState]]:
+            return pages[0 if cursor == 0 else 1]
+
+        async def get_snapshot(self, name: str) -> None:
+            return None
+
+    got: dict[str, object] = {}
+
+    def fit(model: object, x: object, t_x: object, T: object, m_x: object, **kw: object) -> None:
+        got.update(x=list(x), t_x=list(t_x), T=list(T), spend=kw["spend_minor"])  # type: ignore[call-overload]
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(modelsync, "fit_value", fit)
+    sync = modelsync.ModelSync(Settings(), store=Store())  # type: ignore[arg-type]
+    assert await sync.fit_value(10 * day) is None
+    # c1 (two purchases), c10 as first seen (two purchases), c2 (one): string order
+    u = sync.models.value.unit_days  # times in the models' unit (weeks by default)
+    assert got["x"] == [1, 1, 0]
+    assert got["t_x"] == pytest.approx([3 / u, 3 / u, 0]) and got["T"] == pytest.approx([10 / u] * 3)
+    assert [int(v) for v in got["spend"]] == [300, 300, 2**53 + 1]  # type: ignore[attr-defined]

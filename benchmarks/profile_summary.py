@@ -9,7 +9,7 @@ that were running, so the shares below are of the busy samples. For each file: t
 samples, and per function (``function (path)``, the line dropped) its inclusive share
 (a stack counts once for every distinct function in it) and its self share (the leaf).
 Functions are listed by their largest inclusive share in any file. ``--group LABEL=REGEX``
-adds a row of the stacks in which any frame matches the regular expression; the groups are
+adds a row of the stacks in which a frame matches the regular expression; the groups are
 exclusive (a stack counts for the first group that matches it; the rest is "other").
 ``--rate EVENTS_PER_S`` (one per file, as measured in its run) turns the groups' samples
 into µs of one core per event: samples / (hz × seconds) / rate.
@@ -84,9 +84,6 @@ class Profile:
 
     def share(self, n: int) -> float:
         return n / self.total if self.total else 0.0
-
-    def group(self, pattern: re.Pattern[str]) -> float:
-        return self.share(sum(n for frames, n in self.stacks if any(pattern.search(f) for f in frames)))
 
 
 def exclusive(p: Profile, groups: list[tuple[str, re.Pattern[str]]]) -> Counter[str]:

@@ -58,14 +58,14 @@ class FlipBacks:
             self._last.clear()
             self._codes = {None: 0}
         key = f"{len(dimension)}:{dimension}{customer_id}"
-        moved = self._code(old) << _BITS | self._code(new)
-        prev = self._last.pop(key, None)
-        back = False
-        if prev is not None:
-            t_prev, prev_moved = prev >> 2 * _BITS, prev & _MASK2
-            undone = self._code(new) << _BITS | self._code(old)
-            back = prev_moved == undone and 0 <= t_us - t_prev <= self.window_us
-        self._last[key] = t_us << 2 * _BITS | moved
+        a, b = self._code(old), self._code(new)
+        prev = self._last.pop(key, None)  # undone: the previous move was b -> a
+        back = (
+            prev is not None
+            and (prev & _MASK2) == (b << _BITS | a)
+            and 0 <= t_us - (prev >> 2 * _BITS) <= self.window_us
+        )
+        self._last[key] = t_us << 2 * _BITS | a << _BITS | b
         if len(self._last) > self.max_entries:
             self._last.popitem(last=False)
         if old is not None:

@@ -5,11 +5,14 @@ tests/unit/scoring/replay.py: no Kafka or Redis, same events every run).
 
     python benchmarks/churn_alerts.py --customers 400 --days 240 --seed 11
 
-Four configurations on the same events: the purchase lapse alone; with the usage-silence
-rule (``SEGSTREAM_CHURN_LAPSE_NEEDS_SILENCE``, the default); and with, in addition, a one-time
-buyer's chance of having dropped out after its first purchase (``SEGSTREAM_CHURN_ONE_TIME_DROPOUT``,
-off by default: it lifts the median delay, docs/QUALITY.md); and the default with the lapse
-from Pareto/NBD instead of BG/NBD (``SEGSTREAM_CHURN_LAPSE_MODEL=paretonbd``).
+Five configurations on the same events (``--configs`` picks some): ``alone``, BG/NBD's
+purchase lapse counted alone; ``silence``, with the usage-silence rule
+(``SEGSTREAM_CHURN_LAPSE_NEEDS_SILENCE``, the default; the default until 2026-12-05);
+``dropout``, with, in addition, a one-time buyer's chance of having dropped out after its
+first purchase (``SEGSTREAM_CHURN_ONE_TIME_DROPOUT``, off by default: it lifts the median
+delay, docs/QUALITY.md); ``pareto``, the lapse from Pareto/NBD for everyone
+(``SEGSTREAM_CHURN_LAPSE_MODEL=paretonbd``); ``auto``, the default since 2026-12-05,
+Pareto/NBD's for customers with purchases only and BG/NBD's for product users.
 """
 
 from __future__ import annotations
@@ -31,6 +34,15 @@ from segstream.feeders.simulator import Simulator
 from segstream.models.churn import ChurnModel
 from segstream.models.value import ValueModel
 from segstream.scoring.models import Models
+
+#: Short name: (label in the results, churn model, one-time dropout, lapse model).
+CONFIGS: dict[str, tuple[str, ChurnModel, bool, str]] = {
+    "alone": ("purchase lapse alone (before)", ChurnModel(lapse_needs_silence=False), False, "bgnbd"),
+    "silence": ("lapse needs usage silence", ChurnModel(), False, "bgnbd"),
+    "dropout": ("and a one-time buyer may have dropped out", ChurnModel(), True, "bgnbd"),
+    "pareto": ("Pareto/NBD lapse, needs usage silence", ChurnModel(), False, "paretonbd"),
+    "auto": ("auto lapse: Pareto/NBD without usage, BG/NBD with", ChurnModel(), False, "auto"),
+}
 
 
 def run(customers: int, days: int, seed: int, label: str, models: Models, value_every: int = 7) -> dict[str, Any]:
@@ -70,7 +82,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--value-every", type=int, default=7, help="event days between value fits (the test's: 1)")
     ap.add_argument("--out", default="benchmarks/results/churn_alerts.jsonl")
+    ap.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated, of: " + ", ".join(CONFIGS))
     a = ap.parse_args()
+    chosen = a.configs.split(",")
+    if unknown := sorted(set(chosen) - set(CONFIGS)):
+        ap.error(f"unknown configuration {', '.join(unknown)}; known: {', '.join(CONFIGS)}")
     rows = [
         run(
             a.customers,
@@ -80,12 +96,7 @@ def main() -> None:
             Models(value=ValueModel(min_customers=30, one_time_dropout=drop, lapse_model=lapse), churn=churn),
             a.value_every,
         )
-        for label, churn, drop, lapse in (
-            ("purchase lapse alone (before)", ChurnModel(lapse_needs_silence=False), False, "bgnbd"),
-            ("lapse needs usage silence", ChurnModel(), False, "bgnbd"),
-            ("and a one-time buyer may have dropped out", ChurnModel(), True, "bgnbd"),
-            ("Pareto/NBD lapse, needs usage silence", ChurnModel(), False, "paretonbd"),
-        )
+        for label, churn, drop, lapse in (CONFIGS[c] for c in chosen)
     ]
     with Path(a.out).open("a") as f:
         for row in rows:

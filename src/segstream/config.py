@@ -253,16 +253,18 @@ class Settings(BaseSettings):
     )
     churn_one_time_dropout: bool = Field(
         False,
-        description="With SEGSTREAM_CHURN_LAPSE_MODEL=bgnbd: the purchase-lapse driver of a one-time buyer lets it "
+        description="Where the purchase lapse is BG/NBD's: the purchase-lapse driver of a one-time buyer lets it "
         "have dropped out after its first purchase, as far as its silence since says (modified BG/NBD, "
         "docs/QUALITY.md; off by default: it raises recall but delays alerts past issue 5's 30-day median through "
         "Kafka); false: BG/NBD's, under which a one-time buyer never dies",
     )
-    churn_lapse_model: Literal["bgnbd", "paretonbd"] = Field(
-        "bgnbd",
-        description="Model of the purchase-lapse driver, P(no purchase in the horizon): bgnbd, or paretonbd (fitted "
-        "beside BG/NBD; ranks churn better on the CDNOW holdout, raises recall and false alarms on the simulated "
-        "population, docs/QUALITY.md). P(alive), expected purchases and CLV are BG/NBD's either way",
+    churn_lapse_model: Literal["auto", "bgnbd", "paretonbd"] = Field(
+        "auto",
+        description="Model of the purchase-lapse driver, P(no purchase in the horizon): auto (Pareto/NBD's for a "
+        "customer with purchases only, BG/NBD's for one who uses the product), bgnbd or paretonbd (for everyone). "
+        "Pareto/NBD ranks churn better on the CDNOW holdout (purchases only), and raised false alarms among "
+        "product users on the simulated population (docs/QUALITY.md). P(alive), expected purchases and CLV are "
+        "BG/NBD's either way",
     )
     idle_partition_s: float = Field(
         300.0,

@@ -83,10 +83,14 @@ def test_purchase_models_fitted_from_the_stream_match_the_published_cdnow_values
     }
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "cdnow-holdout-auc.json").write_text(json.dumps(result, indent=1))
-    # the three are close on purchase data alone (docs/QUALITY.md); the score must rank
-    # one-time buyers too (P(alive) alone gives 0.32 here)
-    assert result["churn_risk"] > 0.75, result
-    assert abs(result["churn_risk"] - result["bgnbd_expected_purchases"]) < 0.02, result
+    # CDNOW has no usage: under the default "auto" lapse model every customer's purchase
+    # lapse is Pareto/NBD's, fitted through the stream at the published parameters
+    # (Fader, Hardie & Lee 2005 / lifetimes: r 0.55, alpha 10.58, s 0.61, beta 11.67)
+    pn = snap.paretonbd
+    assert pn is not None and [sig3(v) for v in (pn.r, pn.alpha, pn.s, pn.beta)] == ["0.553", "10.6", "0.606", "11.7"]
+    # and the churn score ranks the holdout above both baselines of the same data
+    # (docs/QUALITY.md: 0.7743 against 0.7714 and 0.7725; BG/NBD's lapse gave 0.7669)
+    assert result["churn_risk"] > max(result["days_since_last_purchase"], result["bgnbd_expected_purchases"]), result
 
     counts = read_store(s, lambda st: st.segment_counts())
     assert sum(counts["value"].values()) == 2357 and set(counts["value"]) == {"top", "high", "medium", "low"}

@@ -59,9 +59,11 @@ def customer_clock(st: CustomerState, now: int, active: Mapping[str, int]) -> in
     return min([now, *(active[f] for t in ACTIVITY_TOPICS if (f := t + index) in active)])
 
 
-def batch_values(batch: Batch, models: Models) -> dict[int, tuple[float, ...]]:
+def batch_values(batch: Batch, models: Models, used: Sequence[bool] | None = None) -> dict[int, tuple[float, ...]]:
     """Per batch position of a customer with purchases: (p_alive, expected purchases,
-    P(no purchase), expected spend, CLV), from one vectorised call."""
+    P(no purchase), expected spend, CLV), from one vectorised call. ``used``: per batch
+    position, whether the customer has used the product (``None``: taken from the states);
+    it picks the model of P(no purchase) under the ``auto`` lapse model."""
     snap = models.value_snapshot
     if snap is None or snap.bgnbd is None:
         return {}
@@ -70,7 +72,10 @@ def batch_values(batch: Batch, models: Models) -> dict[int, tuple[float, ...]]:
         return {}
     unit = models.value.unit_days
     hist = np.array([batch[i][1].purchases.repeat_history(batch[i][2], unit) for i in rows])  # type: ignore[union-attr]
-    scores: ValueScores = score_values(models.value, snap, hist[:, 0], hist[:, 1], hist[:, 2], hist[:, 3])
+    if used is None:
+        used = [bool((u := st.usage) and u.count) for _, st, _, _, _ in batch]
+    uses = [used[i] for i in rows]
+    scores: ValueScores = score_values(models.value, snap, hist[:, 0], hist[:, 1], hist[:, 2], hist[:, 3], uses)
     table = np.column_stack(scores)
     return {i: tuple(float(v) for v in row) for i, row in zip(rows, table, strict=True)}
 

@@ -32,7 +32,7 @@ FloatArray = NDArray[np.float64]
 #: Value tiers, from the most valuable; the edges between them are CLV quantiles.
 TIERS: Final = ("top", "high", "medium", "low")
 #: The models the churn risk's P(no purchase in the horizon) may come from.
-LAPSE_MODELS: Final = ("paretonbd", "bgnbd")
+LAPSE_MODELS: Final = ("auto", "paretonbd", "bgnbd")
 
 
 class ValueSnapshot(msgspec.Struct, frozen=True):
@@ -70,7 +70,8 @@ class ValueSnapshot(msgspec.Struct, frozen=True):
     paretonbd, paretonbd_status
         Pareto/NBD parameters in use for the churn risk's P(no purchase) (``None``: not
         fitted yet, or the lapse model is BG/NBD) and the status of its latest fit
-        (``"not used"`` when ``ValueModel.lapse_model`` is ``"bgnbd"``).
+        (``"not used"`` when ``ValueModel.lapse_model`` is ``"bgnbd"``; fitted with
+        ``"auto"`` and ``"paretonbd"``).
     """
 
     version: int
@@ -148,15 +149,20 @@ class ValueModel:
         a new customer is scored as before (MBG/NBD's own P(alive) would give it the prior
         chance ``a / (a + b)`` of having dropped out at once) and a silent one tends to dead.
         Only that probability, the churn risk's ``purchase_lapse``, changes: P(alive),
-        expected purchases and CLV stay BG/NBD's. Used only when the lapse is BG/NBD's.
+        expected purchases and CLV stay BG/NBD's. Used only for the customers whose lapse
+        is BG/NBD's (see ``lapse_model``).
     lapse_model
-        The model of the churn risk's P(no purchase in the horizon): ``"bgnbd"`` (the
-        default) or ``"paretonbd"`` (Pareto/NBD, fitted beside BG/NBD; a customer may drop
-        out at any time, so a silent one-time buyer's chance of another purchase keeps
-        falling; on the CDNOW holdout it ranks churn better than BG/NBD, on the simulated
-        population it raises recall and false alarms: docs/QUALITY.md). Until Pareto/NBD has
-        parameters, or where it has no value, BG/NBD's is used. P(alive), expected
-        purchases and CLV are BG/NBD's either way.
+        The model of the churn risk's P(no purchase in the horizon), the ``purchase_lapse``
+        driver: ``"bgnbd"``, ``"paretonbd"`` (Pareto/NBD, fitted beside BG/NBD: a customer
+        may drop out at any time, so a silent one-time buyer's chance of another purchase
+        keeps falling) or ``"auto"`` (the default): Pareto/NBD's for a customer whose only
+        signal is its purchases, BG/NBD's for one that uses the product (``used`` of
+        :func:`score_values`). On the CDNOW holdout, purchases only, Pareto/NBD ranks churn
+        better than BG/NBD; for a customer who uses the product the lapse counts only as
+        far as its use has gone quiet, and there Pareto/NBD's raised false alarms on the
+        simulated population (docs/QUALITY.md). Until Pareto/NBD has parameters, or where it
+        has no value, BG/NBD's is used. P(alive), expected purchases and CLV are BG/NBD's
+        either way.
 
     Examples
     --------
@@ -186,7 +192,7 @@ class ValueModel:
         min_repeat_buyers: int = 30,
         restarts: int = 4,
         one_time_dropout: bool = False,
-        lapse_model: str = "bgnbd",
+        lapse_model: str = "auto",
     ) -> None:
         if horizon_days <= 0 or clv_months < 1 or discount_monthly < 0 or unit_days <= 0:
             raise ValueError("horizon_days, clv_months and unit_days must be positive, discount_monthly >= 0")
@@ -220,8 +226,8 @@ def fit_value(
     previous: ValueSnapshot | None = None,
     fitted_at: str = "",
 ) -> ValueSnapshot:
-    """Fit BG/NBD on every customer, Pareto/NBD too when it gives the churn risk's lapse
-    (``model.lapse_model``), and Gamma-Gamma on the repeat buyers; keep the previous
+    """Fit BG/NBD on every customer, Pareto/NBD too when it may give the churn risk's lapse
+    (``model.lapse_model`` not ``"bgnbd"``), and Gamma-Gamma on the repeat buyers; keep the previous
     parameters of a model whose fit fails and say why in its status.
 
     Each fit starts from the previous parameters (else the default) and, if that does not
@@ -251,7 +257,7 @@ def fit_value(
     bg = previous.bgnbd if previous else None
     gg = previous.gammagamma if previous else None
     prior = previous.spend_prior if previous else None
-    pareto = model.lapse_model == "paretonbd"
+    pareto = model.lapse_model != "bgnbd"
     pn = previous.paretonbd if previous and pareto else None
     keep = f"previous parameters kept (v{previous.version})" if previous else "no parameters yet"
     bg_status = gg_status = "ok"
@@ -339,9 +345,18 @@ def fit_now(snap: ValueSnapshot | None, customers: int, min_customers: int, last
 
 
 def score_values(
-    model: ValueModel, snap: ValueSnapshot, x: ArrayLike, t_x: ArrayLike, T: ArrayLike, m_x: ArrayLike
+    model: ValueModel,
+    snap: ValueSnapshot,
+    x: ArrayLike,
+    t_x: ArrayLike,
+    T: ArrayLike,
+    m_x: ArrayLike,
+    used: ArrayLike | None = None,
 ) -> ValueScores:
     """Score a batch of customers' repeat histories with the snapshot's parameters.
+
+    ``used``: per customer, whether it has used the product (``None``: nobody has); with
+    ``model.lapse_model == "auto"`` it picks each customer's P(no purchase) model.
 
     Without Gamma-Gamma parameters the expected spend is the shrunk log-normal one of the
     snapshot's ``spend_prior`` (:func:`shrunk_spend`), and without that either (snapshots
@@ -359,14 +374,17 @@ def score_values(
     # P(no purchase in (T, T+h]) = P(dead) + P(alive) * E[exp(-λh)], with λ | alive ~ Gamma(r+x, α+T)
     silent_if_alive = ((bg.alpha + Ta) / (bg.alpha + Ta + h)) ** (bg.r + xa)
     p_none = (1.0 - alive) + alive * silent_if_alive
-    if model.lapse_model == "paretonbd" and snap.paretonbd is not None:
-        with np.errstate(all="ignore"):
-            pareto = pareto_no_purchase(snap.paretonbd, h, xa, txa, Ta)
-        p_none = np.where(np.isfinite(pareto), pareto, p_none)
-    elif model.one_time_dropout:  # a one-time buyer may have dropped out (see ValueModel)
+    if model.one_time_dropout:  # a one-time buyer may have dropped out (see ValueModel)
         odds = bg.a / bg.b
         survival = (1.0 + odds) / (1.0 + odds * ((bg.alpha + Ta) / bg.alpha) ** bg.r)
         p_none = np.where(xa == 0, 1.0 - survival * (1.0 - silent_if_alive), p_none)
+    if model.lapse_model != "bgnbd" and snap.paretonbd is not None:
+        with np.errstate(all="ignore"):
+            pareto = pareto_no_purchase(snap.paretonbd, h, xa, txa, Ta)
+        take = np.isfinite(pareto)
+        if model.lapse_model == "auto" and used is not None:
+            take &= ~np.broadcast_to(np.asarray(used, dtype=bool), xa.shape)
+        p_none = np.where(take, pareto, p_none)
     if snap.gammagamma is not None:
         spend = expected_spend(snap.gammagamma, xa, ma)
         value = clv(bg, snap.gammagamma, xa, txa, Ta, ma, model.clv_months, model.discount_monthly, model.unit_days)

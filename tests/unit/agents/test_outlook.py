@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -14,6 +15,8 @@ from segstream.models.bgnbd import BGNBDParams
 from segstream.models.churn import DRIVERS
 from segstream.models.decay import US_PER_DAY
 from segstream.models.gammagamma import GammaGammaParams
+from segstream.models.paretonbd import ParetoNBDParams
+from segstream.models.paretonbd import p_no_purchase as pareto_no_purchase
 from segstream.models.playbook import load_playbook
 from segstream.models.rfm import PurchaseSummary
 from segstream.models.value import ValueModel, ValueSnapshot
@@ -306,6 +309,32 @@ def test_batch_values_scores_only_customers_with_purchases_in_one_call(models: M
     silent = ((bg[1] + 19.0) / (bg[1] + 19.0 + h)) ** bg[0]
     assert by_default[0][2] == pytest.approx(1 - survival * (1 - silent), rel=1e-9)
     assert by_default[0][:2] + by_default[0][3:] == values[0][:2] + values[0][3:] and by_default[2] == values[2]
+
+
+def test_batch_values_takes_pareto_nbds_lapse_for_a_buyer_who_never_used_the_product(models: Models) -> None:
+    """The default "auto" lapse model: two one-time buyers of day 0 scored 272 days (38.857
+    weeks) later over 13 weeks, one of them a product user. The other's P(no purchase) is
+    Pareto/NBD's at the published CDNOW parameters (the function checked against lifetimes
+    in tests/unit/models/test_paretonbd.py; 0.96691 at 38.86 weeks there); the user's stays
+    BG/NBD's closed form."""
+    pn = ParetoNBDParams(0.55, 10.58, 0.61, 11.67, -1.0, 2357, True)
+    models.value_snapshot = msgspec.structs.replace(snapshot(), paretonbd=pn)
+    models.value = ValueModel(horizon_days=91)
+    assert models.value.lapse_model == "auto"
+    now, T = 272, 272 / 7
+    buyer, user = customer(models, [(0, 5000)]), customer(models, [(0, 5000)])
+    user.usage = models.usage.learn_one(None, at(now - 2))
+    batch = [(cid, st, at(now), Trigger("t", at(now)), Scored()) for cid, st in (("b", buyer), ("u", user))]
+    values = batch_values(batch, models)
+    assert values[0][2] == pytest.approx(float(pareto_no_purchase(pn, 13.0, 0, 0.0, T)), rel=1e-12)
+    assert values[0][2] == pytest.approx(0.96691, abs=1e-4)
+    bg, h = (0.243, 4.414, 0.793, 2.426), 13.0
+    alive = cf.p_alive(*bg, 0, 0.0, T)
+    assert values[1][2] == pytest.approx(1 - alive + alive * ((bg[1] + T) / (bg[1] + T + h)) ** bg[0], rel=1e-6)
+    assert values[0][:2] + values[0][3:] == pytest.approx(values[1][:2] + values[1][3:])  # P(alive), CLV: BG/NBD's
+    # told otherwise, the states are not read
+    assert batch_values(batch, models, [True, True])[0][2] == pytest.approx(values[1][2])
+    assert batch_values(batch, models, [False, False])[1][2] == pytest.approx(values[0][2])
 
 
 def test_batch_values_is_empty_without_fitted_purchase_models(models: Models) -> None:

@@ -103,7 +103,10 @@ def test_fit_without_any_repeat_purchase_keeps_the_previous_parameters(fitted: V
     assert snap.gammagamma_status == (
         "Gamma-Gamma: 0 repeat buyers, fewer than 30: not fitted; previous parameters kept (v7)"
     )
-    assert snap.status == f"{snap.bgnbd_status}; {snap.gammagamma_status}"
+    # the default lapse model ("auto") fits Pareto/NBD too, which fails the same way
+    assert snap.paretonbd == fitted.paretonbd is not None
+    assert snap.paretonbd_status == "Pareto/NBD: no repeat purchases; previous parameters kept (v7)"
+    assert snap.status == f"{snap.bgnbd_status}; {snap.gammagamma_status}; {snap.paretonbd_status}"
     assert (snap.version, snap.customers) == (8, n)
 
 
@@ -293,13 +296,40 @@ def test_the_purchase_lapse_is_pareto_nbds_once_it_is_fitted() -> None:
     assert bgnbd_lapse.p_no_purchase.tolist() == pytest.approx(by_hand)
 
 
+def test_the_auto_lapse_is_pareto_nbds_for_purchases_only_and_bgnbds_for_product_users() -> None:
+    """The same literals as above: Pareto/NBD's P(no purchase) (lifetimes 0.11.3) for a
+    customer who has not used the product, BG/NBD's (by hand) for one who has; without
+    ``used``, nobody has."""
+    pn = ParetoNBDParams(0.55, 10.58, 0.61, 11.67, -1.0, 100, True)
+    snap = msgspec.structs.replace(snapshot(bg(), gg()), paretonbd=pn)
+    x, t_x, T, m_x = [0, 2, 10], [0.0, 30.43, 35.0], [38.86, 38.86, 39.0], [0.0, 30.0, 30.0]
+    model = ValueModel(horizon_days=91, lapse_model="auto")
+    pareto = [0.9669114030340187, 0.6338875986197388, 0.19140550310331989]
+    bgnbd = scores(snap, x, t_x, T, m_x, ValueModel(horizon_days=91, lapse_model="bgnbd"))
+    h = 13.0
+    by_hand = [
+        (1 - a) + a * ((ALPHA + t) / (ALPHA + t + h)) ** (R + k) for a, t, k in zip(bgnbd.p_alive, T, x, strict=True)
+    ]
+    mixed = score_values(model, snap, x, t_x, T, m_x, used=[True, False, True])
+    assert mixed.p_no_purchase.tolist() == pytest.approx([by_hand[0], pareto[1], by_hand[2]])
+    assert score_values(model, snap, x, t_x, T, m_x).p_no_purchase.tolist() == pytest.approx(pareto)
+    assert score_values(model, snap, x, t_x, T, m_x, used=[True] * 3).p_no_purchase.tolist() == pytest.approx(by_hand)
+    assert mixed.p_alive.tolist() == bgnbd.p_alive.tolist() and mixed.clv.tolist() == bgnbd.clv.tolist()
+    # without Pareto/NBD parameters yet, everyone's lapse is BG/NBD's
+    unfitted = score_values(model, snapshot(bg(), gg()), x, t_x, T, m_x, used=[False] * 3)
+    assert unfitted.p_no_purchase.tolist() == pytest.approx(by_hand)
+
+
 def test_pareto_nbd_is_fitted_beside_bgnbd_and_only_when_it_gives_the_lapse() -> None:
     x, t_x, T, m_x = population()
     snap = fit(x, t_x, T, m_x, model=ValueModel(lapse_model="paretonbd"))
     assert snap.paretonbd is not None and snap.paretonbd.converged and snap.paretonbd_status == "ok"
     assert snap.status == "ok" and snap.paretonbd.n == len(x)
-    off = fit(x, t_x, T, m_x)  # the default lapse model, BG/NBD
+    off = fit(x, t_x, T, m_x, model=ValueModel(lapse_model="bgnbd"))
     assert off.paretonbd is None and off.paretonbd_status == "not used" and off.status == "ok"
+    auto = fit(x, t_x, T, m_x)  # the default, "auto": Pareto/NBD's lapse for customers with purchases only
+    assert ValueModel().lapse_model == "auto"
+    assert auto.paretonbd == snap.paretonbd and auto.paretonbd_status == "ok" and auto.status == "ok"
     with pytest.raises(ValueError, match="lapse_model"):
         ValueModel(lapse_model="pareto")
 

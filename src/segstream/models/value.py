@@ -379,12 +379,14 @@ def score_values(
         survival = (1.0 + odds) / (1.0 + odds * ((bg.alpha + Ta) / bg.alpha) ** bg.r)
         p_none = np.where(xa == 0, 1.0 - survival * (1.0 - silent_if_alive), p_none)
     if model.lapse_model != "bgnbd" and snap.paretonbd is not None:
-        with np.errstate(all="ignore"):
-            pareto = pareto_no_purchase(snap.paretonbd, h, xa, txa, Ta)
-        take = np.isfinite(pareto)
+        take = np.ones(xa.shape, dtype=bool)
         if model.lapse_model == "auto" and used is not None:
-            take &= ~np.broadcast_to(np.asarray(used, dtype=bool), xa.shape)
-        p_none = np.where(take, pareto, p_none)
+            take = ~np.broadcast_to(np.asarray(used, dtype=bool), xa.shape)
+        if take.any():  # only where it is used: most customers of a product with usage are users
+            with np.errstate(all="ignore"):
+                pareto = pareto_no_purchase(snap.paretonbd, h, xa[take], txa[take], Ta[take])
+            p_none = p_none.copy()
+            p_none[take] = np.where(np.isfinite(pareto), pareto, p_none[take])
     if snap.gammagamma is not None:
         spend = expected_spend(snap.gammagamma, xa, ma)
         value = clv(bg, snap.gammagamma, xa, txa, Ta, ma, model.clv_months, model.discount_monthly, model.unit_days)

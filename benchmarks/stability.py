@@ -28,6 +28,13 @@ F, M by pandas quintiles of the raw purchases as of the end, :func:`rfm_referenc
 to the recency bands from the days since the last purchase, as docs/SEGMENTS.md defines the
 names), the issue's ">= 98% for RFM" next to the same figure without the margins; and
 ``batch_agreement_rescored``, the same once every customer is scored again as of the end.
+
+``--reference-hours H`` (1 by default; 0: off) adds a third row, ``reference``: the batch
+reference's own RFM segments, computed afresh every H event-hours from the purchases before
+that moment (the same pandas quintiles and names), with their moves counted as the
+stream's are: how much a batch CRM that re-ran every H hours would move and flip back.
+A stream that agreed with it at every moment would move as it does. Moves within an
+H-hour step are not seen, so its flip-back rates are a lower bound.
 """
 
 from __future__ import annotations
@@ -108,12 +115,12 @@ def simulated_purchases(customers: int, days: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["customer_id", "date", "amount"])
 
 
-def reference_segments(r: Replay, purchases: pd.DataFrame, end: datetime) -> dict[str, str]:
+def reference_segments(models: Models, purchases: pd.DataFrame, end: datetime) -> dict[str, str]:
     """The RFM segment the batch reference names for each buyer as of ``end``."""
     if purchases.empty:
         return {}
     ref = rfm_reference(purchases[["customer_id", "date", "amount"]], pd.Timestamp(end))
-    life = r.models.lifecycle
+    life = models.lifecycle
     days_since = ((pd.Timestamp(end) - ref["last"]) / pd.Timedelta(days=1)).to_numpy()  # as the stream counts them
     r_named = np.where(
         days_since < life.at_risk_days,
@@ -132,6 +139,43 @@ def batch_agreement(r: Replay, expected: dict[str, str]) -> float:
         return 0.0
     held = [(st.segments.get("rfm") if (st := r.states.get(c)) else None) == x for c, x in expected.items()]
     return round(float(np.mean(held)), 4)
+
+
+@dataclass(frozen=True)
+class Move:
+    """A segment change of the batch reference, shaped as the stream's for :func:`stability`."""
+
+    customer_id: str
+    dimension: str
+    from_segment: str | None
+    to_segment: str
+    ts: datetime
+
+
+def reference_run(purchases: pd.DataFrame, start: datetime, end: datetime, hours: float) -> dict[str, Any]:
+    """The batch reference's RFM segments every ``hours`` event-hours from ``start`` to
+    ``end``, from the purchases before each moment; its moves' volatility and flip-backs."""
+    started = time.perf_counter()
+    models = Models()
+    ordered = purchases.sort_values("date", kind="stable")
+    ns = pd.DatetimeIndex(ordered["date"]).as_unit("ns").asi8  # UTC nanoseconds, tz-aware or not
+    held: dict[str, str] = {}
+    moves: list[Move] = []
+    step = timedelta(hours=hours)
+    at = start + step
+    while at <= end:
+        seen = ordered.iloc[: int(np.searchsorted(ns, pd.Timestamp(at).value, "left"))]
+        for c, seg in reference_segments(models, seen, at).items():
+            if held.get(c) != seg:
+                moves.append(Move(c, "rfm", held.get(c), seg, at))
+                held[c] = seg
+        at += step
+    customers = purchases["customer_id"].nunique()
+    return {
+        "reference_every_hours": hours,
+        "seconds": round(time.perf_counter() - started, 1),
+        "dimensions": stability(moves, customers, (end - start) / timedelta(hours=1)),
+    }
 
 
 @dataclass(frozen=True)
@@ -176,7 +220,7 @@ def run(pop: Population, purchases: pd.DataFrame, stable: bool, cluster_margin: 
     if "cluster" in dims:
         dims["cluster"]["not_nearest_at_end"] = not_nearest(r, end_us)
     if "rfm" in dims:
-        expected = reference_segments(r, purchases, end)
+        expected = reference_segments(models, purchases, end)
         dims["rfm"]["batch_agreement"] = batch_agreement(r, expected)
         # the same after every customer is scored again as of the end on the final edges:
         # what the margins cost, apart from segments not rescored since the edges moved
@@ -203,13 +247,26 @@ def main() -> None:
     )
     ap.add_argument("--cdnow", type=Path, help="replay this CDNOW master or sample file instead of the simulator")
     ap.add_argument("--learn-sample", type=int, default=2000, help="with --cdnow: customers learned from per day")
+    ap.add_argument(
+        "--reference-hours", type=float, default=1.0, help="event-hours between two batch reference runs (0: none)"
+    )
     ap.add_argument("--out", default="benchmarks/results/stability.jsonl")
     a = ap.parse_args()
+    if a.reference_hours < 0:
+        ap.error("--reference-hours: 0 or more")
     if a.cdnow is not None and not a.cdnow.is_file():
         ap.error(f"--cdnow: no such file: {a.cdnow}")
     pop = Population(a.customers, a.days, a.seed, a.batch, a.cdnow, a.learn_sample)
     purchases = pop.purchases()
     rows = [run(pop, purchases, stable, a.cluster_margin) for stable in (False, True)]
+    if a.reference_hours:
+        if a.cdnow:
+            t0 = purchases["date"].min().to_pydatetime()
+            span = int((purchases["date"].max() - purchases["date"].min()) / pd.Timedelta(days=1)) + 1
+            start, end = t0, t0 + timedelta(days=span)
+        else:
+            start, end = T0, T0 + timedelta(days=a.days)
+        rows.append(reference_run(purchases, start, end, a.reference_hours))
     about = (
         {"data": a.cdnow.name, "customers": int(purchases["customer_id"].nunique()), "purchases": len(purchases),
          "learn_sample": a.learn_sample}

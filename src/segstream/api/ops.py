@@ -111,6 +111,7 @@ def models_view(models: Models, live: Workers) -> dict[str, Any]:
             "bgnbd_status": value.bgnbd_status,
             "gammagamma_status": value.gammagamma_status,
             "paretonbd_status": value.paretonbd_status,
+            "lapse_model": models.value.lapse_model,
         }
         if value
         else None,

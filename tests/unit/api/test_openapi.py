@@ -24,7 +24,7 @@ from segstream.models.mix import MixFeatures
 from segstream.models.profile import ATTRIBUTES
 from segstream.models.satisfaction import SatisfactionFeatures
 from segstream.models.usage import UsageFeatures
-from segstream.models.value import ValueSnapshot
+from segstream.models.value import ValueModel, ValueSnapshot
 from segstream.scoring.models import Models
 from segstream.state.customer import CustomerState
 from segstream.state.keys import CLOCK_GLOBAL
@@ -262,7 +262,7 @@ def test_the_models_view_with_real_grades_conforms(doc: dict[str, Any]) -> None:
         "rfm": {"version": 4, "customers": 120},
         "cluster": {"version": 2, "k": 5, "k_method": "fixed", "k_score": 0.0},
         "value": {"version": 3, "customers": 120, "status": "ok", "bgnbd_status": "ok", "gammagamma_status": "ok",
-                  "paretonbd_status": "not used"},
+                  "paretonbd_status": "not used", "lapse_model": "bgnbd"},
         "grades": msgspec.to_builtins(grades),
         "grades_by_worker": {"host-6066": msgspec.to_builtins(grades)},
     })  # fmt: skip
@@ -278,6 +278,12 @@ def test_the_models_view_with_real_grades_conforms(doc: dict[str, Any]) -> None:
     assert view["grades"] == msgspec.to_builtins(grades) and list(view["grades_by_worker"]) == ["w1"]
     conforms(doc, "Models", view)
     conforms(doc, "Models", models_view(Models(), combine(stored, 40 * day)) | {"rfm": None})  # nobody live
+    # with a value fit: its statuses and the lapse model the settings chose
+    snap = ValueSnapshot(3, 0, "", 120, None, None, [], 0, "no parameters yet", "a", "b")
+    for lapse in ("auto", "paretonbd"):
+        value = models_view(Models(value=ValueModel(lapse_model=lapse), value_snapshot=snap), combine(stored, day))
+        assert value["value"]["lapse_model"] == lapse and value["value"]["bgnbd_status"] == "a"
+        conforms(doc, "Models", value)
 
 
 def test_bad_instances_are_rejected(doc: dict[str, Any]) -> None:

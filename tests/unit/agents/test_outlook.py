@@ -312,15 +312,14 @@ def test_batch_values_scores_only_customers_with_purchases_in_one_call(models: M
 
 
 def test_batch_values_takes_pareto_nbds_lapse_for_a_buyer_who_never_used_the_product(models: Models) -> None:
-    """The default "auto" lapse model: two one-time buyers of day 0 scored 272 days (38.857
+    """The "auto" lapse model: two one-time buyers of day 0 scored 272 days (38.857
     weeks) later over 13 weeks, one of them a product user. The other's P(no purchase) is
     Pareto/NBD's at the published CDNOW parameters (the function checked against lifetimes
     in tests/unit/models/test_paretonbd.py; 0.96691 at 38.86 weeks there); the user's stays
     BG/NBD's closed form."""
     pn = ParetoNBDParams(0.55, 10.58, 0.61, 11.67, -1.0, 2357, True)
     models.value_snapshot = msgspec.structs.replace(snapshot(), paretonbd=pn)
-    models.value = ValueModel(horizon_days=91)
-    assert models.value.lapse_model == "auto"
+    models.value = ValueModel(horizon_days=91, lapse_model="auto")
     now, T = 272, 272 / 7
     buyer, user = customer(models, [(0, 5000)]), customer(models, [(0, 5000)])
     user.usage = models.usage.learn_one(None, at(now - 2))

@@ -59,11 +59,14 @@ def customer_clock(st: CustomerState, now: int, active: Mapping[str, int]) -> in
     return min([now, *(active[f] for t in ACTIVITY_TOPICS if (f := t + index) in active)])
 
 
-def batch_values(batch: Batch, models: Models, used: Sequence[bool] | None = None) -> dict[int, tuple[float, ...]]:
+def batch_values(
+    batch: Batch, models: Models, used: Sequence[bool] | np.ndarray | None = None
+) -> dict[int, tuple[float, ...]]:
     """Per batch position of a customer with purchases: (p_alive, expected purchases,
     P(no purchase), expected spend, CLV), from one vectorised call. ``used``: per batch
-    position, whether the customer has used the product (``None``: taken from the states);
-    it picks the model of P(no purchase) under the ``auto`` lapse model."""
+    position, whether the customer has used the product (``Activity.used``; ``None``:
+    taken from the states); read only by the ``auto`` lapse model, where it picks each
+    customer's model of P(no purchase)."""
     snap = models.value_snapshot
     if snap is None or snap.bgnbd is None:
         return {}
@@ -72,9 +75,11 @@ def batch_values(batch: Batch, models: Models, used: Sequence[bool] | None = Non
         return {}
     unit = models.value.unit_days
     hist = np.array([batch[i][1].purchases.repeat_history(batch[i][2], unit) for i in rows])  # type: ignore[union-attr]
-    if used is None:
-        used = [bool((u := st.usage) and u.count) for _, st, _, _, _ in batch]
-    uses = [used[i] for i in rows]
+    uses = None
+    if models.value.lapse_model == "auto":
+        if used is None:
+            used = [bool((u := st.usage) and u.count) for _, st, _, _, _ in batch]
+        uses = np.asarray(used, dtype=bool)[rows]
     scores: ValueScores = score_values(models.value, snap, hist[:, 0], hist[:, 1], hist[:, 2], hist[:, 3], uses)
     table = np.column_stack(scores)
     return {i: tuple(float(v) for v in row) for i, row in zip(rows, table, strict=True)}
@@ -94,16 +99,17 @@ def assess(
     outlook record and any change are built."""
     if not batch:
         return
-    values = batch_values(batch, models)
+    cols = cols if cols is not None else Columns.of([b[1] for b in batch], [b[2] for b in batch])
+    act = activity(cols, models.usage)
+    values = batch_values(batch, models, act.used)
     snap = models.value_snapshot
     churn = models.churn
     n = len(batch)
-    cols = cols if cols is not None else Columns.of([b[1] for b in batch], [b[2] for b in batch])
     table = np.full((n, 5), np.nan)  # p_alive, expected purchases, P(no purchase), spend, CLV
     for i, row in values.items():
         table[i] = row
     was_high = np.array([bool(b[1].outlook and b[1].outlook.high) for b in batch], dtype=bool)
-    risks = score_churn(table[:, 2], activity(cols, models.usage), was_high, churn)
+    risks = score_churn(table[:, 2], act, was_high, churn)
     # every stored number of the batch at once, as the integers the outlook keeps
     ints = np.column_stack(
         [_bps(table[:, 0]), _bps(table[:, 1], 1000), _bps(table[:, 3], 100), _bps(table[:, 4], 100), _bps(risks.score)]

@@ -383,10 +383,10 @@ def score_values(
         if model.lapse_model == "auto" and used is not None:
             take = ~np.broadcast_to(np.asarray(used, dtype=bool), xa.shape)
         if take.any():  # only where it is used: most customers of a product with usage are users
+            pareto = np.full(xa.shape, np.nan)
             with np.errstate(all="ignore"):
-                pareto = pareto_no_purchase(snap.paretonbd, h, xa[take], txa[take], Ta[take])
-            p_none = p_none.copy()
-            p_none[take] = np.where(np.isfinite(pareto), pareto, p_none[take])
+                pareto[take] = pareto_no_purchase(snap.paretonbd, h, xa[take], txa[take], Ta[take])
+            p_none = np.where(np.isfinite(pareto), pareto, p_none)
     if snap.gammagamma is not None:
         spend = expected_spend(snap.gammagamma, xa, ma)
         value = clv(bg, snap.gammagamma, xa, txa, Ta, ma, model.clv_months, model.discount_monthly, model.unit_days)

@@ -94,7 +94,10 @@ def test_p_alive_expectations_and_silence_match_lifetimes(
     assert float(p_no_purchase(PUBLISHED, 13.0, x, t_x, T)) == pytest.approx(silent13, rel=1e-10)
 
 
-PARAM_GRID = [PUBLISHED, (0.3, 5.0, 1.2, 3.0), (2.0, 3.0, 0.5, 20.0), (0.1, 50.0, 5.0, 0.2), (4.0, 0.5, 0.05, 80.0)]
+PARAM_GRID = [
+    PUBLISHED, (0.3, 5.0, 1.2, 3.0), (2.0, 3.0, 0.5, 20.0), (0.1, 50.0, 5.0, 0.2), (4.0, 0.5, 0.05, 80.0),
+    (0.01, 0.01, 10.0, 100.0), (0.7, 0.02, 0.3, 40.0),  # z near 1 on most rows: the quadrature's
+]  # fmt: skip
 ROWS = [(0, 0.0, 38.86), (1, 2.0, 5.0), (3, 4.5, 6.0), (7, 38.0, 38.86), (30, 10.0, 52.0), (2, 38.86 - 1e-7, 38.86)]
 
 
@@ -117,6 +120,24 @@ def test_closed_form_and_quadrature_agree_on_every_cdnow_customer(cdnow: pd.Data
     closed = paretonbd_log_likelihood(PUBLISHED, *data, method="closed")
     quad = paretonbd_log_likelihood(PUBLISHED, *data, method="quadrature")
     assert np.isfinite(closed).all() and np.abs(closed - quad).max() < 1e-10
+
+
+@pytest.mark.parametrize("params", [(0.01, 0.01, 10.0, 100.0), (0.2, 1.0, 3.0, 50.0), (0.7, 0.02, 0.3, 40.0)])
+def test_rows_where_hyp2f1_is_slow_are_integrated_numerically(params: tuple[float, ...]) -> None:
+    # hyp2f1(k, q; k + 1; z) takes up to ~17 µs a row as z nears 1, the quadrature ~1.2 µs:
+    # rows of z > 0.9 (z = (a - b) / (a + t_x), a the larger rate) take the quadrature
+    x, t_x, T = (np.array(c, dtype=float) for c in zip(*ROWS, strict=True))
+    alpha, beta = params[1], params[3]
+    z = (max(alpha, beta) - min(alpha, beta)) / (max(alpha, beta) + t_x)
+    slow = z > 0.9
+    assert slow.any() and (~slow).any()
+    auto = paretonbd_log_likelihood(params, x, t_x, T)
+    quad = paretonbd_log_likelihood(params, x, t_x, T, method="quadrature")
+    closed = paretonbd_log_likelihood(params, x, t_x, T, method="closed")
+    assert auto[slow].tolist() == quad[slow].tolist()
+    fine = ~slow & (t_x < T - 1e-6)  # the last row is the cancellation's (t_x within 1e-7 of T)
+    assert auto[fine].tolist() == closed[fine].tolist()
+    assert auto.tolist() == pytest.approx([ll_by_quad(params, *row) for row in ROWS], abs=1e-9)
 
 
 def test_frequent_buyers_fall_back_to_the_quadrature() -> None:

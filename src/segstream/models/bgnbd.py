@@ -286,9 +286,8 @@ class BGNBDFitter:
         (the data do not pin that parameter down) and reported as not converged.
     restarts
         Further starting points. With ``restarts >= 1`` a fit from an ``initial`` other than
-        the default ``(1, 1, 1, 1)`` is also fitted from the default unless it converged within a
-        factor e of ``initial`` (a warm start that moved far can stop on a worse optimum)
-        and, only when neither converges, the
+        the default ``(1, 1, 1, 1)`` is also fitted from the default (a warm start can stop on a
+        worse optimum, or stay on a ridge it was left on), and, only when neither converges, the
         data-scaled ``(1, 1 / mean(x / T), 1, 1)`` (a unit-shape gamma of the observed
         purchase rate), then seeded draws around it (each parameter times
         ``exp(N(0, 1))``, seed 0); the converged fit of the best log-likelihood wins.

@@ -245,9 +245,8 @@ class GammaGammaFitter:
         (the data do not pin that parameter down) and reported as not converged.
     restarts
         Further starting points. With ``restarts >= 1`` a fit from an ``initial`` other than
-        the default ``(1, 1, 1)`` is also fitted from the default unless it converged within a
-        factor e of ``initial`` (a warm start that moved far can stop on a worse optimum)
-        and, only when neither converges, rough moments
+        the default ``(1, 1, 1)`` is also fitted from the default (a warm start can stop on a
+        worse optimum, or stay on a ridge it was left on), and, only when neither converges, rough moments
         ``(1, q₀, (q₀ - 1) mean(m_x))`` with ``q₀ = 2 + 1 / CV²(m_x)`` (the inverse-gamma
         mean and CV of ``1/ν``, within-customer noise ignored), then seeded draws around it
         (each parameter times ``exp(N(0, 1))``, seed 0); the converged fit of the best

@@ -321,8 +321,8 @@ class ParetoNBDFitter:
         Bound of the log-parameters searched; a fit ending within 0.001 of it is reported as
         not converged.
     restarts
-        Further starting points, as in ``BGNBDFitter``: the default ``(1, 1, 1, 1)`` after a
-        warm ``initial`` that moved far, and, only when none converges, the data-scaled
+        Further starting points, as in ``BGNBDFitter``: the default ``(1, 1, 1, 1)`` after any
+        warm ``initial``, and, only when none converges, the data-scaled
         ``(1, 1 / mean(x / T), 1, 1)`` and seeded draws around it.
 
     Attributes

@@ -79,6 +79,21 @@ def test_fit_on_cdnow_gives_the_published_parameters(cdnow: pd.DataFrame) -> Non
     assert fitter.fitted == params and fitter.last == params
 
 
+#: a point on the ridge s, beta -> infinity (one dropout rate for everyone) where fits on the
+#: first weeks of a population end; L-BFGS-B started there on CDNOW stops at once
+RIDGE = (0.49, 10.06, 483.3, 18741.0)
+
+
+def test_a_previous_fit_on_the_ridge_still_gives_the_published_parameters(cdnow: pd.DataFrame) -> None:
+    data = (cdnow["x"], cdnow["t_x"], cdnow["T"])
+    stuck = ParetoNBDFitter(initial=RIDGE, restarts=0).fit(*data)
+    assert stuck.converged and stuck.s > 100 and stuck.log_likelihood < PUBLISHED_LL - 5  # -9600.32
+    params = ParetoNBDFitter(initial=RIDGE, restarts=4).fit(*data)
+    assert params.converged
+    assert [round(v, 2) for v in (params.r, params.alpha, params.s, params.beta)] == list(PUBLISHED)
+    assert round(params.log_likelihood, 2) == PUBLISHED_LL
+
+
 def test_log_likelihood_at_the_published_parameters(cdnow: pd.DataFrame) -> None:
     # the published values are rounded: their LL is a little below the optimum (-9595.01 in the research notes)
     ll = paretonbd_log_likelihood(PUBLISHED, cdnow["x"], cdnow["t_x"], cdnow["T"])

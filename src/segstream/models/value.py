@@ -269,9 +269,14 @@ def fit_value(
         if pareto:
             pn_status = bg_status
     else:
+        # one row per distinct history, weighted by its customers: the same likelihood, and
+        # far fewer rows where times are whole days (CDNOW's 23,570 customers: 8,685 rows at
+        # 1997-09-30, 1,730 of 16,622 at 1997-03-01; one-time buyers of one day are one row)
+        hist, counts = np.unique(np.column_stack((xa, txa, Ta)), axis=0, return_counts=True)
+        ux, utx, uT, w = hist[:, 0], hist[:, 1], hist[:, 2], counts.astype(np.float64)
         warm = (bg.r, bg.alpha, bg.a, bg.b) if bg else (1.0, 1.0, 1.0, 1.0)
         fitter = BGNBDFitter(initial=warm, restarts=model.restarts)
-        fit = fitter.fit(xa, txa, Ta)
+        fit = msgspec.structs.replace(fitter.fit(ux, utx, uT, w), n=n)
         if fit.converged and fit.a != 1.0:
             bg = fit
         else:
@@ -279,7 +284,7 @@ def fit_value(
         if pareto:
             pwarm = (pn.r, pn.alpha, pn.s, pn.beta) if pn else (1.0, 1.0, 1.0, 1.0)
             pfitter = ParetoNBDFitter(initial=pwarm, restarts=model.restarts)
-            pfit = pfitter.fit(xa, txa, Ta)
+            pfit = msgspec.structs.replace(pfitter.fit(ux, utx, uT, w), n=n)
             if pfit.converged:
                 pn = pfit
             else:

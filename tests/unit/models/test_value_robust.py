@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from segstream.models.bgnbd import BGNBDFitter, simulate
+from segstream.models.paretonbd import ParetoNBDFitter
 from segstream.models.spend_prior import SpendPrior, fit_spend_prior, shrunk_spend
 from segstream.models.value import ValueModel, ValueSnapshot, fit_value, score_values, tier_of
 from tests.unit.models.test_gammagamma import cdnow_calibration  # noqa: F401  (a fixture)
@@ -122,13 +123,14 @@ def test_too_few_repeat_buyers_is_said_with_the_minimum() -> None:
 
 
 def test_a_failed_bgnbd_fit_says_why_not_just_that_it_did_not_converge() -> None:
-    # identical customers, one repeat purchase each at the very end: no optimum inside the
-    # box (scipy 1.17's L-BFGS-B runs alpha into its bound, earlier ones gave up on an
-    # "ABNORMAL" line search); the status carries the fitter's own reason, whichever it is
+    # identical customers, 20 repeat purchases each, the last at the very end: no optimum
+    # inside the box (a ridge: where L-BFGS-B stops on it depends on rounding, and scipy
+    # 1.17 runs a into its bound from the one distinct history weighted by its 200
+    # customers, which is what fit_value fits); the status carries the fitter's own reason
     n = 200
-    history = (np.full(n, 1.0), np.full(n, 40.0), np.full(n, 40.0), np.full(n, 30.0))
+    history = (np.full(n, 20.0), np.full(n, 40.0), np.full(n, 40.0), np.full(n, 30.0))
     fitter = BGNBDFitter(restarts=0)
-    assert fitter.fit(*history[:3]).converged is False
+    assert fitter.fit([20.0], [40.0], [40.0], weights=[float(n)]).converged is False
     assert fitter.reason.startswith(("bound hit (", "optimizer failed: "))
     snap = fit_value(ValueModel(restarts=0), *history, as_of_us=0, version=1)
     assert snap.bgnbd is None
@@ -214,3 +216,25 @@ def test_tier_edges_rank_only_the_customers_who_spent() -> None:
     assert snap.tier_edges == pytest.approx(list(np.quantile(clv[spend > 0], (0.5, 0.8, 0.95))))
     top = max(clv)
     assert tier_of(top, snap.tier_edges) == "top" and tier_of(top, snap.tier_edges, spend=0) == "low"
+
+
+def test_each_distinct_history_is_fitted_once_with_its_customers_as_weight(
+    cdnow_calibration: pd.DataFrame,  # noqa: F811
+) -> None:
+    # CDNOW's times are whole days: its 2,357 customers have fewer distinct (x, t_x, T)
+    data = [cdnow_calibration[c].to_numpy(dtype=np.float64) for c in ("x", "t_x", "T", "m_x")]
+    distinct = len(np.unique(np.column_stack(data[:3]), axis=0))
+    assert distinct < 0.8 * len(data[0])
+    snap = fit_value(ValueModel(lapse_model="auto"), *data, as_of_us=0, version=1)
+    # the same optimum as the fitters given every customer's row (to the optimizer's
+    # tolerance: a and b of BG/NBD differ by 3e-5 relative, the log-likelihood by < 1e-9)
+    bg = BGNBDFitter(restarts=4).fit(*data[:3])
+    pn = ParetoNBDFitter(restarts=4).fit(*data[:3])
+    assert snap.bgnbd is not None and snap.paretonbd is not None
+    assert snap.bgnbd.n == snap.paretonbd.n == len(data[0]) == 2357
+    assert snap.bgnbd.log_likelihood == pytest.approx(bg.log_likelihood, rel=1e-9)
+    assert snap.paretonbd.log_likelihood == pytest.approx(pn.log_likelihood, rel=1e-9)
+    got = (snap.bgnbd.r, snap.bgnbd.alpha, snap.bgnbd.a, snap.bgnbd.b)
+    assert got == pytest.approx((bg.r, bg.alpha, bg.a, bg.b), rel=1e-4)
+    got = (snap.paretonbd.r, snap.paretonbd.alpha, snap.paretonbd.s, snap.paretonbd.beta)
+    assert got == pytest.approx((pn.r, pn.alpha, pn.s, pn.beta), rel=1e-4)

@@ -6,7 +6,10 @@ default, and ``paretonbd``), on one core, no Kafka or Redis.
     python benchmarks/value_fit_cost.py --cdnow-master ../shared/data/cdnow/CDNOW_master.txt
 
 Repeat histories are simulated from BG/NBD parameters near CDNOW's (r 0.24, alpha 4.4,
-a 0.79, b 2.4; 39 weeks), spends from a Gamma. Each size is fitted twice per model: from the
+a 0.79, b 2.4; 39 weeks), spends from a Gamma. All are 39 weeks old, so the fits (one row
+per distinct history, weighted) see the customers without repeat purchases as one row;
+``--continuous`` scales each customer's times by its own factor in [0.5, 1) (ages 19.5 to
+39 weeks, no two histories alike: the fits' worst case). Each size is fitted twice per model: from the
 default start (the first fit of a deployment), then warm-started from that fit's
 parameters (every later refit), as ``agents/modelsync.py`` does. Wall time of
 ``fit_value``; the tier edges' scoring of everyone is included.
@@ -79,6 +82,7 @@ def main() -> None:
     ap.add_argument("--customers", type=int, nargs="+", default=[20_000, 100_000])
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--json", default="benchmarks/results/value_fit_cost.jsonl")
+    ap.add_argument("--continuous", action="store_true", help="each customer its own age: no two histories alike")
     ap.add_argument("--cdnow-master", type=Path, help="replay this CDNOW_master.txt's refits instead")
     ap.add_argument("--days", type=int, nargs="+", default=list(DAYS), help="with --cdnow-master: refit days")
     a = ap.parse_args()
@@ -91,6 +95,9 @@ def main() -> None:
     rows = replay_master(a.cdnow_master, a.days, a.seed) if a.cdnow_master else []
     for n in [] if a.cdnow_master else a.customers:
         x, t_x, T = simulate(n, r=0.24, alpha=4.4, a=0.79, b=2.4, T=39.0, seed=a.seed)
+        if a.continuous:
+            scale = np.random.default_rng(a.seed + 1).uniform(0.5, 1.0, n)
+            t_x, T = t_x * scale, T * scale
         m_x = np.where(x > 0, np.random.default_rng(a.seed).gamma(6.0, 5.0, n), 0.0)
         for lapse in ("bgnbd", "auto", "paretonbd"):
             model = ValueModel(lapse_model=lapse)
@@ -101,6 +108,7 @@ def main() -> None:
             fit_value(model, x, t_x, T, m_x, as_of_us=0, version=2, previous=first)
             warm = time.perf_counter() - started
             row = {"customers": n, "lapse_model": lapse, "cold_s": round(cold, 2), "warm_s": round(warm, 2)}
+            row["continuous"] = a.continuous
             rows.append(row | {"status": first.status, "seed": a.seed})
             print(f"{n:>9,} customers  {lapse:<9}  default start {cold:6.2f} s  warm {warm:6.2f} s  {first.status}")
     at = datetime.now(UTC).isoformat(timespec="seconds")

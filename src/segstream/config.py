@@ -259,12 +259,11 @@ class Settings(BaseSettings):
         "Kafka); false: BG/NBD's, under which a one-time buyer never dies",
     )
     churn_lapse_model: Literal["auto", "bgnbd", "paretonbd"] = Field(
-        "bgnbd",
-        description="Model of the purchase-lapse driver, P(no purchase in the horizon): bgnbd (for everyone), "
-        "paretonbd (for everyone) or auto (Pareto/NBD's for a customer with purchases only, BG/NBD's for one who "
-        "uses the product; ranks churn above both baselines on the CDNOW holdout; not the default yet: a refit on "
-        "the 23,570 CDNOW master customers once stalled the leader for over 2 minutes, docs/QUALITY.md). P(alive), "
-        "expected purchases and CLV are BG/NBD's either way",
+        "auto",
+        description="Model of the purchase-lapse driver, P(no purchase in the horizon): auto (Pareto/NBD's for a "
+        "customer with purchases only, BG/NBD's for one who uses the product; ranks churn above both baselines on "
+        "the CDNOW holdout), bgnbd or paretonbd (for everyone). Pareto/NBD raised false alarms among product users "
+        "on the simulated population (docs/QUALITY.md). P(alive), expected purchases and CLV are BG/NBD's either way",
     )
     idle_partition_s: float = Field(
         300.0,

@@ -50,7 +50,7 @@ def test_purchase_models_fitted_from_the_stream_match_the_published_cdnow_values
 ) -> None:
     """39-week calibration of the CDNOW sample replayed through Kafka; the leader fits on the
     per-customer summaries in Redis as of the stream clock (1997-09-30)."""
-    s = make_settings(batch_size=2000, rescore_days=30, value_fit_interval_s=3600, churn_lapse_model="auto")
+    s = make_settings(batch_size=2000, rescore_days=30, value_fit_interval_s=3600)  # the default lapse model, auto
     start_worker(s)
     reference = cdnow_calibration(CDNOW_SAMPLE)
     out = cli(s, "replay", str(CDNOW_SAMPLE), "--until", "1997-09-30", "--no-progress")
@@ -83,13 +83,13 @@ def test_purchase_models_fitted_from_the_stream_match_the_published_cdnow_values
     }
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "cdnow-holdout-auc.json").write_text(json.dumps(result, indent=1))
-    # CDNOW has no usage: under the "auto" lapse model every customer's purchase
+    # CDNOW has no usage: under the default "auto" lapse model every customer's purchase
     # lapse is Pareto/NBD's, fitted through the stream at the published parameters
     # (Fader, Hardie & Lee 2005 / lifetimes: r 0.55, alpha 10.58, s 0.61, beta 11.67)
     pn = snap.paretonbd
     assert pn is not None and [sig3(v) for v in (pn.r, pn.alpha, pn.s, pn.beta)] == ["0.553", "10.6", "0.606", "11.7"]
     # and the churn score ranks the holdout above both baselines of the same data
-    # (docs/QUALITY.md: 0.7743 against 0.7714 and 0.7725; BG/NBD's lapse, the default, gave 0.7669)
+    # (docs/QUALITY.md: 0.7743 against 0.7714 and 0.7725; BG/NBD's lapse gave 0.7669)
     assert result["churn_risk"] > max(result["days_since_last_purchase"], result["bgnbd_expected_purchases"]), result
 
     counts = read_store(s, lambda st: st.segment_counts())

@@ -153,9 +153,9 @@ class ValueModel:
         is BG/NBD's (see ``lapse_model``).
     lapse_model
         The model of the churn risk's P(no purchase in the horizon), the ``purchase_lapse``
-        driver: ``"bgnbd"`` (the default), ``"paretonbd"`` (Pareto/NBD, fitted beside BG/NBD:
-        a customer may drop out at any time, so a silent one-time buyer's chance of another
-        purchase keeps falling) or ``"auto"``: Pareto/NBD's for a customer whose only
+        driver: ``"bgnbd"``, ``"paretonbd"`` (Pareto/NBD, fitted beside BG/NBD: a customer
+        may drop out at any time, so a silent one-time buyer's chance of another purchase
+        keeps falling) or ``"auto"`` (the default): Pareto/NBD's for a customer whose only
         signal is its purchases, BG/NBD's for one that uses the product (``used`` of
         :func:`score_values`). On the CDNOW holdout, purchases only, Pareto/NBD ranks churn
         better than BG/NBD; for a customer who uses the product the lapse counts only as
@@ -192,7 +192,7 @@ class ValueModel:
         min_repeat_buyers: int = 30,
         restarts: int = 4,
         one_time_dropout: bool = False,
-        lapse_model: str = "bgnbd",
+        lapse_model: str = "auto",
     ) -> None:
         if horizon_days <= 0 or clv_months < 1 or discount_monthly < 0 or unit_days <= 0:
             raise ValueError("horizon_days, clv_months and unit_days must be positive, discount_monthly >= 0")

@@ -97,18 +97,17 @@ def test_tier_edges_are_the_clv_quantiles_of_the_population(fitted: ValueSnapsho
 
 def test_fit_without_any_repeat_purchase_keeps_the_previous_parameters(fitted: ValueSnapshot) -> None:
     n = 100
-    snap = fit(np.zeros(n), np.zeros(n), np.full(n, 10.0), np.zeros(n), version=8, previous=fitted)
+    bgnbd = ValueModel(lapse_model="bgnbd")
+    snap = fit(np.zeros(n), np.zeros(n), np.full(n, 10.0), np.zeros(n), version=8, previous=fitted, model=bgnbd)
     assert snap.bgnbd == fitted.bgnbd and snap.gammagamma == fitted.gammagamma
     assert snap.bgnbd_status == "BG/NBD: no repeat purchases; previous parameters kept (v7)"
     assert snap.gammagamma_status == (
         "Gamma-Gamma: 0 repeat buyers, fewer than 30: not fitted; previous parameters kept (v7)"
     )
     assert snap.status == f"{snap.bgnbd_status}; {snap.gammagamma_status}"
-    # the "auto" lapse model fits Pareto/NBD too, which fails the same way
-    auto = ValueModel(lapse_model="auto")
-    first = fit(*population(), model=auto, version=7)
-    snap = fit(np.zeros(n), np.zeros(n), np.full(n, 10.0), np.zeros(n), version=8, previous=first, model=auto)
-    assert snap.paretonbd == first.paretonbd is not None
+    # the default lapse model ("auto") fits Pareto/NBD too, which fails the same way
+    snap = fit(np.zeros(n), np.zeros(n), np.full(n, 10.0), np.zeros(n), version=8, previous=fitted)
+    assert snap.paretonbd == fitted.paretonbd is not None
     assert snap.paretonbd_status == "Pareto/NBD: no repeat purchases; previous parameters kept (v7)"
     assert snap.status == f"{snap.bgnbd_status}; {snap.gammagamma_status}; {snap.paretonbd_status}"
     assert (snap.version, snap.customers) == (8, n)
@@ -329,10 +328,10 @@ def test_pareto_nbd_is_fitted_beside_bgnbd_and_only_when_it_gives_the_lapse() ->
     snap = fit(x, t_x, T, m_x, model=ValueModel(lapse_model="paretonbd"))
     assert snap.paretonbd is not None and snap.paretonbd.converged and snap.paretonbd_status == "ok"
     assert snap.status == "ok" and snap.paretonbd.n == len(x)
-    off = fit(x, t_x, T, m_x)  # the default lapse model, BG/NBD
-    assert ValueModel().lapse_model == "bgnbd"
+    off = fit(x, t_x, T, m_x, model=ValueModel(lapse_model="bgnbd"))
     assert off.paretonbd is None and off.paretonbd_status == "not used" and off.status == "ok"
-    auto = fit(x, t_x, T, m_x, model=ValueModel(lapse_model="auto"))  # Pareto/NBD's for purchases only
+    auto = fit(x, t_x, T, m_x)  # the default, "auto": Pareto/NBD's lapse for customers with purchases only
+    assert ValueModel().lapse_model == "auto"
     assert auto.paretonbd == snap.paretonbd and auto.paretonbd_status == "ok" and auto.status == "ok"
     with pytest.raises(ValueError, match="lapse_model"):
         ValueModel(lapse_model="pareto")

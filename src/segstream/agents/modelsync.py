@@ -144,12 +144,14 @@ class ModelSync:
         if snap.status != "ok":
             log.warning("value models v%d (%.1f s): %s", snap.version, took, snap.status)
         else:
-            bg, gg = snap.bgnbd, snap.gammagamma
+            bg, gg, pn = snap.bgnbd, snap.gammagamma, snap.paretonbd
             log.info(
                 "value models v%d on %d customers in %.1f s: BG/NBD r=%.4g alpha=%.4g a=%.4g b=%.4g LL=%.6g; "
-                "Gamma-Gamma %s",
+                "Gamma-Gamma %s; Pareto/NBD %s",
                 snap.version, snap.customers, took, bg.r, bg.alpha, bg.a, bg.b, bg.log_likelihood,  # type: ignore[union-attr]
                 f"p={gg.p:.4g} q={gg.q:.4g} v={gg.v:.4g}" if gg else "not fitted",
+                f"r={pn.r:.4g} alpha={pn.alpha:.4g} s={pn.s:.4g} beta={pn.beta:.4g} LL={pn.log_likelihood:.6g}"
+                if pn else "not fitted",
             )  # fmt: skip
         return snap
 

@@ -211,6 +211,7 @@ def run(pop: Population, purchases: pd.DataFrame, stable: bool, cluster_margin: 
     models = Models(value=ValueModel(min_customers=30), cluster_margin=cluster_margin)
     if not stable:
         models.value_margin = models.cluster_margin = 0.0
+        models.value_down_on_purchase = False
         models.rfm_margin, models.rfm_margin_days = 0.0, 0.0
     started = time.perf_counter()
     r, start, end = pop.replay(models, purchases)

@@ -197,6 +197,12 @@ class Settings(BaseSettings):
     value_tier_margin: float = Field(
         0.1, ge=0, lt=1, description="A customer leaves its value tier only with a CLV this share past the edge"
     )
+    value_tier_down_on_purchase: bool = Field(
+        True,
+        description="A value tier moves down only when a purchase or the due-time re-score is scored, not on a use, "
+        "an answer or a profile change (its CLV lower only because time passed until that event; the re-score "
+        "every SEGSTREAM_RESCORE_DAYS still brings the silent down); false: on any event",
+    )
     cluster_margin: float = Field(
         0.2, ge=0, lt=1, description="A customer leaves its cluster only for a centre this share nearer"
     )

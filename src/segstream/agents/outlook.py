@@ -91,9 +91,16 @@ def assess(
     language: str = "en",
     currency: str = "USD",
     cols: Columns | None = None,
+    no_purchase: Sequence[bool] | None = None,
 ) -> None:
     """Score value and churn risk of each customer of the batch (mutating its state and
     :class:`Scored`): value-tier changes, churn-risk level counts and events, due times.
+
+    ``no_purchase``: per customer, whether it is scored for events none of which is a
+    purchase (``None``: every one has one, or is re-scored by the sweep). With
+    ``models.value_down_on_purchase`` such a customer's value tier does not move down: its
+    CLV is lower only because time has passed until a use or an answer, and the next
+    purchase, often within the day, would move it back (docs/SEGMENTS.md).
 
     Value and churn risk are computed for the whole batch at once; per customer, only its
     outlook record and any change are built."""
@@ -119,6 +126,8 @@ def assess(
         drivers = _bps(risks.hazards / total[:, None]).tolist()
     previous = [b[1].segments.get("value") for b in batch]
     tiers = _tiers(table[:, 4], snap.tier_edges if snap else [], cols.p_spend, previous, models.value_margin)
+    if no_purchase is not None and models.value_down_on_purchase:
+        tiers = [_no_lower(t, was) if held else t for t, was, held in zip(tiers, previous, no_purchase, strict=True)]
     score, high_now = risks.score.tolist(), risks.high.tolist()
     near = churn.enter - NEAR_ENTRY
     for i, (cid, st, now, trigger, scored) in enumerate(batch):
@@ -181,6 +190,17 @@ def _tiers(
         below = np.where(spend_minor > 0, below, 0)
     codes = [TIERS[len(TIERS) - 1 - b] for b in below.tolist()]
     return [c if ok else None for c, ok in zip(codes, np.isfinite(clv).tolist(), strict=True)]
+
+
+def _no_lower(tier: str | None, was: str | None) -> str | None:
+    """``tier``, unless it is below ``was`` (then ``was``).
+
+    >>> _no_lower("low", "high"), _no_lower("top", "high"), _no_lower("low", None), _no_lower(None, "high")
+    ('high', 'top', 'low', None)
+    """
+    if tier is None or was not in TIERS:
+        return tier
+    return was if TIERS.index(tier) > TIERS.index(was) else tier
 
 
 def _tier_reason(tier: str, value: float, months: int, currency: str, language: str) -> str:

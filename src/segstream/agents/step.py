@@ -51,6 +51,8 @@ KIND_OF_CODE = {k.code: k.name for k in kinds.KINDS}
 
 #: The part of the state each input topic (by its code) changes.
 PARTS = {k.code: k.part for k in kinds.KINDS}
+#: The part purchases change (a value tier moves down only with one: ``assess``).
+PURCHASES = next(k.part for k in kinds.KINDS if k.name == "purchases")
 
 
 def positioned(event: Event, source: str, offset: int) -> Positioned:
@@ -271,7 +273,8 @@ def _score_all(
     to_assign = [(cid, st, at, trigger, sc) for (cid, st, at, trigger, _), sc in zip(to_score, scored, strict=True)]
     for item, sc in zip(items, scored, strict=True):
         item.changes = sc.changes
-    _finish(out, to_assign, items, models, language, currency, cols)
+    no_purchase = [parts is not None and PURCHASES not in parts for *_, parts in to_score]
+    _finish(out, to_assign, items, models, language, currency, cols, no_purchase)
 
 
 def _finish(
@@ -282,12 +285,13 @@ def _finish(
     language: str,
     currency: str,
     cols: Columns | None = None,
+    no_purchase: list[bool] | None = None,
 ) -> None:
     """Batch cluster assignment and value/churn scoring, then collect every scored
     customer's outputs and its due time (``items`` is parallel to ``to_assign``; value
-    and churn scoring can bring a due time forward)."""
+    and churn scoring can bring a due time forward; ``no_purchase``: see :func:`assess`)."""
     assign_clusters(to_assign, models, language, cols)
-    assess(to_assign, models, language, currency, cols)
+    assess(to_assign, models, language, currency, cols, no_purchase)
     for item, (_, _, _, _, scored) in zip(items, to_assign, strict=True):
         out.outputs.extend(scored.outputs)
         out.churn_events.extend(scored.churn)

@@ -42,6 +42,7 @@ class Models:
     rfm_margin: float = 0.1
     rfm_margin_days: float = 7.0
     value_margin: float = 0.1
+    value_down_on_purchase: bool = True  # a tier moves down only on a purchase or the sweep
     cluster_margin: float = 0.2  # 0.1 until 2026-12-03 (docs/SEGMENTS.md, "Measuring it")
     min_population: int = 20  # below this, quintiles are not meaningful: fixed thresholds
     rules: RuleSet | None = None
@@ -149,6 +150,7 @@ def build_models(settings: Settings) -> Models:
         rfm_margin=settings.rfm_edge_margin,
         rfm_margin_days=settings.rfm_edge_margin_days,
         value_margin=settings.value_tier_margin,
+        value_down_on_purchase=settings.value_tier_down_on_purchase,
         cluster_margin=settings.cluster_margin,
         rules=rules,
         rescore_days=settings.rescore_days,

@@ -205,6 +205,33 @@ def test_value_tier_change_becomes_a_value_segment_change(models: Models) -> Non
     assert ("value", "high", "medium") in later.changes and st.segments["value"] == "medium"
 
 
+def test_a_value_tier_moves_down_on_a_use_only_when_the_setting_says_so(models: Models) -> None:
+    # the customer of the test above: one purchase of 50.00 on day 0, "high"; two silent
+    # months later its CLV puts it in "medium", but the re-score is for a use, not a purchase
+    st = customer(models, [(0, 5000)])
+    assess_one(st, 0, models)
+
+    def on_use(day: float) -> Scored:
+        scored = Scored(due_us=at(day + 7))
+        assess([("c1", st, at(day), Trigger(f"u0-{int(day)}", at(day)), scored)], models, "en", "USD", None, [True])
+        return scored
+
+    held = on_use(60)
+    assert st.segments["value"] == "high" and not [c for c in held.outputs if c.dimension == "value"]
+    assert all(c[0] != "value" for c in held.changes)
+    # its outlook is still the day's: CLV and P(alive) as of day 60, only the tier is held
+    assert st.outlook is not None and st.outlook.clv_minor < 3000  # the "high" edge is 30.00
+    # the sweep (no_purchase None) or a purchase moves it down
+    assert value_change_of(assess_one(st, 60, models)) == ("high", "medium")
+    # an upgrade on a use is not held: new edges put it in "top"
+    models.value_snapshot = snapshot([0.5, 1.0, 2.0])
+    assert value_change_of(on_use(61)) == ("medium", "top")
+    # with the setting off (SEGSTREAM_VALUE_TIER_DOWN_ON_PURCHASE=false) a use moves it down too
+    models.value_snapshot = snapshot()
+    models.value_down_on_purchase = False
+    assert value_change_of(on_use(62)) == ("top", "medium")
+
+
 def test_new_tier_edges_move_a_customer_between_tiers(models: Models) -> None:
     st = customer(models, WEEKLY)
     assert value_change_of(assess_one(st, 133, models)) == (None, "top")

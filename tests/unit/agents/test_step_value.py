@@ -14,7 +14,7 @@ from segstream.scoring.models import Models
 from segstream.state.customer import CustomerState
 from segstream.state.store import Loaded
 from segstream.streams.codec import to_us
-from segstream.streams.schemas import Purchase
+from segstream.streams.schemas import Purchase, Usage
 from tests.unit.models import closed_forms as cf
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -92,3 +92,28 @@ def test_apply_events_gives_the_value_reason_in_the_given_currency() -> None:
         r = apply_events(loaded, batch, 0, models, **kw)
         [change] = [c for c in r.outputs if c.dimension == "value"]
         assert change.to_segment == "top" and f" {currency} over the next 12 months" in change.reason
+
+
+def test_a_use_does_not_move_the_value_tier_down_a_purchase_or_the_sweep_does() -> None:
+    # the customer above, "high" on day 35 (CLV 184.79); on day 120, silent since day 28, its
+    # CLV is lower: edges put between the two CLVs (each more than the 0.1 margin away)
+    clv_120 = cf.clv(BG, SPEND, X, T_X, 120 / 7)
+    edge = (CLV * clv_120) ** 0.5
+    assert clv_120 < 0.9 * edge and 1.1 * edge < CLV
+    models = Models(value_snapshot=snapshot([1.0, edge, 10_000.0]))
+    a = customer()
+    rescore({"a": a}, {"a": us(35)}, us(35), models)
+    assert a.state.segments["value"] == "high"
+    use = Usage(event_id="u1", customer_id="a", ts=T0 + timedelta(days=120), action="login")
+    r = apply_events({"a": a}, [positioned(use, "u0", 0)], us(120), models)
+    assert a.state.segments["value"] == "high" and not [c for c in r.outputs if c.dimension == "value"]
+    assert a.state.outlook is not None and a.state.outlook.clv_minor < 100 * 0.9 * edge  # scored, tier held
+    # the due-time sweep of the same moment moves it down
+    r = rescore({"a": a}, {"a": us(120)}, us(120), models)
+    assert [(c.from_segment, c.to_segment) for c in r.outputs if c.dimension == "value"] == [("high", "medium")]
+    # with the setting off (SEGSTREAM_VALUE_TIER_DOWN_ON_PURCHASE=false) a use moves it down
+    b = customer()
+    models.value_down_on_purchase = False
+    rescore({"a": b}, {"a": us(35)}, us(35), models)
+    r = apply_events({"a": b}, [positioned(use, "u0", 0)], us(120), models)
+    assert [(c.from_segment, c.to_segment) for c in r.outputs if c.dimension == "value"] == [("high", "medium")]

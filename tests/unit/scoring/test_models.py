@@ -15,7 +15,7 @@ def test_every_scoring_setting_reaches_its_model() -> None:
         lifecycle_new_days=11, lifecycle_at_risk_days=22, lifecycle_churn_days=33,
         rfm_scheme="cn8", rfm_scoring="fixed", rfm_recency_bands=False,
         rfm_fixed_recency_days="1,2,3,4", rfm_edge_margin=0.03, rfm_edge_margin_days=3.5,
-        value_tier_margin=0.04, cluster_margin=0.05, rescore_days=2.5,
+        value_tier_margin=0.04, value_tier_down_on_purchase=False, cluster_margin=0.05, rescore_days=2.5,
         value_horizon_days=60, clv_months=6, clv_discount_monthly=0.02, value_min_customers=77,
         churn_one_time_dropout=True, churn_lapse_model="paretonbd",
         churn_weights="complaints=0.25", churn_enter=0.8, churn_leave=0.6, churn_lapse_needs_silence=False,
@@ -25,6 +25,7 @@ def test_every_scoring_setting_reaches_its_model() -> None:
     assert (m.rfm_scheme, m.rfm_scoring, m.rfm_bands) == ("cn8", "fixed", False)
     assert m.fixed_rfm.recency_days == (1, 2, 3, 4)
     assert (m.rfm_margin, m.rfm_margin_days, m.value_margin, m.cluster_margin) == (0.03, 3.5, 0.04, 0.05)
+    assert m.value_down_on_purchase is False and build_models(Settings()).value_down_on_purchase is True
     assert m.rescore_days == 2.5
     v = m.value
     assert (v.horizon_days, v.clv_months, v.discount_monthly, v.min_customers) == (60, 6, 0.02, 77)

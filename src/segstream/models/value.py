@@ -230,8 +230,10 @@ def fit_value(
     (``model.lapse_model`` not ``"bgnbd"``), and Gamma-Gamma on the repeat buyers; keep the previous
     parameters of a model whose fit fails and say why in its status.
 
-    Each fit starts from the previous parameters (else the default) and, if that does not
-    converge, from ``model.restarts`` further starts (the best converged one wins).
+    BG/NBD and Pareto/NBD are fitted on one row per distinct ``(x, t_x, T)``, weighted by
+    its customers (the same likelihood; their parameters' ``n`` is the customers). Each fit
+    starts from the previous parameters and from the default, and, if neither converges,
+    from ``model.restarts`` further starts (the best converged one wins).
     Gamma-Gamma is not fitted on fewer than ``model.min_repeat_buyers`` repeat buyers and
     rejected when ``q <= 1`` (no finite mean spend). The shrunk log-normal spend prior is
     fitted every time (the previous one stays if it cannot be). ``spend_minor``: each

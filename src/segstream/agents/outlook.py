@@ -125,9 +125,8 @@ def assess(
     with np.errstate(all="ignore"):
         drivers = _bps(risks.hazards / total[:, None]).tolist()
     previous = [b[1].segments.get("value") for b in batch]
-    tiers = _tiers(table[:, 4], snap.tier_edges if snap else [], cols.p_spend, previous, models.value_margin)
-    if no_purchase is not None and models.value_down_on_purchase:
-        tiers = [_no_lower(t, was) if held else t for t, was, held in zip(tiers, previous, no_purchase, strict=True)]
+    hold = np.asarray(no_purchase, dtype=bool) if no_purchase is not None and models.value_down_on_purchase else None
+    tiers = _tiers(table[:, 4], snap.tier_edges if snap else [], cols.p_spend, previous, models.value_margin, hold)
     score, high_now = risks.score.tolist(), risks.high.tolist()
     near = churn.enter - NEAR_ENTRY
     for i, (cid, st, now, trigger, scored) in enumerate(batch):
@@ -172,35 +171,34 @@ def _tiers(
     spend_minor: np.ndarray,
     previous: list[str | None] | None = None,
     margin: float = 0.0,
+    hold: np.ndarray | None = None,
 ) -> list[str | None]:
     """The value tier of each CLV (see :func:`segstream.models.value.tier_of`); a customer
     who has spent nothing is in the bottom tier whatever its CLV; one in a tier
     (``previous``) leaves it only with a CLV ``margin`` (a share of the edge) past the
-    edge (docs/SEGMENTS.md)."""
+    edge, and not for a lower one where ``hold`` is true (docs/SEGMENTS.md).
+
+    >>> clv, spend = np.array([5.0, 5.0, 50.0]), np.array([100, 100, 100])
+    >>> _tiers(clv, [10.0, 20.0, 30.0], spend, ["high", "high", "high"], hold=np.array([True, False, True]))
+    ['high', 'low', 'top']
+    """
     if not edges:
         return [None] * len(clv)
     e = np.asarray(edges)[None, :]
     with np.errstate(invalid="ignore"):
         below = (clv[:, None] > e).sum(axis=1)
-        if previous is not None and margin > 0:
+        if previous is not None and (margin > 0 or hold is not None):
             rank = {t: len(TIERS) - 1 - i for i, t in enumerate(TIERS)}
             was = np.array([rank.get(t, -1) if t else -1 for t in previous])
-            low, high = (clv[:, None] > e * (1 + margin)).sum(axis=1), (clv[:, None] > e * (1 - margin)).sum(axis=1)
-            below = np.where(was >= 0, np.clip(was, low, high), below)
+            if margin > 0:
+                low = (clv[:, None] > e * (1 + margin)).sum(axis=1)
+                high = (clv[:, None] > e * (1 - margin)).sum(axis=1)
+                below = np.where(was >= 0, np.clip(was, low, high), below)
+            if hold is not None:
+                below = np.where(hold, np.maximum(below, was), below)  # was -1: no tier to hold
         below = np.where(spend_minor > 0, below, 0)
     codes = [TIERS[len(TIERS) - 1 - b] for b in below.tolist()]
     return [c if ok else None for c, ok in zip(codes, np.isfinite(clv).tolist(), strict=True)]
-
-
-def _no_lower(tier: str | None, was: str | None) -> str | None:
-    """``tier``, unless it is below ``was`` (then ``was``).
-
-    >>> _no_lower("low", "high"), _no_lower("top", "high"), _no_lower("low", None), _no_lower(None, "high")
-    ('high', 'top', 'low', None)
-    """
-    if tier is None or was not in TIERS:
-        return tier
-    return was if TIERS.index(tier) > TIERS.index(was) else tier
 
 
 def _tier_reason(tier: str, value: float, months: int, currency: str, language: str) -> str:

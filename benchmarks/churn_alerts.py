@@ -11,9 +11,9 @@ purchase lapse counted alone; ``silence``, with the usage-silence rule
 ``dropout``, with, in addition, a one-time buyer's chance of having dropped out after its
 first purchase (``SEGSTREAM_CHURN_ONE_TIME_DROPOUT``, off by default: it lifts the median
 delay, docs/QUALITY.md); ``pareto``, the lapse from Pareto/NBD for everyone
-(``SEGSTREAM_CHURN_LAPSE_MODEL=paretonbd``); ``auto``
-(``SEGSTREAM_CHURN_LAPSE_MODEL=auto``, opt-in), Pareto/NBD's for customers with purchases
-only and BG/NBD's for product users.
+(``SEGSTREAM_CHURN_LAPSE_MODEL=paretonbd``); ``auto`` (the default lapse model since the
+end of 2026-12-05), Pareto/NBD's for customers with purchases only and BG/NBD's for product
+users.
 """
 
 from __future__ import annotations

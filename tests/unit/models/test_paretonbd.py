@@ -111,7 +111,7 @@ def test_p_alive_expectations_and_silence_match_lifetimes(
 
 PARAM_GRID = [
     PUBLISHED, (0.3, 5.0, 1.2, 3.0), (2.0, 3.0, 0.5, 20.0), (0.1, 50.0, 5.0, 0.2), (4.0, 0.5, 0.05, 80.0),
-    (0.01, 0.01, 10.0, 100.0), (0.7, 0.02, 0.3, 40.0),  # z near 1 on most rows: the quadrature's
+    (0.01, 0.01, 10.0, 100.0), (0.7, 0.02, 0.3, 40.0),  # z near 1 on most rows: the quadrature takes them
 ]  # fmt: skip
 ROWS = [(0, 0.0, 38.86), (1, 2.0, 5.0), (3, 4.5, 6.0), (7, 38.0, 38.86), (30, 10.0, 52.0), (2, 38.86 - 1e-7, 38.86)]
 

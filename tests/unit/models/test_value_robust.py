@@ -218,7 +218,7 @@ def test_tier_edges_rank_only_the_customers_who_spent() -> None:
     assert tier_of(top, snap.tier_edges) == "top" and tier_of(top, snap.tier_edges, spend=0) == "low"
 
 
-def test_each_distinct_history_is_fitted_once_with_its_customers_as_weight(
+def test_distinct_histories_weighted_by_their_customers_give_the_optimum_of_every_row(
     cdnow_calibration: pd.DataFrame,  # noqa: F811
 ) -> None:
     # CDNOW's times are whole days: its 2,357 customers have fewer distinct (x, t_x, T)

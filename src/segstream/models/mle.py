@@ -13,6 +13,10 @@ FloatArray = NDArray[np.float64]
 
 #: A log-parameter this close to its bound means the optimum lies outside the box.
 AT_BOUND: Final = 1e-3
+_DERIVATIVE_FREE: Final = frozenset({"Nelder-Mead", "Powell", "COBYLA", "COBYQA"})
+
+#: ``params -> (per-row log-likelihoods, per-row derivatives by each parameter)``.
+LikelihoodAndGradient = Callable[[Sequence[float]], tuple[FloatArray, FloatArray]]
 
 
 class Fit(NamedTuple):
@@ -34,6 +38,7 @@ def fit_log_params(
     log_bound: float,
     penalizer: float,
     names: Sequence[str] = (),
+    with_gradient: LikelihoodAndGradient | None = None,
 ) -> Fit:
     """Maximise ``sum(weights * log_likelihood(params))`` over positive parameters.
 
@@ -41,6 +46,11 @@ def fit_log_params(
     counts as very bad. ``converged`` is false when the optimiser failed, the likelihood
     is not finite, or a parameter ended at the box (an optimum it could not reach);
     ``reason`` then says which (``names`` name the parameters in it).
+
+    ``with_gradient(params)``, when given, returns the per-row log-likelihoods and their
+    derivatives by each parameter (rows × parameters); a gradient-based ``method`` then
+    uses them instead of finite differences (one evaluation per step instead of one per
+    parameter and one more). ``log_likelihood`` still gives the reported total.
 
     >>> import numpy as np
     >>> fit = fit_log_params(lambda p: -((np.array([p[0]]) - 3.0) ** 2), np.ones(1), [1.0],
@@ -58,12 +68,24 @@ def fit_log_params(
         value = -float(np.dot(weights, ll)) / total + penalizer * float(np.dot(log_params, log_params))
         return value if np.isfinite(value) else 1e10
 
+    def objective_and_gradient(log_params: FloatArray) -> tuple[float, FloatArray]:
+        params = np.exp(log_params)
+        ll, jac = with_gradient(params.tolist())  # type: ignore[misc]
+        value = -float(np.dot(weights, ll)) / total + penalizer * float(np.dot(log_params, log_params))
+        grad = -(weights @ jac) * params / total + 2.0 * penalizer * log_params  # chain rule: d/d ln θ = θ d/dθ
+        if not (np.isfinite(value) and np.isfinite(grad).all()):
+            return 1e10, np.zeros_like(log_params)
+        return value, np.asarray(grad, dtype=np.float64)
+
     start = np.log(np.asarray(initial, dtype=np.float64))
     options: dict[str, float | int] = {"maxiter": max_iter}
     if method == "Nelder-Mead":
         options |= {"xatol": tol, "fatol": tol}
     bounds = [(-log_bound, log_bound)] * len(start)
-    res = minimize(objective, start, method=method, bounds=bounds, tol=tol, options=options)
+    if with_gradient is not None and method not in _DERIVATIVE_FREE:
+        res = minimize(objective_and_gradient, start, method=method, jac=True, bounds=bounds, tol=tol, options=options)
+    else:
+        res = minimize(objective, start, method=method, bounds=bounds, tol=tol, options=options)
     log_params = np.asarray(res.x, dtype=np.float64)
     params = tuple(float(v) for v in np.exp(log_params))
     ll_total = float(np.dot(weights, log_likelihood(params)))

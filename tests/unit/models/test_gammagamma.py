@@ -18,6 +18,7 @@ from segstream.models.gammagamma import (
     clv,
     expected_spend,
     gammagamma_log_likelihood,
+    gammagamma_log_likelihood_gradient,
 )
 
 # shared/ beside the repository; the nearest one above, as mutmut runs the tests from a copy in mutants/
@@ -291,9 +292,12 @@ def test_a_fit_ending_at_a_bound_says_which_parameters_and_restarts_do_not_hide_
 
 def test_restarts_after_an_absurd_warm_start_recover_the_published_cdnow_fit(cdnow_calibration: pd.DataFrame) -> None:
     data = (cdnow_calibration["x"], cdnow_calibration["m_x"])
-    warm = GammaGammaFitter(initial=(1.0, 3.2e6, 3.2e6))
-    assert warm.fit(*data).converged is False and warm.reason.startswith("bound hit (v=")
-    fitter = GammaGammaFitter(initial=(1.0, 3.2e6, 3.2e6), restarts=4)
+    # with the exact gradient most absurd starts reach the optimum alone ((1, 3.2e6, 3.2e6), the start here
+    # until then, among them); from this one L-BFGS-B stops at a worse point
+    absurd = (1e6, 1e6, 1e-6)
+    alone = GammaGammaFitter(initial=absurd).fit(*data)
+    assert not alone.converged or alone.log_likelihood < -4055.92 - 10  # the published fit's -4055.92
+    fitter = GammaGammaFitter(initial=absurd, restarts=4)
     params = fitter.fit(*data)
     assert params.converged and fitter.reason == ""
     for name, published in CDNOW_PUBLISHED.items():
@@ -304,3 +308,25 @@ def test_a_fit_without_repeat_buyers_says_so() -> None:
     fitter = GammaGammaFitter()
     assert fitter.fit([0, 0], [0.0, 0.0]).converged is False
     assert fitter.reason == "no repeat buyers"
+
+
+@pytest.mark.parametrize("params", [(6.25, 3.74, 15.44), (0.3, 1.2, 0.05), (40.0, 90.0, 5000.0)])
+def test_the_gradient_matches_central_differences_of_the_hand_formula(params: tuple[float, float, float]) -> None:
+    rows = [(1, 20.0), (4, 35.5), (30, 0.8), (2, 4000.0)]
+    x, m = (np.array(c, dtype=np.float64) for c in zip(*rows, strict=True))
+    ll, jac = gammagamma_log_likelihood_gradient(params, x, m)
+    assert jac.shape == (len(rows), 3)
+    for row, (xi, mi) in enumerate(rows):
+        assert ll[row] == pytest.approx(ll_by_hand(*params, xi, mi), rel=1e-10)
+        for i in range(3):
+            h = 1e-4 * params[i]  # smaller steps lose more to rounding than they gain in truncation
+            up, down = list(params), list(params)
+            up[i] += h
+            down[i] -= h
+            fd = (ll_by_hand(*up, xi, mi) - ll_by_hand(*down, xi, mi)) / (2 * h)
+            assert jac[row, i] == pytest.approx(fd, rel=1e-5, abs=1e-7), (row, i)
+
+
+def test_the_gradient_is_nan_outside_the_domain_like_the_likelihood() -> None:
+    ll, jac = gammagamma_log_likelihood_gradient((6.25, 3.74, 15.44), [0, 2, 3], [10.0, 0.0, 5.0])
+    assert np.isnan(ll[:2]).all() and np.isnan(jac[:2]).all() and np.isfinite(jac[2]).all()

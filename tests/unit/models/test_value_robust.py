@@ -147,12 +147,14 @@ def test_an_absurd_previous_fit_still_gives_the_published_cdnow_parameters(
     data = [cdnow_calibration[c].to_numpy() for c in ("x", "t_x", "T", "m_x")]
     cold = fit_value(ValueModel(), *data, as_of_us=0, version=1)
     absurd = msgspec_replace_bgnbd(cold, (1e6, 1e-6, 1e-6, 1e6))
-    # from the absurd start alone, L-BFGS-B stops on a ridge far below the optimum (scipy
-    # 1.17: log-likelihood -11,700 against -9,582; (1e-6, 1e-6, 1e-6, 1e6), the start used
-    # with earlier scipy, now reaches the optimum alone)
+    # from the absurd start alone L-BFGS-B does not reach the optimum: with finite differences
+    # it stopped on a ridge (scipy 1.17: log-likelihood -11,700 against -9,582), with the exact
+    # gradient its line search fails and the previous parameters are kept; ((1e-6, 1e-6, 1e-6,
+    # 1e6), the start used with earlier scipy, reaches the optimum alone)
     warm_only = fit_value(ValueModel(restarts=0), *data, as_of_us=0, version=2, previous=absurd)
     assert warm_only.bgnbd is not None and cold.bgnbd is not None
-    assert warm_only.bgnbd.log_likelihood < cold.bgnbd.log_likelihood - 100
+    kept = "previous parameters kept" in warm_only.bgnbd_status
+    assert kept or warm_only.bgnbd.log_likelihood < cold.bgnbd.log_likelihood - 100
     snap = fit_value(ValueModel(), *data, as_of_us=0, version=2, previous=absurd)
     assert snap.status == "ok" and snap.bgnbd is not None
     got = (snap.bgnbd.r, snap.bgnbd.alpha, snap.bgnbd.a, snap.bgnbd.b)

@@ -9,8 +9,11 @@ Repeat histories are simulated from BG/NBD parameters near CDNOW's (r 0.24, alph
 a 0.79, b 2.4; 39 weeks), spends from a Gamma. All are 39 weeks old, so the fits (one row
 per distinct history, weighted) see the customers without repeat purchases as one row;
 ``--continuous`` scales each customer's times by its own factor in [0.5, 1) (ages 19.5 to
-39 weeks, no two histories alike: the fits' worst case). Each size is fitted twice per model: from the
-default start (the first fit of a deployment), then warm-started from that fit's
+39 weeks, no two histories alike: the fits' worst case); ``--weeks 0.5`` makes them half a
+week old, as in a stream's first days (few repeat purchases: fits on a ridge), and
+``--memory`` adds each model's peak memory over its two fits (tracemalloc, which slows
+them). Each size is fitted twice per model: from the default start (the first fit of a
+deployment), then warm-started from that fit's
 parameters (every later refit), as ``agents/modelsync.py`` does. Wall time of
 ``fit_value``; the tier edges' scoring of everyone is included.
 
@@ -27,6 +30,7 @@ import argparse
 import json
 import sys
 import time
+import tracemalloc
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -85,7 +89,13 @@ def main() -> None:
     ap.add_argument("--continuous", action="store_true", help="each customer its own age: no two histories alike")
     ap.add_argument("--cdnow-master", type=Path, help="replay this CDNOW_master.txt's refits instead")
     ap.add_argument("--days", type=int, nargs="+", default=list(DAYS), help="with --cdnow-master: refit days")
+    ap.add_argument(
+        "--weeks", type=float, default=39.0, help="age of the simulated histories (0.5: a stream's first days)"
+    )
+    ap.add_argument("--memory", action="store_true", help="also the peak memory of each fit (tracemalloc; slower)")
     a = ap.parse_args()
+    if a.weeks <= 0:
+        ap.error("--weeks: more than 0")
     if any(n < 100 for n in a.customers):
         ap.error("--customers: at least 100")
     if a.cdnow_master and not a.cdnow_master.is_file():
@@ -94,13 +104,15 @@ def main() -> None:
         ap.error("--days: ascending, from 1")
     rows = replay_master(a.cdnow_master, a.days, a.seed) if a.cdnow_master else []
     for n in [] if a.cdnow_master else a.customers:
-        x, t_x, T = simulate(n, r=0.24, alpha=4.4, a=0.79, b=2.4, T=39.0, seed=a.seed)
+        x, t_x, T = simulate(n, r=0.24, alpha=4.4, a=0.79, b=2.4, T=a.weeks, seed=a.seed)
         if a.continuous:
             scale = np.random.default_rng(a.seed + 1).uniform(0.5, 1.0, n)
             t_x, T = t_x * scale, T * scale
         m_x = np.where(x > 0, np.random.default_rng(a.seed).gamma(6.0, 5.0, n), 0.0)
         for lapse in ("bgnbd", "auto", "paretonbd"):
             model = ValueModel(lapse_model=lapse)
+            if a.memory:
+                tracemalloc.start()
             started = time.perf_counter()
             first = fit_value(model, x, t_x, T, m_x, as_of_us=0, version=1)
             cold = time.perf_counter() - started
@@ -108,9 +120,16 @@ def main() -> None:
             fit_value(model, x, t_x, T, m_x, as_of_us=0, version=2, previous=first)
             warm = time.perf_counter() - started
             row = {"customers": n, "lapse_model": lapse, "cold_s": round(cold, 2), "warm_s": round(warm, 2)}
-            row["continuous"] = a.continuous
+            row |= {"continuous": a.continuous, "weeks": a.weeks}
+            peak = ""
+            if a.memory:
+                row["peak_mb"] = round(tracemalloc.get_traced_memory()[1] / 1e6, 1)
+                tracemalloc.stop()
+                peak = f"  peak {row['peak_mb']} MB"
             rows.append(row | {"status": first.status, "seed": a.seed})
-            print(f"{n:>9,} customers  {lapse:<9}  default start {cold:6.2f} s  warm {warm:6.2f} s  {first.status}")
+            print(
+                f"{n:>9,} customers  {lapse:<9}  default start {cold:6.2f} s  warm {warm:6.2f} s{peak}  {first.status}"
+            )
     at = datetime.now(UTC).isoformat(timespec="seconds")
     with Path(a.json).open("a") as f:
         for row in rows:

@@ -52,6 +52,7 @@ FloatArray = NDArray[np.float64]
 # means the data do not identify it and the fit is reported as not converged.
 LOG_BOUND: Final = 15.0
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(64)
+_CHUNK: Final = 4096  # rows of expected_purchases' fallback at once: its temporaries are rows x 64 floats
 
 
 class BGNBDParams(msgspec.Struct, frozen=True):
@@ -250,15 +251,23 @@ def expected_purchases(params: ParamsLike, t: ArrayLike, x: ArrayLike, t_x: Arra
     [0.0, 0.357, 1.226]
     """
     r, alpha, a, b = _unpack(params)
-    ta, xa, txa, Ta = np.broadcast_arrays(*_arrays(t, x, t_x, T))
+    ta, xa, txa, Ta = _arrays(t, x, t_x, T)
     z = ta / (alpha + Ta + ta)
     with np.errstate(invalid="ignore", over="ignore", under="ignore"):
         h = (1.0 - z) ** (a - 1.0) * hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + xa - 1.0, z)
-    lost = ~np.isfinite(h) & np.isfinite(z) & (a > 1.0)
-    if lost.any():  # large a and b: 0 * inf above; the same value as an expectation
-        h = np.where(lost, 0.0, h)
-        h[lost] = _beta_mean_of_power(a - 1.0, b + xa[lost], z[lost] / (1.0 - z[lost]), r + xa[lost])
-    bracket = 1.0 - h
+    scalar, h = np.ndim(h) == 0, np.atleast_1d(h)
+    lost = (~np.isfinite(h) & (a > 1.0)).reshape(-1)
+    if lost.any():  # large a and b: 0 * inf above; the same value as an expectation, a chunk at a time
+        zb, xb, hf = np.broadcast_to(z, h.shape), np.broadcast_to(xa, h.shape), h.reshape(-1)
+        for start in range(0, len(lost), _CHUNK):
+            at = start + np.flatnonzero(lost[start : start + _CHUNK])
+            if len(at):
+                cell = np.unravel_index(at, h.shape)
+                zc, xc = zb[cell], xb[cell]
+                hf[at] = _beta_mean_of_power(a - 1.0, b + xc, zc / (1.0 - zc), r + xc)
+    bracket = np.subtract(1.0, h, out=h)  # in place: h can be horizons x customers
+    if scalar:
+        bracket = bracket.reshape(())  # scalars in, a scalar out, as before
     out: FloatArray = (a + b + xa - 1.0) / (a - 1.0) * bracket * p_alive((r, alpha, a, b), xa, txa, Ta)
     return out + 0.0  # + 0.0 turns the -0.0 of t == 0 (when a < 1) into 0.0
 

@@ -33,6 +33,7 @@ FloatArray = NDArray[np.float64]
 TIERS: Final = ("top", "high", "medium", "low")
 #: The models the churn risk's P(no purchase in the horizon) may come from.
 LAPSE_MODELS: Final = ("auto", "paretonbd", "bgnbd")
+_SLICE: Final = 16_384  # customers scored at once for the tier edges: 13 CLV horizons x 16,384 floats, 1.7 MB
 
 
 class ValueSnapshot(msgspec.Struct, frozen=True):
@@ -328,8 +329,13 @@ def fit_value(
         version, as_of_us, fitted_at, n, bg, gg, edges, revenue, status, bg_status, gg_status, prior, cap, capped,
         pn, pn_status,
     )  # fmt: skip
-    if bg is not None and n:
-        values = score_values(model, snap, xa, txa, Ta, ma).clv
+    if bg is not None and n:  # the tier edges: everyone's CLV, a slice at a time (13 horizons a customer)
+        values = np.concatenate(
+            [
+                _spend_and_clv(model, snap, bg, *(v[i : i + _SLICE] for v in (xa, txa, Ta, ma)))[1]
+                for i in range(0, n, _SLICE)
+            ]
+        )
         ranked = np.isfinite(values) & (spend > 0 if spend is not None else True)
         if ranked.any():
             edges = [float(q) for q in np.quantile(values[ranked], model.tier_quantiles)]
@@ -394,17 +400,29 @@ def score_values(
             with np.errstate(all="ignore"):
                 pareto[take] = pareto_no_purchase(snap.paretonbd, h, xa[take], txa[take], Ta[take])
             p_none = np.where(np.isfinite(pareto), pareto, p_none)
-    if snap.gammagamma is not None:
-        spend = expected_spend(snap.gammagamma, xa, ma)
-        value = clv(bg, snap.gammagamma, xa, txa, Ta, ma, model.clv_months, model.discount_monthly, model.unit_days)
-    else:
-        spend = shrunk_spend(snap.spend_prior, xa, ma) if snap.spend_prior else ma.copy()
-        month = 365.25 / 12 / model.unit_days
-        horizons = month * np.arange(model.clv_months + 1)
-        per_month = np.diff(expected_purchases(bg, horizons[:, None], xa, txa, Ta), axis=0)
-        discount = (1.0 + model.discount_monthly) ** -np.arange(1, model.clv_months + 1)
-        value = (discount @ per_month) * spend
+    spend, value = _spend_and_clv(model, snap, bg, xa, txa, Ta, ma)
     return ValueScores(alive, purchases, p_none, spend, value)
+
+
+def _spend_and_clv(
+    model: ValueModel,
+    snap: ValueSnapshot,
+    bg: BGNBDParams,
+    x: FloatArray,
+    t_x: FloatArray,
+    T: FloatArray,
+    m: FloatArray,
+) -> tuple[FloatArray, FloatArray]:
+    """Expected spend per purchase and CLV (``score_values``' last two)."""
+    if snap.gammagamma is not None:
+        spend = expected_spend(snap.gammagamma, x, m)
+        return spend, clv(bg, snap.gammagamma, x, t_x, T, m, model.clv_months, model.discount_monthly, model.unit_days)
+    spend = shrunk_spend(snap.spend_prior, x, m) if snap.spend_prior else m.copy()
+    month = 365.25 / 12 / model.unit_days
+    horizons = month * np.arange(model.clv_months + 1)
+    per_month = np.diff(expected_purchases(bg, horizons[:, None], x, t_x, T), axis=0)
+    discount = (1.0 + model.discount_monthly) ** -np.arange(1, model.clv_months + 1)
+    return spend, (discount @ per_month) * spend
 
 
 def tier_of(clv_value: float, edges: list[float], spend: float | None = None) -> str | None:

@@ -346,3 +346,16 @@ def test_until_pareto_nbd_converges_the_status_says_the_lapse_is_bgnbds() -> Non
     assert snap.paretonbd is None and snap.bgnbd == first.bgnbd
     assert snap.paretonbd_status == "Pareto/NBD: no repeat purchases; no parameters yet"
     assert snap.status.endswith("purchase lapse: BG/NBD's until Pareto/NBD is fitted")
+
+
+@pytest.mark.parametrize("gamma_gamma", [True, False])
+def test_tier_edges_scored_in_slices_are_the_quantiles_of_everyone_scored_at_once(gamma_gamma: bool) -> None:
+    # 40,000 customers: more than one slice of fit_value's scoring; without Gamma-Gamma the spend fallback's CLV
+    x, t_x, T = simulate(40_000, r=0.24, alpha=4.4, a=0.79, b=2.4, T=39.0, seed=4)
+    m = np.where(x > 0, np.random.default_rng(4).gamma(6.0, 5.0, len(x)), 0.0)
+    model = ValueModel(min_repeat_buyers=1 if gamma_gamma else 10**9)
+    snap = fit_value(model, x, t_x, T, m, as_of_us=0, version=1)
+    assert (snap.gammagamma is not None) is gamma_gamma and snap.bgnbd is not None
+    everyone = score_values(model, snap, x, t_x, T, m).clv
+    want = np.quantile(everyone[np.isfinite(everyone)], model.tier_quantiles)
+    assert snap.tier_edges == pytest.approx(list(want), rel=1e-12)

@@ -224,7 +224,7 @@ class ChurnGrader:
         self,
         horizon_days: float = 90.0,
         sample_every_days: float = 7.0,
-        max_pending: int = 100_000,
+        max_pending: int = 60_000,
         window: int = 20_000,
         max_versions: int = 10,
         tolerance: float = 0.1,
@@ -252,7 +252,7 @@ class ChurnGrader:
         self._count = 0
         self._seq = 0
         # per pending prediction one heap entry and one slot in its customer's tuple: ~0.38 KB
-        # each with the id (tracemalloc), so max_pending bounds the memory: ~38 MB at 100,000
+        # each with the id (tracemalloc), so max_pending bounds the memory: ~23 MB at 60,000
         self._by_customer: dict[str, tuple[_Pending, ...]] = {}
         self._due: list[tuple[int, _Pending]] = []  # (t_us << _SEQ_BITS | seq, pending), a heap
         self._versions: dict[int, _Accumulator] = {}

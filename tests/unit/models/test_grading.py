@@ -309,9 +309,9 @@ def test_deciles_of_few_predictions_leave_empty_ones_out() -> None:
     assert deciles([], []) == []
 
 
-def test_defaults_bound_the_pending_predictions_to_100_000_and_the_window_to_20_000() -> None:
+def test_defaults_bound_the_pending_predictions_to_60_000_and_the_window_to_20_000() -> None:
     g = ChurnGrader()  # docs/QUALITY.md: the worker's memory within 300 MB (docs/BENCHMARKS.md)
-    assert (g.horizon_days, g.sample_every_days, g.max_pending, g.window) == (90.0, 7.0, 100_000, 20_000)
+    assert (g.horizon_days, g.sample_every_days, g.max_pending, g.window) == (90.0, 7.0, 60_000, 20_000)
 
 
 def test_predictions_of_one_instant_are_graded_in_the_order_they_were_made() -> None:

@@ -33,7 +33,15 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
-from segstream.models.mle import fit_multistart, history_arrays, history_problem, history_starts
+from segstream.models.mle import (
+    GL_NODES,
+    GL_WEIGHTS,
+    QUADRATURE_CHUNK,
+    fit_multistart,
+    history_arrays,
+    history_problem,
+    history_starts,
+)
 
 __all__ = [
     "BGNBDFitter",
@@ -51,8 +59,6 @@ FloatArray = NDArray[np.float64]
 # Default bound of the log-parameters searched by the fitter: a parameter pushed to e^±LOG_BOUND
 # means the data do not identify it and the fit is reported as not converged.
 LOG_BOUND: Final = 15.0
-_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(64)
-_CHUNK: Final = 4096  # rows of expected_purchases' fallback at once: its temporaries are rows x 64 floats
 
 
 class BGNBDParams(msgspec.Struct, frozen=True):
@@ -145,11 +151,18 @@ def bgnbd_log_likelihood(params: ParamsLike, x: ArrayLike, t_x: ArrayLike, T: Ar
     r, alpha, a, b = _unpack(params)
     xa, txa, Ta = _arrays(x, t_x, T)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        head = gammaln(r + xa) - gammaln(r) + r * np.log(alpha) + betaln(a, b + xa) - betaln(a, b)
-        survive = -(r + xa) * np.log(alpha + Ta)
-        dropped = _log_dropout_term(r, alpha, a, b, xa, txa, Ta) + survive
+        head, survive, dropped = _log_terms(r, alpha, a, b, xa, txa, Ta)
         ll: FloatArray = head + np.where(xa > 0, np.logaddexp(survive, dropped), survive)
     return ll
+
+
+def _log_terms(
+    r: float, alpha: float, a: float, b: float, x: FloatArray, t_x: FloatArray, T: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``(head, S, D)`` with ``ln L = head + logaddexp(S, D)`` for ``x > 0``, ``head + S`` else."""
+    head = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + betaln(a, b + x) - betaln(a, b)
+    survive = -(r + x) * np.log(alpha + T)
+    return head, survive, _log_dropout_term(r, alpha, a, b, x, t_x, T) + survive
 
 
 def bgnbd_log_likelihood_gradient(
@@ -183,9 +196,7 @@ def bgnbd_log_likelihood_gradient(
     r, alpha, a, b = _unpack(params)
     xa, txa, Ta = (np.ravel(v) for v in np.broadcast_arrays(*_arrays(x, t_x, T)))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        head = gammaln(r + xa) - gammaln(r) + r * np.log(alpha) + betaln(a, b + xa) - betaln(a, b)
-        survive = -(r + xa) * np.log(alpha + Ta)
-        dropped = _log_dropout_term(r, alpha, a, b, xa, txa, Ta) + survive
+        head, survive, dropped = _log_terms(r, alpha, a, b, xa, txa, Ta)
         repeat = xa > 0
         ll: FloatArray = head + np.where(repeat, np.logaddexp(survive, dropped), survive)
         pi = np.where(repeat, expit(dropped - survive), 0.0)
@@ -259,8 +270,8 @@ def expected_purchases(params: ParamsLike, t: ArrayLike, x: ArrayLike, t_x: Arra
     lost = (~np.isfinite(h) & (a > 1.0)).reshape(-1)
     if lost.any():  # large a and b: 0 * inf above; the same value as an expectation, a chunk at a time
         zb, xb, hf = np.broadcast_to(z, h.shape), np.broadcast_to(xa, h.shape), h.reshape(-1)
-        for start in range(0, len(lost), _CHUNK):
-            at = start + np.flatnonzero(lost[start : start + _CHUNK])
+        for start in range(0, len(lost), QUADRATURE_CHUNK):
+            at = start + np.flatnonzero(lost[start : start + QUADRATURE_CHUNK])
             if len(at):
                 cell = np.unravel_index(at, h.shape)
                 zc, xc = zb[cell], xb[cell]
@@ -285,10 +296,10 @@ def _beta_mean_of_power(A: float, B: FloatArray, c: FloatArray, k: FloatArray) -
     n = A + B
     mean, sd = A / n, np.sqrt(A * B / (n * n * (n + 1.0)))
     lo, hi = np.maximum(mean - 12.0 * sd, 0.0), np.minimum(mean + 12.0 * sd, 1.0)
-    u = lo[:, None] + (hi - lo)[:, None] * (1.0 + _GL_NODES) / 2.0
+    u = lo[:, None] + (hi - lo)[:, None] * (1.0 + GL_NODES) / 2.0
     with np.errstate(divide="ignore"):
         log_density = (A - 1.0) * np.log(u) + (B[:, None] - 1.0) * np.log1p(-u)
-    weights = np.exp(log_density - log_density.max(axis=1)[:, None]) * _GL_WEIGHTS
+    weights = np.exp(log_density - log_density.max(axis=1)[:, None]) * GL_WEIGHTS
     power = np.exp(-k[:, None] * np.log1p(c[:, None] * u))
     out: FloatArray = (weights * power).sum(axis=1) / weights.sum(axis=1)
     return out

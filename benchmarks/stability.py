@@ -20,7 +20,9 @@ Volatility of a dimension: segment changes (one drop and one add each) per custo
 per event-hour, as ``(adds + drops) / size / hours``. Flip-back rate: the share of changes
 that undo the customer's previous change of that dimension (A -> B -> A) within 24
 event-hours (``flip_back_rate``; also within 72 hours and 7 days: a rule that only holds
-moves for a day would push flip-backs past 24 hours without removing them). Clusters also
+moves for a day would push flip-backs past 24 hours without removing them). The run without
+the stabilisers turns off the margins, the value tiers' down-on-a-purchase rule and the
+cluster centres' speed limit (``--cluster-max-step``). Clusters also
 report ``not_nearest_at_end``: the share of clustered customers whose cluster at the end is
 not their nearest centre's (the cost of the margin). RFM also reports ``batch_agreement``:
 the share of buyers whose RFM segment at the end is the one the batch reference names (R,
@@ -58,6 +60,7 @@ from tests.unit.scoring.replay import T0, Replay, replay, replay_events
 from segstream.evaluation import rfm_reference
 from segstream.feeders.cdnow import cdnow_events, read_cdnow
 from segstream.feeders.simulator import Simulator
+from segstream.models.clusters import MAX_STEP
 from segstream.models.rfm import segment_of
 from segstream.models.value import ValueModel
 from segstream.scoring.behaviour import behaviours
@@ -194,27 +197,31 @@ class Population:
             return simulated_purchases(self.customers, self.days, self.seed)
         return read_cdnow(self.cdnow)
 
-    def replay(self, models: Models, purchases: pd.DataFrame) -> tuple[Replay, datetime, datetime]:
-        """The replay, its start and its end (the event time every customer is scored at last)."""
+    def replay(self, models: Models, purchases: pd.DataFrame, max_step: float) -> tuple[Replay, datetime, datetime]:
+        """The replay, its start and its end (the event time every customer is scored at last);
+        ``max_step``: the cluster centres' speed limit."""
         if self.cdnow is None:
             r = replay(self.customers, self.days, self.seed, models, comeback_share=0.3, batch=self.batch,
-                       rfm_every_batch=True)  # fmt: skip
+                       rfm_every_batch=True, max_step=max_step)  # fmt: skip
             return r, T0, T0 + timedelta(days=self.days)
         t0 = purchases["date"].min().to_pydatetime()
         days = int((purchases["date"].max() - purchases["date"].min()) / pd.Timedelta(days=1)) + 1
         r = replay_events(cdnow_events(purchases), t0, days, models, batch=self.batch, rfm_every_batch=True,
-                          learn_sample=self.learn_sample)  # fmt: skip
+                          learn_sample=self.learn_sample, max_step=max_step)  # fmt: skip
         return r, t0, t0 + timedelta(days=days)
 
 
-def run(pop: Population, purchases: pd.DataFrame, stable: bool, cluster_margin: float) -> dict[str, Any]:
+def run(
+    pop: Population, purchases: pd.DataFrame, stable: bool, cluster_margin: float, max_step: float
+) -> dict[str, Any]:
     models = Models(value=ValueModel(min_customers=30), cluster_margin=cluster_margin)
     if not stable:
+        max_step = 0.0
         models.value_margin = models.cluster_margin = 0.0
         models.value_down_on_purchase = False
         models.rfm_margin, models.rfm_margin_days = 0.0, 0.0
     started = time.perf_counter()
-    r, start, end = pop.replay(models, purchases)
+    r, start, end = pop.replay(models, purchases, max_step)
     customers = purchases["customer_id"].nunique() if pop.cdnow else pop.customers
     dims = stability(r.changes, customers, (end - start) / timedelta(hours=1))
     end_us = to_us(end)
@@ -232,6 +239,7 @@ def run(pop: Population, purchases: pd.DataFrame, stable: bool, cluster_margin: 
     return {
         "stabilised": stable,
         "cluster_margin": models.cluster_margin,
+        "cluster_max_step": max_step,
         "seconds": round(time.perf_counter() - started, 1),
         "dimensions": dims,
     }
@@ -246,6 +254,10 @@ def main() -> None:
     ap.add_argument(
         "--cluster-margin", type=float, default=Models().cluster_margin, help="the stabilised run's cluster margin"
     )
+    ap.add_argument(
+        "--cluster-max-step", type=float, default=MAX_STEP,
+        help="the stabilised run's speed limit of the cluster centres (standard units a snapshot; 0: none)",
+    )  # fmt: skip
     ap.add_argument("--cdnow", type=Path, help="replay this CDNOW master or sample file instead of the simulator")
     ap.add_argument("--learn-sample", type=int, default=2000, help="with --cdnow: customers learned from per day")
     ap.add_argument(
@@ -259,7 +271,7 @@ def main() -> None:
         ap.error(f"--cdnow: no such file: {a.cdnow}")
     pop = Population(a.customers, a.days, a.seed, a.batch, a.cdnow, a.learn_sample)
     purchases = pop.purchases()
-    rows = [run(pop, purchases, stable, a.cluster_margin) for stable in (False, True)]
+    rows = [run(pop, purchases, stable, a.cluster_margin, a.cluster_max_step) for stable in (False, True)]
     if a.reference_hours:
         if a.cdnow:
             t0 = purchases["date"].min().to_pydatetime()

@@ -206,6 +206,12 @@ class Settings(BaseSettings):
     cluster_margin: float = Field(
         0.2, ge=0, lt=1, description="A customer leaves its cluster only for a centre this share nearer"
     )
+    cluster_max_step: float = Field(
+        0.5,
+        ge=0,
+        description="A kept cluster's published centre moves at most this many standard units from one snapshot to "
+        "the next, the rest at the following ones (0: no limit)",
+    )
     rules_file: str = Field("", description="YAML rule segments (empty: the packaged default)")
     clusters: int | Literal["auto"] = Field(
         5,

@@ -6,7 +6,11 @@ vectors. Every worker assigns clusters with the last published snapshot (nearest
 vectorised with numpy). A new snapshot keeps each cluster's id by matching its centres to
 the previous ones (Hungarian assignment); a centre that moved further than ``max_move`` is
 reported as the retirement of the old cluster and the birth of a new one, and two old
-clusters nearest the same new centre as a merge.
+clusters nearest the same new centre as a merge. A kept cluster's published centre moves at
+most ``max_step`` standard units from one snapshot to the next (the learner keeps its own
+centres; the published ones follow them over the next snapshots): customers between two
+centres are not sent back and forth by a refinement that swings the centres while the
+population is young (docs/SEGMENTS.md, "The clusters' speed limit").
 
 The number of clusters is fixed (``n_clusters``) or chosen from the data within
 ``k_range`` (:mod:`segstream.models.cluster_count`: prediction strength, or silhouette, of
@@ -41,6 +45,9 @@ from segstream.scoring.catalogue import LANGUAGES, traits
 #: (:meth:`ClusterSnapshot.assign`), so snapshots published before ``discount`` (the share
 #: of orders on a discount or coupon, issue 18) still assign.
 FEATURES: Final = ("spend", "frequency", "recency", "usage_rate", "usage_trend", "satisfaction", "discount")
+#: How far (standard units) a kept cluster's published centre moves at most from one snapshot
+#: to the next, by default (``SEGSTREAM_CLUSTER_MAX_STEP``'s default; a test keeps them equal).
+MAX_STEP: Final = 0.5
 #: How the number of clusters can be chosen from the data (:mod:`segstream.models.cluster_count`).
 CRITERIA: Final = ("prediction_strength", "silhouette")
 
@@ -97,6 +104,28 @@ class ClusterSnapshot(msgspec.Struct, frozen=True, omit_defaults=True):
         return self.descriptions[language][self.ids.index(cluster_id)]
 
 
+def limit_steps(
+    centers: np.ndarray, mean: np.ndarray, std: np.ndarray, old: np.ndarray, kept: list[tuple[int, int]], step: float
+) -> np.ndarray:
+    """``centers`` (scaled by ``mean`` and ``std``) with each kept one, ``(new row, old
+    row)`` in ``kept``, moved at most ``step`` standard units from its old centre (``old``,
+    raw units, on the first ``old.shape[1]`` features), along the way to where it was.
+
+    >>> new = limit_steps(np.array([[3.0, 4.0]]), np.zeros(2), np.ones(2), np.zeros((1, 2)), [(0, 0)], 1.0)
+    >>> new.round(6).tolist()
+    [[0.6, 0.8]]
+    """
+    raw = centers * std + mean
+    d = old.shape[1]
+    for c, r in kept:
+        delta = (raw[c, :d] - old[r]) / std[:d]
+        length = float(np.sqrt((delta**2).sum()))
+        if length > step:
+            raw[c, :d] = old[r] + delta * (step / length) * std[:d]
+    limited: np.ndarray = (raw - mean) / std
+    return limited
+
+
 def standouts(center: Sequence[float], words: int = 3) -> list[tuple[str, int]]:
     """The features a centre (in standard units, z-scores) stands out on, strongest first:
     ``(feature, 1 if above the population else 0)``, at most ``words`` of them, each at
@@ -123,6 +152,11 @@ class ClusterLearner:
         following slow drift.
     max_move
         Largest centre move (standard units) between snapshots that keeps a cluster's id.
+    max_step
+        Largest move (standard units) of a kept cluster's published centre from one
+        snapshot to the next; a centre the learner moved further is published that far
+        towards it, and the rest at the next snapshots (0: no limit). New clusters are
+        published where the learner has them.
     seed
         Seed of River's initial centres.
     reservoir
@@ -175,6 +209,7 @@ class ClusterLearner:
         halflife: float = 0.01,
         max_move: float = 3.0,
         seed: int = 42,
+        max_step: float = MAX_STEP,
         reservoir: int = 5000,
         refine_iterations: int = 10,
         k_range: tuple[int, int] | None = None,
@@ -190,6 +225,7 @@ class ClusterLearner:
         self.halflife = halflife
         self.max_move = max_move
         self.seed = seed
+        self.max_step = max_step
         self.reservoir = reservoir
         self.refine_iterations = refine_iterations
         self.k_range = k_range
@@ -357,6 +393,9 @@ class ClusterLearner:
                     next_id += 1
                     merged = [previous.ids[r] for r in range(len(previous.ids)) if nearest[r] == c]
                     events.append({"event": "merge" if len(merged) > 1 else "birth", "cluster": ids[c], "from": merged})
+            if self.max_step > 0:
+                kept = [(c, previous.ids.index(i)) for c, i in enumerate(ids) if i in previous.ids]
+                centers = limit_steps(centers, mean, std, old, kept, self.max_step)
         # named when learned, from the catalogue's words: every worker shows the same names
         descriptions = {lang: [traits(standouts(c), lang) for c in centers] for lang in LANGUAGES}
         snap = ClusterSnapshot(

@@ -1,5 +1,6 @@
 """The behaviour vectors of a whole batch, in :data:`segstream.models.clusters.FEATURES`
-order: mean order value, purchases per 30 days of tenure, days since the last purchase
+order: mean order value, purchases per 30 days of tenure (a tenure of at least
+:data:`MIN_TENURE_DAYS`), days since the last purchase
 (or since the first event), the long-horizon usage rate and its trend, the satisfaction
 level, the share of orders on a discount or coupon; all log-scaled where they are open-ended.
 
@@ -22,10 +23,16 @@ from segstream.scoring.columns import F64, Columns, Mask
 from segstream.scoring.models import Models
 from segstream.state.customer import CustomerState
 
+#: The purchase rate counts a tenure of at least this many days: a customer's first weeks
+#: would otherwise extrapolate one or two orders into a high monthly rate that falls every
+#: day without any event, and a customer near a cluster boundary would cross it and come
+#: back on its next order (docs/SEGMENTS.md, "The clusters' speed limit").
+MIN_TENURE_DAYS: Final = 30.0
+
 
 def behaviour_matrix(c: Columns, a: Activity) -> F64:
     """n x 7 matrix of the batch's behaviour vectors."""
-    tenure = np.maximum(1.0, (c.now - c.first_us) / US_PER_DAY)
+    tenure = np.maximum(MIN_TENURE_DAYS, (c.now - c.first_us) / US_PER_DAY)
     count = np.maximum(c.p_count, 1)
     aov = np.where(c.has_p, c.p_spend / 100 / count, 0.0)
     per_month = np.where(c.has_p, c.p_count * 30 / tenure, 0.0)

@@ -16,10 +16,10 @@ def behaviour_vector(st: CustomerState, now: int, models: Models) -> list[float]
 
     Rates, not totals, so that a customer's cluster says how it behaves rather than how
     long it has been a customer: spend is the mean order value, frequency the purchases
-    per 30 days of tenure, usage the long-horizon rate; all log-scaled.
+    per 30 days of tenure (at least 30 days of it), usage the long-horizon rate; all log-scaled.
     """
     p = st.purchases
-    tenure_days = max(1.0, (now - st.first_us) / US_PER_DAY)
+    tenure_days = max(30.0, (now - st.first_us) / US_PER_DAY)
     aov, per_month = (p.spend_minor / 100 / p.count, p.count * 30 / tenure_days) if p else (0.0, 0.0)
     since = max(0, now - (p.last_us if p else st.first_us)) / US_PER_DAY
     rate, trend = 0.0, 0.0

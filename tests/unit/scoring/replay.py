@@ -142,6 +142,7 @@ def replay(
     value_every: int = 7,
     rfm_every_batch: bool = False,
     grading: Grading | None = None,
+    max_step: float | None = None,
 ) -> Replay:
     """Replay ``days`` event days of a simulated population; ``after_sweep(replay, now)``
     once every event day, after the leader's publications and the sweep.
@@ -150,7 +151,7 @@ def replay(
     sim = Simulator(customers, T0, seed, signup_days=signup_days, comeback_share=comeback_share)
     return replay_events(
         sim.events(), T0, days, models, after_sweep, batch=batch, value_every=value_every,
-        rfm_every_batch=rfm_every_batch, grading=grading,
+        rfm_every_batch=rfm_every_batch, grading=grading, max_step=max_step,
     )  # fmt: skip
 
 
@@ -165,11 +166,15 @@ def replay_events(
     rfm_every_batch: bool = False,
     grading: Grading | None = None,
     learn_sample: int | None = None,
+    max_step: float | None = None,
 ) -> Replay:
     """Replay ``source`` (in event-time order, from ``t0``) up to ``days`` event days after
     ``t0``, as :func:`replay` does; ``learn_sample``: the clusters learn from at most that
-    many customers a day (the leader's slice), not from all."""
+    many customers a day (the leader's slice), not from all; ``max_step``: the cluster
+    learner's speed limit (None: its default)."""
     r = Replay(models, grading=grading, learn_sample=learn_sample)
+    if max_step is not None:
+        r.learner.max_step = max_step
     offsets: Counter[str] = Counter()
     end = t0 + timedelta(days=days)
     next_day = to_us(t0) + US_PER_DAY

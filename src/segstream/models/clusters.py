@@ -381,9 +381,11 @@ class ClusterLearner:
             ids = [0] * self.k
             next_id = previous.next_id
             partner = dict(zip(rows.tolist(), cols.tolist(), strict=True))
+            kept: list[tuple[int, int]] = []  # (new row, old row) of each cluster that keeps its id
             for r in range(len(previous.ids)):
                 if r in partner and cost[r, partner[r]] <= self.max_move:
                     ids[partner[r]] = previous.ids[r]
+                    kept.append((partner[r], r))
                 else:  # moved too far, or left without a partner by a smaller count
                     events.append({"event": "retirement", "cluster": previous.ids[r]})
             nearest = cost.argmin(axis=1)
@@ -394,7 +396,6 @@ class ClusterLearner:
                     merged = [previous.ids[r] for r in range(len(previous.ids)) if nearest[r] == c]
                     events.append({"event": "merge" if len(merged) > 1 else "birth", "cluster": ids[c], "from": merged})
             if self.max_step > 0:
-                kept = [(c, previous.ids.index(i)) for c, i in enumerate(ids) if i in previous.ids]
                 centers = limit_steps(centers, mean, std, old, kept, self.max_step)
         # named when learned, from the catalogue's words: every worker shows the same names
         descriptions = {lang: [traits(standouts(c), lang) for c in centers] for lang in LANGUAGES}

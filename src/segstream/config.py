@@ -223,6 +223,10 @@ class Settings(BaseSettings):
     clusters_criterion: Literal["prediction_strength", "silhouette"] = Field(
         "prediction_strength", description="clusters=auto: how the count is chosen (docs/QUALITY.md)"
     )
+    clusters_confirm: int = Field(
+        3, ge=1, le=100, description="clusters=auto: a new count replaces the current one only once this many "
+        "consecutive choices picked it (the first choice at once)",
+    )  # fmt: skip
     rescore_days: float = Field(7.0, gt=0, description="Silent customers are re-scored this often (event days)")
     lifecycle_new_days: float = Field(30.0, gt=0, description="Days a customer counts as new")
     lifecycle_at_risk_days: float = Field(45.0, gt=0, description="Days without activity before at risk")

@@ -55,10 +55,10 @@ class ModelSync:
         self._value_decoder = msgspec.msgpack.Decoder(ValueSnapshot)
         self._value_blob: bytes | None = None
         start, k_range = settings.cluster_counts()
-        # the count is chosen every 5th snapshot: ~0.3 s for 2..10 (docs/QUALITY.md), the refinement ~0.08 s
+        # the count is chosen every 5th snapshot (docs/QUALITY.md: its cost), the refinement ~0.08 s
         self.learner = ClusterLearner(
             n_clusters=start, k_range=k_range, seed=42, k_every=5, criterion=settings.clusters_criterion,
-            max_step=settings.cluster_max_step,
+            max_step=settings.cluster_max_step, confirm=settings.clusters_confirm,
         )  # fmt: skip
         self._scan_cursor = 0
         self._early_fit = 0  # customers with purchases at the last fit before the interval

@@ -36,7 +36,16 @@ import numpy as np
 from river import cluster
 from scipy.optimize import linear_sum_assignment
 
-from segstream.models.cluster_count import MARGIN, lloyd, pick_by_strength, score_counts, strength_counts
+from segstream.models.cluster_count import (
+    CONFIRM,
+    MARGIN,
+    SPLITS,
+    lloyd,
+    pick_by_strength,
+    score_counts,
+    standardise,
+    strength_counts,
+)
 from segstream.models.scaler import StandardScaler
 from segstream.scoring.catalogue import LANGUAGES, traits
 
@@ -176,6 +185,10 @@ class ClusterLearner:
         With the silhouette: how much higher another count must score to replace the current one.
     k_every
         Choose the count at every ``k_every``-th snapshot (the others only refine).
+    confirm
+        After the first choice, a new count replaces the current one only when this many
+        consecutive choices picked it. Every choice scores the counts on the reservoir
+        standardised afresh (its own mean and spread, not the running scaler's).
 
     Attributes
     ----------
@@ -216,6 +229,7 @@ class ClusterLearner:
         margin: float = MARGIN,
         k_every: int = 1,
         criterion: str = "prediction_strength",
+        confirm: int = CONFIRM,
     ) -> None:
         if k_range is not None and not 2 <= k_range[0] <= n_clusters <= k_range[1]:
             raise ValueError(f"need 2 <= k_range[0] <= n_clusters <= k_range[1], got {n_clusters} and {k_range}")
@@ -232,10 +246,12 @@ class ClusterLearner:
         self.margin = margin
         self.k_every = k_every
         self.criterion = criterion
+        self.confirm = confirm
         self.k = n_clusters
         self.k_score = 0.0
         self.k_scores: dict[int, float] = {}
         self._chosen = False
+        self._pending = (n_clusters, 0)  # a new count picked, and by how many consecutive choices
         self._snapshots = 0
         self._scaler = StandardScaler()
         self._kmeans = cluster.KMeans(n_clusters=n_clusters, halflife=halflife, sigma=1.0, seed=seed)
@@ -295,32 +311,47 @@ class ClusterLearner:
         if len(self._recent) < hi * 20:
             return False
         pts = np.asarray(self._recent)
+        # scored on the reservoir's own spread: the running scaler's spans the whole history
+        # (young customers' vectors too), in a replay twice the population's on spend
+        z, mu, sd = standardise(pts)
         seed = self.seed + self.learned
         if self.criterion == "prediction_strength":
-            fits = strength_counts(pts, range(lo, hi + 1), seed=seed)
+            fits = strength_counts(z, range(lo, hi + 1), seed=seed, fit_sample=len(z), splits=SPLITS)
             strengths = {f.k: f.score for f in fits}
-            pick = pick_by_strength(strengths, self.k if self._chosen else None)
-            best = next(f for f in fits if f.k == pick)
-            changed, current_score = pick != self.k, strengths[self.k]
+            pick, current_score = pick_by_strength(strengths, self.k if self._chosen else None), strengths[self.k]
         else:
-            *fits, current = score_counts(pts, range(lo, hi + 1), seed=seed, current=self._centers())
+            *fits, current = score_counts(
+                z, range(lo, hi + 1), seed=seed, restarts=5, current=(self._centers() - mu) / sd
+            )
             best = max(fits, key=lambda f: f.score)  # the smallest of equal scores
             # every count fitted the same way: the current centres may hold an emptied cluster
             baseline = next(f.score for f in fits if f.k == self.k)
-            changed = best.k != self.k and (not self._chosen or best.score >= baseline + self.margin)
-            current_score = current.score
+            better = not self._chosen or best.score >= baseline + self.margin
+            pick, current_score = best.k if better else self.k, current.score
         self.k_scores = {f.k: round(f.score, 4) for f in fits}
-        self._chosen = True
-        if not changed:
+        pick = self._confirmed(pick)
+        if pick == self.k:
             self.k_score = current_score
             return False
-        centers, _ = lloyd(pts, best.centers, self.refine_iterations)  # the whole reservoir
-        self.k, self.k_score = best.k, best.score
+        chosen = next(f for f in fits if f.k == pick)
+        centers, _ = lloyd(pts, chosen.centers * sd + mu, self.refine_iterations)  # the whole reservoir
+        self.k, self.k_score = chosen.k, chosen.score
         self._kmeans = cluster.KMeans(n_clusters=self.k, halflife=self.halflife, sigma=1.0, seed=self.seed)
         for k in range(self.k):
             self._kmeans.centers[k].clear()
             self._kmeans.centers[k].update(dict(zip(FEATURES, centers[k], strict=True)))
         return True
+
+    def _confirmed(self, pick: int) -> int:
+        """The count to use: the first choice's at once; afterwards a new count only once
+        ``confirm`` consecutive choices picked it."""
+        first, self._chosen = not self._chosen, True
+        if first or pick == self.k:
+            self._pending = (pick, 0)
+            return pick
+        streak = self._pending[1] + 1 if self._pending[0] == pick else 1
+        self._pending = (pick, streak)
+        return pick if streak >= self.confirm else self.k
 
     @property
     def recent(self) -> np.ndarray:

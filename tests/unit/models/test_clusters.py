@@ -45,6 +45,13 @@ def test_the_learners_default_speed_limit_is_the_settings_default() -> None:
     assert Settings.model_fields["cluster_max_step"].default == MAX_STEP == ClusterLearner().max_step
 
 
+def test_the_learners_default_confirmation_is_the_settings_default() -> None:
+    from segstream.config import Settings
+    from segstream.models.cluster_count import CONFIRM
+
+    assert Settings.model_fields["clusters_confirm"].default == CONFIRM == ClusterLearner().confirm == 3
+
+
 def _two_blobs(learner: ClusterLearner, at: float, rng: np.random.Generator) -> None:
     for row in rng.permutation(np.vstack([rng.normal(c, 0.05, (400, len(FEATURES))) for c in (0.0, at)])):
         learner.learn_one(dict(zip(FEATURES, row, strict=True)))

@@ -167,12 +167,16 @@ def replay_events(
     grading: Grading | None = None,
     learn_sample: int | None = None,
     max_step: float | None = None,
+    learner: ClusterLearner | None = None,
 ) -> Replay:
     """Replay ``source`` (in event-time order, from ``t0``) up to ``days`` event days after
     ``t0``, as :func:`replay` does; ``learn_sample``: the clusters learn from at most that
     many customers a day (the leader's slice), not from all; ``max_step``: the cluster
-    learner's speed limit (None: its default)."""
+    learner's speed limit (None: its default); ``learner``: the cluster learner (None: the
+    replay's own, four clusters)."""
     r = Replay(models, grading=grading, learn_sample=learn_sample)
+    if learner is not None:
+        r.learner = learner
     if max_step is not None:
         r.learner.max_step = max_step
     offsets: Counter[str] = Counter()

@@ -58,12 +58,14 @@ class Leader:
 
     async def learn_clusters(self, customers: list[CustomerState] | None = None, now: int | None = None) -> None:
         """Leader only: learn clusters from a slice of the population (or ``customers``, in
-        order, as of ``now``); publish model events."""
+        order, as of ``now``: an event-time epoch's, which also chooses the count with
+        ``clusters=auto``: epochs come a week of event time apart, not every 2 s); publish
+        model events."""
         now = now or (await self.p.redis("clock", self.p.store.clock)).get("global", 0)
         if customers is None:
             learn = partial(self.p.sync.learn_clusters, now, self.p.settings.cluster_sample)
         else:
-            learn = partial(self.p.sync.learn_from, customers[: self.p.settings.cluster_sample], now)
+            learn = partial(self.p.sync.learn_from, customers[: self.p.settings.cluster_sample], now, True)
         events = await self.p.redis("learn clusters", learn)
         if events:
             # one key: every model event in one partition, in order

@@ -170,8 +170,11 @@ class ModelSync:
         self._scan_cursor, customers = await self.store.sample(self._scan_cursor, sample)
         return await self.learn_from(list(customers.values()), now_us)
 
-    async def learn_from(self, customers: list[CustomerState], now_us: int) -> list[dict[str, object]]:
-        """Learn from these customers, in this order, and publish a cluster snapshot (leader only)."""
+    async def learn_from(
+        self, customers: list[CustomerState], now_us: int, choose: bool = False
+    ) -> list[dict[str, object]]:
+        """Learn from these customers, in this order, and publish a cluster snapshot (leader
+        only); ``choose``: with ``clusters=auto``, choose the count at this snapshot."""
         if not customers:
             return []
         # learning is CPU-bound (~0.1 s a sample): in a thread, so that the event loop (and
@@ -182,7 +185,7 @@ class ModelSync:
             return []
         blob = await self.store.get_snapshot(CLUSTER)
         previous = self._cluster_decoder.decode(blob) if blob else None
-        snap, events = await asyncio.to_thread(self.learner.snapshot, previous)
+        snap, events = await asyncio.to_thread(self.learner.snapshot, previous, None, choose)
         new = msgspec.msgpack.encode(snap)
         if blob:
             await self.store.put_snapshot(CLUSTER + ":prev", blob)

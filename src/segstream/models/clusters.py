@@ -384,15 +384,16 @@ class ClusterLearner:
         return mean, std, self._centers()
 
     def snapshot(
-        self, previous: ClusterSnapshot | None, version: int | None = None
+        self, previous: ClusterSnapshot | None, version: int | None = None, choose: bool = False
     ) -> tuple[ClusterSnapshot, list[dict[str, object]]]:
         """A snapshot whose ids follow ``previous``; and the births, merges and retirements.
 
-        With ``k_range``, every ``k_every``-th snapshot also chooses the number of clusters
-        (:meth:`choose_count`); old and new centres are then matched as far as their
-        numbers allow: unmatched old clusters retire, unmatched new ones are born."""
+        With ``k_range``, every ``k_every``-th snapshot (and any with ``choose``) also
+        chooses the number of clusters (:meth:`choose_count`); old and new centres are then
+        matched as far as their numbers allow: unmatched old clusters retire, unmatched new
+        ones are born."""
         self.refine()
-        if self.k_range is not None and self._snapshots % self.k_every == 0:
+        if self.k_range is not None and (choose or self._snapshots % self.k_every == 0):
             self.choose_count()
         self._snapshots += 1
         mean, std, centers = self._state()

@@ -233,6 +233,20 @@ def test_choosing_every_second_snapshot(criterion: str) -> None:
     assert (s1.k, s2.k, s3.k) == (3, 3, 4)
 
 
+@pytest.mark.parametrize("criterion", CRITERIA)
+def test_a_snapshot_told_to_choose_chooses_between_the_every_kth(criterion: str) -> None:
+    rng = np.random.default_rng(2)
+    learner = ClusterLearner(
+        n_clusters=2, k_range=(2, 6), reservoir=1500, k_every=5, criterion=criterion, confirm=1
+    )  # fmt: skip
+    learn(learner, draw(list(AXES[:3]), 1500, rng)[0])
+    s1, _ = learner.snapshot(None)  # snapshot 0 chooses
+    learn(learner, draw(list(AXES[:4]), 1500, rng)[0])
+    s2, _ = learner.snapshot(s1)  # snapshot 1 does not
+    s3, _ = learner.snapshot(s2, choose=True)  # snapshot 2 is told to (an event-time epoch's)
+    assert (s1.k, s2.k, s3.k) == (3, 3, 4)
+
+
 def noisier(x: np.ndarray, truth: np.ndarray, factor: float) -> np.ndarray:
     """Each point moved ``factor`` times as far from its group's mean: the same groups, more noise."""
     means = np.array([x[truth == g].mean(axis=0) for g in range(truth.max() + 1)])

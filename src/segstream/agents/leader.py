@@ -65,7 +65,7 @@ class Leader:
         if customers is None:
             learn = partial(self.p.sync.learn_clusters, now, self.p.settings.cluster_sample)
         else:
-            learn = partial(self.p.sync.learn_from, customers[: self.p.settings.cluster_sample], now, True)
+            learn = partial(self.p.sync.learn_from, customers[: self.p.settings.cluster_sample], now, choose=True)
         events = await self.p.redis("learn clusters", learn)
         if events:
             # one key: every model event in one partition, in order

@@ -185,7 +185,7 @@ class ModelSync:
             return []
         blob = await self.store.get_snapshot(CLUSTER)
         previous = self._cluster_decoder.decode(blob) if blob else None
-        snap, events = await asyncio.to_thread(self.learner.snapshot, previous, None, choose)
+        snap, events = await asyncio.to_thread(self.learner.snapshot, previous, choose=choose)
         new = msgspec.msgpack.encode(snap)
         if blob:
             await self.store.put_snapshot(CLUSTER + ":prev", blob)

@@ -11,7 +11,8 @@ inertia) and scored:
   half belong together. The count chosen is the largest whose strength is at least
   :data:`THRESHOLD` (the paper's 0.8): the most clusters that are still reproducible.
   It changes only when the current count's strength falls clearly below the threshold or
-  a larger count's rises clearly above it (:data:`STRENGTH_MARGIN`, :func:`pick_by_strength`);
+  a larger count's rises clearly above it, and then up only to a count clearly above it
+  (:data:`STRENGTH_MARGIN`, :func:`pick_by_strength`);
 - **silhouette** (:func:`silhouette`, on one fixed-size part of the subsample: it needs
   all pairwise distances): the highest mean silhouette; a count replaces the current one
   only when it scores higher by :data:`MARGIN`. It favours coarse structure: groups much
@@ -355,13 +356,16 @@ def pick_by_strength(
     """The count to use, from each count's prediction strength.
 
     Without a current count (``None``): the largest count whose strength is at least
-    ``threshold``, else the strongest (the smallest of equal ones). With one: it is kept
-    unless its strength fell below ``threshold - margin``, or a larger count's strength
-    reached ``threshold + margin``; then the choice is made afresh.
+    ``threshold``, else the strongest (the smallest of equal ones). With one: if its
+    strength fell below ``threshold - margin``, the choice is made afresh; else it moves
+    up only to the largest count whose strength reached ``threshold + margin`` (a count
+    that is only just reproducible does not replace one that still is); else it is kept.
 
     >>> s = {2: 0.99, 3: 0.95, 4: 0.82, 5: 0.6}
     >>> pick_by_strength(s, None), pick_by_strength(s, 3), pick_by_strength(s, 5)
     (4, 3, 4)
+    >>> pick_by_strength({2: 0.99, 3: 0.9, 4: 0.86, 5: 0.82}, 3)
+    4
     >>> pick_by_strength({2: 0.5, 3: 0.7}, None)
     3
     """
@@ -372,6 +376,4 @@ def pick_by_strength(
         return fresh
     if strengths[current] < threshold - margin:
         return fresh
-    if any(k > current and v >= threshold + margin for k, v in strengths.items()):
-        return fresh
-    return current
+    return max((k for k, v in strengths.items() if k > current and v >= threshold + margin), default=current)

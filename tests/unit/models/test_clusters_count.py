@@ -299,7 +299,9 @@ def test_well_separated_blobs_are_predicted_whole_and_a_split_one_is_not(k_true:
     [
         ({2: 0.99, 3: 0.95, 4: 0.82, 5: 0.6}, None, 4),  # the largest count at 0.8 or above
         ({2: 0.99, 3: 0.95, 4: 0.82, 5: 0.6}, 3, 3),  # 4 is above 0.8 but not by the margin: 3 stays
-        ({2: 0.99, 3: 0.95, 4: 0.86, 5: 0.6}, 3, 4),  # 4 is 0.06 above: chosen afresh
+        ({2: 0.99, 3: 0.95, 4: 0.86, 5: 0.6}, 3, 4),  # 4 is 0.06 above: it replaces 3
+        ({2: 0.99, 3: 0.95, 4: 0.86, 5: 0.82}, 3, 4),  # up only to a count clearly above: not 5
+        ({2: 0.99, 3: 0.95, 4: 0.86, 5: 0.9}, 3, 5),  # 5 clearly above too: the largest of them
         ({2: 0.99, 3: 0.95, 4: 0.76, 5: 0.6}, 4, 4),  # 4 fell below 0.8 by less than the margin: stays
         ({2: 0.99, 3: 0.95, 4: 0.74, 5: 0.6}, 4, 3),  # by more: the largest above 0.8
         ({2: 0.5, 3: 0.7, 4: 0.7}, None, 3),  # none reaches 0.8: the strongest, the smallest of equals

@@ -289,6 +289,9 @@ def main() -> None:
     }
     result = checks[a.check]()
     result["at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    # the code measured (run from a worktree for a before/after pair)
+    git = ["git", "rev-parse", "--short", "HEAD"]
+    result["commit"] = subprocess.run(git, capture_output=True, text=True, cwd=Path.cwd()).stdout.strip()
     print(json.dumps(result, indent=2, ensure_ascii=False))
     a.json.parent.mkdir(parents=True, exist_ok=True)
     with a.json.open("a") as fh:

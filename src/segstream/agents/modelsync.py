@@ -185,7 +185,10 @@ class ModelSync:
             return []
         blob = await self.store.get_snapshot(CLUSTER)
         previous = self._cluster_decoder.decode(blob) if blob else None
+        k = self.learner.k
         snap, events = await asyncio.to_thread(self.learner.snapshot, previous, choose=choose)
+        if self.learner.k != k:
+            log.info("cluster count %d -> %d (scores by count: %s)", k, self.learner.k, self.learner.k_scores)
         new = msgspec.msgpack.encode(snap)
         if blob:
             await self.store.put_snapshot(CLUSTER + ":prev", blob)

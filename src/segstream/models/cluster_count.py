@@ -94,19 +94,20 @@ def lloyd(pts: np.ndarray, centers: np.ndarray, iterations: int = 10) -> tuple[n
     return c, float(((pts - c[labels]) ** 2).sum())
 
 
-def kmeanspp(pts: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """``k`` greedy k-means++ seeds drawn from ``pts``: for each next seed, ``2 + ln k``
-    candidates are drawn with probability proportional to their squared distance from the
-    seeds so far, and the one that leaves the smallest sum of those distances is kept
-    (Arthur & Vassilvitskii's k-means++ as scikit-learn's ``kmeans_plusplus`` does it: of
-    300 seedings of three blobs 12 and 25 apart, a single draw per seed left a blob without
-    a seed 54 times, this never; tests/unit/models/test_clusters_count.py).
+def kmeanspp(pts: np.ndarray, k: int, rng: np.random.Generator, trials: int | None = None) -> np.ndarray:
+    """``k`` greedy k-means++ seeds drawn from ``pts``: for each next seed, ``trials``
+    (by default ``2 + ln k``) candidates are drawn with probability proportional to their
+    squared distance from the seeds so far, and the one that leaves the smallest sum of
+    those distances is kept (Arthur & Vassilvitskii's k-means++ as scikit-learn's
+    ``kmeans_plusplus`` does it: of 300 seedings of three blobs 12 and 25 apart, a single
+    draw per seed left a blob without a seed 54 times, this never;
+    tests/unit/models/test_clusters_count.py). ``trials=1``: the original, single draw.
 
     >>> pts = np.array([[0.0, 0.0], [0.1, 0.0], [10.0, 10.0]])
     >>> sorted(kmeanspp(pts, 2, np.random.default_rng(0))[:, 0].round().tolist())
     [0.0, 10.0]
     """
-    trials = 2 + int(np.log(k))
+    trials = trials or 2 + int(np.log(k))
     chosen = [pts[rng.integers(len(pts))]]
     d = ((pts - chosen[0]) ** 2).sum(axis=1)
     for _ in range(1, k):

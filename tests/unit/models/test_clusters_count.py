@@ -201,6 +201,24 @@ def test_greedy_kmeanspp_puts_a_seed_in_every_separate_group(k: int, centres: li
     assert hits >= at_least
 
 
+def test_one_trial_a_seed_is_the_original_single_draw_kmeanspp() -> None:
+    """``trials=1`` (the learner's restarts) draws each next seed once, with probability
+    proportional to its squared distance from the nearest seed so far: the same seeds as
+    that rule written out, from the same random stream."""
+    x, _ = draw(list(AXES[:4]), 500, np.random.default_rng(2))
+
+    def single_draw(rng: np.random.Generator, k: int) -> np.ndarray:
+        chosen = [x[rng.integers(len(x))]]
+        for _ in range(1, k):
+            d = ((x[:, None, :] - np.asarray(chosen)[None, :, :]) ** 2).sum(axis=2).min(axis=1)
+            chosen.append(x[rng.choice(len(x), p=d / d.sum())])
+        return np.asarray(chosen)
+
+    for seed in range(5):
+        ours = kmeanspp(x, 4, np.random.default_rng(seed), trials=1)
+        assert np.array_equal(ours, single_draw(np.random.default_rng(seed), 4))
+
+
 def test_a_fixed_count_never_changes() -> None:
     rng = np.random.default_rng(1)
     learner = ClusterLearner(n_clusters=3, seed=1, reservoir=1500)

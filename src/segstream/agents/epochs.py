@@ -28,6 +28,13 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_SWEEP_PASSES = 10_000  # a customer re-scored as of ever later due times ends; this bounds a bug
+#: Seconds every partition must stay drained with the stream clock unchanged before the
+#: leader takes it for the backlog's end and closes the epoch short of its boundary. A
+#: worker faster than its producer drains the partitions between two sends: closing then
+#: made the epoch end at whatever clock the events had reached, which depended on the two
+#: speeds (an integration test's second epoch ended at two different event times in two
+#: runs, and the clusters learned from it differed to the end; docs/PROCESSING.md).
+QUIET_S = 5.0
 
 
 def stable_order(customers: dict[str, T]) -> list[T]:
@@ -48,6 +55,7 @@ class Catchup:
         self.pipeline = pipeline
         self.barrier = barrier
         self._unlearned: dict[str, CustomerState] = {}
+        self._quiet: tuple[int, float] | None = None  # the stream clock while drained, and since when
 
     async def advance(self) -> bool:
         """One look at the barrier (leader only); True when the boundary moved."""
@@ -60,6 +68,10 @@ class Catchup:
         held = ready(await barrier.positions(), partition_names(s.topic, s.partitions), ep.next)
         if held is None:  # some partition is still applying events before the boundary
             return False
+        if held:
+            self._quiet = None
+        elif ep.done != ep.next and not await self._quiet_for(QUIET_S):
+            return False  # drained, but events may still be on their way: the end is not told
         if ep.next and ep.done != ep.next:
             await self._close(ep, held)
         if not held:  # every partition drained: wait for more
@@ -70,6 +82,14 @@ class Catchup:
         await barrier.set_next(nxt)
         log.info("event-time barrier moved to %s", "live" if nxt == LIVE else nxt)
         return True
+
+    async def _quiet_for(self, seconds: float) -> bool:
+        """Whether the stream clock has not moved for ``seconds`` (wall clock) while drained."""
+        clock = (await self.pipeline.store.clock()).get(CLOCK_GLOBAL, 0)
+        now = time.monotonic()
+        if self._quiet is None or self._quiet[0] != clock:
+            self._quiet = (clock, now)
+        return now - self._quiet[1] >= seconds
 
     async def _close(self, ep: Epoch, held: list[int]) -> None:
         """The epoch's jobs: re-score the customers due before the boundary, publish the

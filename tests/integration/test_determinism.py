@@ -4,6 +4,7 @@ customer, the same churn-risk alerts and the same model versions."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from itertools import islice
@@ -31,10 +32,25 @@ KINDS = {Purchase: "purchases", Usage: "usage", Feedback: "feedback", Profile: "
 DAY_S = 86_400.0
 
 
-def run(make_settings: Callable[..., Settings], start: Callable[..., WorkerProcess], events: list[Any], **over: Any):
+def run(
+    make_settings: Callable[..., Settings],
+    start: Callable[..., WorkerProcess],
+    events: list[Any],
+    trickle: int = 0,
+    **over: Any,
+):
+    """The backlog produced first (a replay), or with ``trickle`` > 0 produced while the
+    worker runs, in that many parts half a second apart (a producer slower than the worker)."""
     s = make_settings(event_epoch_s=DAY_S, idle_partition_s=300, value_fit_interval_s=1, **over)
-    produce_events(s, events)  # the whole backlog first: a replay
-    start(s)
+    if trickle:
+        start(s)
+        size = -(-len(events) // trickle)
+        for i in range(0, len(events), size):
+            produce_events(s, events[i : i + size])
+            time.sleep(0.5)
+    else:
+        produce_events(s, events)  # the whole backlog first: a replay
+        start(s)
     counts: dict[str, int] = {}
     for e in events:
         counts[KINDS[type(e)]] = counts.get(KINDS[type(e)], 0) + 1
@@ -70,3 +86,19 @@ def test_a_replay_gives_the_same_segments_alerts_and_models_on_a_fast_and_a_slow
     assert f_risk == s_risk
     assert f_alerts == s_alerts and any(a[2] == "high" for a in f_alerts), f_alerts[:5]
     assert f_versions == s_versions and all(f_versions.values()), f_versions
+
+
+def test_a_backlog_produced_while_the_worker_runs_ends_as_one_produced_first(
+    make_settings: Callable[..., Settings], start_worker: Callable[..., WorkerProcess]
+) -> None:
+    """A worker faster than its producer drains its partitions between two sends; that is
+    not the backlog's end, and the epochs, so the snapshots, segments and alerts, are those
+    of the same events produced before the worker started (agents/epochs.py, QUIET_S)."""
+    sim = Simulator(300, datetime(2024, 1, 1, tzinfo=UTC), seed=7)
+    events = list(islice(sim.events(), 30_000))
+    first = run(make_settings, start_worker, events, batch_size=5000)
+    trickled = run(make_settings, start_worker, events, trickle=6, batch_size=5000)
+    assert first[4] == trickled[4]  # the clock
+    assert first[3] == trickled[3]  # the model versions: one RFM snapshot an epoch
+    assert first[0] == trickled[0]  # the segments
+    assert first[1] == trickled[1] and first[2] == trickled[2]  # the risks and alerts

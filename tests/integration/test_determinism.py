@@ -4,7 +4,6 @@ customer, the same churn-risk alerts and the same model versions."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from itertools import islice
@@ -32,6 +31,12 @@ KINDS = {Purchase: "purchases", Usage: "usage", Feedback: "feedback", Profile: "
 DAY_S = 86_400.0
 
 
+def applied(s: Settings) -> int:
+    """Events applied so far, over every input topic."""
+    stats = read_store(s, lambda st: st.stats())
+    return sum(stats.get(f"events:{k}", 0) for k in KINDS.values())
+
+
 def run(
     make_settings: Callable[..., Settings],
     start: Callable[..., WorkerProcess],
@@ -40,14 +45,16 @@ def run(
     **over: Any,
 ):
     """The backlog produced first (a replay), or with ``trickle`` > 0 produced while the
-    worker runs, in that many parts half a second apart (a producer slower than the worker)."""
+    worker runs, in that many parts, each sent once the worker has applied the ones before
+    (a producer slower than the worker: the partitions drain between two parts)."""
     s = make_settings(event_epoch_s=DAY_S, idle_partition_s=300, value_fit_interval_s=1, **over)
     if trickle:
         start(s)
         size = -(-len(events) // trickle)
         for i in range(0, len(events), size):
             produce_events(s, events[i : i + size])
-            time.sleep(0.5)
+            sent = min(i + size, len(events))
+            wait_until(lambda n=sent: applied(s) >= n, 120, f"the first {sent} events applied", every=0.2)
     else:
         produce_events(s, events)  # the whole backlog first: a replay
         start(s)

@@ -62,6 +62,10 @@ class ModelSync:
         )  # fmt: skip
         self._scan_cursor = 0
         self._early_fit = 0  # customers with purchases at the last fit before the interval
+        # one learning and one fit at a time: an epoch's and an operator's re-score run in
+        # two timers; interleaved, both would move the one learner and publish the same version
+        self._learning = asyncio.Lock()
+        self._fitting = asyncio.Lock()
 
     # -- snapshots
 
@@ -95,6 +99,10 @@ class ModelSync:
         """Leader only: refit BG/NBD and Gamma-Gamma on the customers' repeat histories as
         of the stream clock (at most ``value_fit_sample`` of them) and publish the result,
         versioned; a failed fit keeps the previous parameters and says so in ``status``."""
+        async with self._fitting:
+            return await self._fit_value(now_us)
+
+    async def _fit_value(self, now_us: int) -> ValueSnapshot | None:
         unit, started = self.models.value.unit_days, time.monotonic()
         # the population in pages: each page's states are decoded, reduced to the four
         # numbers a fit needs, and dropped. One MGET and decode of everyone (50,000
@@ -167,14 +175,21 @@ class ModelSync:
     async def learn_clusters(self, now_us: int, sample: int = 2000) -> list[dict[str, object]]:
         """Leader only: learn from the next slice of the population (a SCAN cursor walks it
         round and round) and publish a cluster snapshot; return cluster births/merges/retirements."""
-        self._scan_cursor, customers = await self.store.sample(self._scan_cursor, sample)
-        return await self.learn_from(list(customers.values()), now_us)
+        async with self._learning:
+            self._scan_cursor, customers = await self.store.sample(self._scan_cursor, sample)
+            return await self._learn_from(list(customers.values()), now_us)
 
     async def learn_from(
         self, customers: list[CustomerState], now_us: int, choose: bool = False
     ) -> list[dict[str, object]]:
         """Learn from these customers, in this order, and publish a cluster snapshot (leader
         only); ``choose``: with ``clusters=auto``, choose the count at this snapshot."""
+        async with self._learning:
+            return await self._learn_from(customers, now_us, choose)
+
+    async def _learn_from(
+        self, customers: list[CustomerState], now_us: int, choose: bool = False
+    ) -> list[dict[str, object]]:
         if not customers:
             return []
         # learning is CPU-bound (~0.1 s a sample): in a thread, so that the event loop (and

@@ -123,3 +123,66 @@ async def test_a_value_fit_gets_each_buyer_once_in_id_order_with_exact_spends(mo
     assert got["x"] == [1, 1, 0]
     assert got["t_x"] == pytest.approx([3 / u, 3 / u, 0]) and got["T"] == pytest.approx([10 / u] * 3)
     assert [int(v) for v in got["spend"]] == [300, 300, 2**53 + 1]  # type: ignore[attr-defined]
+
+
+class SlowStore:
+    """Snapshots kept in a dict, each read taking a moment (a Redis round trip), and the
+    population: 150 buyers."""
+
+    def __init__(self) -> None:
+        self.blobs: dict[str, bytes] = {}
+
+    async def sample(self, cursor: int, count: int) -> tuple[int, dict[str, object]]:
+        from segstream.state.customer import CustomerState
+
+        day = 86_400_000_000
+        return 0, {
+            f"c{i}": CustomerState(purchases=PurchaseSummary().add(i * day, 100 + i).add((i + 9) * day, 50 * i))
+            for i in range(150)
+        }
+
+    async def get_snapshot(self, name: str) -> bytes | None:
+        import asyncio
+
+        await asyncio.sleep(0.01)
+        return self.blobs.get(name)
+
+    async def put_snapshot(self, name: str, blob: bytes) -> None:
+        self.blobs[name] = blob
+
+
+async def test_an_epochs_learning_and_an_operators_rescore_at_once_publish_one_snapshot_after_the_other() -> None:
+    import asyncio
+
+    import msgspec
+
+    from segstream.agents.modelsync import ModelSync
+    from segstream.models.clusters import ClusterSnapshot
+
+    store = SlowStore()
+    sync = ModelSync(Settings(), store=store)  # type: ignore[arg-type]
+    customers = list((await store.sample(0, 150))[1].values())
+    now = 400 * 86_400_000_000
+    await asyncio.gather(sync.learn_from(customers, now), sync.learn_clusters(now), sync.learn_from(customers, now))
+    last = msgspec.msgpack.decode(store.blobs["cluster"], type=ClusterSnapshot)
+    prev = msgspec.msgpack.decode(store.blobs["cluster:prev"], type=ClusterSnapshot)
+    assert (prev.version, last.version, last.learned) == (2, 3, 450)
+
+
+async def test_two_value_fits_at_once_publish_one_version_after_the_other(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    import msgspec
+
+    from segstream.agents import modelsync
+    from segstream.models.bgnbd import BGNBDParams
+    from segstream.models.value import ValueSnapshot
+
+    bg = BGNBDParams(0.24, 4.4, 0.79, 2.4, -9000.0, 150, True)
+    monkeypatch.setattr(
+        modelsync, "fit_value", lambda *a, version, **kw: ValueSnapshot(version, 0, "", 150, bg, None, [], 0)
+    )
+    store = SlowStore()
+    sync = modelsync.ModelSync(Settings(), store=store)  # type: ignore[arg-type]
+    await asyncio.gather(*(sync.fit_value(400 * 86_400_000_000) for _ in range(3)))
+    assert msgspec.msgpack.decode(store.blobs["value"], type=ValueSnapshot).version == 3

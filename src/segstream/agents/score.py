@@ -270,9 +270,11 @@ def assign_clusters(
     cols = cols if cols is not None else Columns.of([b[1] for b in batch], [b[2] for b in batch])
     x = behaviour_matrix(cols, activity(cols, models.usage))
     current = np.array([cluster_number(b[1].segments.get("cluster")) or 0 for b in batch], dtype=np.int64)
-    ids = snap.assign(x, current, models.cluster_margin).tolist()
+    under = np.array([b[1].cluster_rebuilt for b in batch], dtype=np.int64)
+    ids = snap.assign(x, current, models.cluster_margin, under).tolist()
     enough = enough_data(cols).tolist()
     for (cid, st, _, trigger, scored), cluster_id, row, ok in zip(batch, ids, x, enough, strict=True):
+        st.cluster_rebuilt = snap.rebuilt  # placed under this partition: the margin holds from now on
         new = f"c{cluster_id}" if ok else INSUFFICIENT
         if new == st.segments.get("cluster"):
             continue

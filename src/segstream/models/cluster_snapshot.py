@@ -27,8 +27,9 @@ class ClusterSnapshot(msgspec.Struct, frozen=True, omit_defaults=True):
     and how the number of clusters was chosen: ``k`` clusters, ``k_method`` ``"fixed"``
     (the setting), ``"prediction_strength"`` or ``"silhouette"`` (from the data), ``k_score``
     the prediction strength of ``k`` clusters, or the silhouette of these centres, on the
-    learner's recent vectors (0.0: not scored). Snapshots written before
-    these three fields decode with their defaults (``k`` 0: unknown, ``len(ids)`` tells);
+    learner's recent vectors (0.0: not scored); ``rebuilt``, the version at which the count
+    last changed (:meth:`assign`). Snapshots written before
+    these fields decode with their defaults (``k`` 0: unknown, ``len(ids)`` tells);
     defaults are not written, so such a snapshot encodes to the same bytes as before.
     """
 
@@ -43,19 +44,29 @@ class ClusterSnapshot(msgspec.Struct, frozen=True, omit_defaults=True):
     k: int = 0
     k_score: float = 0.0
     k_method: str = "fixed"
+    rebuilt: int = 0  # the version whose count last changed (0: none since the first)
 
-    def assign(self, x: np.ndarray, current: np.ndarray | None = None, margin: float = 0.0) -> np.ndarray:
+    def assign(
+        self, x: np.ndarray, current: np.ndarray | None = None, margin: float = 0.0, under: np.ndarray | None = None
+    ) -> np.ndarray:
         """Cluster id of each row of ``x`` (n x len(FEATURES), raw units), vectorised. A
         snapshot learned on fewer features (an older release's) reads the first ones only.
 
         ``current``: each row's cluster id so far (0: none); a row stays in it unless the
         nearest centre is nearer by more than ``margin`` (a share of the distance), so that
         customers between two centres do not move back and forth as the centres drift.
+        ``under``: the ``rebuilt`` of the snapshot each row's ``current`` was given under; a
+        row given its cluster before the count last changed (``under < rebuilt``) is placed
+        afresh, in its nearest centre: the margin holds customers between centres that
+        drift, not in the partition of a count the learner left.
 
         >>> snap = ClusterSnapshot(1, [3, 4], [[0.0] * 6, [2.0] + [0.0] * 5], [0.0] * 6, [1.0] * 6, {}, 5, 0)
         >>> x = np.array([[1.05] + [0.0] * 5, [1.5] + [0.0] * 5])
         >>> snap.assign(x).tolist(), snap.assign(x, np.array([3, 3]), margin=0.1).tolist()
         ([4, 4], [3, 4])
+        >>> rebuilt = msgspec.structs.replace(snap, version=2, rebuilt=2)
+        >>> rebuilt.assign(x, np.array([3, 3]), margin=0.1, under=np.array([0, 2])).tolist()
+        [4, 4]
         """
         z = (x[:, : len(self.mean)] - np.asarray(self.mean)) / np.asarray(self.std)
         c = np.asarray(self.centers)
@@ -66,6 +77,8 @@ class ClusterSnapshot(msgspec.Struct, frozen=True, omit_defaults=True):
             cur = np.array([column.get(int(k), -1) for k in current], dtype=np.int64)
             rows = np.arange(len(best))
             stay = (cur >= 0) & (d[rows, best] >= (1 - margin) ** 2 * d[rows, np.maximum(cur, 0)])
+            if under is not None:
+                stay &= np.asarray(under) >= self.rebuilt
             best = np.where(stay, cur, best)
         ids: np.ndarray = np.asarray(self.ids)[best]
         return ids

@@ -284,8 +284,9 @@ class ClusterLearner:
         matched as far as their numbers allow: unmatched old clusters retire, unmatched new
         ones are born."""
         self.refine()
+        changed = False
         if self.k_range is not None and (choose or self._snapshots % self.k_every == 0):
-            self.choose_count()
+            changed = self.choose_count()
         self._snapshots += 1
         mean, std, centers = self._state()
         events: list[dict[str, object]] = []
@@ -322,8 +323,9 @@ class ClusterLearner:
                 centers = limit_steps(centers, mean, std, old, kept, self.max_step)
         # named when learned, from the catalogue's words: every worker shows the same names
         descriptions = {lang: [traits(standouts(c), lang) for c in centers] for lang in LANGUAGES}
+        version = version if version is not None else (previous.version + 1 if previous else 1)
         snap = ClusterSnapshot(
-            version=version if version is not None else (previous.version + 1 if previous else 1),
+            version=version,
             ids=ids,
             centers=centers.tolist(),
             mean=mean.tolist(),
@@ -334,6 +336,7 @@ class ClusterLearner:
             k=self.k,
             k_score=round(self.k_score, 4),
             k_method="fixed" if self.k_range is None else self.criterion,
+            rebuilt=version if changed and previous is not None else (previous.rebuilt if previous else 0),
         )
         for e in events:
             cid = e["cluster"]

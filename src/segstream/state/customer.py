@@ -87,6 +87,7 @@ class CustomerState(msgspec.Struct, array_like=True, omit_defaults=True, gc=Fals
     segments: dict[str, str] = msgspec.field(default_factory=dict)
     outlook: Outlook | None = None
     mix: PurchaseMix | None = None  # discounts, channels, categories (None: no purchase named any)
+    cluster_rebuilt: int = 0  # the cluster snapshot's ``rebuilt`` when the cluster was last assigned
 
     def seen(self, topic: str, event_id: str) -> bool:
         return id_hash(event_id) in self.recent.get(topic, ())

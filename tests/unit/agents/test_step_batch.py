@@ -284,6 +284,25 @@ def test_a_customer_between_two_centres_stays_in_its_cluster_within_the_margin()
         assert [(c.from_segment, c.to_segment) for c in r.outputs if c.dimension == "cluster"] == expected
 
 
+def test_a_customer_placed_before_the_count_last_changed_goes_to_its_nearest_centre_once() -> None:
+    from segstream.scoring.behaviour import behaviours
+
+    st = bought(0).state
+    x = behaviours([st], us(20), Models())[0].tolist()
+    near, far = [x[0] + 0.5, *x[1:]], [x[0] - 0.525, *x[1:]]  # distances 0.5 and 0.525
+    # the count changed at version 7: c3 is nearer, but within the margin of 0.1
+    snap = ClusterSnapshot(
+        7, [3, 4], [near, far], [0.0] * len(x), [1.0] * len(x), {"en": ["a", "b"]}, 5, 10, rebuilt=7
+    )  # fmt: skip
+    for placed_under, expected in ((7, []), (6, [("c4", "c3")]), (0, [("c4", "c3")])):
+        loaded = bought(0)
+        loaded.state.segments["cluster"] = "c4"
+        loaded.state.cluster_rebuilt = placed_under
+        r = rescore({"a": loaded}, {}, us(20), Models(cluster_snapshot=snap, cluster_margin=0.1))
+        assert [(c.from_segment, c.to_segment) for c in r.outputs if c.dimension == "cluster"] == expected
+        assert r.items[0].state.cluster_rebuilt == 7  # placed under this partition now: saved with the state
+
+
 def test_by_default_a_customer_leaves_its_cluster_only_for_a_centre_a_fifth_nearer() -> None:
     from segstream.config import load_settings
     from segstream.scoring.behaviour import behaviours

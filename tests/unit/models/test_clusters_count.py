@@ -123,6 +123,25 @@ def test_ids_survive_a_change_of_count_births_and_retirements_are_reported(crite
     assert [(e["event"], e["cluster"]) for e in events] == [("retirement", gone)]
 
 
+def test_a_change_of_count_is_stamped_on_its_snapshot_and_carried_until_the_next() -> None:
+    rng = np.random.default_rng(3)
+    learner = ClusterLearner(n_clusters=2, k_range=(2, 6), reservoir=1500, confirm=1)
+    learn(learner, draw(list(AXES[:3]), 1500, rng)[0])
+    s1, _ = learner.snapshot(None)
+    learn(learner, draw(list(AXES[:3]), 1500, rng)[0])
+    s2, _ = learner.snapshot(s1)
+    assert (s1.k, s1.rebuilt, s2.k, s2.rebuilt) == (3, 0, 3, 0)  # the first count: no one was placed before it
+    learn(learner, draw(list(AXES[:4]), 1500, rng)[0])
+    s3, _ = learner.snapshot(s2)
+    learn(learner, draw(list(AXES[:4]), 1500, rng)[0])
+    s4, _ = learner.snapshot(s3)
+    assert (s3.k, s3.version, s3.rebuilt) == (4, 3, 3)
+    assert (s4.k, s4.rebuilt) == (4, 3)
+    fixed = ClusterLearner(n_clusters=3)
+    learn(fixed, draw(list(AXES[:4]), 1500, rng)[0])
+    assert fixed.snapshot(fixed.snapshot(None)[0])[0].rebuilt == 0
+
+
 @pytest.mark.parametrize(("margin", "k_after"), [(0.02, 3), (0.0, 4)])
 def test_a_count_better_by_less_than_the_margin_does_not_replace_the_current_one(margin: float, k_after: int) -> None:
     rng = np.random.default_rng(0)

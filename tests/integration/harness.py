@@ -17,7 +17,7 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 
 from segstream.config import Settings
-from segstream.state.barrier import LIVE, Barrier, partition_names, ready
+from segstream.state.barrier import Barrier, partition_names
 from segstream.state.store import Store
 from segstream.streams.security import client_kwargs
 
@@ -258,16 +258,8 @@ def settled(s: Settings) -> bool:
     if not s.event_epoch_s:
         return True
 
-    async def look(store: Any) -> bool:
-        barrier = Barrier(store.client, store.keys)
-        ep = await barrier.epoch()
-        if ep.next == LIVE:
-            return True
-        held = ready(await barrier.positions(), names, ep.next)
-        return held == [] and ep.done == ep.next > 0
-
     names = partition_names(s.topic, s.partitions)
-    return bool(read_store(s, look))
+    return bool(read_store(s, lambda store: Barrier(store.client, store.keys).settled(names)))
 
 
 def every_record(s: Settings, topic: str) -> list[Any]:

@@ -114,6 +114,14 @@ class Barrier:
         raw = cast(dict[bytes, bytes], await self.client.hgetall(self.keys.barrier))
         return {k.decode(): Position.decode(v.decode()) for k, v in raw.items()}
 
+    async def settled(self, partitions: list[str]) -> bool:
+        """No barrier any more (live), or every one of ``partitions`` drained and the last
+        epoch closed: a catch-up's events are all scored and its snapshots published."""
+        ep = await self.epoch()
+        if ep.next == LIVE:
+            return True
+        return ready(await self.positions(), partitions, ep.next) == [] and ep.done == ep.next > 0
+
     async def report(self, positions: Mapping[str, Position], gone: list[str] | tuple[str, ...] = ()) -> None:
         """Record partitions' positions; forget those in ``gone`` (busy again)."""
         if gone:

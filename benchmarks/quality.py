@@ -48,6 +48,7 @@ from segstream.models.value import ValueSnapshot  # noqa: E402
 from segstream.scoring.behaviour import behaviours  # noqa: E402
 from segstream.scoring.clock import scoring_clock  # noqa: E402
 from segstream.scoring.models import Models  # noqa: E402
+from segstream.state.barrier import Barrier, partition_names  # noqa: E402
 from segstream.state.store import Store  # noqa: E402
 from segstream.streams.schemas import ChurnRisk  # noqa: E402
 from segstream.streams.security import client_kwargs  # noqa: E402
@@ -111,18 +112,23 @@ def produce(s: Settings, events: list[Any]) -> None:
 
 
 def wait_swept(s: Settings, deadline: float) -> None:
-    """Wait until the leader's sweep has re-scored every customer due by the stream clock,
-    so that churn alerts carry the event times the sweep gives them, not the final re-score's."""
+    """Wait until a catch-up's last epoch has closed (its snapshots published: the re-score
+    that follows then starts from the same models in every run) and the leader's sweep has
+    re-scored every customer due by the stream clock, so that churn alerts carry the event
+    times the sweep gives them, not the final re-score's."""
+    names = partition_names(s.topic, s.partitions)
 
-    async def due() -> int:
+    async def waiting() -> bool:
         store = Store.from_settings(s)
         try:
+            if s.event_epoch_s and not await Barrier(store.client, store.keys).settled(names):
+                return True
             clock = scoring_clock(await store.clock(), int(time.time() * 1000), round(s.idle_partition_s * 1000))
-            return await store.due_count(clock)
+            return bool(await store.due_count(clock))
         finally:
             await store.close()
 
-    while asyncio.run(due()) and time.monotonic() < deadline:
+    while asyncio.run(waiting()) and time.monotonic() < deadline:
         time.sleep(1)
 
 
@@ -164,6 +170,8 @@ def clusters(s: Settings, customers_n: int, events_n: int) -> dict[str, Any]:
         "ari_vs_batch_kmeans": round(adjusted_rand_score(batch, streamed), 4),
         "ari_batch_kmeans_vs_personas": round(adjusted_rand_score(truth, batch), 4),
     }
+    if final is not None:  # each customer in its nearest final centre (no margin): the centres alone
+        out["ari_nearest_final_vs_personas"] = round(adjusted_rand_score(truth, final.assign(x)), 4)
     if snaps["cluster"] and snaps["cluster:prev"]:
         cur, prev = dec.decode(snaps["cluster"]), dec.decode(snaps["cluster:prev"])
         flips = (cur.assign(x) != prev.assign(x)).mean()  # same features, consecutive snapshots

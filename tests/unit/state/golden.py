@@ -122,6 +122,17 @@ def customer_v2_sparse() -> CustomerState:
     return customer_v1_sparse()  # the same value: only its bytes differ
 
 
+def customer_v4() -> CustomerState:
+    """Layout 4 (2026-12-06): format 2's with ``cluster_rebuilt`` appended, set (the
+    ``rebuilt`` of the cluster snapshot the customer was last placed under)."""
+    return msgspec.structs.replace(customer_v2(), cluster_rebuilt=27)
+
+
+def customer_v4_sparse() -> CustomerState:
+    """Layout 4, a customer with one profile event only."""
+    return customer_v1_sparse()  # the same value: only its bytes differ
+
+
 def rfm_snapshot_v1() -> RFMSnapshot:
     return RFMSnapshot(
         version=3,

@@ -36,9 +36,11 @@ RECORDS = [
     ("customer_v2_sparse.hex", 1, golden.customer_v2_sparse),
     ("customer_v3.hex", 41, golden.customer_v2),  # format 3: the same states, compressed
     ("customer_v3_sparse.hex", 1, golden.customer_v2_sparse),
+    ("customer_v4.hex", 41, golden.customer_v4),  # layout 4: format 2's and one field
+    ("customer_v4_sparse.hex", 1, golden.customer_v4_sparse),
 ]
 #: the msgpack layout today's release writes (format 3 compresses it)
-CURRENT_RECORDS = [r for r in RECORDS if "_v2" in r[0]]
+CURRENT_RECORDS = [r for r in RECORDS if "_v4" in r[0]]
 DICTIONARY_1 = Path(__file__).parents[3] / "src" / "segstream" / "state" / "dicts" / "customer-1.zdict"
 
 
@@ -60,17 +62,30 @@ def test_customer_record_bytes_do_not_drift(name: str, version: int, build) -> N
     assert pack(version, build(), compress=False) == fixture(name)
 
 
-@pytest.mark.parametrize(("name", "version", "build"), CURRENT_RECORDS)
-def test_format_3_is_the_format_2_msgpack_compressed_with_dictionary_1(name: str, version: int, build) -> None:
+@pytest.mark.parametrize("name", ["customer_v2.hex", "customer_v2_sparse.hex"])
+def test_format_3_is_the_format_2_msgpack_compressed_with_dictionary_1(name: str) -> None:
     v2 = fixture(name)
     v3 = fixture(name.replace("_v2", "_v3"))
+    assert v3[:8] == v2[:8] and v3[8] == 0x01
+    assert zstd_dict_1().decompress(v3[9:]) == v2[8:]
+    assert unpack(v3) == unpack(v2)
+
+
+@pytest.mark.parametrize(("name", "version", "build"), CURRENT_RECORDS)
+def test_todays_records_are_todays_layout_compressed_with_dictionary_1(name: str, version: int, build) -> None:
+    plain = fixture(name)
     written = pack(version, build())
-    for blob in (v3, written):  # the fixture, and what today's code writes
-        assert blob[:8] == v2[:8] and blob[8] == 0x01
-        assert zstd_dict_1().decompress(blob[9:]) == v2[8:]
-    assert len(written) < len(v2)
+    assert written[:8] == plain[:8] and written[8] == 0x01
+    assert zstd_dict_1().decompress(written[9:]) == plain[8:]
+    assert len(written) < len(plain)
     # the compressor's exact output may change with the zstd library; any frame reads
-    assert unpack(written) == unpack(v3) == unpack(v2)
+    assert unpack(written) == unpack(plain)
+
+
+def test_layout_4_adds_one_byte_to_a_profile_only_customer() -> None:
+    v2, v4 = fixture("customer_v2_sparse.hex"), fixture("customer_v4_sparse.hex")
+    assert v4[8] == 0x9E and v4 == v2[:8] + b"\x9e" + v2[9:] + b"\x00"  # cluster_rebuilt 0
+    assert unpack(fixture("customer_v2.hex"))[1].cluster_rebuilt == 0  # older records: placed under none
 
 
 def test_a_record_compression_would_not_shrink_is_written_in_format_2() -> None:

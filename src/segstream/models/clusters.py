@@ -284,9 +284,8 @@ class ClusterLearner:
         matched as far as their numbers allow: unmatched old clusters retire, unmatched new
         ones are born."""
         self.refine()
-        changed = False
         if self.k_range is not None and (choose or self._snapshots % self.k_every == 0):
-            changed = self.choose_count()
+            self.choose_count()
         self._snapshots += 1
         mean, std, centers = self._state()
         events: list[dict[str, object]] = []
@@ -324,6 +323,10 @@ class ClusterLearner:
         # named when learned, from the catalogue's words: every worker shows the same names
         descriptions = {lang: [traits(standouts(c), lang) for c in centers] for lang in LANGUAGES}
         version = version if version is not None else (previous.version + 1 if previous else 1)
+        # the published count changed (chosen anew, or a new leader's or setting's differs)
+        rebuilt = (
+            0 if previous is None else version if self.k != (previous.k or len(previous.ids)) else previous.rebuilt
+        )
         snap = ClusterSnapshot(
             version=version,
             ids=ids,
@@ -336,7 +339,7 @@ class ClusterLearner:
             k=self.k,
             k_score=round(self.k_score, 4),
             k_method="fixed" if self.k_range is None else self.criterion,
-            rebuilt=version if changed and previous is not None else (previous.rebuilt if previous else 0),
+            rebuilt=rebuilt,
         )
         for e in events:
             cid = e["cluster"]

@@ -140,6 +140,11 @@ def test_a_change_of_count_is_stamped_on_its_snapshot_and_carried_until_the_next
     fixed = ClusterLearner(n_clusters=3)
     learn(fixed, draw(list(AXES[:4]), 1500, rng)[0])
     assert fixed.snapshot(fixed.snapshot(None)[0])[0].rebuilt == 0
+    # a new leader (or a new setting) publishing another count than the snapshot before it
+    assert fixed.snapshot(s4)[0].rebuilt == s4.version + 1
+    same = ClusterLearner(n_clusters=4)
+    learn(same, draw(list(AXES[:4]), 1500, rng)[0])
+    assert same.snapshot(s4)[0].rebuilt == 3  # the same count: the change stays the one of version 3
 
 
 @pytest.mark.parametrize(("margin", "k_after"), [(0.02, 3), (0.0, 4)])

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
@@ -60,7 +61,7 @@ from tests.unit.scoring.replay import T0, Replay, replay, replay_events
 from segstream.evaluation import rfm_reference
 from segstream.feeders.cdnow import cdnow_events, read_cdnow
 from segstream.feeders.simulator import Simulator
-from segstream.models.clusters import MAX_STEP
+from segstream.models.clusters import MAX_STEP, ClusterLearner
 from segstream.models.rfm import segment_of
 from segstream.models.value import ValueModel
 from segstream.scoring.behaviour import behaviours
@@ -103,7 +104,8 @@ def not_nearest(r: Replay, now_us: int) -> float:
         return 0.0
     x = behaviours(held, now_us, r.models)
     current = np.array([cluster_number(st.segments["cluster"]) for st in held], dtype=np.int64)
-    return round(float((snap.assign(x, current, r.models.cluster_margin) != snap.assign(x)).mean()), 4)
+    under = np.array([st.cluster_rebuilt for st in held], dtype=np.int64)
+    return round(float((snap.assign(x, current, r.models.cluster_margin, under) != snap.assign(x)).mean()), 4)
 
 
 def simulated_purchases(customers: int, days: int, seed: int) -> pd.DataFrame:
@@ -191,6 +193,11 @@ class Population:
     batch: int
     cdnow: Path | None = None
     learn_sample: int = 2000
+    auto: bool = False  # the count chosen from the data between 2 and 10, at every snapshot
+
+    def learner(self) -> ClusterLearner | None:
+        """The replay's cluster learner (None: its own, 4 clusters told)."""
+        return ClusterLearner(n_clusters=4, seed=1, k_range=(2, 10), k_every=1) if self.auto else None
 
     def purchases(self) -> pd.DataFrame:
         if self.cdnow is None:
@@ -202,12 +209,12 @@ class Population:
         ``max_step``: the cluster centres' speed limit."""
         if self.cdnow is None:
             r = replay(self.customers, self.days, self.seed, models, comeback_share=0.3, batch=self.batch,
-                       rfm_every_batch=True, max_step=max_step)  # fmt: skip
+                       rfm_every_batch=True, max_step=max_step, learner=self.learner())  # fmt: skip
             return r, T0, T0 + timedelta(days=self.days)
         t0 = purchases["date"].min().to_pydatetime()
         days = int((purchases["date"].max() - purchases["date"].min()) / pd.Timedelta(days=1)) + 1
         r = replay_events(cdnow_events(purchases), t0, days, models, batch=self.batch, rfm_every_batch=True,
-                          learn_sample=self.learn_sample, max_step=max_step)  # fmt: skip
+                          learn_sample=self.learn_sample, max_step=max_step, learner=self.learner())  # fmt: skip
         return r, t0, t0 + timedelta(days=days)
 
 
@@ -263,13 +270,17 @@ def main() -> None:
     ap.add_argument(
         "--reference-hours", type=float, default=1.0, help="event-hours between two batch reference runs (0: none)"
     )
+    ap.add_argument(
+        "--clusters", choices=("4", "auto"), default="4",
+        help="the replay's cluster count: told (4), or chosen from the data at every weekly snapshot",
+    )  # fmt: skip
     ap.add_argument("--out", default="benchmarks/results/stability.jsonl")
     a = ap.parse_args()
     if a.reference_hours < 0:
         ap.error("--reference-hours: 0 or more")
     if a.cdnow is not None and not a.cdnow.is_file():
         ap.error(f"--cdnow: no such file: {a.cdnow}")
-    pop = Population(a.customers, a.days, a.seed, a.batch, a.cdnow, a.learn_sample)
+    pop = Population(a.customers, a.days, a.seed, a.batch, a.cdnow, a.learn_sample, a.clusters == "auto")
     purchases = pop.purchases()
     rows = [run(pop, purchases, stable, a.cluster_margin, a.cluster_max_step) for stable in (False, True)]
     if a.reference_hours:
@@ -286,9 +297,11 @@ def main() -> None:
         if a.cdnow
         else {"customers": a.customers, "days": a.days, "seed": a.seed}
     )  # fmt: skip
+    git = ["git", "rev-parse", "--short", "HEAD"]  # the code measured (a worktree's for a before/after pair)
+    commit = subprocess.run(git, capture_output=True, text=True, cwd=Path.cwd()).stdout.strip()
     with Path(a.out).open("a") as f:
         for row in rows:
-            row |= about | {"batch": a.batch}
+            row |= about | {"batch": a.batch, "clusters": a.clusters, "commit": commit}
             f.write(json.dumps(row) + "\n")
             print(json.dumps(row, indent=1))
 

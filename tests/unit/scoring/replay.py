@@ -143,15 +143,17 @@ def replay(
     rfm_every_batch: bool = False,
     grading: Grading | None = None,
     max_step: float | None = None,
+    learner: ClusterLearner | None = None,
 ) -> Replay:
     """Replay ``days`` event days of a simulated population; ``after_sweep(replay, now)``
-    once every event day, after the leader's publications and the sweep.
+    once every event day, after the leader's publications and the sweep; ``learner``: as
+    :func:`replay_events`.
     ``rfm_every_batch``: publish the RFM edges after every batch too (the live leader
     publishes every ``snapshot_interval_s`` while the batches flow)."""
     sim = Simulator(customers, T0, seed, signup_days=signup_days, comeback_share=comeback_share)
     return replay_events(
         sim.events(), T0, days, models, after_sweep, batch=batch, value_every=value_every,
-        rfm_every_batch=rfm_every_batch, grading=grading, max_step=max_step,
+        rfm_every_batch=rfm_every_batch, grading=grading, max_step=max_step, learner=learner,
     )  # fmt: skip
 
 

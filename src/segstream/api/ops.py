@@ -101,6 +101,7 @@ def models_view(models: Models, live: Workers) -> dict[str, Any]:
             "k": clusters.k or len(clusters.ids),
             "k_method": clusters.k_method,
             "k_score": clusters.k_score,
+            "k_changed_at": clusters.rebuilt,
         }
         if clusters
         else None,

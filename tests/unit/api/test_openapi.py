@@ -260,7 +260,7 @@ def test_the_models_view_with_real_grades_conforms(doc: dict[str, Any]) -> None:
     assert set(VersionGrades.__struct_fields__) == properties(doc, "VersionGrades")
     conforms(doc, "Models", {
         "rfm": {"version": 4, "customers": 120},
-        "cluster": {"version": 2, "k": 5, "k_method": "fixed", "k_score": 0.0},
+        "cluster": {"version": 2, "k": 5, "k_method": "fixed", "k_score": 0.0, "k_changed_at": 0},
         "value": {"version": 3, "customers": 120, "status": "ok", "bgnbd_status": "ok", "gammagamma_status": "ok",
                   "paretonbd_status": "not used", "lapse_model": "bgnbd"},
         "grades": msgspec.to_builtins(grades),
@@ -278,6 +278,20 @@ def test_the_models_view_with_real_grades_conforms(doc: dict[str, Any]) -> None:
     assert view["grades"] == msgspec.to_builtins(grades) and list(view["grades_by_worker"]) == ["w1"]
     conforms(doc, "Models", view)
     conforms(doc, "Models", models_view(Models(), combine(stored, 40 * day)) | {"rfm": None})  # nobody live
+    from segstream.models.clusters import ClusterSnapshot
+
+    snap = ClusterSnapshot(
+        9, [1, 2], [[0.0], [1.0]], [0.0], [1.0], {}, 3, 10, k=2, k_score=0.9, k_method="prediction_strength", rebuilt=7
+    )  # fmt: skip
+    view = models_view(Models(cluster_snapshot=snap), combine(stored, 20 * day))
+    assert view["cluster"] == {
+        "version": 9,
+        "k": 2,
+        "k_method": "prediction_strength",
+        "k_score": 0.9,
+        "k_changed_at": 7,
+    }
+    conforms(doc, "Models", view)
     # with a value fit: its statuses and the lapse model the settings chose
     snap = ValueSnapshot(3, 0, "", 120, None, None, [], 0, "no parameters yet", "a", "b")
     for lapse in ("auto", "paretonbd"):

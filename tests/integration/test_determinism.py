@@ -19,6 +19,7 @@ from segstream.models.value import ValueSnapshot
 from segstream.streams.schemas import ChurnRisk, Feedback, Profile, Purchase, Usage
 from tests.integration.harness import (
     WorkerProcess,
+    applied_total,
     every_record,
     produce_events,
     read_store,
@@ -29,12 +30,6 @@ from tests.integration.harness import (
 
 KINDS = {Purchase: "purchases", Usage: "usage", Feedback: "feedback", Profile: "profiles"}
 DAY_S = 86_400.0
-
-
-def applied(s: Settings) -> int:
-    """Events applied so far, over every input topic."""
-    stats = read_store(s, lambda st: st.stats())
-    return sum(stats.get(f"events:{k}", 0) for k in KINDS.values())
 
 
 def run(
@@ -54,7 +49,7 @@ def run(
         for i in range(0, len(events), size):
             produce_events(s, events[i : i + size])
             sent = min(i + size, len(events))
-            wait_until(lambda n=sent: applied(s) >= n, 120, f"the first {sent} events applied", every=0.2)
+            wait_until(lambda n=sent: applied_total(s) >= n, 120, f"the first {sent} events applied", every=0.2)
     else:
         produce_events(s, events)  # the whole backlog first: a replay
         start(s)

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from harness import measured_commit
 from rich.progress import Progress
 from sklearn.metrics import adjusted_rand_score
 from tests.unit.scoring.replay import T0, Replay, replay_events
@@ -80,7 +80,7 @@ def main() -> None:
     a = ap.parse_args()
     if a.customers < 100 or a.days < 1:
         ap.error("--customers >= 100 and --days >= 1")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = measured_commit()
     rows = []
     with Progress() as progress:
         task = progress.add_task("replays", total=2 * len(a.seeds))

@@ -33,6 +33,13 @@ from segstream.config import Settings, load_settings  # noqa: E402
 from segstream.state.store import Store  # noqa: E402
 
 
+def measured_commit() -> str:
+    """The short commit of the code measured, for a result row (run from a worktree, a
+    before/after pair names both)."""
+    git = ["git", "rev-parse", "--short", "HEAD"]
+    return subprocess.run(git, capture_output=True, text=True, cwd=Path.cwd()).stdout.strip()
+
+
 def exit_on_sigterm() -> None:
     """SIGTERM raises SystemExit in the main thread, so ``finally`` blocks stop what we started."""
 

@@ -31,6 +31,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from harness import measured_commit  # noqa: E402
+
 from segstream.config import Settings, load_settings  # noqa: E402
 from segstream.evaluation import (  # noqa: E402
     auc,
@@ -297,9 +299,7 @@ def main() -> None:
     }
     result = checks[a.check]()
     result["at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    # the code measured (run from a worktree for a before/after pair)
-    git = ["git", "rev-parse", "--short", "HEAD"]
-    result["commit"] = subprocess.run(git, capture_output=True, text=True, cwd=Path.cwd()).stdout.strip()
+    result["commit"] = measured_commit()
     print(json.dumps(result, indent=2, ensure_ascii=False))
     a.json.parent.mkdir(parents=True, exist_ok=True)
     with a.json.open("a") as fh:

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
@@ -56,6 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 import pandas as pd
+from harness import measured_commit
 from tests.unit.scoring.replay import T0, Replay, replay, replay_events
 
 from segstream.evaluation import rfm_reference
@@ -297,8 +297,7 @@ def main() -> None:
         if a.cdnow
         else {"customers": a.customers, "days": a.days, "seed": a.seed}
     )  # fmt: skip
-    git = ["git", "rev-parse", "--short", "HEAD"]  # the code measured (a worktree's for a before/after pair)
-    commit = subprocess.run(git, capture_output=True, text=True, cwd=Path.cwd()).stdout.strip()
+    commit = measured_commit()
     with Path(a.out).open("a") as f:
         for row in rows:
             row |= about | {"batch": a.batch, "clusters": a.clusters, "commit": commit}

@@ -323,10 +323,9 @@ class ClusterLearner:
         # named when learned, from the catalogue's words: every worker shows the same names
         descriptions = {lang: [traits(standouts(c), lang) for c in centers] for lang in LANGUAGES}
         version = version if version is not None else (previous.version + 1 if previous else 1)
-        # the published count changed (chosen anew, or a new leader's or setting's differs)
-        rebuilt = (
-            0 if previous is None else version if self.k != (previous.k or len(previous.ids)) else previous.rebuilt
-        )
+        rebuilt = previous.rebuilt if previous else 0
+        if previous and self.k != (previous.k or len(previous.ids)):
+            rebuilt = version  # the published count changed: chosen anew, or a new leader's or setting's
         snap = ClusterSnapshot(
             version=version,
             ids=ids,

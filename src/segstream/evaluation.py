@@ -153,3 +153,60 @@ def churn_delays(churn_at: dict[str, float], alerts: list[tuple[str, float, str]
         "median_delay_days": float(np.median(delays)) if delays else float("nan"),
         "p90_delay_days": float(np.percentile(delays, 90)) if delays else float("nan"),
     }
+
+
+def fewest_moves(reference: np.ndarray, disagreements: float, iterations: int = 40) -> int:
+    """The fewest segment moves of any assignment that disagrees with ``reference`` in at
+    most ``disagreements`` customer-steps: a lower bound that holds even for an assignment
+    that knows the future.
+
+    ``reference`` has one row per customer and one column per step: the code (0, 1, ...) of
+    the segment the batch reference names then, -1 before the customer has one. An
+    assignment names a segment for each customer at each step from its first; a move is a
+    change from one step to the next (the first naming is not one).
+
+    The bound is the Lagrangian dual of that problem: for a price ``p`` of one
+    disagreement, each customer's cheapest path (moves + ``p`` x disagreements, a dynamic
+    programme over its steps) summed, less ``p`` x the allowed disagreements; every ``p``
+    gives a bound, and the best is searched on ``[0, 2]`` (past 2 no path leaves the
+    reference: one disagreement saves at most two moves). Moves are whole, so the bound is
+    rounded up.
+
+    >>> ref = np.array([[0, 1, 0, 1, 0], [2, 2, 2, 2, 2], [-1, -1, 1, 1, 1]])
+    >>> fewest_moves(ref, 0)  # agree everywhere: make the reference's four moves
+    4
+    >>> fewest_moves(ref, 1)  # e.g. 0 0 0 1 0
+    2
+    >>> fewest_moves(ref, 2)  # 0 0 0 0 0
+    0
+    """
+    ref = np.asarray(reference, dtype=np.int64)
+    varies = (ref[:, 1:] != ref[:, :-1]).any(axis=1) if ref.shape[1] > 1 else np.zeros(len(ref), dtype=bool)
+    ref = ref[varies]  # a customer whose segment never moves costs nothing at any price
+    if not len(ref):
+        return 0
+    codes = np.arange(int(ref.max()) + 1)
+
+    def bound(price: float) -> float:
+        cost = np.zeros((len(ref), len(codes)))
+        for col in ref.T:
+            step = np.minimum(cost, cost.min(axis=1, keepdims=True) + 1.0) + price * (codes[None, :] != col[:, None])
+            cost = np.where((col >= 0)[:, None], step, cost)
+        return float(cost.min(axis=1).sum()) - price * disagreements
+
+    lo, hi = 0.0, 2.0
+    golden = (np.sqrt(5.0) - 1.0) / 2.0
+    a, b = hi - golden * (hi - lo), lo + golden * (hi - lo)
+    fa, fb = bound(a), bound(b)
+    best = max(bound(lo), bound(hi), fa, fb)
+    for _ in range(iterations):  # the bound is concave in the price
+        if fa >= fb:
+            hi, b, fb = b, a, fa
+            a = hi - golden * (hi - lo)
+            fa = bound(a)
+        else:
+            lo, a, fa = a, b, fb
+            b = lo + golden * (hi - lo)
+            fb = bound(b)
+        best = max(best, fa, fb)
+    return max(0, int(np.ceil(best - 1e-6)))

@@ -46,6 +46,7 @@ import json
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -157,24 +158,33 @@ class Move:
     ts: datetime
 
 
-def reference_run(purchases: pd.DataFrame, start: datetime, end: datetime, hours: float) -> dict[str, Any]:
-    """The batch reference's RFM segments every ``hours`` event-hours from ``start`` to
-    ``end``, from the purchases before each moment; its moves' volatility and flip-backs."""
-    started = time.perf_counter()
+def reference_timeline(
+    purchases: pd.DataFrame, start: datetime, end: datetime, hours: float
+) -> Iterator[tuple[datetime, dict[str, str]]]:
+    """The batch reference's RFM segments every ``hours`` event-hours after ``start`` up to
+    ``end``, each from the purchases before that moment."""
     models = Models()
     ordered = purchases.sort_values("date", kind="stable")
     ns = pd.DatetimeIndex(ordered["date"]).as_unit("ns").asi8  # UTC nanoseconds, tz-aware or not
-    held: dict[str, str] = {}
-    moves: list[Move] = []
     step = timedelta(hours=hours)
     at = start + step
     while at <= end:
         seen = ordered.iloc[: int(np.searchsorted(ns, pd.Timestamp(at).value, "left"))]
-        for c, seg in reference_segments(models, seen, at).items():
+        yield at, reference_segments(models, seen, at)
+        at += step
+
+
+def reference_run(purchases: pd.DataFrame, start: datetime, end: datetime, hours: float) -> dict[str, Any]:
+    """The batch reference's RFM segments every ``hours`` event-hours from ``start`` to
+    ``end``, from the purchases before each moment; its moves' volatility and flip-backs."""
+    started = time.perf_counter()
+    held: dict[str, str] = {}
+    moves: list[Move] = []
+    for at, segments in reference_timeline(purchases, start, end, hours):
+        for c, seg in segments.items():
             if held.get(c) != seg:
                 moves.append(Move(c, "rfm", held.get(c), seg, at))
                 held[c] = seg
-        at += step
     customers = purchases["customer_id"].nunique()
     return {
         "reference_every_hours": hours,
@@ -204,6 +214,14 @@ class Population:
             return simulated_purchases(self.customers, self.days, self.seed)
         return read_cdnow(self.cdnow)
 
+    def span(self, purchases: pd.DataFrame) -> tuple[datetime, datetime]:
+        """The replay's start and end (the event time every customer is scored at last)."""
+        if self.cdnow is None:
+            return T0, T0 + timedelta(days=self.days)
+        t0 = purchases["date"].min().to_pydatetime()
+        days = int((purchases["date"].max() - purchases["date"].min()) / pd.Timedelta(days=1)) + 1
+        return t0, t0 + timedelta(days=days)
+
     def replay(self, models: Models, purchases: pd.DataFrame, max_step: float) -> tuple[Replay, datetime, datetime]:
         """The replay, its start and its end (the event time every customer is scored at last);
         ``max_step``: the cluster centres' speed limit."""
@@ -211,22 +229,28 @@ class Population:
             r = replay(self.customers, self.days, self.seed, models, comeback_share=0.3, batch=self.batch,
                        rfm_every_batch=True, max_step=max_step, learner=self.learner())  # fmt: skip
             return r, T0, T0 + timedelta(days=self.days)
-        t0 = purchases["date"].min().to_pydatetime()
-        days = int((purchases["date"].max() - purchases["date"].min()) / pd.Timedelta(days=1)) + 1
-        r = replay_events(cdnow_events(purchases), t0, days, models, batch=self.batch, rfm_every_batch=True,
+        t0, end = self.span(purchases)
+        r = replay_events(cdnow_events(purchases), t0, (end - t0).days, models, batch=self.batch, rfm_every_batch=True,
                           learn_sample=self.learn_sample, max_step=max_step, learner=self.learner())  # fmt: skip
-        return r, t0, t0 + timedelta(days=days)
+        return r, t0, end
+
+
+def stream_models(stable: bool, cluster_margin: float) -> Models:
+    """The replay's models: the defaults with the given cluster margin, or (``stable``
+    False) without any stabiliser (the centres' speed limit is the replay's ``max_step``)."""
+    models = Models(value=ValueModel(min_customers=30), cluster_margin=cluster_margin)
+    if not stable:
+        models.value_margin = models.cluster_margin = 0.0
+        models.value_down_on_purchase = False
+        models.rfm_margin, models.rfm_margin_days = 0.0, 0.0
+    return models
 
 
 def run(
     pop: Population, purchases: pd.DataFrame, stable: bool, cluster_margin: float, max_step: float
 ) -> dict[str, Any]:
-    models = Models(value=ValueModel(min_customers=30), cluster_margin=cluster_margin)
-    if not stable:
-        max_step = 0.0
-        models.value_margin = models.cluster_margin = 0.0
-        models.value_down_on_purchase = False
-        models.rfm_margin, models.rfm_margin_days = 0.0, 0.0
+    models = stream_models(stable, cluster_margin)
+    max_step = max_step if stable else 0.0
     started = time.perf_counter()
     r, start, end = pop.replay(models, purchases, max_step)
     customers = purchases["customer_id"].nunique() if pop.cdnow else pop.customers
@@ -284,13 +308,7 @@ def main() -> None:
     purchases = pop.purchases()
     rows = [run(pop, purchases, stable, a.cluster_margin, a.cluster_max_step) for stable in (False, True)]
     if a.reference_hours:
-        if a.cdnow:
-            t0 = purchases["date"].min().to_pydatetime()
-            span = int((purchases["date"].max() - purchases["date"].min()) / pd.Timedelta(days=1)) + 1
-            start, end = t0, t0 + timedelta(days=span)
-        else:
-            start, end = T0, T0 + timedelta(days=a.days)
-        rows.append(reference_run(purchases, start, end, a.reference_hours))
+        rows.append(reference_run(purchases, *pop.span(purchases), a.reference_hours))
     about = (
         {"data": a.cdnow.name, "customers": int(purchases["customer_id"].nunique()), "purchases": len(purchases),
          "learn_sample": a.learn_sample}

@@ -38,10 +38,9 @@ import numpy as np
 import pandas as pd
 from harness import ROOT, measured_commit
 from rich.progress import track
-from stability import Population, reference_timeline, stream_models
+from stability import Population, Stabilisers, reference_timeline, stream_models
 
 from segstream.evaluation import fewest_moves
-from segstream.models.clusters import MAX_STEP
 from segstream.streams.codec import to_us
 
 LEVELS = (1.0, 0.99, 0.98, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.6, 0.5)
@@ -188,7 +187,8 @@ def main() -> None:
     buyer_steps = int((ref >= 0).sum())
     streams: dict[str, dict[str, float]] = {}
     for stable in (False, True):
-        r, _, _ = pop.replay(stream_models(stable, 0.2), purchases, MAX_STEP if stable else 0.0)
+        models, max_step = stream_models(Stabilisers() if stable else None)
+        r, _, _ = pop.replay(models, purchases, max_step)
         held, moves = stream_matrix(r.changes, customers, steps, codes)
         share, last = agreement(held, ref)
         streams["with the stabilisers" if stable else "without stabilisers"] = {

@@ -235,22 +235,38 @@ class Population:
         return r, t0, end
 
 
-def stream_models(stable: bool, cluster_margin: float) -> Models:
-    """The replay's models: the defaults with the given cluster margin, or (``stable``
-    False) without any stabiliser (the centres' speed limit is the replay's ``max_step``)."""
-    models = Models(value=ValueModel(min_customers=30), cluster_margin=cluster_margin)
-    if not stable:
-        models.value_margin = models.cluster_margin = 0.0
-        models.value_down_on_purchase = False
-        models.rfm_margin, models.rfm_margin_days = 0.0, 0.0
-    return models
+@dataclass(frozen=True)
+class Stabilisers:
+    """The stabilised run's settings (the defaults unless told); ``None`` in their place
+    runs without any."""
+
+    cluster_margin: float = Models().cluster_margin
+    cluster_max_step: float = MAX_STEP
+    value_margin: float = Models().value_margin
+    rfm_margin: float = Models().rfm_margin
+    rfm_margin_days: float = Models().rfm_margin_days
+
+    def models(self) -> Models:
+        models = Models(value=ValueModel(min_customers=30), cluster_margin=self.cluster_margin)
+        models.value_margin = self.value_margin
+        models.rfm_margin, models.rfm_margin_days = self.rfm_margin, self.rfm_margin_days
+        return models
 
 
-def run(
-    pop: Population, purchases: pd.DataFrame, stable: bool, cluster_margin: float, max_step: float
-) -> dict[str, Any]:
-    models = stream_models(stable, cluster_margin)
-    max_step = max_step if stable else 0.0
+def stream_models(stab: Stabilisers | None) -> tuple[Models, float]:
+    """The replay's models and the cluster centres' speed limit: with the stabilisers, or
+    (``stab`` None) without any."""
+    if stab is not None:
+        return stab.models(), stab.cluster_max_step
+    models = Models(value=ValueModel(min_customers=30), cluster_margin=0.0)
+    models.value_margin = 0.0
+    models.value_down_on_purchase = False
+    models.rfm_margin, models.rfm_margin_days = 0.0, 0.0
+    return models, 0.0
+
+
+def run(pop: Population, purchases: pd.DataFrame, stab: Stabilisers | None) -> dict[str, Any]:
+    models, max_step = stream_models(stab)
     started = time.perf_counter()
     r, start, end = pop.replay(models, purchases, max_step)
     customers = purchases["customer_id"].nunique() if pop.cdnow else pop.customers
@@ -268,9 +284,12 @@ def run(
         r.sweep(end_us, passes=1)
         dims["rfm"]["batch_agreement_rescored"] = batch_agreement(r, expected)
     return {
-        "stabilised": stable,
+        "stabilised": stab is not None,
         "cluster_margin": models.cluster_margin,
         "cluster_max_step": max_step,
+        "value_margin": models.value_margin,
+        "rfm_margin": models.rfm_margin,
+        "rfm_margin_days": models.rfm_margin_days,
         "seconds": round(time.perf_counter() - started, 1),
         "dimensions": dims,
     }
@@ -289,6 +308,12 @@ def main() -> None:
         "--cluster-max-step", type=float, default=MAX_STEP,
         help="the stabilised run's speed limit of the cluster centres (standard units a snapshot; 0: none)",
     )  # fmt: skip
+    ap.add_argument("--value-margin", type=float, default=Stabilisers.value_margin, help="stabilised: tier margin")
+    ap.add_argument("--rfm-margin", type=float, default=Stabilisers.rfm_margin, help="stabilised: RFM edge margin")
+    ap.add_argument(
+        "--rfm-margin-days", type=float, default=Stabilisers.rfm_margin_days,
+        help="the stabilised run's RFM recency margin (days)",
+    )  # fmt: skip
     ap.add_argument("--cdnow", type=Path, help="replay this CDNOW master or sample file instead of the simulator")
     ap.add_argument("--learn-sample", type=int, default=2000, help="with --cdnow: customers learned from per day")
     ap.add_argument(
@@ -306,7 +331,8 @@ def main() -> None:
         ap.error(f"--cdnow: no such file: {a.cdnow}")
     pop = Population(a.customers, a.days, a.seed, a.batch, a.cdnow, a.learn_sample, a.clusters == "auto")
     purchases = pop.purchases()
-    rows = [run(pop, purchases, stable, a.cluster_margin, a.cluster_max_step) for stable in (False, True)]
+    stab = Stabilisers(a.cluster_margin, a.cluster_max_step, a.value_margin, a.rfm_margin, a.rfm_margin_days)
+    rows = [run(pop, purchases, None), run(pop, purchases, stab)]
     if a.reference_hours:
         rows.append(reference_run(purchases, *pop.span(purchases), a.reference_hours))
     about = (

@@ -42,6 +42,7 @@ H-hour step are not seen, so its flip-back rates are a lower bound.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
@@ -145,6 +146,14 @@ def batch_agreement(r: Replay, expected: dict[str, str]) -> float:
         return 0.0
     held = [(st.segments.get("rfm") if (st := r.states.get(c)) else None) == x for c, x in expected.items()]
     return round(float(np.mean(held)), 4)
+
+
+def exact_share(held: Replay, exact: Replay, dimension: str) -> float:
+    """Share of the customers with a segment of ``dimension`` whose segment in ``held`` is
+    the one ``exact`` (the same replay re-scored without stabilisers) names."""
+    named = [(st.segments.get(dimension), exact.states[c].segments.get(dimension)) for c, st in held.states.items()]
+    named = [(a, b) for a, b in named if a is not None or b is not None]
+    return round(float(np.mean([a == b for a, b in named])), 4) if named else 0.0
 
 
 @dataclass(frozen=True)
@@ -274,14 +283,24 @@ def run(pop: Population, purchases: pd.DataFrame, stab: Stabilisers | None) -> d
     end_us = to_us(end)
     if "cluster" in dims:
         dims["cluster"]["not_nearest_at_end"] = not_nearest(r, end_us)
+    expected = reference_segments(models, purchases, end) if "rfm" in dims else {}
     if "rfm" in dims:
-        expected = reference_segments(models, purchases, end)
         dims["rfm"]["batch_agreement"] = batch_agreement(r, expected)
-        # the same after every customer is scored again as of the end on the final edges:
-        # what the margins cost, apart from segments not rescored since the edges moved
-        r.publish_rfm()
-        r.due = dict.fromkeys(r.states, end_us)
-        r.sweep(end_us, passes=1)
+    # every customer scored again as of the end on the final snapshots, with the
+    # stabilisers and (a copy) without: what the stabilisers cost, apart from segments not
+    # re-scored since the snapshots moved
+    r.publish_rfm()
+    exact = copy.deepcopy(r)  # the same fits and snapshots; exact RFM edges, no margins
+    m = exact.models
+    m.value_margin = m.cluster_margin = m.rfm_margin = m.rfm_margin_days = 0.0
+    m.value_down_on_purchase = False
+    exact.publish_rfm()
+    for rr in (r, exact):
+        rr.due = dict.fromkeys(rr.states, end_us)
+        rr.sweep(end_us, passes=1)
+    for dim in dims:
+        dims[dim]["exact_at_end_rescored"] = exact_share(r, exact, dim)
+    if "rfm" in dims:
         dims["rfm"]["batch_agreement_rescored"] = batch_agreement(r, expected)
     return {
         "stabilised": stab is not None,

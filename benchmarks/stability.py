@@ -344,6 +344,11 @@ def main() -> None:
     )  # fmt: skip
     ap.add_argument("--out", default="benchmarks/results/stability.jsonl")
     a = ap.parse_args()
+    for name in ("cluster_margin", "value_margin", "rfm_margin"):
+        if not 0 <= getattr(a, name) < 1:  # as the settings check them
+            ap.error(f"--{name.replace('_', '-')}: at least 0 and less than 1")
+    if a.rfm_margin_days < 0:
+        ap.error("--rfm-margin-days: 0 or more")
     if a.reference_hours < 0:
         ap.error("--reference-hours: 0 or more")
     if a.cdnow is not None and not a.cdnow.is_file():

@@ -115,7 +115,7 @@ def svg(
     target: float,
 ) -> str:
     """Moves against agreement: the frontier, the dwell rule, the streams and the issue's target."""
-    w, h, pad = 600, 380, 60
+    w, h, pad = 620, 380, 72
     xs = [a for a, _ in frontier + dwell] + [a for a, _ in streams.values()]
     top = max([m for _, m in frontier + dwell] + [m for _, m in streams.values()]) * 1.1
     tick = 10 ** np.floor(np.log10(top / 4))
@@ -141,14 +141,18 @@ def svg(
     out.append(f'<text x="14" y="{h / 2}" transform="rotate(-90 14 {h / 2})" text-anchor="middle">RFM moves</text>')
     pts = " ".join("{:.1f},{:.1f}".format(*px(a, m)) for a, m in sorted(frontier))
     out.append(f'<polyline points="{pts}" fill="none" stroke="#c0392b" stroke-width="2"/>')
-    x, y = px(*max(frontier))
-    label = "the fewest moves any stream could make"
-    out.append(f'<text x="{x - 8:.1f}" y="{y:.1f}" fill="#c0392b" text-anchor="end">{label}</text>')
     pts = " ".join("{:.1f},{:.1f}".format(*px(a, m)) for a, m in sorted(dwell))
     out.append(f'<polyline points="{pts}" fill="none" stroke="#7f8c8d" stroke-width="1.5" stroke-dasharray="2 2"/>')
-    x, y = px(*min(dwell))
-    label = "the batch re-run every step, a change kept after a dwell"
-    out.append(f'<text x="{x + 4:.1f}" y="{y + 16:.1f}" fill="#7f8c8d">{label}</text>')
+    legend = [  # upper left, where no curve goes
+        ('<line x1="0" y1="-4" x2="18" y2="-4" stroke="#c0392b" stroke-width="2"/>',
+         "the fewest moves any stream could make (with hindsight)"),
+        ('<line x1="0" y1="-4" x2="18" y2="-4" stroke="#7f8c8d" stroke-width="1.5" stroke-dasharray="2 2"/>',
+         "the batch re-run every step, a change kept after a dwell"),
+        ('<circle cx="9" cy="-4" r="4" fill="#2980b9"/>', "the stream, without and with its stabilisers"),
+    ]  # fmt: skip
+    for i, (mark, text) in enumerate(legend):
+        out.append(f'<g transform="translate({ax + 12},{pad / 2 + 14 + 16 * i})">{mark}'
+                   f'<text x="24" y="0">{text}</text></g>')  # fmt: skip
     _, ty = px(x0, target)
     out.append(f'<line x1="{ax}" y1="{ty}" x2="{w - pad / 2}" y2="{ty}" stroke="#2c3e50" stroke-dasharray="4 3"/>')
     out.append(f'<text x="{ax + 4}" y="{ty - 4}" fill="#2c3e50">5x fewer than without stabilisers</text>')
@@ -158,9 +162,7 @@ def svg(
     for name, (a, m) in streams.items():
         x, y = px(a, m)
         out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="#2980b9"/>')
-        right = x > w * 0.6
-        out.append(f'<text x="{x + (-6 if right else 6):.1f}" y="{y - 6:.1f}" fill="#2980b9" '
-                   f'text-anchor="{"end" if right else "start"}">{name}</text>')  # fmt: skip
+        out.append(f'<text x="{x - 6:.1f}" y="{y + 4:.1f}" fill="#2980b9" text-anchor="end">{name}</text>')
     out.append("</svg>")
     return "\n".join(out)
 
@@ -175,7 +177,19 @@ def main() -> None:
     ap.add_argument("--cdnow", type=Path, help="replay this CDNOW master or sample file instead of the simulator")
     ap.add_argument("--svg", type=Path, default=SVG, help="where the plot goes ('-': none)")
     ap.add_argument("--out", default="benchmarks/results/rfm_frontier.jsonl")
+    ap.add_argument("--replot", action="store_true", help="only draw --svg again from the population's newest row")
     a = ap.parse_args()
+    if a.replot and str(a.svg) == "-":
+        ap.error("--replot: needs --svg")
+    if a.replot:
+        same = {"data": a.cdnow.name} if a.cdnow else {"customers": a.customers, "days": a.days, "seed": a.seed}
+        rows = [json.loads(line) for line in Path(a.out).read_text().splitlines() if line.strip()]
+        rows = [r for r in rows if all(r.get(k) == v for k, v in same.items())]
+        if not rows:
+            ap.error(f"--replot: no row of this population in {a.out}")
+        a.svg.write_text(plot(rows[-1]))
+        print(f"plot: {a.svg}")
+        return
     if a.hours <= 0:
         ap.error("--hours: more than 0")
     if a.cdnow is not None and not a.cdnow.is_file():
@@ -228,11 +242,16 @@ def main() -> None:
         f.write(json.dumps(row) + "\n")
     print(json.dumps(row, indent=1))
     if str(a.svg) != "-":
-        points = [(float(k), v) for k, v in frontier.items()]
-        named = {f"stream, {k}": (s["agreement"], int(s["moves"])) for k, s in streams.items()}
-        dwells = [(d["agreement"], int(d["moves"])) for d in dwell.values()]
-        a.svg.write_text(svg(points, dwells, named, baseline / 5))
+        a.svg.write_text(plot(row))
         print(f"plot: {a.svg}")
+
+
+def plot(row: dict[str, Any]) -> str:
+    """The plot of one result row."""
+    frontier = [(float(k), v) for k, v in row["fewest_moves"].items()]
+    dwells = [(d["agreement"], int(d["moves"])) for d in row["dwell_hours"].values()]
+    named = {k.split()[0]: (s["agreement"], int(s["moves"])) for k, s in row["streams"].items()}
+    return svg(frontier, dwells, named, row["streams"]["without stabilisers"]["moves"] / 5)
 
 
 if __name__ == "__main__":

@@ -185,6 +185,7 @@ def fewest_moves(reference: np.ndarray, disagreements: float, iterations: int = 
     ref = ref[varies]  # a customer whose segment never moves costs nothing at any price
     if not len(ref):
         return 0
+    ref, alike = np.unique(ref, axis=0, return_counts=True)  # customers with the same path cost the same
     codes = np.arange(int(ref.max()) + 1)
 
     def bound(price: float) -> float:
@@ -192,7 +193,7 @@ def fewest_moves(reference: np.ndarray, disagreements: float, iterations: int = 
         for col in ref.T:
             step = np.minimum(cost, cost.min(axis=1, keepdims=True) + 1.0) + price * (codes[None, :] != col[:, None])
             cost = np.where((col >= 0)[:, None], step, cost)
-        return float(cost.min(axis=1).sum()) - price * disagreements
+        return float(cost.min(axis=1) @ alike) - price * disagreements
 
     lo, hi = 0.0, 2.0
     golden = (np.sqrt(5.0) - 1.0) / 2.0

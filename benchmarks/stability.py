@@ -30,6 +30,11 @@ F, M by pandas quintiles of the raw purchases as of the end, :func:`rfm_referenc
 to the recency bands from the days since the last purchase, as docs/SEGMENTS.md defines the
 names), the issue's ">= 98% for RFM" next to the same figure without the margins; and
 ``batch_agreement_rescored``, the same once every customer is scored again as of the end.
+Every dimension reports ``exact_at_end_rescored``: every customer re-scored as of the end
+on the final snapshots, with the stabilisers and (a copy) without them, the share whose
+segment is the same (what the stabilisers cost). Each stabiliser is a setting of the run
+(``--cluster-margin``, ``--cluster-max-step``, ``--value-margin``, ``--rfm-margin``,
+``--rfm-margin-days``; the defaults unless told).
 
 ``--reference-hours H`` (1 by default; 0: off) adds a third row, ``reference``: the batch
 reference's own RFM segments, computed afresh every H event-hours from the purchases before

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from harness import ROOT, measured_commit
 from rich.progress import track
-from stability import Population, Stabilisers, reference_timeline, stream_models
+from stability import WITHOUT, Population, Stabilisers, population_args, population_of, reference_timeline
 
 from segstream.evaluation import fewest_moves
 from segstream.streams.codec import to_us
@@ -169,20 +169,17 @@ def svg(
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--customers", type=int, default=300)
-    ap.add_argument("--days", type=int, default=90)
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--batch", type=int, default=200, help="events per batch; RFM edges are published after each")
+    population_args(ap, customers=300, days=90)
     ap.add_argument("--hours", type=float, default=1.0, help="event-hours between two reference steps")
-    ap.add_argument("--cdnow", type=Path, help="replay this CDNOW master or sample file instead of the simulator")
     ap.add_argument("--svg", type=Path, default=SVG, help="where the plot goes ('-': none)")
     ap.add_argument("--out", default="benchmarks/results/rfm_frontier.jsonl")
     ap.add_argument("--replot", action="store_true", help="only draw --svg again from the population's newest row")
     a = ap.parse_args()
     if a.replot and str(a.svg) == "-":
         ap.error("--replot: needs --svg")
+    pop = population_of(a, ap)
     if a.replot:
-        same = {"data": a.cdnow.name} if a.cdnow else {"customers": a.customers, "days": a.days, "seed": a.seed}
+        same = pop.about()
         rows = [json.loads(line) for line in Path(a.out).read_text().splitlines() if line.strip()]
         rows = [r for r in rows if all(r.get(k) == v for k, v in same.items())]
         if not rows:
@@ -192,17 +189,14 @@ def main() -> None:
         return
     if a.hours <= 0:
         ap.error("--hours: more than 0")
-    if a.cdnow is not None and not a.cdnow.is_file():
-        ap.error(f"--cdnow: no such file: {a.cdnow}")
     started = time.perf_counter()
-    pop = Population(a.customers, a.days, a.seed, a.batch, a.cdnow)
     purchases = pop.purchases()
     customers, steps, codes, ref = reference_matrix(pop, purchases, a.hours)
     buyer_steps = int((ref >= 0).sum())
     streams: dict[str, dict[str, float]] = {}
     for stable in (False, True):
-        models, max_step = stream_models(Stabilisers() if stable else None)
-        r, _, _ = pop.replay(models, purchases, max_step)
+        stab = Stabilisers() if stable else WITHOUT
+        r, _, _ = pop.replay(stab.models(), purchases, stab.cluster_max_step)
         held, moves = stream_matrix(r.changes, customers, steps, codes)
         share, last = agreement(held, ref)
         streams["with the stabilisers" if stable else "without stabilisers"] = {
@@ -233,11 +227,7 @@ def main() -> None:
         "most_reduction_at_98": round(baseline / at98, 2) if at98 else None,
         "seconds": round(time.perf_counter() - started, 1),
     }
-    about = ({"data": a.cdnow.name} if a.cdnow else {"customers": a.customers, "days": a.days, "seed": a.seed}) | {
-        "batch": a.batch,
-        "commit": measured_commit(),
-    }
-    row |= about
+    row |= pop.about() | {"batch": a.batch, "commit": measured_commit()}
     with Path(a.out).open("a") as f:
         f.write(json.dumps(row) + "\n")
     print(json.dumps(row, indent=1))

@@ -228,6 +228,12 @@ class Population:
             return simulated_purchases(self.customers, self.days, self.seed)
         return read_cdnow(self.cdnow)
 
+    def about(self) -> dict[str, Any]:
+        """What a result row names the population by."""
+        if self.cdnow is not None:
+            return {"data": self.cdnow.name}
+        return {"customers": self.customers, "days": self.days, "seed": self.seed}
+
     def span(self, purchases: pd.DataFrame) -> tuple[datetime, datetime]:
         """The replay's start and end (the event time every customer is scored at last)."""
         if self.cdnow is None:
@@ -251,36 +257,33 @@ class Population:
 
 @dataclass(frozen=True)
 class Stabilisers:
-    """The stabilised run's settings (the defaults unless told); ``None`` in their place
-    runs without any."""
+    """The stabilised run's settings (the defaults unless told); :data:`WITHOUT` turns every
+    one off."""
 
     cluster_margin: float = Models().cluster_margin
     cluster_max_step: float = MAX_STEP
     value_margin: float = Models().value_margin
     rfm_margin: float = Models().rfm_margin
     rfm_margin_days: float = Models().rfm_margin_days
+    value_down_on_purchase: bool = Models().value_down_on_purchase
 
-    def models(self) -> Models:
-        models = Models(value=ValueModel(min_customers=30), cluster_margin=self.cluster_margin)
-        models.value_margin = self.value_margin
+    def apply(self, models: Models) -> Models:
+        """``models`` with these stabilisers (the centres' speed limit is the replay's)."""
+        models.cluster_margin, models.value_margin = self.cluster_margin, self.value_margin
         models.rfm_margin, models.rfm_margin_days = self.rfm_margin, self.rfm_margin_days
+        models.value_down_on_purchase = self.value_down_on_purchase
         return models
 
-
-def stream_models(stab: Stabilisers | None) -> tuple[Models, float]:
-    """The replay's models and the cluster centres' speed limit: with the stabilisers, or
-    (``stab`` None) without any."""
-    if stab is not None:
-        return stab.models(), stab.cluster_max_step
-    models = Models(value=ValueModel(min_customers=30), cluster_margin=0.0)
-    models.value_margin = 0.0
-    models.value_down_on_purchase = False
-    models.rfm_margin, models.rfm_margin_days = 0.0, 0.0
-    return models, 0.0
+    def models(self) -> Models:
+        """The replay's models with these stabilisers."""
+        return self.apply(Models(value=ValueModel(min_customers=30)))
 
 
-def run(pop: Population, purchases: pd.DataFrame, stab: Stabilisers | None) -> dict[str, Any]:
-    models, max_step = stream_models(stab)
+WITHOUT = Stabilisers(0.0, 0.0, 0.0, 0.0, 0.0, value_down_on_purchase=False)
+
+
+def run(pop: Population, purchases: pd.DataFrame, stab: Stabilisers) -> dict[str, Any]:
+    models, max_step = stab.models(), stab.cluster_max_step
     started = time.perf_counter()
     r, start, end = pop.replay(models, purchases, max_step)
     customers = purchases["customer_id"].nunique() if pop.cdnow else pop.customers
@@ -296,9 +299,7 @@ def run(pop: Population, purchases: pd.DataFrame, stab: Stabilisers | None) -> d
     # re-scored since the snapshots moved
     r.publish_rfm()
     exact = copy.deepcopy(r)  # the same fits and snapshots; exact RFM edges, no margins
-    m = exact.models
-    m.value_margin = m.cluster_margin = m.rfm_margin = m.rfm_margin_days = 0.0
-    m.value_down_on_purchase = False
+    WITHOUT.apply(exact.models)
     exact.publish_rfm()
     for rr in (r, exact):
         rr.due = dict.fromkeys(rr.states, end_us)
@@ -308,7 +309,7 @@ def run(pop: Population, purchases: pd.DataFrame, stab: Stabilisers | None) -> d
     if "rfm" in dims:
         dims["rfm"]["batch_agreement_rescored"] = batch_agreement(r, expected)
     return {
-        "stabilised": stab is not None,
+        "stabilised": stab != WITHOUT,
         "cluster_margin": models.cluster_margin,
         "cluster_max_step": max_step,
         "value_margin": models.value_margin,
@@ -319,12 +320,25 @@ def run(pop: Population, purchases: pd.DataFrame, stab: Stabilisers | None) -> d
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--customers", type=int, default=400)
-    ap.add_argument("--days", type=int, default=120)
+def population_args(ap: argparse.ArgumentParser, customers: int, days: int) -> None:
+    """The options that choose the replayed population (:func:`population_of` reads them)."""
+    ap.add_argument("--customers", type=int, default=customers)
+    ap.add_argument("--days", type=int, default=days)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--batch", type=int, default=200, help="events per batch; RFM edges are published after each")
+    ap.add_argument("--cdnow", type=Path, help="replay this CDNOW master or sample file instead of the simulator")
+
+
+def population_of(a: argparse.Namespace, ap: argparse.ArgumentParser, **more: Any) -> Population:
+    """The population :func:`population_args`' options name (a missing CDNOW file: a usage error)."""
+    if a.cdnow is not None and not a.cdnow.is_file():
+        ap.error(f"--cdnow: no such file: {a.cdnow}")
+    return Population(a.customers, a.days, a.seed, a.batch, a.cdnow, **more)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    population_args(ap, customers=400, days=120)
     ap.add_argument(
         "--cluster-margin", type=float, default=Models().cluster_margin, help="the stabilised run's cluster margin"
     )
@@ -338,7 +352,6 @@ def main() -> None:
         "--rfm-margin-days", type=float, default=Stabilisers.rfm_margin_days,
         help="the stabilised run's RFM recency margin (days)",
     )  # fmt: skip
-    ap.add_argument("--cdnow", type=Path, help="replay this CDNOW master or sample file instead of the simulator")
     ap.add_argument("--learn-sample", type=int, default=2000, help="with --cdnow: customers learned from per day")
     ap.add_argument(
         "--reference-hours", type=float, default=1.0, help="event-hours between two batch reference runs (0: none)"
@@ -356,20 +369,16 @@ def main() -> None:
         ap.error("--rfm-margin-days: 0 or more")
     if a.reference_hours < 0:
         ap.error("--reference-hours: 0 or more")
-    if a.cdnow is not None and not a.cdnow.is_file():
-        ap.error(f"--cdnow: no such file: {a.cdnow}")
-    pop = Population(a.customers, a.days, a.seed, a.batch, a.cdnow, a.learn_sample, a.clusters == "auto")
+    pop = population_of(a, ap, learn_sample=a.learn_sample, auto=a.clusters == "auto")
     purchases = pop.purchases()
     stab = Stabilisers(a.cluster_margin, a.cluster_max_step, a.value_margin, a.rfm_margin, a.rfm_margin_days)
-    rows = [run(pop, purchases, None), run(pop, purchases, stab)]
+    rows = [run(pop, purchases, WITHOUT), run(pop, purchases, stab)]
     if a.reference_hours:
         rows.append(reference_run(purchases, *pop.span(purchases), a.reference_hours))
-    about = (
-        {"data": a.cdnow.name, "customers": int(purchases["customer_id"].nunique()), "purchases": len(purchases),
-         "learn_sample": a.learn_sample}
-        if a.cdnow
-        else {"customers": a.customers, "days": a.days, "seed": a.seed}
-    )  # fmt: skip
+    about = pop.about()
+    if a.cdnow:
+        about |= {"customers": int(purchases["customer_id"].nunique()), "purchases": len(purchases)}
+        about["learn_sample"] = a.learn_sample
     commit = measured_commit()
     with Path(a.out).open("a") as f:
         for row in rows:

@@ -181,8 +181,7 @@ def fewest_moves(reference: np.ndarray, disagreements: float, iterations: int = 
     0
     """
     ref = np.asarray(reference, dtype=np.int64)
-    varies = (ref[:, 1:] != ref[:, :-1]).any(axis=1) if ref.shape[1] > 1 else np.zeros(len(ref), dtype=bool)
-    ref = ref[varies]  # a customer whose segment never moves costs nothing at any price
+    ref = ref[(ref[:, 1:] != ref[:, :-1]).any(axis=1)]  # a path that never moves costs nothing at any price
     if not len(ref):
         return 0
     ref, alike = np.unique(ref, axis=0, return_counts=True)  # customers with the same path cost the same
